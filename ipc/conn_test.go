@@ -1,0 +1,339 @@
+package ipc
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestRoundTrip(t *testing.T) {
+	oc, ac := pair(t, nil, nil)
+	ctx := ctxTimeout(t, 10*time.Second)
+	reqBody := bytes.Repeat([]byte("request "), 100000)
+	respBody := bytes.Repeat([]byte("response"), 500000)
+
+	served := make(chan error, 1)
+	go func() {
+		served <- func() error {
+			st, err := ac.AcceptStream(ctx)
+			if err != nil {
+				return err
+			}
+			if got := st.Head().Get(":path"); got != "/x" {
+				return errors.New("wrong path " + got)
+			}
+			body, err := io.ReadAll(st)
+			if err != nil {
+				return err
+			}
+			if !bytes.Equal(body, reqBody) {
+				return errors.New("request body differs")
+			}
+			if err := st.WriteHead(Fields{{":status", "200"}}, false); err != nil {
+				return err
+			}
+			if _, err := st.Write(respBody); err != nil {
+				return err
+			}
+			return st.End(CodeOK, Fields{{"Content-Digest", "sha-256=:x:"}})
+		}()
+	}()
+
+	st, err := oc.OpenStream(ctx, Fields{{":method", "POST"}, {":path", "/x"}}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Write(reqBody); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	head, err := st.ReadHead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if head.Get(":status") != "200" {
+		t.Fatalf("status %q", head.Get(":status"))
+	}
+	var got bytes.Buffer
+	if _, err := got.ReadFrom(st); err != nil {
+		t.Fatalf("reading response: %v", err)
+	}
+	if !bytes.Equal(got.Bytes(), respBody) {
+		t.Fatalf("response differs: %d bytes, want %d", got.Len(), len(respBody))
+	}
+	if tr := st.Trailers().Get("content-digest"); tr != "sha-256=:x:" {
+		t.Fatalf("trailer %q", tr)
+	}
+	if err := within(t, 5*time.Second, served, "server"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return oc.NumStreams() == 0 && ac.NumStreams() == 0 }, "both ends forget the stream")
+}
+
+// waitFor polls cond until it holds, failing after a bound.
+func waitFor(t testing.TB, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestHeadWithEndStreamAndEmptyResponse(t *testing.T) {
+	oc, ac := pair(t, nil, nil)
+	ctx := ctxTimeout(t, 5*time.Second)
+	go func() {
+		st, err := ac.AcceptStream(ctx)
+		if err != nil {
+			return
+		}
+		io.Copy(io.Discard, st)
+		st.WriteHead(Fields{{":status", "204"}}, true)
+	}()
+	st, err := oc.OpenStream(ctx, Fields{{":method", "GET"}}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := st.ReadHead(ctx)
+	if err != nil || head.Get(":status") != "204" {
+		t.Fatalf("head %v err %v", head, err)
+	}
+	n, err := io.Copy(io.Discard, st)
+	if n != 0 || err != nil {
+		t.Fatalf("body %d bytes, err %v; want empty and complete", n, err)
+	}
+	waitFor(t, func() bool { return oc.NumStreams() == 0 && ac.NumStreams() == 0 }, "both ends forget the stream")
+}
+
+func TestResetFromOpenerCancelsHandler(t *testing.T) {
+	oc, ac := pair(t, nil, nil)
+	ctx := ctxTimeout(t, 5*time.Second)
+	writeErr := make(chan error, 1)
+	go func() {
+		st, err := ac.AcceptStream(ctx)
+		if err != nil {
+			writeErr <- err
+			return
+		}
+		st.WriteHead(Fields{{":status", "200"}}, false)
+		buf := make([]byte, 64<<10)
+		for {
+			if _, err := st.Write(buf); err != nil {
+				<-st.Context().Done()
+				writeErr <- err
+				return
+			}
+		}
+	}()
+	st, err := oc.OpenStream(ctx, nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.ReadHead(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(st, make([]byte, 100000)); err != nil {
+		t.Fatal(err)
+	}
+	st.Reset(CodeCancel)
+	err = within(t, 5*time.Second, writeErr, "the handler's Write to fail")
+	var se *StreamError
+	if !errors.As(err, &se) || se.Code != CodeCancel || !se.Remote {
+		t.Fatalf("handler Write error %v; want a remote CANCEL reset", err)
+	}
+	if _, err := st.Read(make([]byte, 10)); !errors.As(err, &se) {
+		t.Fatalf("Read after Reset: %v; want a StreamError", err)
+	}
+	waitFor(t, func() bool { return oc.NumStreams() == 0 && ac.NumStreams() == 0 }, "both ends forget the reset stream")
+}
+
+func TestEndWithFailureStatusIsNotEOF(t *testing.T) {
+	oc, ac := pair(t, nil, nil)
+	ctx := ctxTimeout(t, 5*time.Second)
+	go func() {
+		st, err := ac.AcceptStream(ctx)
+		if err != nil {
+			return
+		}
+		st.WriteHead(Fields{{":status", "200"}}, false)
+		st.Write([]byte("partial"))
+		st.End(CodeInternal, nil)
+	}()
+	st, _ := oc.OpenStream(ctx, nil, true)
+	st.ReadHead(ctx)
+	body, err := io.ReadAll(st)
+	var se *StreamError
+	if string(body) != "partial" || !errors.As(err, &se) || !se.Ended || se.Code != CodeInternal {
+		t.Fatalf("got %q, %v; want the partial data then an INTERNAL end error", body, err)
+	}
+}
+
+func TestConnectionLossFailsStreams(t *testing.T) {
+	oc, ac := pair(t, nil, nil)
+	ctx := ctxTimeout(t, 5*time.Second)
+	accepted := make(chan *Stream, 1)
+	go func() {
+		st, err := ac.AcceptStream(ctx)
+		if err == nil {
+			st.WriteHead(Fields{{":status", "200"}}, false)
+			st.Write([]byte("some"))
+			accepted <- st
+		}
+	}()
+	st, _ := oc.OpenStream(ctx, nil, true)
+	within(t, 5*time.Second, accepted, "accept")
+	ac.Close() // the worker dies mid-response
+	body, err := io.ReadAll(st)
+	if err == nil {
+		t.Fatalf("read %q and a clean end after the peer died; want an error", body)
+	}
+	if !errors.Is(err, io.EOF) && oc.Err() == nil {
+		t.Fatalf("connection error not reported: %v", err)
+	}
+	within(t, 5*time.Second, oc.Done(), "the opener to notice")
+}
+
+func TestGoAwayStopsNewStreamsOnly(t *testing.T) {
+	oc, ac := pair(t, nil, nil)
+	ctx := ctxTimeout(t, 5*time.Second)
+	st, err := oc.OpenStream(ctx, nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sst, err := ac.AcceptStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac.GoAway(CodeShutdown, "draining")
+	waitFor(t, oc.GoingAway, "the opener sees go-away")
+	if _, err := oc.OpenStream(ctx, nil, true); !errors.Is(err, ErrGoAway) {
+		t.Fatalf("OpenStream after go-away: %v", err)
+	}
+	sst.WriteHead(Fields{{":status", "200"}}, false)
+	sst.Write([]byte("finishing"))
+	sst.CloseWrite()
+	st.ReadHead(ctx)
+	body, err := io.ReadAll(st)
+	if err != nil || string(body) != "finishing" {
+		t.Fatalf("open stream after go-away: %q, %v", body, err)
+	}
+}
+
+func TestStreamLimitRefusesNotFails(t *testing.T) {
+	oc, ac := pair(t, nil, &Config{MaxStreams: 2})
+	ctx := ctxTimeout(t, 5*time.Second)
+	for i := 0; i < 2; i++ {
+		if _, err := oc.OpenStream(ctx, nil, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := oc.OpenStream(ctx, nil, true); !errors.Is(err, ErrStreamLimit) {
+		t.Fatalf("third stream: %v; want ErrStreamLimit", err)
+	}
+	if oc.Err() != nil || ac.Err() != nil {
+		t.Fatalf("connection failed: %v / %v", oc.Err(), ac.Err())
+	}
+}
+
+func TestPing(t *testing.T) {
+	oc, ac := pair(t, nil, nil)
+	ctx := ctxTimeout(t, 5*time.Second)
+	for _, c := range []*Conn{oc, ac} {
+		rtt, err := c.Ping(ctx)
+		if err != nil || rtt <= 0 {
+			t.Fatalf("ping: %v, %v", rtt, err)
+		}
+		if c.RTT() != rtt {
+			t.Fatalf("RTT() %v, ping returned %v", c.RTT(), rtt)
+		}
+	}
+	before := oc.LastFrame()
+	if _, err := ac.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !oc.LastFrame().After(before) {
+		t.Fatal("an inbound ping did not count as proof of life")
+	}
+}
+
+func TestLoadReport(t *testing.T) {
+	got := make(chan Load, 4)
+	oc, ac := pair(t, &Config{OnLoad: func(l Load) { got <- l }}, nil)
+	want := Load{InFlight: 3, Waiting: 7, Limit: 4, QueuedBytes: 5 << 30}
+	ac.SendLoad(want)
+	if l := within(t, 5*time.Second, got, "load report"); l != want {
+		t.Fatalf("load %+v, want %+v", l, want)
+	}
+	if l, at := oc.PeerLoad(); l != want || at.IsZero() {
+		t.Fatalf("PeerLoad %+v at %v", l, at)
+	}
+}
+
+func TestConcurrentStreamsIntegrity(t *testing.T) {
+	for _, policy := range []string{"sequential", "round-robin"} {
+		t.Run(policy, func(t *testing.T) {
+			oc, ac := pair(t, nil, &Config{Policy: policy})
+			ctx := ctxTimeout(t, 20*time.Second)
+			const n, size = 20, 512 << 10
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < n; i++ {
+					st, err := ac.AcceptStream(ctx)
+					if err != nil {
+						return
+					}
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						seed := st.Head().Get("seed")[0]
+						st.WriteHead(Fields{{":status", "200"}}, false)
+						st.Write(pattern(seed, size))
+						st.CloseWrite()
+					}()
+				}
+			}()
+			errs := make(chan error, n)
+			for i := 0; i < n; i++ {
+				seed := byte('a' + i)
+				st, err := oc.OpenStream(ctx, Fields{{"seed", string(seed)}}, true)
+				if err != nil {
+					t.Fatal(err)
+				}
+				go func() {
+					st.ReadHead(ctx)
+					body, err := io.ReadAll(st)
+					if err == nil && !bytes.Equal(body, pattern(seed, size)) {
+						err = errors.New("body differs")
+					}
+					errs <- err
+				}()
+			}
+			for i := 0; i < n; i++ {
+				if err := within(t, 20*time.Second, errs, "stream"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			wg.Wait()
+		})
+	}
+}
+
+func pattern(seed byte, n int) []byte {
+	b := make([]byte, n)
+	x := uint32(seed)
+	for i := range b {
+		x = x*1664525 + 1013904223
+		b[i] = byte(x >> 24)
+	}
+	return b
+}

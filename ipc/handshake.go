@@ -1,0 +1,154 @@
+package ipc
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"time"
+)
+
+// Protocol versions this implementation speaks.
+const (
+	MinVersion = 1
+	MaxVersion = 1
+)
+
+// helloMagic opens every HELLO payload so that a peer that is not a sluice
+// endpoint is recognised at once.
+var helloMagic = [4]byte{'S', 'L', 'C', 'E'}
+
+const helloSize = 24
+
+// Role says which side of a connection opens streams.
+type Role uint8
+
+const (
+	// RoleOpener opens streams (the parent).
+	RoleOpener Role = 1
+	// RoleAcceptor accepts streams (the worker).
+	RoleAcceptor Role = 2
+)
+
+func (r Role) String() string {
+	switch r {
+	case RoleOpener:
+		return "opener"
+	case RoleAcceptor:
+		return "acceptor"
+	}
+	return fmt.Sprintf("role(%d)", uint8(r))
+}
+
+// Hello is what each end announces in the handshake.
+type Hello struct {
+	MinVersion, MaxVersion uint16
+	// MaxFramePayload is the largest payload, in bytes, the sender accepts.
+	MaxFramePayload uint32
+	// StreamWindow is the initial credit, in bytes, the sender grants each stream.
+	StreamWindow uint32
+	// MaxStreams is how many concurrent streams the sender accepts.
+	MaxStreams uint32
+	Role       Role
+}
+
+func (h Hello) frame() []byte {
+	b := make([]byte, HeaderSize+helloSize)
+	putHeader(b, FrameHeader{Length: helloSize, Type: FrameHello})
+	p := b[HeaderSize:]
+	copy(p[0:4], helloMagic[:])
+	binary.BigEndian.PutUint16(p[4:6], h.MinVersion)
+	binary.BigEndian.PutUint16(p[6:8], h.MaxVersion)
+	binary.BigEndian.PutUint32(p[8:12], h.MaxFramePayload)
+	binary.BigEndian.PutUint32(p[12:16], h.StreamWindow)
+	binary.BigEndian.PutUint32(p[16:20], h.MaxStreams)
+	p[20] = byte(h.Role)
+	return b
+}
+
+// ParseHello decodes and checks a HELLO payload.
+func ParseHello(p []byte) (Hello, error) {
+	if len(p) != helloSize {
+		return Hello{}, protoErrorf(CodeFrameSize, "HELLO payload is %d bytes, want %d", len(p), helloSize)
+	}
+	if [4]byte(p[0:4]) != helloMagic {
+		return Hello{}, protoErrorf(CodeProtocol, "HELLO magic is %q, want %q: the peer is not a sluice endpoint", p[0:4], helloMagic[:])
+	}
+	h := Hello{
+		MinVersion:      binary.BigEndian.Uint16(p[4:6]),
+		MaxVersion:      binary.BigEndian.Uint16(p[6:8]),
+		MaxFramePayload: binary.BigEndian.Uint32(p[8:12]),
+		StreamWindow:    binary.BigEndian.Uint32(p[12:16]),
+		MaxStreams:      binary.BigEndian.Uint32(p[16:20]),
+		Role:            Role(p[20]),
+	}
+	if p[21] != 0 || p[22] != 0 || p[23] != 0 {
+		return h, protoErrorf(CodeProtocol, "HELLO reserved bytes are % x, want zero", p[21:24])
+	}
+	switch {
+	case h.MinVersion == 0 || h.MinVersion > h.MaxVersion:
+		return h, protoErrorf(CodeVersion, "HELLO version range %d..%d is empty", h.MinVersion, h.MaxVersion)
+	case h.MaxFramePayload < minFramePayload || h.MaxFramePayload > maxFramePayload:
+		return h, protoErrorf(CodeProtocol, "HELLO max frame payload %d is outside %d..%d", h.MaxFramePayload, minFramePayload, maxFramePayload)
+	case h.StreamWindow < minStreamWindow || h.StreamWindow > maxStreamWindow:
+		return h, protoErrorf(CodeProtocol, "HELLO stream window %d is outside %d..%d", h.StreamWindow, minStreamWindow, maxStreamWindow)
+	case h.MaxStreams == 0:
+		return h, protoErrorf(CodeProtocol, "HELLO max streams is zero")
+	case h.Role != RoleOpener && h.Role != RoleAcceptor:
+		return h, protoErrorf(CodeProtocol, "HELLO role %d is neither opener (1) nor acceptor (2)", uint8(h.Role))
+	}
+	return h, nil
+}
+
+// negotiate picks the version both ends speak and checks that the roles
+// complement each other.
+func negotiate(local, peer Hello) (uint16, error) {
+	if local.Role == peer.Role {
+		return 0, protoErrorf(CodeProtocol, "both ends claim the role %s", local.Role)
+	}
+	v := min(local.MaxVersion, peer.MaxVersion)
+	if v < max(local.MinVersion, peer.MinVersion) {
+		return 0, protoErrorf(CodeVersion, "no common protocol version: this end speaks %d..%d, the peer %d..%d", local.MinVersion, local.MaxVersion, peer.MinVersion, peer.MaxVersion)
+	}
+	return v, nil
+}
+
+// handshake sends our HELLO and reads the peer's, both within the timeout.
+// Both ends write first, so neither waits for the other to speak.
+func handshake(nc net.Conn, local Hello, timeout time.Duration) (Hello, uint16, error) {
+	deadline := time.Now().Add(timeout)
+	if err := nc.SetDeadline(deadline); err != nil && !errors.Is(err, os.ErrNoDeadline) {
+		return Hello{}, 0, fmt.Errorf("ipc: handshake: setting deadline: %w", err)
+	}
+	defer nc.SetDeadline(time.Time{})
+
+	// Both ends write first: a HELLO is far smaller than any socket buffer,
+	// so neither write waits for the other end to read.
+	if _, err := nc.Write(local.frame()); err != nil {
+		return Hello{}, 0, fmt.Errorf("ipc: handshake: sending HELLO: %w", err)
+	}
+	peer, err := readHello(nc)
+	if err != nil {
+		return Hello{}, 0, err
+	}
+	v, err := negotiate(local, peer)
+	return peer, v, err
+}
+
+func readHello(nc net.Conn) (Hello, error) {
+	var hdr [HeaderSize]byte
+	buf := make([]byte, helloSize)
+	h, p, err := readFrame(nc, hdr[:], buf, helloSize)
+	if err != nil {
+		var pe *ProtocolError
+		if errors.As(err, &pe) && h.Type != FrameHello {
+			return Hello{}, protoErrorf(CodeProtocol, "handshake: the first frame is %s, want HELLO: is the peer a sluice endpoint speaking this protocol?", h)
+		}
+		return Hello{}, fmt.Errorf("ipc: handshake: reading the peer's HELLO: %w", err)
+	}
+	if h.Type != FrameHello {
+		return Hello{}, protoErrorf(CodeProtocol, "handshake: the first frame is %s, want HELLO", h)
+	}
+	return ParseHello(p)
+}

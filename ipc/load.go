@@ -1,0 +1,65 @@
+package ipc
+
+import (
+	"encoding/binary"
+	"time"
+)
+
+const loadSize = 24
+
+// Load is a worker's report of how busy it is, sent on the connection so the
+// parent can route to the worker with the most spare capacity.
+type Load struct {
+	// InFlight is how many handlers are running.
+	InFlight uint32
+	// Waiting is how many accepted streams wait at the admission gate.
+	Waiting uint32
+	// Limit is the most handlers the worker runs at once.
+	Limit uint32
+	// QueuedBytes is how many response bytes are queued and not yet written.
+	QueuedBytes uint64
+}
+
+func (l Load) frame() []byte {
+	b := make([]byte, HeaderSize+loadSize)
+	putHeader(b, FrameHeader{Length: loadSize, Type: FrameLoad})
+	p := b[HeaderSize:]
+	binary.BigEndian.PutUint32(p[0:4], l.InFlight)
+	binary.BigEndian.PutUint32(p[4:8], l.Waiting)
+	binary.BigEndian.PutUint32(p[8:12], l.Limit)
+	binary.BigEndian.PutUint64(p[16:24], l.QueuedBytes)
+	return b
+}
+
+func parseLoad(p []byte) Load {
+	return Load{
+		InFlight:    binary.BigEndian.Uint32(p[0:4]),
+		Waiting:     binary.BigEndian.Uint32(p[4:8]),
+		Limit:       binary.BigEndian.Uint32(p[8:12]),
+		QueuedBytes: binary.BigEndian.Uint64(p[16:24]),
+	}
+}
+
+// SendLoad reports this end's load to the peer. Reports are control frames;
+// one not yet sent is replaced by a newer one, so a burst of reports costs
+// one frame.
+func (c *Conn) SendLoad(l Load) { c.out.pushLoad(l.frame()) }
+
+// PeerLoad is the last load report from the peer and when it arrived (zero
+// before the first).
+func (c *Conn) PeerLoad() (Load, time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.peerLoad, c.peerLoadAt
+}
+
+func (c *Conn) onLoadFrame(p []byte) {
+	l := parseLoad(p)
+	c.mu.Lock()
+	c.peerLoad = l
+	c.peerLoadAt = time.Now()
+	c.mu.Unlock()
+	if c.onLoad != nil {
+		c.onLoad(l)
+	}
+}

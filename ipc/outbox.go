@@ -1,0 +1,70 @@
+package ipc
+
+import "sync"
+
+// outbox is how other goroutines hand work to the writer goroutine, which
+// alone owns the socket and the scheduler. It is a plain mutex-guarded list
+// rather than a channel so that pushing never blocks: a ping reply must never
+// wait for room behind data, and data never enters this list at all (data
+// stays in the streams' queues until the writer pulls it).
+type outbox struct {
+	mu   sync.Mutex
+	ops  []outOp
+	load []byte // the latest load report; older unsent ones are superseded
+	// failAfterFlush, when set, makes the writer end the connection with
+	// this error once the control frames pushed so far are written.
+	failAfterFlush error
+	wake           chan struct{}
+}
+
+// outOp is one instruction for the writer, applied in push order: first
+// frame (if any) is queued as a control frame, then open/close/end change
+// which streams the scheduler serves.
+type outOp struct {
+	frame []byte
+	open  *Stream // start scheduling this stream's data
+	close *Stream // stop scheduling it (reset)
+	end   *Stream // send END once its queue is drained
+}
+
+func (o *outbox) init() { o.wake = make(chan struct{}, 1) }
+
+func (o *outbox) push(op outOp) {
+	o.mu.Lock()
+	o.ops = append(o.ops, op)
+	o.mu.Unlock()
+	o.kick()
+}
+
+func (o *outbox) pushFrame(f []byte)              { o.push(outOp{frame: f}) }
+func (o *outbox) pushOpen(f []byte, st *Stream)   { o.push(outOp{frame: f, open: st}) }
+func (o *outbox) pushClose(f []byte, st *Stream)  { o.push(outOp{frame: f, close: st}) }
+func (o *outbox) pushEnd(st *Stream)              { o.push(outOp{end: st}) }
+func (o *outbox) requestFlushThenFail(err error) { o.mu.Lock(); o.failAfterFlush = err; o.mu.Unlock(); o.kick() }
+
+func (o *outbox) pushLoad(f []byte) {
+	o.mu.Lock()
+	o.load = f
+	o.mu.Unlock()
+	o.kick()
+}
+
+// kick wakes the writer; a pending wake-up is enough, so it never blocks.
+func (o *outbox) kick() {
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take hands the writer everything pushed so far, reusing buf's storage.
+func (o *outbox) take(buf []outOp) ([]outOp, []byte, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	buf = append(buf[:0], o.ops...)
+	clear(o.ops)
+	o.ops = o.ops[:0]
+	load := o.load
+	o.load = nil
+	return buf, load, o.failAfterFlush
+}

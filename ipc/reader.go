@@ -1,0 +1,217 @@
+package ipc
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// readBufferSize is the reader's buffer in front of the socket: large
+// enough to take several frames per read system call.
+const readBufferSize = 256 << 10
+
+// readLoop is the connection's only reader. It files each frame where it
+// belongs and never waits for an application: data goes into a stream
+// buffer sized to the credit this end granted.
+func (c *Conn) readLoop() {
+	defer c.wg.Done()
+	br := bufio.NewReaderSize(c.nc, readBufferSize)
+	hdr := make([]byte, HeaderSize)
+	buf := make([]byte, c.local.maxFramePayload)
+	for {
+		h, err := readHeader(br, hdr, uint32(c.local.maxFramePayload))
+		if err == nil {
+			c.lastFrame.Store(time.Now().UnixNano())
+			if h.Type == FrameData {
+				// Data goes from the read buffer straight into the
+				// stream's queue: one copy, no staging buffer.
+				err = c.dataFrame(h, br)
+			} else {
+				var p []byte
+				if p, err = readPayload(br, h, buf); err == nil {
+					err = c.handle(h, p)
+				}
+			}
+		}
+		if err == nil {
+			continue
+		}
+		var pe *ProtocolError
+		switch {
+		case errors.As(err, &pe) && !pe.Remote:
+			c.log.Error("ipc protocol error; ending the connection", "role", c.role, "err", err)
+			c.protocolFail(pe)
+		case c.Err() != nil:
+			// Closed locally; the read error is only the consequence.
+		case errors.Is(err, io.EOF):
+			c.fail(fmt.Errorf("ipc: the peer closed the connection: %w", io.EOF))
+		default:
+			c.fail(err)
+		}
+		return
+	}
+}
+
+// handle acts on one frame. p is only valid until it returns.
+func (c *Conn) handle(h FrameHeader, p []byte) error {
+	switch h.Type {
+	case FrameHello:
+		return protoErrorf(CodeProtocol, "HELLO after the handshake")
+	case FramePing:
+		if h.Flags&FlagAck != 0 {
+			c.pong(binary.BigEndian.Uint64(p))
+			return nil
+		}
+		c.out.pushFrame(appendFrame(nil, FramePing, FlagAck, 0, p))
+		return nil
+	case FrameGoAway:
+		return c.onGoAway(p)
+	case FrameLoad:
+		c.onLoadFrame(p)
+		return nil
+	}
+	return c.streamFrame(h, p)
+}
+
+// lookup finds the stream a frame is for. A nil stream with a nil error
+// means the frame is for a stream that ended and may be ignored.
+func (c *Conn) lookup(h FrameHeader) (*Stream, error) {
+	id := h.StreamID
+	c.mu.Lock()
+	st := c.streams[id]
+	var known bool
+	if c.role == RoleAcceptor {
+		known = id <= c.lastPeerID
+	} else {
+		known = id%2 == 1 && id < c.nextID
+	}
+	c.mu.Unlock()
+	switch {
+	case st != nil:
+		return st, nil
+	case !known:
+		return nil, protoErrorf(CodeProtocol, "%s: no such stream was ever opened", h)
+	case h.Type == FrameWindow || h.Type == FrameReset:
+		// Credit or a reset can cross our END on the wire; harmless.
+		return nil, nil
+	default:
+		return nil, protoErrorf(CodeProtocol, "%s: the stream has already ended", h)
+	}
+}
+
+func (c *Conn) dataFrame(h FrameHeader, r io.Reader) error {
+	st, err := c.lookup(h)
+	if err != nil {
+		return err
+	}
+	return st.onData(r, int(h.Length))
+}
+
+func (c *Conn) streamFrame(h FrameHeader, p []byte) error {
+	if h.Type == FrameHead && c.role == RoleAcceptor {
+		c.mu.Lock()
+		_, open := c.streams[h.StreamID]
+		c.mu.Unlock()
+		if !open {
+			return c.acceptHead(h, p)
+		}
+	}
+	st, err := c.lookup(h)
+	if st == nil {
+		return err
+	}
+	switch h.Type {
+	case FrameHead:
+		if c.role == RoleAcceptor {
+			return protoErrorf(CodeProtocol, "%s: a second HEAD from the opener", h)
+		}
+		f, err := parseFields(p)
+		if err != nil {
+			return err
+		}
+		return st.onHead(f, h.Flags&FlagEndStream != 0)
+	case FrameEnd:
+		f, err := parseFields(p[4:])
+		if err != nil {
+			return err
+		}
+		return st.onEnd(Code(binary.BigEndian.Uint32(p)), f)
+	case FrameReset:
+		st.onReset(Code(binary.BigEndian.Uint32(p)))
+		return nil
+	case FrameWindow:
+		return st.onWindow(binary.BigEndian.Uint32(p))
+	}
+	return protoErrorf(CodeProtocol, "%s: unexpected frame type", h)
+}
+
+// acceptHead opens a stream the peer started. Streams beyond the limit or
+// after our go-away are reset with CodeRefused rather than ending the
+// connection: they were never processed, so the opener can retry them.
+func (c *Conn) acceptHead(h FrameHeader, p []byte) error {
+	id := h.StreamID
+	c.mu.Lock()
+	if id%2 == 0 || id <= c.lastPeerID {
+		last := c.lastPeerID
+		c.mu.Unlock()
+		return protoErrorf(CodeProtocol, "%s: stream ids from the opener must be odd and increasing (last was %d)", h, last)
+	}
+	c.mu.Unlock()
+	head, err := parseFields(p)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.lastPeerID = id
+	refuse := c.goAwaySent || len(c.streams) >= c.local.maxStreams
+	st := c.newStreamLocked(id, head)
+	st.gotHead = true
+	st.failHead()
+	if !refuse {
+		c.acceptQueue = append(c.acceptQueue, st)
+	}
+	c.mu.Unlock()
+	if h.Flags&FlagEndStream != 0 {
+		if err := st.onEnd(CodeOK, nil); err != nil {
+			return err
+		}
+	}
+	if refuse {
+		st.Reset(CodeRefused)
+		return nil
+	}
+	c.signalAccept()
+	return nil
+}
+
+func (c *Conn) onGoAway(p []byte) error {
+	last := binary.BigEndian.Uint32(p[0:4])
+	code := Code(binary.BigEndian.Uint32(p[4:8]))
+	msg := string(p[8:])
+	if code != CodeOK && code != CodeShutdown {
+		return &ProtocolError{Code: code, Msg: msg, Remote: true}
+	}
+	c.mu.Lock()
+	c.goAwayRecv = true
+	c.mu.Unlock()
+	c.signalAccept()
+	c.log.Info("ipc peer is going away", "role", c.role, "last_stream", last, "reason", msg)
+	return nil
+}
+
+// maxGoAwayMessage bounds the debug text of a GOAWAY frame.
+const maxGoAwayMessage = 1024
+
+func goAwayFrame(last uint32, code Code, msg string) []byte {
+	if len(msg) > maxGoAwayMessage {
+		msg = msg[:maxGoAwayMessage]
+	}
+	p := make([]byte, 8, 8+len(msg))
+	binary.BigEndian.PutUint32(p[0:4], last)
+	binary.BigEndian.PutUint32(p[4:8], uint32(code))
+	p = append(p, msg...)
+	return appendFrame(nil, FrameGoAway, 0, 0, p)
+}

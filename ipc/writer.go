@@ -1,0 +1,156 @@
+package ipc
+
+import (
+	"fmt"
+	"net"
+
+	"github.com/sluicegw/sluice/stream"
+)
+
+// maxFramesPerBatch bounds the frames in one writev; Linux accepts up to
+// 1024 iovecs and every data frame takes two (header and payload).
+const maxFramesPerBatch = 256
+
+// streamSource adapts a Stream to the scheduler: it can send what is queued
+// and covered by credit.
+type streamSource struct{ st *Stream }
+
+func (s streamSource) Sendable() int {
+	return min(s.st.sendq.Len(), s.st.sendWin.Available())
+}
+
+// writeLoop is the connection's only writer. It owns the scheduler, so the
+// scheduler needs no locks. Each pass takes every pending control frame
+// first, then data as the policy picks it, up to MaxBatch bytes, then the
+// END of every stream whose queue has drained, and hands the lot to the
+// socket in one writev so that one wake-up moves as much as possible.
+func (c *Conn) writeLoop() {
+	defer c.wg.Done()
+	sched := stream.NewScheduler(c.policy)
+	active := make(map[uint32]*Stream)
+	var (
+		ops        []outOp
+		pendingEnd []*Stream
+		ended      []*Stream
+		segs       []stream.Segment
+		bufs       = make(net.Buffers, 0, 2*maxFramesPerBatch+8)
+		hdrs       = make([]byte, maxFramesPerBatch*HeaderSize)
+		maxPayload = min(int(c.peer.MaxFramePayload), stream.ChunkSize)
+	)
+	for {
+		var load []byte
+		var failErr error
+		ops, load, failErr = c.out.take(ops)
+		for i, op := range ops {
+			if op.frame != nil {
+				sched.PushControl(op.frame)
+			}
+			switch {
+			case op.open != nil:
+				active[op.open.id] = op.open
+				sched.Open(op.open.id, streamSource{op.open})
+			case op.close != nil:
+				delete(active, op.close.id)
+				sched.Close(op.close.id)
+				pendingEnd = removeStream(pendingEnd, op.close)
+			case op.end != nil:
+				pendingEnd = append(pendingEnd, op.end)
+			}
+			ops[i] = outOp{}
+		}
+		if load != nil {
+			sched.PushControl(load)
+		}
+
+		bufs = bufs[:0]
+		size, frames := 0, 0
+		for size < c.local.maxBatch && frames < maxFramesPerBatch {
+			ctl, id, n, ok := sched.Pop(min(maxPayload, c.local.maxBatch-size))
+			if !ok {
+				break
+			}
+			if ctl != nil {
+				bufs = append(bufs, ctl)
+				size += len(ctl)
+				continue
+			}
+			st := active[id]
+			for n > 0 && frames < maxFramesPerBatch {
+				seg := st.sendq.Pop(n)
+				m := len(seg.Bytes)
+				if m == 0 {
+					break
+				}
+				st.sendWin.Take(m)
+				h := hdrs[frames*HeaderSize : (frames+1)*HeaderSize]
+				putHeader(h, FrameHeader{Length: uint32(m), Type: FrameData, StreamID: id})
+				bufs = append(bufs, h, seg.Bytes)
+				segs = append(segs, seg)
+				frames++
+				n -= m
+				size += HeaderSize + m
+			}
+		}
+		for i := 0; i < len(pendingEnd); {
+			st := pendingEnd[i]
+			if !st.sendq.Done() {
+				i++
+				continue
+			}
+			bufs = append(bufs, st.endFrame())
+			delete(active, st.id)
+			sched.Close(st.id)
+			ended = append(ended, st)
+			pendingEnd[i] = pendingEnd[len(pendingEnd)-1]
+			pendingEnd = pendingEnd[:len(pendingEnd)-1]
+		}
+
+		if len(bufs) == 0 {
+			if failErr != nil {
+				c.fail(failErr)
+				return
+			}
+			select {
+			case <-c.out.wake:
+			case <-c.done:
+				return
+			}
+			continue
+		}
+		// WriteTo consumes the slice it is given; keep ours for reuse.
+		w := bufs
+		_, err := w.WriteTo(c.nc)
+		clear(bufs)
+		for i := range segs {
+			segs[i].Release()
+			segs[i] = stream.Segment{}
+		}
+		segs = segs[:0]
+		for i, st := range ended {
+			st.sentEnd()
+			ended[i] = nil
+		}
+		ended = ended[:0]
+		if err != nil {
+			if c.Err() == nil {
+				c.fail(fmt.Errorf("ipc: writing to the socket: %w", err))
+			}
+			return
+		}
+		if failErr != nil && sched.ControlLen() == 0 {
+			c.fail(failErr)
+			return
+		}
+	}
+}
+
+func removeStream(list []*Stream, st *Stream) []*Stream {
+	for i, s := range list {
+		if s == st {
+			list[i] = list[len(list)-1]
+			list[len(list)-1] = nil
+			return list[:len(list)-1]
+		}
+	}
+	return list
+}

@@ -1,0 +1,314 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+)
+
+// ErrClosed is returned by [Queue.Write] after [Queue.CloseWrite].
+var ErrClosed = errors.New("stream: queue closed")
+
+// ErrAborted is what a [Queue.Write] returns after [Queue.Abort] was called
+// with a nil error, so that an abort is never mistaken for a clean close.
+var ErrAborted = errors.New("stream: queue aborted")
+
+// Queue is a bounded FIFO of bytes between ONE producer goroutine (a
+// handler's Write) and ONE consumer (the connection's writer goroutine).
+//
+// Write copies into pooled fixed-size chunks of [ChunkSize] bytes; Pop hands
+// out slices of those chunks without copying, so steady-state streaming
+// allocates nothing per chunk. The bound is what turns a slow client into
+// backpressure on the handler instead of memory: Write blocks while the
+// queue holds limit bytes that have not been popped.
+//
+// The zero Queue is not usable; call [NewQueue].
+type Queue struct {
+	limit  int
+	budget *Budget
+	notify func()
+
+	mu       sync.Mutex
+	chunks   []*chunk // FIFO; chunks[head:] are live, the last is the tail
+	head     int
+	queued   atomic.Int64 // bytes written and not yet popped; written under mu
+	closed   bool         // CloseWrite or Abort was called
+	abortErr error        // non-nil once aborted
+	waiting  bool         // the producer is blocked for space
+
+	space   chan struct{} // a token per wake-up of a producer blocked for space
+	aborted chan struct{} // closed by Abort: wakes a producer blocked anywhere
+
+	onBlock func() // test hook: the producer is about to block for space
+}
+
+// NewQueue returns a queue that holds at most limit bytes that have been
+// written and not yet popped. A limit below 1 means [ChunkSize].
+//
+// budget is an optional process-wide cap shared with other queues (nil means
+// none): every byte written is acquired from it, and given back only when the
+// popped [Segment] is released, since the bytes occupy memory until they are
+// on the wire, not merely until they leave the queue.
+func NewQueue(limit int, budget *Budget) *Queue {
+	if limit < 1 {
+		limit = ChunkSize
+	}
+	return &Queue{
+		limit:   limit,
+		budget:  budget,
+		space:   make(chan struct{}, 1),
+		aborted: make(chan struct{}),
+	}
+}
+
+// SetNotify sets fn to be called when data is added to a queue that the
+// consumer may have seen empty, and on CloseWrite and Abort: the three
+// moments when a consumer that went idle has new work. ipc uses it to wake
+// its writer goroutine.
+//
+// fn is called without q's lock held, from the goroutine that called Write,
+// CloseWrite or Abort; it must not block. Set it before the queue is used.
+func (q *Queue) SetNotify(fn func()) { q.notify = fn }
+
+// Limit returns the most bytes the queue holds before Write blocks.
+func (q *Queue) Limit() int { return q.limit }
+
+// Len returns the bytes queued and not yet popped. It takes no lock, so the
+// writer may call it for every scheduling decision.
+func (q *Queue) Len() int { return int(q.queued.Load()) }
+
+// Write copies p into the queue. It blocks while the queue is full, until
+// space is popped, the queue is aborted, or ctx ends; and likewise while the
+// budget (if any) has no room. It returns how many bytes it queued and, if
+// that is less than len(p), why: ctx.Err(), the error given to [Queue.Abort],
+// or [ErrClosed] after [Queue.CloseWrite].
+//
+// Only one goroutine may call Write. A Write that can proceed without
+// blocking does so even if ctx has already ended.
+func (q *Queue) Write(ctx context.Context, p []byte) (n int, err error) {
+	for {
+		q.mu.Lock()
+		if q.abortErr != nil {
+			err = q.abortErr
+			q.mu.Unlock()
+			return n, err
+		}
+		if q.closed {
+			q.mu.Unlock()
+			return n, ErrClosed
+		}
+		if len(p) == 0 {
+			q.mu.Unlock()
+			return n, nil
+		}
+		space := q.limit - int(q.queued.Load())
+		if space <= 0 {
+			q.waiting = true
+			q.mu.Unlock()
+			if q.onBlock != nil {
+				q.onBlock()
+			}
+			select {
+			case <-q.space:
+			case <-q.aborted:
+			case <-ctx.Done():
+				return n, ctx.Err()
+			}
+			continue
+		}
+		q.mu.Unlock()
+
+		// Copy at most a chunk per round, so the lock is never held for
+		// longer than one 64 KiB copy and the budget is acquired in pieces
+		// that other queues can interleave with.
+		m := min(space, len(p), ChunkSize)
+		if q.budget != nil {
+			if err := q.budget.acquire(ctx, int64(m), q.aborted); err != nil {
+				if err == errAborted {
+					continue // the top of the loop reports the abort error
+				}
+				return n, err
+			}
+		}
+
+		q.mu.Lock()
+		if q.closed {
+			// Aborted (or closed by a misbehaving second goroutine)
+			// while we waited for the budget: give the bytes back.
+			q.mu.Unlock()
+			q.budget.Release(int64(m))
+			continue
+		}
+		wasEmpty := q.queued.Load() == 0
+		q.appendLocked(p[:m])
+		q.mu.Unlock()
+
+		// Only the empty-to-non-empty transition needs a wake-up: a
+		// consumer that saw the queue non-empty will come back for it.
+		if wasEmpty && q.notify != nil {
+			q.notify()
+		}
+		n += m
+		p = p[m:]
+	}
+}
+
+// appendLocked copies p into the tail chunk, and into a new chunk if the
+// tail fills up. q.mu must be held.
+func (q *Queue) appendLocked(p []byte) {
+	for len(p) > 0 {
+		var c *chunk
+		if q.head < len(q.chunks) {
+			c = q.chunks[len(q.chunks)-1]
+		}
+		if c == nil || c.w == ChunkSize {
+			c = getChunk()
+			q.pushChunkLocked(c)
+		}
+		k := copy(c.buf[c.w:], p)
+		c.w += k
+		q.queued.Add(int64(k))
+		p = p[k:]
+	}
+}
+
+// pushChunkLocked appends c to the chunk FIFO, reusing its backing array so
+// that steady-state streaming does not allocate.
+func (q *Queue) pushChunkLocked(c *chunk) {
+	if q.head > 0 && len(q.chunks) == cap(q.chunks) {
+		k := copy(q.chunks, q.chunks[q.head:])
+		clear(q.chunks[k:])
+		q.chunks = q.chunks[:k]
+		q.head = 0
+	}
+	q.chunks = append(q.chunks, c)
+}
+
+// popChunkLocked removes the head chunk from the FIFO without dropping its
+// reference: the caller takes it over.
+func (q *Queue) popChunkLocked() *chunk {
+	c := q.chunks[q.head]
+	q.chunks[q.head] = nil
+	q.head++
+	if q.head == len(q.chunks) {
+		q.chunks = q.chunks[:0]
+		q.head = 0
+	}
+	return c
+}
+
+// Pop takes up to max bytes from the head of the queue without blocking and
+// without copying. The bytes returned are contiguous, within one chunk, so
+// Pop may return fewer than max even when more is queued; it returns a zero
+// Segment when the queue is empty or max < 1.
+//
+// The popped bytes leave the queue at once (waking a Write blocked for
+// space) but stay in memory, and in the budget, until [Segment.Release].
+// Only one goroutine may call Pop.
+func (q *Queue) Pop(max int) Segment {
+	if max < 1 {
+		return Segment{}
+	}
+	q.mu.Lock()
+	if q.queued.Load() == 0 {
+		q.mu.Unlock()
+		return Segment{}
+	}
+	c := q.chunks[q.head]
+	k := min(c.w-c.r, max)
+	seg := Segment{Bytes: c.buf[c.r : c.r+k : c.r+k], c: c, budget: q.budget, n: int64(k)}
+	c.r += k
+	q.queued.Add(-int64(k))
+
+	// A chunk leaves the queue when it has been popped to its end, or when
+	// it is the last one of a closed queue; the segment then inherits the
+	// queue's reference instead of taking one of its own.
+	if c.r == ChunkSize || (q.closed && q.queued.Load() == 0) {
+		q.popChunkLocked()
+	} else {
+		c.refs.Add(1)
+	}
+	wake := q.waiting
+	q.waiting = false
+	q.mu.Unlock()
+
+	if wake {
+		select {
+		case q.space <- struct{}{}:
+		default: // a token is already pending
+		}
+	}
+	return seg
+}
+
+// CloseWrite says the producer is done: Write afterwards returns
+// [ErrClosed]. Bytes already queued stay poppable, and [Queue.Done] reports
+// when the last of them has been popped. It is idempotent and calls the
+// notify function, so that the consumer sends its end-of-stream.
+func (q *Queue) CloseWrite() {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return
+	}
+	q.closed = true
+	if q.queued.Load() == 0 {
+		q.dropChunksLocked()
+	}
+	q.mu.Unlock()
+	if q.notify != nil {
+		q.notify()
+	}
+}
+
+// Done reports whether CloseWrite was called and every byte has been
+// popped: the consumer may now send its end-of-stream. An aborted queue is
+// never Done, so that a truncated response is never ended as a complete one;
+// see [Queue.Err].
+func (q *Queue) Done() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.closed && q.abortErr == nil && q.queued.Load() == 0
+}
+
+// Err returns the error the queue was aborted with, or nil if it was not.
+func (q *Queue) Err() error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.abortErr
+}
+
+// Abort drops everything queued (returning its chunks to the pool and its
+// bytes to the budget) and makes a blocked Write, and any later one, return
+// err ([ErrAborted] if err is nil). Segments already popped stay valid
+// until released. Abort is idempotent: the first error sticks. It may be
+// called from any goroutine, and calls the notify function.
+func (q *Queue) Abort(err error) {
+	if err == nil {
+		err = ErrAborted
+	}
+	q.mu.Lock()
+	if q.abortErr != nil {
+		q.mu.Unlock()
+		return
+	}
+	q.abortErr = err
+	q.closed = true
+	dropped := q.queued.Swap(0)
+	q.dropChunksLocked()
+	close(q.aborted)
+	q.mu.Unlock()
+
+	q.budget.Release(dropped)
+	if q.notify != nil {
+		q.notify()
+	}
+}
+
+// dropChunksLocked drops the queue's reference on every chunk it holds.
+func (q *Queue) dropChunksLocked() {
+	for q.head < len(q.chunks) {
+		q.popChunkLocked().unref()
+	}
+}

@@ -1,0 +1,149 @@
+package stream
+
+import (
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+)
+
+// MaxWindow is the most credit a window may hold, 2^31-1 bytes, as in
+// HTTP/2 (RFC 9113, section 6.9.1). A peer that grants more is misbehaving;
+// the cap also keeps every credit value within an int32.
+const MaxWindow = math.MaxInt32
+
+// SendWindow is the credit the peer allows us to send on one stream.
+//
+// Take is called by the writer goroutine and Add by the reader goroutine, on
+// every frame, so the window is a single atomic word: no lock for the writer
+// to wait on while the reader is busy.
+type SendWindow struct {
+	n atomic.Int32
+}
+
+// NewSendWindow returns a window holding initial bytes of credit, clamped to
+// [0, MaxWindow].
+func NewSendWindow(initial int) *SendWindow {
+	w := new(SendWindow)
+	w.n.Store(int32(min(max(initial, 0), MaxWindow)))
+	return w
+}
+
+// Available returns the credit left: the bytes we may send now.
+func (w *SendWindow) Available() int { return int(w.n.Load()) }
+
+// Take takes min(n, Available()) bytes of credit and returns that amount;
+// 0 when n < 1 or no credit is left.
+func (w *SendWindow) Take(n int) int {
+	if n < 1 {
+		return 0
+	}
+	for {
+		cur := w.n.Load()
+		if cur <= 0 {
+			return 0
+		}
+		t := int32(min(n, int(cur)))
+		if w.n.CompareAndSwap(cur, cur-t) {
+			return int(t)
+		}
+	}
+}
+
+// Add adds n bytes of credit that the peer granted. It returns an error,
+// naming the values, if n < 1 or the credit would exceed [MaxWindow]: both
+// mean the peer is misbehaving, and the window is left unchanged.
+func (w *SendWindow) Add(n int) error {
+	if n < 1 {
+		return fmt.Errorf("stream: peer granted a credit increment of %d bytes; it must be at least 1", n)
+	}
+	for {
+		cur := w.n.Load()
+		if int64(cur)+int64(n) > MaxWindow {
+			return fmt.Errorf("stream: peer granted %d bytes on top of %d bytes of credit, which exceeds the maximum window of %d bytes", n, cur, MaxWindow)
+		}
+		if w.n.CompareAndSwap(cur, cur+int32(n)) {
+			return nil
+		}
+	}
+}
+
+// RecvWindow is the receiver's side of one stream's credit: how much the
+// peer may still send, and how much consumed data has yet to be granted
+// back.
+//
+// Receive is called by the reader goroutine and Consumed by the application
+// reading the stream, so a mutex keeps the three counters consistent with
+// one another. The invariant is credit + buffered + unreported == size: the
+// peer can never have more than size bytes in flight or buffered here.
+type RecvWindow struct {
+	mu         sync.Mutex
+	size       int
+	credit     int // bytes the peer may still send
+	buffered   int // received and not yet consumed
+	unreported int // consumed and not yet granted back
+}
+
+// NewRecvWindow returns a window of size bytes, all of them granted to the
+// peer. size is clamped to [1, MaxWindow]: a window of 0 could never carry a
+// byte.
+func NewRecvWindow(size int) *RecvWindow {
+	size = min(max(size, 1), MaxWindow)
+	return &RecvWindow{size: size, credit: size}
+}
+
+// Size returns the window size: the most bytes the peer may have sent and
+// the application not yet consumed.
+func (w *RecvWindow) Size() int { return w.size }
+
+// Credit returns the bytes the peer may still send before more credit is
+// granted back.
+func (w *RecvWindow) Credit() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.credit
+}
+
+// Receive records that the peer sent n bytes. It returns an error, naming n
+// and the credit left, if n is negative or exceeds the credit outstanding:
+// that is a protocol violation, and the window is left unchanged.
+func (w *RecvWindow) Receive(n int) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if n < 0 || n > w.credit {
+		return fmt.Errorf("stream: peer sent %d bytes with only %d bytes of credit left (window %d)", n, w.credit, w.size)
+	}
+	w.credit -= n
+	w.buffered += n
+	return nil
+}
+
+// Consumed records that the application consumed n bytes and returns how
+// much credit to grant back to the peer now.
+//
+// Grants are batched so that credit updates do not flood the connection
+// with a frame per read: Consumed returns 0 until the consumed bytes not yet
+// granted reach the threshold of Size()/4 (at least 1 byte), then returns
+// all of them and starts counting again. Batching never stalls the peer:
+// with less than a quarter of the window unreported, once the application
+// has consumed what it was sent the peer still holds at least three quarters
+// of the window in credit.
+//
+// n is capped at the bytes received and not yet consumed, so that a caller's
+// miscount can never grant the peer more than Size() in total.
+func (w *RecvWindow) Consumed(n int) (grant int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n = min(n, w.buffered)
+	if n <= 0 {
+		return 0
+	}
+	w.buffered -= n
+	w.unreported += n
+	if w.unreported < max(w.size/4, 1) {
+		return 0
+	}
+	grant, w.unreported = w.unreported, 0
+	w.credit += grant
+	return grant
+}
