@@ -36,11 +36,16 @@ func (o *outbox) push(op outOp) {
 	o.kick()
 }
 
-func (o *outbox) pushFrame(f []byte)              { o.push(outOp{frame: f}) }
-func (o *outbox) pushOpen(f []byte, st *Stream)   { o.push(outOp{frame: f, open: st}) }
-func (o *outbox) pushClose(f []byte, st *Stream)  { o.push(outOp{frame: f, close: st}) }
-func (o *outbox) pushEnd(st *Stream)              { o.push(outOp{end: st}) }
-func (o *outbox) requestFlushThenFail(err error) { o.mu.Lock(); o.failAfterFlush = err; o.mu.Unlock(); o.kick() }
+func (o *outbox) pushFrame(f []byte)             { o.push(outOp{frame: f}) }
+func (o *outbox) pushOpen(f []byte, st *Stream)  { o.push(outOp{frame: f, open: st}) }
+func (o *outbox) pushClose(f []byte, st *Stream) { o.push(outOp{frame: f, close: st}) }
+func (o *outbox) pushEnd(st *Stream)             { o.push(outOp{end: st}) }
+func (o *outbox) requestFlushThenFail(err error) {
+	o.mu.Lock()
+	o.failAfterFlush = err
+	o.mu.Unlock()
+	o.kick()
+}
 
 func (o *outbox) pushLoad(f []byte) {
 	o.mu.Lock()
