@@ -1,0 +1,26 @@
+//go:build !linux
+
+package procstat
+
+import (
+	"fmt"
+	"runtime"
+)
+
+func unsupported(what string, pid int) error {
+	return fmt.Errorf("procstat: %s of process %d needs Linux /proc, not available on %s; run the bench on Linux", what, pid, runtime.GOOS)
+}
+
+// Descendants returns an error: it needs Linux /proc.
+func Descendants(pid int) ([]int, error) { return nil, unsupported("descendants", pid) }
+
+// RSS returns an error: it needs Linux /proc.
+func RSS(pid int) (int64, error) { return 0, unsupported("RSS", pid) }
+
+// PeakRSS returns an error: it needs Linux /proc.
+func PeakRSS(pid int) (int64, error) { return 0, unsupported("peak RSS", pid) }
+
+// TreePeakRSS returns an error: it needs Linux /proc.
+func TreePeakRSS(pid int) (int64, error) { return 0, unsupported("tree peak RSS", pid) }
+
+func treeRSS(pid int) (int64, error) { return 0, unsupported("tree RSS", pid) }

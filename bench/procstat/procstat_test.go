@@ -1,0 +1,93 @@
+//go:build linux
+
+package procstat
+
+import (
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// startSleep starts a child "sleep" that the test kills and reaps at the end.
+func startSleep(t *testing.T) int {
+	t.Helper()
+	cmd := exec.Command("sleep", "300")
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting sleep: %v", err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	return cmd.Process.Pid
+}
+
+func TestOwnMemory(t *testing.T) {
+	me := os.Getpid()
+	rss, err := RSS(me)
+	if err != nil || rss < 1<<20 {
+		t.Fatalf("RSS(self) = %d, %v; want at least 1 MiB", rss, err)
+	}
+	peak, err := PeakRSS(me)
+	if err != nil || peak < rss {
+		t.Fatalf("PeakRSS(self) = %d, %v; want at least RSS %d", peak, err, rss)
+	}
+}
+
+func TestTreeIncludesChild(t *testing.T) {
+	me := os.Getpid()
+	child := startSleep(t)
+	kids, err := Descendants(me)
+	if err != nil || !slices.Contains(kids, child) {
+		t.Fatalf("Descendants(self) = %v, %v; want it to contain the sleep %d", kids, err, child)
+	}
+	// Start returns after the exec succeeded, so the sleep already has
+	// its own memory to report.
+	childPeak, err := PeakRSS(child)
+	if err != nil {
+		t.Fatalf("PeakRSS(sleep): %v", err)
+	}
+	own, err := PeakRSS(me)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := TreePeakRSS(me)
+	if err != nil || tree < own+childPeak {
+		t.Fatalf("TreePeakRSS(self) = %d, %v; want at least self %d + sleep %d", tree, err, own, childPeak)
+	}
+}
+
+func TestSampler(t *testing.T) {
+	me := os.Getpid()
+	startSleep(t)
+	s := StartSampler(me, time.Millisecond)
+	peak, err := s.Stop()
+	if err != nil || peak < 1<<20 {
+		t.Fatalf("Sampler peak = %d, %v; want at least 1 MiB", peak, err)
+	}
+	if again, _ := s.Stop(); again != peak {
+		t.Fatalf("second Stop = %d; want %d", again, peak)
+	}
+}
+
+func TestErrorsNameThePID(t *testing.T) {
+	const gone = 1 << 30 // above pid_max: no such process
+	if _, err := RSS(gone); err == nil {
+		t.Fatal("RSS of a missing process succeeded")
+	} else if want := "1073741824"; !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %q does not name pid %s", err, want)
+	}
+	s := StartSampler(gone, time.Millisecond)
+	if _, err := s.Stop(); err == nil {
+		t.Fatal("sampling a missing process reported no error")
+	}
+}

@@ -1,0 +1,96 @@
+package demo
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// MaxRows bounds the rows parameter of /export (about 10 GB of JSON).
+const MaxRows = 100_000_000
+
+// exportBuffer is the size of the buffer between the JSON encoder and the
+// ResponseWriter: large enough that writes are not tiny, small enough that
+// the first bytes leave quickly and memory stays flat whatever rows is.
+const exportBuffer = 32 << 10
+
+// Record is one row of /export. Every field is derived from ID alone, so a
+// client can regenerate any row with MakeRecord and compare.
+type Record struct {
+	ID      int64     `json:"id"`
+	Name    string    `json:"name"`
+	Email   string    `json:"email"`
+	Amount  float64   `json:"amount"`
+	Created time.Time `json:"created"`
+}
+
+var (
+	firstNames = []string{"Ada", "Grace", "Alan", "Barbara", "Edsger", "Frances", "Donald", "Margaret", "Ken", "Radia", "Dennis", "Sophie"}
+	lastNames  = []string{"Lovelace", "Hopper", "Turing", "Liskov", "Dijkstra", "Allen", "Knuth", "Hamilton", "Thompson", "Perlman", "Ritchie", "Wilson"}
+	// exportEpoch is the creation time of record 0; later records follow
+	// every 37 s so that timestamps are distinct and ordered.
+	exportEpoch = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// MakeRecord returns the record /export serves with the given id.
+func MakeRecord(id int64) Record {
+	h := splitmix64(uint64(id))
+	first := firstNames[h%uint64(len(firstNames))]
+	last := lastNames[(h>>16)%uint64(len(lastNames))]
+	return Record{
+		ID:      id,
+		Name:    first + " " + last,
+		Email:   strings.ToLower(first) + "." + strings.ToLower(last) + strconv.FormatInt(id, 10) + "@example.com",
+		Amount:  float64((h>>32)%10_000_000) / 100,
+		Created: exportEpoch.Add(time.Duration(id) * 37 * time.Second),
+	}
+}
+
+func serveExport(w http.ResponseWriter, r *http.Request) {
+	s := r.URL.Query().Get("rows")
+	rows, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || rows < 0 || rows > MaxRows {
+		badRequest(w, "rows", s, "not an integer between 0 and 100000000; use e.g. rows=1000")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if r.Method == http.MethodHead {
+		return
+	}
+	writeExport(r, w, rows)
+}
+
+// writeExport streams the array row by row. The encoder writes into a
+// bufio.Writer that spills to w whenever it fills, so the response flows
+// while it is produced and the whole array is never in memory.
+func writeExport(r *http.Request, w io.Writer, rows int64) {
+	bw := bufio.NewWriterSize(w, exportBuffer)
+	enc := json.NewEncoder(bw)
+	ctx := r.Context()
+	if _, err := bw.WriteString("[\n"); err != nil {
+		return
+	}
+	for id := range rows {
+		// Checking every row would cost more than it saves; 1024 rows
+		// are about 100 KB, a few writes at most.
+		if id%1024 == 0 && ctx.Err() != nil {
+			return
+		}
+		if id > 0 {
+			if err := bw.WriteByte(','); err != nil {
+				return
+			}
+		}
+		if err := enc.Encode(MakeRecord(id)); err != nil {
+			return
+		}
+	}
+	if _, err := bw.WriteString("]\n"); err != nil {
+		return
+	}
+	_ = bw.Flush() // a failed flush means the client left; nothing to tell it
+}
