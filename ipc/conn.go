@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -186,8 +187,13 @@ func (c *Conn) fail(err error) {
 			st.connFailed(err)
 		}
 		c.out.kick()
-		if !errors.Is(err, ErrClosed) {
-			c.log.Warn("ipc connection ended", "role", c.role, "err", err)
+		switch {
+		case errors.Is(err, ErrClosed):
+		case errors.Is(err, io.EOF) && c.GoingAway():
+			// The expected end of a drain: the peer finished and hung up.
+			c.log.Info("ipc connection closed after go-away", "role", c.role.String())
+		default:
+			c.log.Warn("ipc connection ended", "role", c.role.String(), "err", err)
 		}
 	})
 }

@@ -259,33 +259,63 @@ func (st *Stream) readSome(p []byte) int {
 	return n
 }
 
-// WriteTo copies the peer's data to w without an intermediate buffer, until
-// the stream ends. It returns nil after a complete stream.
-func (st *Stream) WriteTo(w io.Writer) (int64, error) {
+// WriteTo copies the peer's data to w without an intermediate buffer, one
+// write per received chunk, until the stream ends. It returns nil after a
+// complete stream. See CopyTo for flushing.
+func (st *Stream) WriteTo(w io.Writer) (int64, error) { return st.CopyTo(w, nil) }
+
+// CopyTo copies the peer's data to w until the stream ends, returning nil
+// after a complete stream. With a buffer, it gathers whatever has arrived
+// into buf and writes it in one call: a network connection pays per write,
+// and one 1 MiB write costs far less than sixteen of 64 KiB. With a nil buf
+// it writes each received chunk directly (no copy).
+//
+// If w has a Flush() error method, CopyTo calls it whenever it has written
+// everything that arrived so far and is about to wait for more: bytes never
+// sit in w's buffer while the stream is idle, and a busy stream pays no
+// flush per chunk.
+func (st *Stream) CopyTo(w io.Writer, buf []byte) (int64, error) {
+	flusher, _ := w.(interface{ Flush() error })
+	dirty := false
 	var total int64
 	for {
-		seg := st.recvq.Pop(stream.ChunkSize)
-		if n := len(seg.Bytes); n > 0 {
-			m, err := w.Write(seg.Bytes)
-			seg.Release()
-			total += int64(m)
-			st.consumed(n)
-			if err != nil {
-				return total, err
+		var n int
+		var err error
+		if buf != nil {
+			n = st.readSome(buf)
+			if n > 0 {
+				n, err = w.Write(buf[:n])
 			}
+		} else if seg := st.recvq.Pop(stream.ChunkSize); len(seg.Bytes) > 0 {
+			n, err = w.Write(seg.Bytes)
+			st.consumed(len(seg.Bytes))
+			seg.Release()
+		}
+		total += int64(n)
+		if err != nil {
+			return total, err
+		}
+		if n > 0 {
+			dirty = true
 			continue
 		}
+		if dirty && flusher != nil {
+			if err := flusher.Flush(); err != nil {
+				return total, err
+			}
+			dirty = false
+		}
 		st.mu.Lock()
-		err := st.readErr
+		rerr := st.readErr
 		st.mu.Unlock()
-		if err != nil {
+		if rerr != nil {
 			if st.recvq.Len() > 0 {
 				continue
 			}
-			if err == io.EOF {
+			if rerr == io.EOF {
 				return total, nil
 			}
-			return total, err
+			return total, rerr
 		}
 		<-st.readable
 	}

@@ -1,0 +1,213 @@
+// Command sluice-bench replays the incidents sluice exists to survive against
+// the real binary, and compares its relay with the minimal one.
+//
+//	go run ./bench/cmd/sluice-bench                      # airtable
+//	go run ./bench/cmd/sluice-bench -rounds 3 airtable relay
+//	go run ./bench/cmd/sluice-bench -c 10 -n 10 -size 4MiB -gateway-args "--max-inflight 2" airtable
+//
+// It builds cmd/sluice into a temporary directory (or uses -bin), starts `sluice serve` once
+// per configuration (in its own process group, on loopback ports chosen by the
+// kernel), waits until /status shows every worker up, runs the load while
+// sampling the summed RSS of the gateway and all its workers, then stops the
+// gateway with SIGTERM (SIGKILL to its process group after 10 s). Temporary
+// files and every process it started are gone when it exits.
+//
+// Scenarios:
+//
+//	airtable  -c requests in flight of GET /payload?size=-size&cpu=-cpu&seed=i
+//	          (-n in all) against --workers 2, three ways: defaults,
+//	          --sndbuf 8KiB and --admission off; checks the issue's targets.
+//	relay     one -relay-size response through --workers 1, read with a
+//	          1 MiB buffer, against bench/relay.Run with a 4 MiB SO_SNDBUF,
+//	          alternating, -relay-rounds times each.
+//
+// The table goes to stdout, progress to stderr, and with -json FILE one JSON
+// line per measurement and per summary. A missed target is reported, not
+// fatal: the exit status is 1 only if requests failed or a gateway could not
+// be run, 2 for bad usage.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sluicegw/sluice/bench/relay"
+	"github.com/sluicegw/sluice/child/demo"
+)
+
+func main() {
+	relay.Dispatch() // relay.Run re-executes this binary as its producer and relay
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// options are the command-line settings shared by the scenarios.
+type options struct {
+	rounds      int
+	jsonPath    string
+	gatewayArgs []string
+	concurrency int
+	requests    int
+	size        string // as given; sent in the URL
+	cpu         time.Duration
+	timeout     time.Duration
+	relaySize   int64
+	relayRounds int
+	logDir      string
+	bin         string // a prebuilt sluice binary; "" builds one
+}
+
+// scenarios maps a scenario name to its runner. A runner returns whether
+// every request succeeded, and an error if the scenario could not be run.
+var scenarios = map[string]func(ctx context.Context, e *env) (ok bool, err error){
+	"airtable": runAirtable,
+	"relay":    runRelay,
+}
+
+// env is what a scenario needs: the options, the built binary and the outputs.
+type env struct {
+	opt    options
+	bin    string // the sluice binary
+	tmp    string // a directory removed on exit, for gateway logs
+	out    io.Writer
+	log    io.Writer // progress
+	report *jsonl
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("sluice-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: sluice-bench [flags] [airtable] [relay]\n\n")
+		fs.PrintDefaults()
+	}
+	var o options
+	var gwArgs, relaySize string
+	fs.IntVar(&o.rounds, "rounds", 1, "repeat each airtable configuration `N` times, interleaved, and report medians across rounds")
+	fs.StringVar(&o.jsonPath, "json", "", "append one JSON line per measurement and summary to this `file`")
+	fs.StringVar(&gwArgs, "gateway-args", "", "extra `flags` for every `sluice serve`, split on spaces (e.g. \"--max-inflight 2\")")
+	fs.IntVar(&o.concurrency, "c", 50, "airtable: requests in flight at once")
+	fs.IntVar(&o.requests, "n", 50, "airtable: requests in all (seeds 0..n-1)")
+	fs.StringVar(&o.size, "size", "27MiB", "airtable: response `size`")
+	fs.DurationVar(&o.cpu, "cpu", 300*time.Millisecond, "airtable: CPU each request burns before streaming")
+	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "bound on each request")
+	fs.StringVar(&relaySize, "relay-size", "1GiB", "relay: response `size`")
+	fs.IntVar(&o.relayRounds, "relay-rounds", 3, "relay: measurements of each side, alternating")
+	fs.StringVar(&o.bin, "bin", "", "use this sluice `binary` instead of building ./cmd/sluice")
+	fs.StringVar(&o.logDir, "logs", "", "keep every gateway's log in this `directory` (default: a temporary one, removed)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	o.gatewayArgs = strings.Fields(gwArgs)
+	if err := o.check(relaySize); err != nil {
+		fmt.Fprintln(stderr, "sluice-bench:", err)
+		return 2
+	}
+	names := fs.Args()
+	if len(names) == 0 {
+		names = []string{"airtable"}
+	}
+	for _, n := range names {
+		if scenarios[n] == nil {
+			fmt.Fprintf(stderr, "sluice-bench: unknown scenario %q; use airtable or relay\n", n)
+			return 2
+		}
+	}
+	if err := supported(); err != nil {
+		fmt.Fprintln(stderr, "sluice-bench:", err)
+		return 1
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	e, cleanup, err := newEnv(ctx, o, stdout, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "sluice-bench:", err)
+		return 1
+	}
+	defer cleanup()
+
+	code := 0
+	for _, n := range names {
+		ok, err := scenarios[n](ctx, e)
+		if err != nil {
+			fmt.Fprintf(stderr, "sluice-bench: %s: %v\n", n, err)
+			return 1
+		}
+		if !ok {
+			code = 1
+		}
+	}
+	return code
+}
+
+func (o *options) check(relaySize string) error {
+	if _, err := demo.ParseSize(o.size); err != nil {
+		return fmt.Errorf("-size: %v", err)
+	}
+	n, err := demo.ParseSize(relaySize)
+	if err != nil {
+		return fmt.Errorf("-relay-size: %v", err)
+	}
+	o.relaySize = n
+	switch {
+	case o.rounds < 1:
+		return fmt.Errorf("-rounds %d: use 1 or more", o.rounds)
+	case o.relayRounds < 1:
+		return fmt.Errorf("-relay-rounds %d: use 1 or more", o.relayRounds)
+	case o.concurrency < 1 || o.requests < 1:
+		return fmt.Errorf("-c %d -n %d: use 1 or more for both", o.concurrency, o.requests)
+	case o.cpu < 0 || o.timeout < 0:
+		return errors.New("-cpu and -timeout must not be negative")
+	}
+	return nil
+}
+
+// newEnv builds the sluice binary (unless -bin names one) into a fresh
+// temporary directory and opens the JSON output. cleanup removes the directory and closes the output.
+func newEnv(ctx context.Context, o options, stdout, stderr io.Writer) (*env, func(), error) {
+	tmp, err := os.MkdirTemp("", "sluice-bench-")
+	if err != nil {
+		return nil, nil, fmt.Errorf("creating a temporary directory: %w", err)
+	}
+	e := &env{opt: o, tmp: tmp, out: stdout, log: stderr}
+	cleanup := func() {
+		e.report.Close()
+		os.RemoveAll(tmp)
+	}
+	if e.bin = o.bin; e.bin == "" {
+		fmt.Fprintln(stderr, "building ./cmd/sluice ...")
+		if e.bin, err = buildSluice(ctx, tmp); err != nil {
+			cleanup()
+			return nil, nil, err
+		}
+	}
+	if o.logDir != "" {
+		if err := os.MkdirAll(o.logDir, 0o755); err != nil {
+			cleanup()
+			return nil, nil, fmt.Errorf("-logs: %w", err)
+		}
+	}
+	if e.report, err = openJSONL(o.jsonPath); err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	return e, cleanup, nil
+}
+
+// logPath names the log file of one gateway run.
+func (e *env) logPath(name string) string {
+	dir := e.opt.logDir
+	if dir == "" {
+		dir = e.tmp
+	}
+	return filepath.Join(dir, name+".log")
+}

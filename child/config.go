@@ -1,0 +1,153 @@
+package child
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/sluicegw/sluice/ipc"
+	"github.com/sluicegw/sluice/sockopt"
+	"github.com/sluicegw/sluice/stream"
+)
+
+// Config tunes a worker. Every field states its unit and what its zero value
+// means, so a zero Config is a sound default; VerifyConfig checks it.
+type Config struct {
+	// MaxInFlight is how many handlers run at once. Zero means 4.
+	MaxInFlight int
+
+	// HighWatermark is the response bytes queued for flushing, across all
+	// streams, at or above which no new handler starts: flushing what was
+	// already produced goes before admitting more work. Zero means 8 MiB.
+	HighWatermark int64
+
+	// LowWatermark is the queued bytes to which the queue must fall before
+	// handlers held back by HighWatermark start again. Zero means a quarter
+	// of HighWatermark.
+	LowWatermark int64
+
+	// QueueLimit is the hard cap on queued response bytes across all
+	// streams: a handler's Write blocks beyond it. Zero means four times
+	// HighWatermark.
+	QueueLimit int64
+
+	// SendBuffer is the SO_SNDBUF, in bytes, that Run sets on the inherited
+	// socket. Zero means 4 MiB; negative leaves the kernel's default alone.
+	// Serve ignores it: its caller owns the socket.
+	SendBuffer int
+
+	// IPC tunes the protocol. Nil means its defaults. Serve works on a copy
+	// whose SendBudget is replaced by the budget built from the fields
+	// above, so that every stream's queued bytes count toward it.
+	IPC *ipc.Config
+
+	// Logger receives handler panics and lifecycle events. Nil means
+	// slog.Default().
+	Logger *slog.Logger
+
+	// DisableAdmission turns the admission gate off: every accepted stream
+	// starts at once, however many run and however much is queued.
+	// QueueLimit still applies, and load reports give the connection's
+	// stream limit as the worker's limit. It exists to show, in
+	// comparisons, what the gate prevents.
+	DisableAdmission bool
+}
+
+// Defaults, exported so that flags and docs can quote them.
+const (
+	DefaultMaxInFlight   = 4
+	DefaultHighWatermark = 8 << 20
+	DefaultSendBuffer    = 4 << 20
+)
+
+// maxInFlightLimit keeps MaxInFlight within the 32-bit field of a load report.
+const maxInFlightLimit = 1 << 20
+
+// VerifyConfig checks c and returns an error that names the first field out
+// of range, its value and what to use instead. A nil c is valid (defaults).
+func VerifyConfig(c *Config) error {
+	if c == nil {
+		return nil
+	}
+	switch {
+	case c.MaxInFlight < 0 || c.MaxInFlight > maxInFlightLimit:
+		return fmt.Errorf("child: MaxInFlight %d is out of range; use 0 (default %d) or 1..%d", c.MaxInFlight, DefaultMaxInFlight, maxInFlightLimit)
+	case c.HighWatermark < 0:
+		return fmt.Errorf("child: HighWatermark %d is negative; use 0 (default %d) or a size in bytes", c.HighWatermark, DefaultHighWatermark)
+	case c.LowWatermark < 0:
+		return fmt.Errorf("child: LowWatermark %d is negative; use 0 (a quarter of HighWatermark) or a size in bytes", c.LowWatermark)
+	case c.QueueLimit < 0:
+		return fmt.Errorf("child: QueueLimit %d is negative; use 0 (four times HighWatermark) or a size in bytes", c.QueueLimit)
+	case c.SendBuffer > sockopt.MaxBuffer:
+		return fmt.Errorf("child: SendBuffer %d is above %d; use 0 (default %d), a size in bytes, or a negative value to leave the kernel's default", c.SendBuffer, sockopt.MaxBuffer, DefaultSendBuffer)
+	}
+	s := c.settings()
+	if s.low > s.high {
+		return fmt.Errorf("child: LowWatermark %d is above HighWatermark %d; it must be at most HighWatermark (0 means a quarter of it)", s.low, s.high)
+	}
+	if s.high > s.limit {
+		return fmt.Errorf("child: HighWatermark %d is above QueueLimit %d; the gate could never see it reached: lower it or raise QueueLimit", s.high, s.limit)
+	}
+	if err := stream.ValidateBudget(s.limit, s.high, s.low); err != nil {
+		return fmt.Errorf("child: %w", err)
+	}
+	if err := ipc.VerifyConfig(c.IPC); err != nil {
+		return fmt.Errorf("child: IPC: %w", err)
+	}
+	return nil
+}
+
+// settings is a Config with every default filled in.
+type settings struct {
+	maxInFlight      int
+	high, low, limit int64
+	sendBuffer       int
+	admission        bool
+	maxStreams       int
+	log              *slog.Logger
+	ipc              ipc.Config
+}
+
+func (c *Config) settings() settings {
+	var zero Config
+	if c == nil {
+		c = &zero
+	}
+	s := settings{
+		maxInFlight: c.MaxInFlight,
+		high:        c.HighWatermark,
+		low:         c.LowWatermark,
+		limit:       c.QueueLimit,
+		sendBuffer:  c.SendBuffer,
+		admission:   !c.DisableAdmission,
+		log:         c.Logger,
+	}
+	if s.maxInFlight == 0 {
+		s.maxInFlight = DefaultMaxInFlight
+	}
+	if s.high == 0 {
+		s.high = DefaultHighWatermark
+	}
+	if s.low == 0 {
+		s.low = s.high / 4
+	}
+	if s.limit == 0 {
+		s.limit = 4 * s.high
+	}
+	if s.sendBuffer == 0 {
+		s.sendBuffer = DefaultSendBuffer
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if c.IPC != nil {
+		s.ipc = *c.IPC
+	}
+	if s.ipc.Logger == nil {
+		s.ipc.Logger = s.log
+	}
+	s.maxStreams = s.ipc.MaxStreams
+	if s.maxStreams == 0 {
+		s.maxStreams = ipc.DefaultMaxStreams
+	}
+	return s
+}

@@ -1,0 +1,196 @@
+package child
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+
+	"github.com/sluicegw/sluice/stream"
+)
+
+// errStopping is why a stream waiting at the gate never starts: the worker
+// is shutting down, and the parent may retry the stream elsewhere.
+var errStopping = errors.New("child: the worker is stopping; the stream was never started")
+
+// gate is the admission gate: it decides when an accepted stream's handler
+// may start. Flushing what was already produced goes before starting more
+// work, so a stream waits while limit handlers run, or while the shared send
+// budget is above its high watermark, until it falls to the low one.
+// Without this, a worker under load keeps starting handlers whose output
+// competes with, and starves, the responses already under way (the Airtable
+// incident in DESIGN.md).
+//
+// Waiting streams start in arrival order: only the ticket at the head of the
+// queue looks at the slots and the budget; the others wait for it to move.
+type gate struct {
+	limit  int            // most handlers at once; 0 means no gate at all
+	budget *stream.Budget // its watermarks hold new handlers back
+	// onChange is called, with mu held so that reports leave in order, each
+	// time the counts change; it must not block.
+	onChange func(inFlight, waiting int)
+
+	stopCtx context.Context // ends when the gate stops
+	stopNow context.CancelFunc
+
+	mu       sync.Mutex
+	inFlight int
+	queue    []*ticket // waiting, in arrival order
+	stopped  bool
+}
+
+// ticket is one stream's place in the queue.
+type ticket struct {
+	// turn gets a token when the ticket may have become able to start (it
+	// reached the head, or a slot was freed); a token left over is harmless
+	// because the waiter re-checks everything.
+	turn chan struct{}
+}
+
+// newGate returns a gate for limit handlers (0: no gate) that also holds new
+// handlers back while budget is High.
+func newGate(limit int, budget *stream.Budget, onChange func(inFlight, waiting int)) *gate {
+	g := &gate{limit: limit, budget: budget, onChange: onChange}
+	g.stopCtx, g.stopNow = context.WithCancel(context.Background())
+	return g
+}
+
+// join puts a stream in the queue. The accept loop calls it, so that the
+// queue keeps the order in which the parent opened the streams whatever the
+// order in which their goroutines run.
+func (g *gate) join() *ticket {
+	t := &ticket{turn: make(chan struct{}, 1)}
+	if g.limit == 0 {
+		return t
+	}
+	g.mu.Lock()
+	g.queue = append(g.queue, t)
+	if len(g.queue) == 1 {
+		g.signalHeadLocked()
+	}
+	g.changedLocked()
+	g.mu.Unlock()
+	return t
+}
+
+// wait blocks until t's stream may start, and counts it as in flight. It
+// fails, and takes t out of the queue, if ctx ends first (the parent reset
+// the stream) or the gate stops; the stream must then not run.
+func (g *gate) wait(ctx context.Context, t *ticket) error {
+	g.mu.Lock()
+	if g.limit == 0 {
+		defer g.mu.Unlock()
+		if g.stopped {
+			return errStopping
+		}
+		g.inFlight++
+		g.changedLocked()
+		return nil
+	}
+	for {
+		switch {
+		case g.stopped:
+			g.removeLocked(t)
+			g.mu.Unlock()
+			return errStopping
+		case ctx.Err() != nil:
+			g.removeLocked(t)
+			g.mu.Unlock()
+			return context.Cause(ctx)
+		case g.queue[0] != t || g.inFlight >= g.limit:
+			g.mu.Unlock()
+			select {
+			case <-t.turn:
+			case <-ctx.Done():
+			case <-g.stopCtx.Done():
+			}
+		case g.budget.High():
+			g.mu.Unlock()
+			g.waitLow(ctx)
+		default:
+			g.queue[0] = nil
+			g.queue = g.queue[1:]
+			g.inFlight++
+			// The next in line may start too if a slot is left.
+			g.signalHeadLocked()
+			g.changedLocked()
+			g.mu.Unlock()
+			return nil
+		}
+		g.mu.Lock()
+	}
+}
+
+// waitLow blocks until the budget is low again, ctx ends or the gate stops.
+func (g *gate) waitLow(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(g.stopCtx, cancel)()
+	g.budget.WaitLow(ctx)
+}
+
+// withdraw takes a ticket that will never wait out of the queue (its
+// stream's head was malformed).
+func (g *gate) withdraw(t *ticket) {
+	if g.limit == 0 {
+		return
+	}
+	g.mu.Lock()
+	g.removeLocked(t)
+	g.mu.Unlock()
+}
+
+// leave marks a handler that wait admitted as finished, freeing its slot.
+func (g *gate) leave() {
+	g.mu.Lock()
+	g.inFlight--
+	g.signalHeadLocked()
+	g.changedLocked()
+	g.mu.Unlock()
+}
+
+// stop makes every waiting stream, and any that joins later, fail wait with
+// errStopping. Running handlers are not affected.
+func (g *gate) stop() {
+	g.mu.Lock()
+	g.stopped = true
+	g.mu.Unlock()
+	g.stopNow()
+}
+
+// report calls fn with the current counts, under the same lock as onChange,
+// so that a periodic report never overtakes a newer change.
+func (g *gate) report(fn func(inFlight, waiting int)) {
+	g.mu.Lock()
+	fn(g.inFlight, len(g.queue))
+	g.mu.Unlock()
+}
+
+func (g *gate) removeLocked(t *ticket) {
+	for i, q := range g.queue {
+		if q == t {
+			g.queue = slices.Delete(g.queue, i, i+1)
+			if i == 0 {
+				g.signalHeadLocked()
+			}
+			g.changedLocked()
+			return
+		}
+	}
+}
+
+func (g *gate) signalHeadLocked() {
+	if len(g.queue) == 0 {
+		return
+	}
+	select {
+	case g.queue[0].turn <- struct{}{}:
+	default:
+	}
+}
+
+func (g *gate) changedLocked() {
+	if g.onChange != nil {
+		g.onChange(g.inFlight, len(g.queue))
+	}
+}

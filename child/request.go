@@ -1,0 +1,202 @@
+package child
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/sluicegw/sluice/ipc"
+)
+
+// headError is a request head that does not follow the gateway's HTTP
+// mapping (docs/PROTOCOL.md); the stream is answered 400.
+type headError struct{ msg string }
+
+func (e *headError) Error() string { return "malformed request head: " + e.msg }
+
+func badHead(format string, args ...any) error {
+	return &headError{fmt.Sprintf(format, args...)}
+}
+
+// newRequest builds the request a handler sees from an accepted stream's
+// head: the pseudo-fields :method, :path, :authority, :remote and :proto,
+// then the headers. Its body reads the stream.
+//
+// ContentLength comes from the Content-Length header. Without one it is -1
+// (unknown): the stream may carry a body of unknown length, or none (the
+// parent's HEAD had END_STREAM, and the body then reads io.EOF at once);
+// ipc gives no way to tell the two apart without blocking.
+func newRequest(ctx context.Context, st *ipc.Stream) (*http.Request, *requestBody, error) {
+	r := &http.Request{
+		Header:     make(http.Header),
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+	}
+	var haveProto bool
+	for _, f := range st.Head() {
+		if !strings.HasPrefix(f.Name, ":") {
+			k := http.CanonicalHeaderKey(f.Name)
+			r.Header[k] = append(r.Header[k], f.Value)
+			continue
+		}
+		switch f.Name {
+		case ":method":
+			r.Method = f.Value
+		case ":path":
+			r.RequestURI = f.Value
+		case ":authority":
+			r.Host = f.Value
+		case ":remote":
+			r.RemoteAddr = f.Value
+		case ":proto":
+			r.Proto, haveProto = f.Value, true
+		}
+		// :scheme has no place in a server's http.Request (r.TLS would
+		// be a lie without the connection state), and unknown
+		// pseudo-fields are ignored so that the parent may add some.
+	}
+	if r.Method == "" {
+		return nil, nil, badHead(":method is missing")
+	}
+	if !isToken(r.Method) {
+		return nil, nil, badHead(":method %q is not an HTTP token", r.Method)
+	}
+	if r.RequestURI == "" {
+		return nil, nil, badHead(":path is missing")
+	}
+	u, err := url.ParseRequestURI(r.RequestURI)
+	if err != nil {
+		return nil, nil, badHead(":path %q: %v", r.RequestURI, err)
+	}
+	r.URL = u
+	if haveProto {
+		var ok bool
+		if r.ProtoMajor, r.ProtoMinor, ok = http.ParseHTTPVersion(r.Proto); !ok {
+			return nil, nil, badHead(":proto %q is not an HTTP version such as HTTP/1.1", r.Proto)
+		}
+	}
+	// As net/http does: the host lives in r.Host, not in the header.
+	if r.Host == "" {
+		r.Host = r.Header.Get("Host")
+	}
+	delete(r.Header, "Host")
+	if te, ok := r.Header["Transfer-Encoding"]; ok {
+		r.TransferEncoding = te
+		delete(r.Header, "Transfer-Encoding")
+	}
+	if r.ContentLength, err = contentLength(r.Header["Content-Length"]); err != nil {
+		return nil, nil, err
+	}
+
+	r = r.WithContext(ctx)
+	body := &requestBody{st: st, req: r}
+	r.Body = body
+	if r.ContentLength == 0 {
+		r.Body = http.NoBody
+	}
+	return r, body, nil
+}
+
+// contentLength parses the Content-Length values of a request: -1 when there
+// are none; repeated values must agree (RFC 9110, section 8.6).
+func contentLength(values []string) (int64, error) {
+	if len(values) == 0 {
+		return -1, nil
+	}
+	for _, v := range values[1:] {
+		if v != values[0] {
+			return 0, badHead("conflicting Content-Length values %q", values)
+		}
+	}
+	n, err := strconv.ParseInt(values[0], 10, 64)
+	if err != nil || n < 0 {
+		return 0, badHead("Content-Length %q is not a byte count", values[0])
+	}
+	return n, nil
+}
+
+// isToken reports whether s is an HTTP token (RFC 9110, section 5.6.2), as
+// a method must be.
+func isToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// requestBody is a request's Body: the read side of its stream. It records
+// whether the body was read to its end, so that what the handler left can be
+// dealt with after it returns, and fills r.Trailer from the parent's END.
+type requestBody struct {
+	st     *ipc.Stream
+	req    *http.Request
+	ended  atomic.Bool // a Read returned io.EOF or an error: nothing is left to read
+	closed atomic.Bool
+}
+
+// Read reads the request body. It returns io.EOF after a complete body and a
+// *ipc.StreamError if the parent reset the stream (the client went away).
+func (b *requestBody) Read(p []byte) (int, error) {
+	if b.closed.Load() {
+		return 0, http.ErrBodyReadAfterClose
+	}
+	n, err := b.st.Read(p)
+	if err != nil {
+		if err == io.EOF && !b.ended.Load() {
+			b.setTrailers()
+		}
+		b.ended.Store(true)
+	}
+	return n, err
+}
+
+// Close makes further reads fail, as net/http's request bodies do. What is
+// left unread is discarded after the handler returns.
+func (b *requestBody) Close() error {
+	b.closed.Store(true)
+	return nil
+}
+
+// setTrailers copies the trailers of the parent's END into r.Trailer, which
+// net/http documents as valid once the body has returned io.EOF.
+func (b *requestBody) setTrailers() {
+	tr := b.st.Trailers()
+	if len(tr) == 0 {
+		return
+	}
+	if b.req.Trailer == nil {
+		b.req.Trailer = make(http.Header, len(tr))
+	}
+	for _, f := range tr {
+		b.req.Trailer.Add(f.Name, f.Value)
+	}
+}
+
+// maxDrain bounds the unread request body discarded after the handler
+// returns (net/http's server discards up to the same 256 KiB).
+const maxDrain = 256 << 10
+
+// drain discards what the handler left of the request body, up to maxDrain
+// bytes. Reading returns credit, so that a parent that sends a small body
+// before it reads the response is not left blocked on credit; the stream
+// then ends cleanly in both directions.
+//
+// It never resets the stream: it runs after the response's END is queued,
+// and a RESET following an END makes the parent discard the response as
+// incomplete. A body larger than the bound is left to the parent, which ends
+// its side (CloseWrite or Reset) once it has the complete response.
+func (b *requestBody) drain() {
+	if b.ended.Load() {
+		return
+	}
+	io.CopyN(io.Discard, b.st, maxDrain)
+}

@@ -1,0 +1,281 @@
+package child
+
+import (
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/sluicegw/sluice/ipc"
+)
+
+// response is the http.ResponseWriter over a stream. It behaves as
+// net/http's does where the difference would show: the head is sent at the
+// first Write or Flush (so that a Content-Type can be sniffed from the first
+// bytes), header changes after WriteHeader are ignored except for trailers,
+// and a declared Content-Length is enforced.
+//
+// Bytes written are queued at once for the connection's writer; Write
+// blocks only while the stream's queue or the worker's budget is full.
+type response struct {
+	st  *ipc.Stream
+	req *http.Request
+	log *slog.Logger
+
+	header http.Header // what the handler sees and changes
+
+	status   int         // 0 until WriteHeader
+	snap     http.Header // header as of WriteHeader: what the head carries
+	clen     int64       // the declared Content-Length, or -1
+	written  int64       // body bytes the handler wrote
+	headSent bool        // the head was handed to the stream (or that failed)
+	headErr  error       // why handing the head over failed
+	ended    bool        // the head carried END_STREAM
+}
+
+func newResponse(st *ipc.Stream, req *http.Request, log *slog.Logger) *response {
+	return &response{st: st, req: req, log: log, header: make(http.Header), clen: -1}
+}
+
+// Header returns the header the response will carry.
+func (w *response) Header() http.Header { return w.header }
+
+// WriteHeader records the status and a snapshot of the header; the head
+// goes out with the first Write or Flush, or when the handler returns.
+// Informational statuses (1xx) are not relayed, and 101 Switching Protocols
+// is answered 500: a stream cannot be taken over.
+func (w *response) WriteHeader(code int) {
+	if code < 100 || code > 999 {
+		panic(fmt.Sprintf("invalid WriteHeader code %v", code))
+	}
+	if w.status != 0 {
+		w.log.Warn("sluice worker: superfluous WriteHeader call; the first status stands",
+			"status", w.status, "ignored", code, "method", w.req.Method, "path", w.req.URL.Path)
+		return
+	}
+	if code < 200 {
+		if code != http.StatusSwitchingProtocols {
+			return
+		}
+		w.log.Error("sluice worker: a handler asked for 101 Switching Protocols, which a sluice stream cannot carry; answering 500",
+			"method", w.req.Method, "path", w.req.URL.Path)
+		code = http.StatusInternalServerError
+	}
+	w.status = code
+	w.snap = w.header.Clone()
+	if v := w.snap.Get("Content-Length"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			w.log.Warn("sluice worker: the handler set an invalid Content-Length; it is dropped",
+				"content_length", v, "method", w.req.Method, "path", w.req.URL.Path)
+			w.snap.Del("Content-Length")
+		} else {
+			w.clen = n
+		}
+	}
+}
+
+// Write sends p as part of the body, after the head. It returns
+// http.ErrContentLength, writing nothing, if p would exceed the declared
+// Content-Length. On a HEAD request, the bytes are counted but not sent.
+func (w *response) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !bodyAllowed(w.status) {
+		return 0, http.ErrBodyNotAllowed
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if w.clen >= 0 && w.written+int64(len(p)) > w.clen {
+		return 0, http.ErrContentLength
+	}
+	if err := w.sendHead(p, false); err != nil {
+		return 0, err
+	}
+	if w.req.Method == http.MethodHead {
+		w.written += int64(len(p))
+		return len(p), nil
+	}
+	n, err := w.st.Write(p)
+	w.written += int64(n)
+	return n, err
+}
+
+// WriteString is Write for a string, as io.StringWriter.
+func (w *response) WriteString(s string) (int, error) { return w.Write([]byte(s)) }
+
+// Flush sends the head if it has not gone yet. Body bytes need no flushing:
+// they are queued for the socket as soon as they are written.
+func (w *response) Flush() { w.FlushError() }
+
+// FlushError is Flush that reports why the head could not be sent; it is
+// what http.ResponseController.Flush calls.
+func (w *response) FlushError() error {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.sendHead(nil, false)
+}
+
+// EnableFullDuplex reports success: a stream always lets the handler read
+// the request body while it writes the response.
+func (w *response) EnableFullDuplex() error { return nil }
+
+// sendHead hands the response head to the stream, once. p is the first body
+// chunk, for sniffing a missing Content-Type. final means the handler has
+// returned without a body or trailers: the head is the whole response, so it
+// gets a Content-Length of 0 and END_STREAM.
+func (w *response) sendHead(p []byte, final bool) error {
+	if w.headSent {
+		return w.headErr
+	}
+	w.headSent = true
+	h := w.snap
+	if _, ok := h["Content-Type"]; !ok && len(p) > 0 && bodyAllowed(w.status) && h.Get("Content-Encoding") == "" {
+		h.Set("Content-Type", http.DetectContentType(p))
+	}
+	if final && bodyAllowed(w.status) && w.req.Method != http.MethodHead && h.Get("Content-Length") == "" {
+		h.Set("Content-Length", "0")
+	}
+	head := make(ipc.Fields, 0, 1+len(h))
+	head = append(head, ipc.Field{Name: ":status", Value: strconv.Itoa(w.status)})
+	for _, k := range slices.Sorted(maps.Keys(h)) {
+		if strings.HasPrefix(k, http.TrailerPrefix) || connectionHeader(k) {
+			continue
+		}
+		for _, v := range h[k] {
+			head = append(head, ipc.Field{Name: k, Value: v})
+		}
+	}
+	w.headErr = w.st.WriteHead(head, final)
+	w.ended = final && w.headErr == nil
+	if w.headErr != nil && w.st.Context().Err() == nil {
+		// Not a reset or a dead connection: the head itself was refused
+		// (too large for a frame). finish resets the stream.
+		w.log.Error("sluice worker: cannot send the response head; the stream will be reset",
+			"err", w.headErr, "method", w.req.Method, "path", w.req.URL.Path)
+	}
+	return w.headErr
+}
+
+// connectionHeader reports the headers that describe one HTTP/1 connection
+// and mean nothing on a stream; HTTP/2 servers drop them the same way.
+func connectionHeader(k string) bool {
+	switch http.CanonicalHeaderKey(k) {
+	case "Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade":
+		return true
+	}
+	return false
+}
+
+// bodyAllowed reports whether a status may carry a body (RFC 9110).
+func bodyAllowed(status int) bool {
+	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
+}
+
+// finish ends the response after the handler returned: END with OK and the
+// trailers, or with INTERNAL if fewer bytes than the declared Content-Length
+// were written, so that the parent aborts the client's response rather than
+// pass it off as complete.
+func (w *response) finish() {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	trailers := w.trailers()
+	short := w.clen >= 0 && w.written < w.clen && w.req.Method != http.MethodHead && bodyAllowed(w.status)
+	if !w.headSent {
+		w.sendHead(nil, len(trailers) == 0 && !short)
+	}
+	switch {
+	case w.ended:
+		return
+	case w.headErr != nil:
+		// The parent never got a head; the reset tells it the stream
+		// failed (a no-op if the stream is already gone).
+		w.st.Reset(ipc.CodeInternal)
+		return
+	}
+	code := ipc.CodeOK
+	if short {
+		w.log.Error("sluice worker: the handler wrote fewer bytes than its Content-Length; the response is ended as incomplete",
+			"wrote", w.written, "content_length", w.clen, "method", w.req.Method, "path", w.req.URL.Path)
+		code, trailers = ipc.CodeInternal, nil
+	}
+	if err := w.st.End(code, trailers); err != nil && trailers != nil {
+		// If the stream is gone this fails too; if not, the trailers were
+		// too large for a frame, and the response cannot be complete.
+		if w.st.End(ipc.CodeInternal, nil) == nil {
+			w.log.Error("sluice worker: cannot send the trailers; the response is ended as incomplete",
+				"err", err, "method", w.req.Method, "path", w.req.URL.Path)
+		}
+	}
+}
+
+// abort ends the response of a handler that panicked: a plain 500 if no head
+// went out yet, else an END with INTERNAL so that the parent aborts what the
+// client received so far.
+func (w *response) abort() {
+	switch {
+	case !w.headSent:
+		respondError(w.st, http.StatusInternalServerError, http.StatusText(http.StatusInternalServerError))
+	case w.ended:
+	case w.headErr != nil:
+		w.st.Reset(ipc.CodeInternal)
+	default:
+		w.st.End(ipc.CodeInternal, nil)
+	}
+}
+
+// trailers collects the response's trailers from the live header: the keys
+// declared in the Trailer header at WriteHeader, and keys prefixed with
+// http.TrailerPrefix (whose prefix is removed), as net/http does.
+func (w *response) trailers() ipc.Fields {
+	var f ipc.Fields
+	seen := map[string]bool{}
+	for _, v := range w.snap["Trailer"] {
+		for name := range strings.SplitSeq(v, ",") {
+			k := http.CanonicalHeaderKey(strings.TrimSpace(name))
+			if k == "" || seen[k] {
+				continue
+			}
+			seen[k] = true
+			for _, val := range w.header[k] {
+				f = append(f, ipc.Field{Name: k, Value: val})
+			}
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(w.header)) {
+		name, ok := strings.CutPrefix(k, http.TrailerPrefix)
+		if !ok || name == "" {
+			continue
+		}
+		for _, val := range w.header[k] {
+			f = append(f, ipc.Field{Name: http.CanonicalHeaderKey(name), Value: val})
+		}
+	}
+	return f
+}
+
+// respondError answers a stream with a complete plain-text error response,
+// as http.Error does.
+func respondError(st *ipc.Stream, code int, msg string) error {
+	body := msg + "\n"
+	head := ipc.Fields{
+		{Name: ":status", Value: strconv.Itoa(code)},
+		{Name: "Content-Length", Value: strconv.Itoa(len(body))},
+		{Name: "Content-Type", Value: "text/plain; charset=utf-8"},
+		{Name: "X-Content-Type-Options", Value: "nosniff"},
+	}
+	if err := st.WriteHead(head, false); err != nil {
+		return err
+	}
+	if _, err := st.Write([]byte(body)); err != nil {
+		return err
+	}
+	return st.End(ipc.CodeOK, nil)
+}

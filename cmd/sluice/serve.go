@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/sluicegw/sluice/ipc"
+	"github.com/sluicegw/sluice/parent"
+)
+
+func serve(args []string) int {
+	fs := flag.NewFlagSet("sluice serve", flag.ContinueOnError)
+	s := serveFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if err := applyEnv(fs); err != nil {
+		fmt.Fprintln(os.Stderr, "sluice serve:", err)
+		return 2
+	}
+	if err := s.check(); err != nil {
+		fmt.Fprintln(os.Stderr, "sluice serve:", err)
+		return 2
+	}
+	log := newLogger(s.logFormat)
+	slog.SetDefault(log)
+
+	cfg := parent.Config{
+		Workers:      s.workers,
+		WorkerEnv:    s.workerEnv(),
+		SendBuffer:   int(s.sndbuf),
+		MaxInFlight:  s.maxInFlight,
+		QueueTimeout: s.queueTimeout,
+		MaxQueue:     s.maxQueue,
+		IPC:          &ipc.Config{Logger: log},
+		Logger:       log,
+	}
+	if s.admission == "off" {
+		// No gate anywhere: the parent sends every request on at once (up
+		// to the protocol's stream limit), as a gateway without admission
+		// control would.
+		cfg.MaxInFlight = ipc.DefaultMaxStreams
+	}
+	if s.workerCmd != "" {
+		cfg.WorkerCmd = []string{s.workerCmd}
+	}
+	gw, err := parent.New(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sluice serve:", err)
+		return 2
+	}
+	ln, err := net.Listen("tcp", s.listen)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sluice serve: --listen %s: %v\n", s.listen, err)
+		return 1
+	}
+	var admin *http.Server
+	if s.adminListen != "" {
+		aln, err := net.Listen("tcp", s.adminListen)
+		if err != nil {
+			ln.Close()
+			fmt.Fprintf(os.Stderr, "sluice serve: --admin-listen %s: %v\n", s.adminListen, err)
+			return 1
+		}
+		admin = &http.Server{Handler: adminMux(gw), ReadHeaderTimeout: 10 * time.Second}
+		go admin.Serve(aln)
+		log.Info("admin listening", "addr", aln.Addr().String())
+	}
+	gw.Supervisor().Start()
+	srv := &http.Server{Handler: gw, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	log.Info("sluice listening", "addr", ln.Addr().String())
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	var sig os.Signal
+	select {
+	case sig = <-sigs:
+	case err := <-served:
+		log.Error("HTTP server failed", "err", err)
+	}
+	log.Info("draining", "signal", fmt.Sprint(sig), "drain_timeout", s.drainTimeout)
+	go func() {
+		<-sigs
+		log.Error("second signal: exiting without waiting")
+		os.Exit(1)
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), s.drainTimeout)
+	defer cancel()
+	code := 0
+	if err := srv.Shutdown(ctx); err != nil {
+		log.Warn("in-flight responses did not finish within the drain timeout", "err", err)
+		srv.Close()
+		code = 1
+	}
+	if err := gw.Shutdown(ctx); err != nil {
+		log.Warn("workers did not finish within the drain timeout", "err", err)
+		code = 1
+	}
+	if admin != nil {
+		admin.Close()
+	}
+	log.Info("stopped")
+	return code
+}
+
+func adminMux(gw *parent.Gateway) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !gw.Ready() {
+			http.Error(w, "not ready: no worker is up, or the gateway is draining", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(gw.Status())
+	})
+	return mux
+}

@@ -1,0 +1,210 @@
+package parent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/sluicegw/sluice/ipc"
+)
+
+// Gateway is an http.Handler that streams each request through a worker.
+// Create it with New; it routes to the workers its Supervisor runs.
+type Gateway struct {
+	cfg  Config
+	log  *slog.Logger
+	pool *pool
+	sup  *Supervisor
+}
+
+// New returns a Gateway and the Supervisor that feeds it workers. Call
+// Supervisor.Start before serving and Gateway.Shutdown to drain.
+func New(cfg Config) (*Gateway, error) {
+	if err := VerifyConfig(&cfg); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	g := &Gateway{
+		cfg:  cfg,
+		log:  cfg.Logger,
+		pool: &pool{limit: cfg.MaxInFlight, maxQueue: cfg.MaxQueue},
+	}
+	g.sup = newSupervisor(cfg, g.pool)
+	return g, nil
+}
+
+// Supervisor is the process manager behind the gateway.
+func (g *Gateway) Supervisor() *Supervisor { return g.sup }
+
+// ServeHTTP routes r to a worker, or refuses it with 503 and Retry-After.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	head := requestHead(r)
+	body := hasBody(r)
+	var exclude *backend
+	// A request the worker never started (refused at its gate, or its
+	// worker went away first) is retried once elsewhere; one whose body was
+	// already sent cannot be, as the body is gone.
+	for attempt := 0; ; attempt++ {
+		b, err := g.pool.acquire(ctx, g.cfg.QueueTimeout, exclude)
+		if err != nil {
+			g.refuse(w, r, err)
+			return
+		}
+		retry, err := g.serveOn(w, r, b, head, body)
+		g.pool.release(b)
+		if err == nil {
+			return
+		}
+		if retry && attempt == 0 && !body {
+			exclude = b
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		g.log.Warn("request failed before a response", "method", r.Method, "path", r.URL.Path, "worker", b.id, "err", err)
+		http.Error(w, "sluice: the worker failed before responding: "+err.Error(), http.StatusBadGateway)
+		return
+	}
+}
+
+// serveOn runs one attempt of r on b. It returns an error only if nothing
+// was sent to the client yet, and whether another worker may try.
+func (g *Gateway) serveOn(w http.ResponseWriter, r *http.Request, b *backend, head ipc.Fields, body bool) (retry bool, err error) {
+	ctx := r.Context()
+	st, err := b.conn.OpenStream(ctx, head, !body)
+	if err != nil {
+		return true, fmt.Errorf("opening a stream on worker %d: %w", b.id, err)
+	}
+	var bodyDone sync.WaitGroup
+	if body {
+		// Full duplex: the worker may answer while the body still flows.
+		http.NewResponseController(w).EnableFullDuplex()
+		bodyDone.Add(1)
+		go func() {
+			defer bodyDone.Done()
+			sendBody(st, r.Body)
+		}()
+	}
+	defer bodyDone.Wait()
+
+	respHead, err := st.ReadHead(ctx)
+	if err != nil {
+		st.Reset(ipc.CodeCancel)
+		return refusedOrGone(err), err
+	}
+	status, err := copyResponseHead(w.Header(), respHead)
+	if err != nil {
+		st.Reset(ipc.CodeProtocol)
+		return false, err
+	}
+	w.WriteHeader(status)
+	rc := http.NewResponseController(w)
+	rc.Flush() // the head goes out now: time to first byte is not held to the first chunk
+
+	buf := copyBuffers.Get().(*[]byte)
+	_, err = st.CopyTo(flushWriter{w, rc}, *buf)
+	copyBuffers.Put(buf)
+	if err != nil {
+		var se *ipc.StreamError
+		if ctx.Err() == nil && !(errors.As(err, &se) && se.Remote) && b.conn.Err() == nil {
+			// The client's write failed: it went away. Tell the worker.
+			st.Reset(ipc.CodeCancel)
+		} else {
+			st.Reset(ipc.CodeCancel)
+			g.log.Warn("response aborted", "method", r.Method, "path", r.URL.Path, "worker", b.id, "err", err)
+		}
+		// Abort, so the client can never take a truncated body for a whole
+		// one: net/http closes the connection without the final chunk.
+		bodyDone.Wait()
+		panic(http.ErrAbortHandler)
+	}
+	setTrailers(w.Header(), st.Trailers())
+	if body {
+		// The response is complete; a handler that ignored part of a large
+		// body leaves our sender blocked on credit. The reset frees it and
+		// keeps the response (the worker's END already arrived).
+		st.Reset(ipc.CodeCancel)
+	}
+	return false, nil
+}
+
+// refusedOrGone reports whether a stream that failed before its response
+// head was never processed by the worker, so that another may take it.
+func refusedOrGone(err error) bool {
+	var se *ipc.StreamError
+	if errors.As(err, &se) {
+		return se.Code == ipc.CodeRefused
+	}
+	return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+}
+
+// sendBody streams the request body to the worker and ends it; a body that
+// fails to arrive resets the stream rather than end it short.
+func sendBody(st *ipc.Stream, body io.Reader) {
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := body.Read(buf)
+		if n > 0 {
+			if _, werr := st.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err == io.EOF {
+			st.CloseWrite()
+			return
+		}
+		if err != nil {
+			st.Reset(ipc.CodeCancel)
+			return
+		}
+	}
+}
+
+// copyBufferSize is how much of a response the gateway gathers into one
+// write to the client: large writes cost far fewer system calls than the
+// 64 KiB chunks the worker's data arrives in.
+const copyBufferSize = 256 << 10
+
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }}
+
+// flushWriter lets Stream.WriteTo flush the client's response whenever the
+// worker's data has all been written and more is not there yet: bytes never
+// wait in a buffer while the stream is idle, and a busy stream pays no flush
+// (and no extra system call) per chunk.
+type flushWriter struct {
+	w  http.ResponseWriter
+	rc *http.ResponseController
+}
+
+func (f flushWriter) Write(p []byte) (int, error) { return f.w.Write(p) }
+func (f flushWriter) Flush() error                { return f.rc.Flush() }
+
+// refuse answers 503 with Retry-After and a message that says why.
+func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil {
+		return
+	}
+	open, waiting := g.pool.counts()
+	secs := int(math.Ceil(g.cfg.RetryAfter.Seconds()))
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	w.Header().Set("Connection", "close")
+	msg := fmt.Sprintf("sluice: %v (%d workers, %d requests in flight, %d waiting); retry in %d s\n",
+		err, g.sup.running(), open, waiting, secs)
+	http.Error(w, msg, http.StatusServiceUnavailable)
+}
+
+// Shutdown drains: no request is routed any more, and the workers are told
+// to finish and stop. In-flight requests are the http.Server's to wait for
+// (call http.Server.Shutdown first).
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.pool.setDraining()
+	return g.sup.Stop(ctx)
+}
