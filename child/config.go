@@ -12,7 +12,7 @@ import (
 // Config tunes a worker. Every field states its unit and what its zero value
 // means, so a zero Config is a sound default; VerifyConfig checks it.
 type Config struct {
-	// MaxInFlight is how many handlers run at once. Zero means 4.
+	// MaxInFlight is how many handlers run at once. Zero means 2.
 	MaxInFlight int
 
 	// HighWatermark is the response bytes queued for flushing, across all
@@ -54,7 +54,7 @@ type Config struct {
 
 // Defaults, exported so that flags and docs can quote them.
 const (
-	DefaultMaxInFlight   = 4
+	DefaultMaxInFlight   = 2
 	DefaultHighWatermark = 8 << 20
 	DefaultSendBuffer    = 4 << 20
 )

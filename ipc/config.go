@@ -18,7 +18,8 @@ type Config struct {
 
 	// StreamWindow is the credit, in bytes, that this end grants each stream
 	// for the data it receives: the most it will ever buffer for one stream.
-	// Zero means 1 MiB. It must be between 64 KiB and 1 GiB.
+	// Larger windows mean fewer credit updates (each costs a wake-up on both
+	// ends). Zero means 4 MiB. It must be between 64 KiB and 1 GiB.
 	StreamWindow int
 
 	// MaxStreams is how many streams the peer may have open toward this end
@@ -69,7 +70,7 @@ type Config struct {
 // Defaults, exported so that flags and docs can quote them.
 const (
 	DefaultMaxFramePayload = 64 << 10
-	DefaultStreamWindow    = 1 << 20
+	DefaultStreamWindow    = 4 << 20
 	DefaultMaxStreams      = 256
 	DefaultSendQueue       = 1 << 20
 	DefaultYieldThreshold  = 32 << 20

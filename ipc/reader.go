@@ -21,14 +21,30 @@ func (c *Conn) readLoop() {
 	br := bufio.NewReaderSize(c.nc, readBufferSize)
 	hdr := make([]byte, HeaderSize)
 	buf := make([]byte, c.local.maxFramePayload)
+	var woken []*Stream // streams that got data since the last wake-up
 	for {
+		if br.Buffered() < HeaderSize && len(woken) > 0 {
+			// About to wait on the socket: wake the readers of everything
+			// filed since. One wake-up per read system call rather than one
+			// per frame saves a goroutine switch per 64 KiB.
+			for i, st := range woken {
+				st.pendingWake = false
+				st.signalReadable()
+				woken[i] = nil
+			}
+			woken = woken[:0]
+		}
 		h, err := readHeader(br, hdr, uint32(c.local.maxFramePayload))
 		if err == nil {
 			c.lastFrame.Store(time.Now().UnixNano())
 			if h.Type == FrameData {
 				// Data goes from the read buffer straight into the
 				// stream's queue: one copy, no staging buffer.
-				err = c.dataFrame(h, br)
+				var st *Stream
+				if st, err = c.dataFrame(h, br); st != nil && !st.pendingWake {
+					st.pendingWake = true
+					woken = append(woken, st)
+				}
 			} else {
 				var p []byte
 				if p, err = readPayload(br, h, buf); err == nil {
@@ -102,12 +118,17 @@ func (c *Conn) lookup(h FrameHeader) (*Stream, error) {
 	}
 }
 
-func (c *Conn) dataFrame(h FrameHeader, r io.Reader) error {
+// dataFrame files a DATA frame's payload and returns its stream, whose
+// reader is yet to be woken.
+func (c *Conn) dataFrame(h FrameHeader, r io.Reader) (*Stream, error) {
 	st, err := c.lookup(h)
-	if err != nil {
-		return err
+	if st == nil || err != nil {
+		if err == nil {
+			_, err = io.CopyN(io.Discard, r, int64(h.Length))
+		}
+		return nil, err
 	}
-	return st.onData(r, int(h.Length))
+	return st, st.onData(r, int(h.Length))
 }
 
 func (c *Conn) streamFrame(h FrameHeader, p []byte) error {

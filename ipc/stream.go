@@ -30,6 +30,9 @@ type Stream struct {
 	recvq    *stream.Queue
 	recvWin  *stream.RecvWindow
 	readable chan struct{} // a token whenever Read may make progress
+	// pendingWake is owned by the reader goroutine: the stream got data and
+	// its reader will be woken before the reader goroutine next blocks.
+	pendingWake bool
 
 	headOnce sync.Once
 	headDone chan struct{} // closed when the peer's head arrived or the stream failed
@@ -66,7 +69,9 @@ func (c *Conn) newStreamLocked(id uint32, head Fields) *Stream {
 		head:     head,
 	}
 	st.sendq.SetNotify(c.out.kick)
-	st.recvq.SetNotify(st.signalReadable)
+	// No notify on the receive queue: only the reader goroutine fills it,
+	// and it wakes the stream's reader in batches (readLoop); every other
+	// change (end, reset, failure) signals readable itself.
 	c.streams[id] = st
 	return st
 }

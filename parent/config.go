@@ -30,7 +30,9 @@ type Config struct {
 	SendBuffer int
 
 	// MaxInFlight is how many requests the gateway sends to one worker at
-	// once; the worker runs at most this many handlers. Zero means 4.
+	// once; the worker runs at most this many handlers. Zero means 2: for
+	// CPU-heavy handlers, fewer work phases at once than cores is what
+	// keeps responses flowing (see bench/README.md).
 	MaxInFlight int
 
 	// QueueTimeout is how long a request may wait for a worker with room
@@ -67,7 +69,7 @@ type Config struct {
 // Defaults, exported so flags and docs quote the same values.
 const (
 	DefaultSendBuffer      = 4 << 20
-	DefaultMaxInFlight     = 4
+	DefaultMaxInFlight     = 2
 	DefaultQueueTimeout    = 30 * time.Second
 	DefaultMaxQueue        = 1024
 	DefaultRetryAfter      = time.Second

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluicegw/sluice/child/demo"
+	"github.com/sluicegw/sluice/parent"
 )
 
 // settings holds every knob of `sluice serve`. Each has one name across the
@@ -51,7 +52,7 @@ func serveFlags(fs *flag.FlagSet) *settings {
 	fs.StringVar(&s.workerCmd, "worker-cmd", "", "path of a worker binary (one built with child.Main); empty re-executes this binary as the built-in demo worker")
 	fs.StringVar(&s.root, "root", "", "directory the demo worker serves under /files/; empty disables /files/")
 	fs.Var(&s.sndbuf, "sndbuf", "SO_SNDBUF of both ends of every worker socket (bytes, or KiB/MiB); the effective value is logged")
-	fs.IntVar(&s.maxInFlight, "max-inflight", 4, "requests one worker handles at once")
+	fs.IntVar(&s.maxInFlight, "max-inflight", parent.DefaultMaxInFlight, "requests one worker handles at once")
 	fs.DurationVar(&s.queueTimeout, "queue-timeout", 30*time.Second, "how long a request waits for a worker with room before 503")
 	fs.IntVar(&s.maxQueue, "max-queue", 1024, "requests that may wait for a worker at once; more get 503 at once")
 	fs.DurationVar(&s.drainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM/SIGINT, how long in-flight responses have to finish")
