@@ -1,20 +1,29 @@
 package parent
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
 	"time"
 
 	"github.com/sluicegw/sluice/ipc"
+	"github.com/sluicegw/sluice/parent/cgroup"
 )
 
 // Config tunes the Gateway and its Supervisor. Every field states its unit
 // and what zero means; VerifyConfig checks it.
 type Config struct {
-	// Workers is how many worker processes to run. Zero means the CPUs this
-	// process may use (runtime.NumCPU, which follows the affinity mask).
+	// Workers is how many worker processes to run. Zero means the
+	// container's CPU quota (cgroup v1 or v2, the tightest of the process's
+	// cgroup and its ancestors), rounded down, at least 1 and at most the
+	// CPUs in the affinity mask; see package cgroup.
 	Workers int
+
+	// WorkerMemoryLimit is the GOMEMLIMIT, in bytes, given to each worker.
+	// Zero means a share of the container's memory limit (none without
+	// one); negative means none.
+	WorkerMemoryLimit int64
 
 	// WorkerCmd is the worker command and its arguments. Empty means
 	// re-executing this binary as "<self> worker".
@@ -58,6 +67,33 @@ type Config struct {
 	// connection closed before it is killed. Zero means 5 s.
 	StopTimeout time.Duration
 
+	// HeartbeatInterval is how often the parent pings each worker. Zero
+	// means 1 s.
+	HeartbeatInterval time.Duration
+
+	// LivenessWindow is how long a worker may send nothing at all (no pong,
+	// no data, no load report) before it is presumed hung, killed and
+	// replaced. It is not a request timeout: a worker busy with long
+	// CPU-heavy handlers still answers pings. Zero means 10 s.
+	LivenessWindow time.Duration
+
+	// KillGrace is how long a hung worker has between SIGTERM and SIGKILL.
+	// Zero means 2 s.
+	KillGrace time.Duration
+
+	// MaxRequests recycles a worker (drained and replaced, no request
+	// failing) after it served about this many requests (plus up to 10 %
+	// of jitter). Zero means never.
+	MaxRequests int
+
+	// MaxRSS recycles a worker whose resident memory exceeds this many
+	// bytes, checked every HeartbeatInterval. Zero means never.
+	MaxRSS int64
+
+	// RetireTimeout bounds how long a worker being replaced (rolling
+	// restart, recycling) may take to finish its requests. Zero means 60 s.
+	RetireTimeout time.Duration
+
 	// IPC tunes the protocol on the parent's side of each connection; nil
 	// means defaults.
 	IPC *ipc.Config
@@ -76,6 +112,10 @@ const (
 	DefaultRestartDelay    = 100 * time.Millisecond
 	DefaultMaxRestartDelay = 30 * time.Second
 	DefaultStopTimeout     = 5 * time.Second
+	DefaultHeartbeat       = time.Second
+	DefaultLivenessWindow  = 10 * time.Second
+	DefaultKillGrace       = 2 * time.Second
+	DefaultRetireTimeout   = 60 * time.Second
 )
 
 // VerifyConfig checks c and names the first bad field, its value and what
@@ -90,16 +130,49 @@ func VerifyConfig(c *Config) error {
 		return fmt.Errorf("parent: QueueTimeout %v is negative; use 0 (default %v) or a duration", c.QueueTimeout, DefaultQueueTimeout)
 	case c.MaxQueue < 0:
 		return fmt.Errorf("parent: MaxQueue %d is negative; use 0 (default %d) or a count", c.MaxQueue, DefaultMaxQueue)
-	case c.RetryAfter < 0, c.RestartDelay < 0, c.MaxRestartDelay < 0, c.StopTimeout < 0:
-		return fmt.Errorf("parent: RetryAfter, RestartDelay, MaxRestartDelay and StopTimeout must not be negative")
+	case c.RetryAfter < 0, c.RestartDelay < 0, c.MaxRestartDelay < 0, c.StopTimeout < 0,
+		c.HeartbeatInterval < 0, c.LivenessWindow < 0, c.KillGrace < 0, c.RetireTimeout < 0:
+		return fmt.Errorf("parent: durations (RetryAfter, RestartDelay, MaxRestartDelay, StopTimeout, HeartbeatInterval, LivenessWindow, KillGrace, RetireTimeout) must not be negative")
+	case c.MaxRequests < 0 || c.MaxRSS < 0:
+		return fmt.Errorf("parent: MaxRequests %d and MaxRSS %d must not be negative; 0 means no limit", c.MaxRequests, c.MaxRSS)
+	case c.LivenessWindow != 0 && c.HeartbeatInterval != 0 && c.LivenessWindow < 2*c.HeartbeatInterval:
+		return fmt.Errorf("parent: LivenessWindow %v is less than two HeartbeatIntervals (%v): one late pong would kill a healthy worker", c.LivenessWindow, c.HeartbeatInterval)
 	}
 	return ipc.VerifyConfig(c.IPC)
 }
 
-// withDefaults returns a copy of c with every zero filled in.
-func (c Config) withDefaults() Config {
-	if c.Workers == 0 {
-		c.Workers = runtime.NumCPU()
+// withDefaults returns a copy of c with every zero filled in. Sizing from
+// the container can fail (unreadable cgroup files): then it is an error
+// unless Workers was set, because guessing from the host's CPUs is how a
+// 1-CPU container ends up with 48 workers.
+func (c Config) withDefaults() (Config, error) {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Workers == 0 || c.WorkerMemoryLimit == 0 {
+		lim, err := cgroup.Read()
+		if err != nil && c.Workers == 0 && !errors.Is(err, cgroup.ErrNotSupported) {
+			return c, fmt.Errorf("parent: sizing workers from the container: %w; set --workers (and --worker-memory-limit) explicitly", err)
+		}
+		for _, step := range lim.Steps {
+			c.Logger.Debug("cgroup", "step", step)
+		}
+		if c.Workers == 0 {
+			n, reason := lim.Workers()
+			if err != nil {
+				n, reason = runtime.NumCPU(), fmt.Sprintf("no cgroup information (%v); %d CPUs", err, runtime.NumCPU())
+			}
+			c.Workers = n
+			c.Logger.Info("worker count from the environment", "workers", n, "reason", reason)
+		}
+		if c.WorkerMemoryLimit == 0 {
+			m, reason := lim.WorkerMemoryLimit(c.Workers)
+			c.WorkerMemoryLimit = m
+			c.Logger.Info("worker memory limit from the environment", "gomemlimit_bytes", m, "reason", reason)
+		}
+	}
+	if c.WorkerMemoryLimit > 0 {
+		c.WorkerEnv = append(append([]string(nil), c.WorkerEnv...), fmt.Sprintf("GOMEMLIMIT=%d", c.WorkerMemoryLimit))
 	}
 	if c.SendBuffer == 0 {
 		c.SendBuffer = DefaultSendBuffer
@@ -125,8 +198,17 @@ func (c Config) withDefaults() Config {
 	if c.StopTimeout == 0 {
 		c.StopTimeout = DefaultStopTimeout
 	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = DefaultHeartbeat
 	}
-	return c
+	if c.LivenessWindow == 0 {
+		c.LivenessWindow = DefaultLivenessWindow
+	}
+	if c.KillGrace == 0 {
+		c.KillGrace = DefaultKillGrace
+	}
+	if c.RetireTimeout == 0 {
+		c.RetireTimeout = DefaultRetireTimeout
+	}
+	return c, nil
 }

@@ -29,7 +29,10 @@ func New(cfg Config) (*Gateway, error) {
 	if err := VerifyConfig(&cfg); err != nil {
 		return nil, err
 	}
-	cfg = cfg.withDefaults()
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
 	g := &Gateway{
 		cfg:  cfg,
 		log:  cfg.Logger,

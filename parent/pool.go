@@ -28,6 +28,9 @@ type backend struct {
 	open int
 	// gone is set when the backend left the pool; guarded by pool.mu.
 	gone bool
+	// served counts the requests routed to it, for --max-requests;
+	// guarded by pool.mu.
+	served int
 }
 
 // waiter is a request queued for a slot, first come first served.
@@ -57,7 +60,7 @@ func (p *pool) acquire(ctx context.Context, timeout time.Duration, exclude *back
 		return nil, errDraining
 	}
 	if b := p.pickLocked(exclude); b != nil {
-		b.open++
+		b.take()
 		p.mu.Unlock()
 		return b, nil
 	}
@@ -95,6 +98,7 @@ func (p *pool) acquire(ctx context.Context, timeout time.Duration, exclude *back
 	// Granted while we gave up: hand the slot back.
 	b := <-w.got
 	b.open--
+	b.served--
 	p.dispatchLocked()
 	return nil, err
 }
@@ -128,10 +132,23 @@ func (p *pool) dispatchLocked() {
 			i++
 			continue
 		}
-		b.open++
+		b.take()
 		w.got <- b
 		p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
 	}
+}
+
+// take reserves a slot on b; pool.mu must be held.
+func (b *backend) take() {
+	b.open++
+	b.served++
+}
+
+// served reports how many requests were routed to b.
+func (p *pool) served(b *backend) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return b.served
 }
 
 func (p *pool) release(b *backend) {

@@ -6,7 +6,7 @@ import "time"
 type WorkerStatus struct {
 	ID       int    `json:"id"`
 	PID      int    `json:"pid,omitempty"`
-	State    string `json:"state"` // "up", "draining" or "down"
+	State    string `json:"state"` // "up", "draining", "down" or "crash-loop"
 	Uptime   string `json:"uptime,omitempty"`
 	Restarts int    `json:"restarts"`
 	LastExit string `json:"last_exit,omitempty"`
@@ -47,6 +47,9 @@ func (g *Gateway) Status() Status {
 	defer s.mu.Unlock()
 	for _, sl := range s.slots {
 		ws := WorkerStatus{ID: sl.id, Restarts: sl.restarts, LastExit: sl.lastExit, State: "down"}
+		if sl.youngDeaths >= crashLoopDeaths {
+			ws.State = "crash-loop"
+		}
 		if p, b := sl.proc, sl.backend; p != nil && b != nil {
 			ws.State = "up"
 			if p.conn.GoingAway() {

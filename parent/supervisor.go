@@ -2,18 +2,18 @@ package parent
 
 import (
 	"context"
-
-	"github.com/sluicegw/sluice/ipc"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/sluicegw/sluice/ipc"
 )
 
 // Supervisor runs the worker processes: one slot per worker, each started,
-// watched, and replaced after a delay when it dies. The delay doubles while
-// workers die young, so a worker that cannot start costs a few attempts a
-// minute, never a hot loop.
+// watched (heartbeats, recycling limits), and replaced after a delay when it
+// dies. The delay doubles while workers die young, so a worker that cannot
+// start costs a few attempts a minute, never a hot loop.
 type Supervisor struct {
 	cfg  Config
 	pool *pool
@@ -22,6 +22,8 @@ type Supervisor struct {
 	stopOnce sync.Once
 	stopping chan struct{}
 	wg       sync.WaitGroup
+
+	restartMu sync.Mutex // one rolling restart at a time
 
 	mu    sync.Mutex
 	slots []*slot
@@ -34,7 +36,21 @@ type slot struct {
 	proc     *process
 	backend  *backend
 	lastExit string
+	// youngDeaths counts consecutive deaths before stableUptime; from
+	// crashLoopDeaths on, the slot is reported as crash-looping.
+	youngDeaths int
+	// replace asks the slot's goroutine to replace its worker without
+	// failing a request; the channel it carries is closed when done.
+	replace chan chan struct{}
 }
+
+// crashLoopDeaths is how many deaths in a row, each before stableUptime,
+// mark a slot as crash-looping in logs and /status.
+const crashLoopDeaths = 3
+
+// stableUptime is how long a worker must stay up for its death to count as
+// an accident rather than a crash loop: the restart delay starts over.
+const stableUptime = 10 * time.Second
 
 func newSupervisor(cfg Config, p *pool) *Supervisor {
 	return &Supervisor{cfg: cfg, pool: p, log: cfg.Logger, stopping: make(chan struct{})}
@@ -43,9 +59,10 @@ func newSupervisor(cfg Config, p *pool) *Supervisor {
 // Start launches the workers and returns at once; each slot keeps its
 // worker running until Stop.
 func (s *Supervisor) Start() {
-	s.log.Info("starting workers", "workers", s.cfg.Workers, "max_inflight", s.cfg.MaxInFlight)
+	s.log.Info("starting workers", "workers", s.cfg.Workers, "max_inflight", s.cfg.MaxInFlight,
+		"liveness_window", s.cfg.LivenessWindow, "heartbeat_interval", s.cfg.HeartbeatInterval)
 	for i := 0; i < s.cfg.Workers; i++ {
-		sl := &slot{id: i}
+		sl := &slot{id: i, replace: make(chan chan struct{})}
 		s.mu.Lock()
 		s.slots = append(s.slots, sl)
 		s.mu.Unlock()
@@ -58,60 +75,130 @@ func (s *Supervisor) Start() {
 func (s *Supervisor) run(sl *slot) {
 	defer s.wg.Done()
 	delay := s.cfg.RestartDelay
+	var cur *process
 	for {
-		started := time.Now()
-		p, err := spawn(s.cfg, sl.id)
-		if err != nil {
-			s.log.Error("worker failed to start", "worker", sl.id, "err", err, "retry_in", delay)
-		} else {
-			s.log.Info("worker up", "worker", sl.id, "pid", p.pid(), "parent_sndbuf", p.sndbuf)
-			b := &backend{id: sl.id, pid: p.pid(), conn: p.conn}
-			s.mu.Lock()
-			sl.proc, sl.backend = p, b
-			s.mu.Unlock()
-			s.pool.add(b)
-			select {
-			case <-p.conn.Done():
-			case <-p.exited:
-			case <-s.stopping:
+		if cur == nil {
+			p, err := spawn(s.cfg, sl.id)
+			if err != nil {
+				s.log.Error("worker failed to start", "worker", sl.id, "err", err, "retry_in", delay)
+				s.died(sl, "failed to start: "+err.Error(), 0)
+				if !s.pause(jitter(delay)) {
+					return
+				}
+				delay = min(2*delay, s.cfg.MaxRestartDelay)
+				continue
 			}
-			s.pool.remove(b)
-			s.pool.kick()
-			select {
-			case <-s.stopping:
-				// Stop drains this worker itself.
-				return
-			default:
-			}
-			p.stop(s.cfg.StopTimeout)
-			exit := exitDescription(p.waitErr)
-			s.mu.Lock()
-			sl.proc, sl.backend, sl.lastExit = nil, nil, exit
-			s.mu.Unlock()
-			s.log.Warn("worker died", "worker", sl.id, "pid", p.pid(), "exit", exit, "conn_err", p.conn.Err(), "uptime", time.Since(started).Round(time.Millisecond), "restart_in", delay)
+			s.register(sl, p)
+			cur = p
 		}
-		// A worker that stayed up long enough resets the delay; one that
-		// died young doubles it.
-		if time.Since(started) > stableUptime {
+		ev, ack := s.watch(sl, cur)
+		switch ev {
+		case eventStopping:
+			return // Stop drains the worker itself
+		case eventReplace, eventRecycle:
+			if next := s.replaceWorker(sl, cur, ev); next != nil {
+				cur = next
+			}
+			if ack != nil {
+				close(ack)
+			}
+			continue
+		case eventHung:
+			s.log.Error("worker presumed hung: no frame within the liveness window; killing it",
+				"worker", sl.id, "pid", cur.pid(), "silent_for", time.Since(cur.conn.LastFrame()).Round(time.Millisecond), "liveness_window", s.cfg.LivenessWindow)
+			cur.terminate(s.cfg.KillGrace)
+		}
+		s.pool.remove(sl.backend)
+		cur.stop(s.cfg.StopTimeout)
+		uptime := time.Since(cur.started)
+		if uptime > stableUptime {
 			delay = s.cfg.RestartDelay
 		}
-		t := time.NewTimer(jitter(delay))
-		select {
-		case <-s.stopping:
-			t.Stop()
+		exit := exitDescription(cur.waitErr)
+		s.died(sl, exit, uptime)
+		s.log.Warn("worker died", "worker", sl.id, "pid", cur.pid(), "exit", exit, "conn_err", cur.conn.Err(),
+			"uptime", uptime.Round(time.Millisecond), "restart_in", delay)
+		cur = nil
+		if !s.pause(jitter(delay)) {
 			return
-		case <-t.C:
 		}
 		delay = min(2*delay, s.cfg.MaxRestartDelay)
-		s.mu.Lock()
-		sl.restarts++
-		s.mu.Unlock()
 	}
 }
 
-// stableUptime is how long a worker must stay up for its death to count as
-// an accident rather than a crash loop: the restart delay starts over.
-const stableUptime = 10 * time.Second
+// register makes p the slot's live worker and routes requests to it.
+func (s *Supervisor) register(sl *slot, p *process) {
+	s.log.Info("worker up", "worker", sl.id, "pid", p.pid(), "parent_sndbuf", p.sndbuf)
+	b := &backend{id: sl.id, pid: p.pid(), conn: p.conn}
+	s.mu.Lock()
+	sl.proc, sl.backend = p, b
+	s.mu.Unlock()
+	s.pool.add(b)
+}
+
+// died records a death (or a failed start) in the slot's history.
+func (s *Supervisor) died(sl *slot, exit string, uptime time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sl.proc, sl.backend, sl.lastExit = nil, nil, exit
+	sl.restarts++
+	if uptime > stableUptime {
+		sl.youngDeaths = 0
+		return
+	}
+	sl.youngDeaths++
+	if sl.youngDeaths == crashLoopDeaths {
+		s.log.Error("worker is crash-looping; restarts back off", "worker", sl.id, "deaths_in_a_row", sl.youngDeaths, "last_exit", exit)
+	}
+}
+
+// pause waits d, or returns false if the supervisor stops first.
+func (s *Supervisor) pause(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-s.stopping:
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// replaceWorker starts a new worker for the slot, routes new requests to it,
+// then lets the old one finish what it has and stop: no request fails. If
+// the new worker cannot start, the old one stays.
+func (s *Supervisor) replaceWorker(sl *slot, old *process, why event) *process {
+	next, err := spawn(s.cfg, sl.id)
+	if err != nil {
+		s.log.Error("replacement worker failed to start; keeping the old one", "worker", sl.id, "reason", why.String(), "err", err)
+		return nil
+	}
+	oldBackend := sl.backend
+	s.register(sl, next)
+	s.pool.remove(oldBackend)
+	s.retire(old)
+	s.mu.Lock()
+	sl.restarts++
+	sl.lastExit = why.String() + ": " + exitDescription(old.waitErr)
+	s.mu.Unlock()
+	s.log.Info("worker replaced", "worker", sl.id, "reason", why.String(), "old_pid", old.pid(), "new_pid", next.pid())
+	return next
+}
+
+// retire drains a worker that no longer gets requests: go-away, then wait
+// for it to finish its streams and exit (bounded by RetireTimeout).
+func (s *Supervisor) retire(p *process) {
+	p.conn.GoAway(ipc.CodeShutdown, "replaced")
+	t := time.NewTimer(s.cfg.RetireTimeout)
+	defer t.Stop()
+	select {
+	case <-p.exited:
+	case <-p.conn.Done():
+	case <-t.C:
+		s.log.Warn("retiring worker did not finish in time; stopping it", "pid", p.pid(), "streams", p.conn.NumStreams(), "retire_timeout", s.cfg.RetireTimeout)
+	}
+	p.stop(s.cfg.StopTimeout)
+}
 
 // jitter spreads restarts by ±20 % so workers that died together do not
 // come back in lockstep.
@@ -132,8 +219,36 @@ func (s *Supervisor) running() int {
 	return n
 }
 
-// Stop tells every worker to finish (go-away), waits until they have no
-// open stream or ctx ends, then closes their connections and reaps them.
+// Restart replaces the workers one at a time, each new one up before its
+// predecessor drains, so that no request fails (SIGHUP). A new worker runs
+// the worker command as it is on disk now. A second Restart while one runs
+// waits for it.
+func (s *Supervisor) Restart(ctx context.Context) error {
+	s.restartMu.Lock()
+	defer s.restartMu.Unlock()
+	s.mu.Lock()
+	slots := append([]*slot(nil), s.slots...)
+	s.mu.Unlock()
+	for _, sl := range slots {
+		done := make(chan struct{})
+		select {
+		case sl.replace <- done:
+		case <-s.stopping:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// Stop tells every worker to finish (go-away), waits until they have exited
+// or ctx ends, then reaps them.
 func (s *Supervisor) Stop(ctx context.Context) error {
 	s.stopOnce.Do(func() { close(s.stopping) })
 	s.wg.Wait()

@@ -89,6 +89,19 @@ func (p *process) kill() {
 	p.cmd.Process.Signal(syscall.SIGKILL)
 }
 
+// terminate asks a hung worker to exit with SIGTERM and kills it if it has
+// not after grace (a stopped or wedged process never handles SIGTERM).
+func (p *process) terminate(grace time.Duration) {
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-p.exited:
+	case <-t.C:
+		p.kill()
+	}
+}
+
 // stop closes the connection (the worker exits when its connection ends),
 // then waits up to timeout for the process before killing it.
 func (p *process) stop(timeout time.Duration) {

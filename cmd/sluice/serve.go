@@ -48,6 +48,12 @@ func serve(args []string) int {
 		MaxQueue:     s.maxQueue,
 		IPC:          &ipc.Config{Logger: log},
 		Logger:       log,
+
+		HeartbeatInterval: s.heartbeat,
+		LivenessWindow:    s.liveness,
+		MaxRequests:       s.maxRequests,
+		MaxRSS:            int64(s.maxRSS),
+		WorkerMemoryLimit: int64(s.workerMemory),
 	}
 	if s.admission == "off" {
 		// No gate anywhere: the parent sends every request on at once (up
@@ -88,12 +94,32 @@ func serve(args []string) int {
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	hups := make(chan os.Signal, 1)
+	signal.Notify(hups, syscall.SIGHUP)
 	var sig os.Signal
-	select {
-	case sig = <-sigs:
-	case err := <-served:
-		log.Error("HTTP server failed", "err", err)
+wait:
+	for {
+		select {
+		case sig = <-sigs:
+			break wait
+		case err := <-served:
+			log.Error("HTTP server failed", "err", err)
+			break wait
+		case <-hups:
+			// Rolling restart: one worker at a time, the new one up before
+			// the old one drains. New workers run the worker binary as it
+			// is on disk now.
+			log.Info("SIGHUP: replacing workers one at a time")
+			go func() {
+				if err := gw.Supervisor().Restart(context.Background()); err != nil {
+					log.Warn("rolling restart interrupted", "err", err)
+					return
+				}
+				log.Info("rolling restart done")
+			}()
+		}
 	}
+	signal.Stop(hups)
 	log.Info("draining", "signal", fmt.Sprint(sig), "drain_timeout", s.drainTimeout)
 	go func() {
 		<-sigs

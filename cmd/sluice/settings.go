@@ -29,6 +29,11 @@ type settings struct {
 	highWatermark size
 	lowWatermark  size
 	logFormat     string
+	heartbeat     time.Duration
+	liveness      time.Duration
+	maxRequests   int
+	maxRSS        size
+	workerMemory  size
 }
 
 // size is a byte count that accepts 4096, 64KiB, 4MiB, 1GiB.
@@ -61,6 +66,11 @@ func serveFlags(fs *flag.FlagSet) *settings {
 	fs.Var(&s.highWatermark, "high-watermark", "queued response bytes per worker above which no new handler starts")
 	fs.Var(&s.lowWatermark, "low-watermark", "queued bytes at which waiting handlers start again; 0 means a quarter of --high-watermark")
 	fs.StringVar(&s.logFormat, "log-format", "text", "log format: text or json")
+	fs.DurationVar(&s.heartbeat, "heartbeat-interval", parent.DefaultHeartbeat, "how often the parent pings each worker")
+	fs.DurationVar(&s.liveness, "liveness-window", parent.DefaultLivenessWindow, "a worker that sends nothing at all for this long is presumed hung and replaced (not a request timeout: busy workers still answer pings)")
+	fs.IntVar(&s.maxRequests, "max-requests", 0, "recycle a worker after about this many requests (+10% jitter); 0 never")
+	fs.Var(&s.maxRSS, "worker-max-rss", "recycle a worker whose resident memory exceeds this (bytes or KiB/MiB/GiB); 0 never")
+	fs.Var(&s.workerMemory, "worker-memory-limit", "GOMEMLIMIT of each worker; 0 means a share of the container's memory limit, -1 none")
 	return s
 }
 
