@@ -31,7 +31,6 @@ func spawn(cfg Config, id int) (*process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("worker %d: %w", id, err)
 	}
-	defer remote.Close()
 	p := &process{id: id, exited: make(chan struct{})}
 	if cfg.SendBuffer > 0 {
 		eff, err := sockopt.SetSendBuffer(local, cfg.SendBuffer)
@@ -59,7 +58,12 @@ func spawn(cfg Config, id int) (*process, error) {
 	cmd.Env = append(cmd.Env, cfg.WorkerEnv...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	cmd.SysProcAttr = workerSysProcAttr()
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	// The child has its copy now; ours must go at once, or a worker that
+	// dies before its handshake leaves the socket open and the handshake
+	// waits for its timeout instead of seeing EOF.
+	remote.Close()
+	if err != nil {
 		local.Close()
 		return nil, fmt.Errorf("worker %d: starting %q: %w", id, args[0], err)
 	}
