@@ -298,3 +298,25 @@ func alive(pid int) bool {
 	f := strings.Fields(string(b))
 	return len(f) > 2 && f[2] != "Z"
 }
+
+// TestRecyclingByRequestCount: with --max-requests, workers are drained and
+// replaced under continuous load with no request failing.
+func TestRecyclingByRequestCount(t *testing.T) {
+	g := startGateway(t, 2, "--max-requests", "10", "--heartbeat-interval", "50ms")
+	stop := make(chan struct{})
+	results, wg := loadFor(g.addr, "/payload?size=256KiB", 4, stop)
+	deadline := time.Now().Add(30 * time.Second)
+	for strings.Count(g.logs.String(), `"worker replaced"`) < 4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("fewer than 4 recyclings in 30s: %+v", g.status())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	ok, errs := results()
+	t.Logf("recycling every ~10 requests: %d succeeded, %d failed, %d replacements", ok, len(errs), strings.Count(g.logs.String(), `"worker replaced"`))
+	if len(errs) > 0 {
+		t.Fatalf("%d requests failed while workers were recycled: %v", len(errs), errs[:min(3, len(errs))])
+	}
+}
