@@ -62,6 +62,12 @@ type Config struct {
 	// report the peer sends. It must not block.
 	OnLoad func(Load)
 
+	// OnFlushed, if not nil, is called on the writer goroutine for every
+	// piece of stream data handed to the socket, with how long it waited
+	// since a Write queued it (the flush lag) and its size. It must be
+	// cheap and must not block.
+	OnFlushed func(lag time.Duration, bytes int)
+
 	// Logger receives protocol errors and connection lifecycle events. Nil
 	// means slog.Default().
 	Logger *slog.Logger

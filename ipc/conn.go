@@ -24,8 +24,10 @@ type Conn struct {
 	ver    uint16
 	budget *stream.Budget
 	onLoad func(Load)
-	log    *slog.Logger
-	policy stream.Policy // handed to the writer goroutine, which alone uses it
+	// onFlushed reports flush lag; nil when nobody listens.
+	onFlushed func(time.Duration, int)
+	log       *slog.Logger
+	policy    stream.Policy // handed to the writer goroutine, which alone uses it
 
 	mu          sync.Mutex
 	streams     map[uint32]*Stream
@@ -106,6 +108,7 @@ func newConn(nc net.Conn, cfg *Config, role Role) (*Conn, error) {
 		ver:         ver,
 		budget:      cfg.SendBudget,
 		onLoad:      cfg.OnLoad,
+		onFlushed:   cfg.OnFlushed,
 		log:         cfg.Logger,
 		policy:      policy,
 		streams:     make(map[uint32]*Stream),

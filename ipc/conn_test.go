@@ -337,3 +337,39 @@ func pattern(seed byte, n int) []byte {
 	}
 	return b
 }
+
+// TestOnFlushedReportsLag: every byte written by a handler is reported once
+// as flushed, with a lag that is not negative.
+func TestOnFlushedReportsLag(t *testing.T) {
+	var mu sync.Mutex
+	var total int
+	var negative bool
+	flushed := func(lag time.Duration, n int) {
+		mu.Lock()
+		total += n
+		negative = negative || lag < 0
+		mu.Unlock()
+	}
+	oc, ac := pair(t, nil, &Config{OnFlushed: flushed})
+	ctx := ctxTimeout(t, 5*time.Second)
+	const size = 3<<20 + 17
+	go func() {
+		st, err := ac.AcceptStream(ctx)
+		if err != nil {
+			return
+		}
+		st.WriteHead(Fields{{":status", "200"}}, false)
+		st.Write(make([]byte, size))
+		st.CloseWrite()
+	}()
+	st, _ := oc.OpenStream(ctx, nil, true)
+	st.ReadHead(ctx)
+	if n, err := io.Copy(io.Discard, st); n != size || err != nil {
+		t.Fatalf("%d bytes, %v", n, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if total != size || negative {
+		t.Fatalf("OnFlushed reported %d bytes (negative lag: %v); want %d", total, negative, size)
+	}
+}

@@ -3,6 +3,7 @@ package ipc
 import (
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/sluicegw/sluice/stream"
 )
@@ -121,6 +122,12 @@ func (c *Conn) writeLoop() {
 		w := bufs
 		_, err := w.WriteTo(c.nc)
 		clear(bufs)
+		if c.onFlushed != nil && err == nil {
+			now := time.Now()
+			for _, seg := range segs {
+				c.onFlushed(now.Sub(seg.QueuedAt), len(seg.Bytes))
+			}
+		}
 		for i := range segs {
 			segs[i].Release()
 			segs[i] = stream.Segment{}

@@ -22,11 +22,12 @@ var errAborted = errors.New("stream: acquire aborted")
 // A nil *Budget is valid and means no budget: it never blocks, counts
 // nothing and is never High.
 type Budget struct {
-	limit, high, low int64 // immutable after NewBudget
+	limit int64 // immutable after NewBudget
 
-	mu     sync.Mutex
-	used   int64
-	isHigh bool
+	mu        sync.Mutex
+	high, low int64 // may change at run time (SetWatermarks)
+	used      int64
+	isHigh    bool
 	// wake is closed (and forgotten) when bytes are released, waking every
 	// goroutine blocked in Acquire or WaitLow. It is made only when some
 	// goroutine waits, so releasing without waiters allocates nothing.
@@ -71,7 +72,36 @@ func (b *Budget) Limits() (limit, high, low int64) {
 	if b == nil {
 		return 0, 0, 0
 	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	return b.limit, b.high, b.low
+}
+
+// SetWatermarks changes the watermarks while the budget is in use (live
+// tuning). It refuses, with ValidateBudget's error, values NewBudget would
+// have to clamp. The high state is re-evaluated at once, and goroutines in
+// WaitLow are woken so that a lowered bar lets them go.
+func (b *Budget) SetWatermarks(high, low int64) error {
+	if b == nil {
+		return errors.New("stream: SetWatermarks on a nil budget")
+	}
+	if err := ValidateBudget(b.limit, high, low); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.high, b.low = high, low
+	switch {
+	case high == 0 || b.used <= low:
+		b.isHigh = false
+	case b.used >= high:
+		b.isHigh = true
+	}
+	if b.wake != nil {
+		close(b.wake)
+		b.wake = nil
+	}
+	return nil
 }
 
 // Acquire takes n bytes from the budget. It blocks while used+n would exceed

@@ -3,6 +3,7 @@ package stream
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // ChunkSize is the size of the pooled buffers queues copy into (64 KiB).
@@ -24,6 +25,9 @@ type chunk struct {
 	buf  [ChunkSize]byte
 	r, w int          // next byte to pop, next byte to write
 	refs atomic.Int32 // holders; the one that drops it to zero recycles it
+	// queuedAt is when the chunk's first byte was written (monotonic
+	// nanoseconds since process start), for the flush-lag figure.
+	queuedAt int64
 }
 
 // chunkPool recycles chunks. Putting a pointer into a sync.Pool does not
@@ -57,6 +61,11 @@ type Segment struct {
 	// not be used after Release; its capacity is cut to its length so that
 	// an append cannot scribble over bytes that are still queued.
 	Bytes []byte
+
+	// QueuedAt is when the first byte of Bytes' chunk was written into
+	// the queue: time.Since(QueuedAt) after a write to the socket is how
+	// long the data waited (an upper bound for the later bytes of a chunk).
+	QueuedAt time.Time
 
 	c      *chunk  // chunk Bytes points into; nil for a zero Segment
 	budget *Budget // budget the bytes were acquired from; may be nil

@@ -166,6 +166,10 @@ func (q *Queue) appendLocked(p []byte) {
 			c = getChunk()
 			q.pushChunkLocked(c)
 		}
+		if c.w == c.r {
+			// The chunk had nothing waiting: this write starts the clock.
+			c.queuedAt = nanotime()
+		}
 		k := copy(c.buf[c.w:], p)
 		c.w += k
 		q.queued.Add(int64(k))
@@ -217,7 +221,7 @@ func (q *Queue) Pop(max int) Segment {
 	}
 	c := q.chunks[q.head]
 	k := min(c.w-c.r, max)
-	seg := Segment{Bytes: c.buf[c.r : c.r+k : c.r+k], c: c, budget: q.budget, n: int64(k)}
+	seg := Segment{Bytes: c.buf[c.r : c.r+k : c.r+k], QueuedAt: fromNanotime(c.queuedAt), c: c, budget: q.budget, n: int64(k)}
 	c.r += k
 	q.queued.Add(-int64(k))
 
