@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/sluicegw/sluice/ipc"
 )
@@ -17,10 +19,13 @@ import (
 // Gateway is an http.Handler that streams each request through a worker.
 // Create it with New; it routes to the workers its Supervisor runs.
 type Gateway struct {
-	cfg  Config
-	log  *slog.Logger
-	pool *pool
-	sup  *Supervisor
+	cfg     Config
+	log     *slog.Logger
+	pool    *pool
+	sup     *Supervisor
+	metrics *metrics
+	// queueWait is the live queue timeout in nanoseconds (tunable).
+	queueWait atomic.Int64
 }
 
 // New returns a Gateway and the Supervisor that feeds it workers. Call
@@ -38,7 +43,12 @@ func New(cfg Config) (*Gateway, error) {
 		log:  cfg.Logger,
 		pool: &pool{limit: cfg.MaxInFlight, maxQueue: cfg.MaxQueue},
 	}
+	g.queueWait.Store(int64(cfg.QueueTimeout))
 	g.sup = newSupervisor(cfg, g.pool)
+	g.metrics = newMetrics(g)
+	g.sup.onRTT = func(worker int, rtt time.Duration) {
+		g.metrics.rtt.WithLabelValues(itoa(worker)).Observe(rtt.Seconds())
+	}
 	return g, nil
 }
 
@@ -47,6 +57,8 @@ func (g *Gateway) Supervisor() *Supervisor { return g.sup }
 
 // ServeHTTP routes r to a worker, or refuses it with 503 and Retry-After.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	arrived := time.Now()
+	defer func() { g.metrics.duration.Observe(time.Since(arrived).Seconds()) }()
 	ctx := r.Context()
 	head := requestHead(r)
 	body := hasBody(r)
@@ -55,17 +67,18 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// worker went away first) is retried once elsewhere; one whose body was
 	// already sent cannot be, as the body is gone.
 	for attempt := 0; ; attempt++ {
-		b, err := g.pool.acquire(ctx, g.cfg.QueueTimeout, exclude)
+		b, err := g.pool.acquire(ctx, g.queueTimeout(), exclude)
 		if err != nil {
 			g.refuse(w, r, err)
 			return
 		}
-		retry, err := g.serveOn(w, r, b, head, body)
+		retry, err := g.serveOn(w, r, b, head, body, arrived)
 		g.pool.release(b)
 		if err == nil {
 			return
 		}
 		if retry && attempt == 0 && !body {
+			g.metrics.retried.Inc()
 			exclude = b
 			continue
 		}
@@ -73,6 +86,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		g.log.Warn("request failed before a response", "method", r.Method, "path", r.URL.Path, "worker", b.id, "err", err)
+		g.metrics.requests.WithLabelValues("502").Inc()
 		http.Error(w, "sluice: the worker failed before responding: "+err.Error(), http.StatusBadGateway)
 		return
 	}
@@ -80,7 +94,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // serveOn runs one attempt of r on b. It returns an error only if nothing
 // was sent to the client yet, and whether another worker may try.
-func (g *Gateway) serveOn(w http.ResponseWriter, r *http.Request, b *backend, head ipc.Fields, body bool) (retry bool, err error) {
+func (g *Gateway) serveOn(w http.ResponseWriter, r *http.Request, b *backend, head ipc.Fields, body bool, arrived time.Time) (retry bool, err error) {
 	ctx := r.Context()
 	st, err := b.conn.OpenStream(ctx, head, !body)
 	if err != nil {
@@ -111,19 +125,23 @@ func (g *Gateway) serveOn(w http.ResponseWriter, r *http.Request, b *backend, he
 	w.WriteHeader(status)
 	rc := http.NewResponseController(w)
 	rc.Flush() // the head goes out now: time to first byte is not held to the first chunk
+	g.metrics.ttfb.Observe(time.Since(arrived).Seconds())
+	g.metrics.requests.WithLabelValues(strconv.Itoa(status)).Inc()
 
 	buf := copyBuffers.Get().(*[]byte)
-	_, err = st.CopyTo(flushWriter{w, rc}, *buf)
+	n, err := st.CopyTo(flushWriter{w, rc}, *buf)
 	copyBuffers.Put(buf)
+	g.metrics.respBytes.Add(float64(n))
 	if err != nil {
 		var se *ipc.StreamError
-		if ctx.Err() == nil && !(errors.As(err, &se) && se.Remote) && b.conn.Err() == nil {
+		if ctx.Err() != nil || (!(errors.As(err, &se) && se.Remote) && b.conn.Err() == nil) {
 			// The client's write failed: it went away. Tell the worker.
-			st.Reset(ipc.CodeCancel)
+			g.metrics.aborted.WithLabelValues("client").Inc()
 		} else {
-			st.Reset(ipc.CodeCancel)
+			g.metrics.aborted.WithLabelValues("worker").Inc()
 			g.log.Warn("response aborted", "method", r.Method, "path", r.URL.Path, "worker", b.id, "err", err)
 		}
+		st.Reset(ipc.CodeCancel)
 		// Abort, so the client can never take a truncated body for a whole
 		// one: net/http closes the connection without the final chunk.
 		bodyDone.Wait()
@@ -196,6 +214,8 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	open, waiting := g.pool.counts()
+	g.metrics.refused.WithLabelValues(refusalReason(err)).Inc()
+	g.metrics.requests.WithLabelValues("503").Inc()
 	secs := int(math.Ceil(g.cfg.RetryAfter.Seconds()))
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	w.Header().Set("Connection", "close")
@@ -203,6 +223,41 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, err error) {
 		err, g.sup.running(), open, waiting, secs)
 	http.Error(w, msg, http.StatusServiceUnavailable)
 }
+
+// refusalReason names a refusal for the metric label.
+func refusalReason(err error) string {
+	switch {
+	case errors.Is(err, errQueueTimeout):
+		return "queue_timeout"
+	case errors.Is(err, errQueueFull):
+		return "queue_full"
+	case errors.Is(err, errNoWorkers):
+		return "no_worker"
+	case errors.Is(err, errDraining):
+		return "draining"
+	}
+	return "other"
+}
+
+// queueTimeout is the queue timeout in force (it can be tuned live).
+func (g *Gateway) queueTimeout() time.Duration { return time.Duration(g.queueWait.Load()) }
+
+// maxInFlight is the per-worker limit in force (it can be tuned live).
+func (g *Gateway) maxInFlight() int {
+	g.pool.mu.Lock()
+	defer g.pool.mu.Unlock()
+	return g.pool.limit
+}
+
+// streamWindow is the credit the parent grants each response stream.
+func (g *Gateway) streamWindow() int {
+	if g.cfg.IPC != nil && g.cfg.IPC.StreamWindow != 0 {
+		return g.cfg.IPC.StreamWindow
+	}
+	return ipc.DefaultStreamWindow
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
 
 // Shutdown drains: no request is routed any more, and the workers are told
 // to finish and stop. In-flight requests are the http.Server's to wait for

@@ -158,6 +158,38 @@ func (p *pool) release(b *backend) {
 	p.mu.Unlock()
 }
 
+// byID returns the live backend of worker slot id, or nil.
+func (p *pool) byID(id int) *backend {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, b := range p.backends {
+		if b.id == id && b.conn.Err() == nil {
+			return b
+		}
+	}
+	return nil
+}
+
+// ids lists the worker slots with a live backend.
+func (p *pool) ids() []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var ids []int
+	for _, b := range p.backends {
+		ids = append(ids, b.id)
+	}
+	return ids
+}
+
+// setLimit changes the per-worker limit at run time; raising it hands the
+// new slots to waiting requests at once.
+func (p *pool) setLimit(n int) {
+	p.mu.Lock()
+	p.limit = n
+	p.dispatchLocked()
+	p.mu.Unlock()
+}
+
 func (p *pool) add(b *backend) {
 	p.mu.Lock()
 	p.backends = append(p.backends, b)

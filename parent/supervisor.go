@@ -25,6 +25,14 @@ type Supervisor struct {
 
 	restartMu sync.Mutex // one rolling restart at a time
 
+	// onRTT receives every heartbeat round trip; set before Start.
+	onRTT func(worker int, rtt time.Duration)
+
+	// envOverrides are settings tuned at run time, passed to workers
+	// started from now on (later entries win in a process environment).
+	envMu        sync.Mutex
+	envOverrides []string
+
 	mu    sync.Mutex
 	slots []*slot
 }
@@ -78,7 +86,7 @@ func (s *Supervisor) run(sl *slot) {
 	var cur *process
 	for {
 		if cur == nil {
-			p, err := spawn(s.cfg, sl.id)
+			p, err := spawn(s.cfg, s.workerEnv(), sl.id)
 			if err != nil {
 				s.log.Error("worker failed to start", "worker", sl.id, "err", err, "retry_in", delay)
 				s.died(sl, "failed to start: "+err.Error(), 0)
@@ -168,7 +176,7 @@ func (s *Supervisor) pause(d time.Duration) bool {
 // then lets the old one finish what it has and stop: no request fails. If
 // the new worker cannot start, the old one stays.
 func (s *Supervisor) replaceWorker(sl *slot, old *process, why event) *process {
-	next, err := spawn(s.cfg, sl.id)
+	next, err := spawn(s.cfg, s.workerEnv(), sl.id)
 	if err != nil {
 		s.log.Error("replacement worker failed to start; keeping the old one", "worker", sl.id, "reason", why.String(), "err", err)
 		return nil
@@ -198,6 +206,20 @@ func (s *Supervisor) retire(p *process) {
 		s.log.Warn("retiring worker did not finish in time; stopping it", "pid", p.pid(), "streams", p.conn.NumStreams(), "retire_timeout", s.cfg.RetireTimeout)
 	}
 	p.stop(s.cfg.StopTimeout)
+}
+
+// addEnvOverrides records settings tuned at run time so that workers
+// started later (restarts, rolling restarts) get them too.
+func (s *Supervisor) addEnvOverrides(env []string) {
+	s.envMu.Lock()
+	s.envOverrides = append(s.envOverrides, env...)
+	s.envMu.Unlock()
+}
+
+func (s *Supervisor) workerEnv() []string {
+	s.envMu.Lock()
+	defer s.envMu.Unlock()
+	return append(append([]string(nil), s.cfg.WorkerEnv...), s.envOverrides...)
 }
 
 // jitter spreads restarts by ±20 % so workers that died together do not

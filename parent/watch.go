@@ -64,7 +64,9 @@ func (s *Supervisor) watch(sl *slot, p *process) (event, chan struct{}) {
 					defer pings.Done()
 					ctx, cancel := context.WithTimeout(watchCtx, s.cfg.LivenessWindow)
 					defer cancel()
-					p.conn.Ping(ctx)
+					if rtt, err := p.conn.Ping(ctx); err == nil && s.onRTT != nil {
+						s.onRTT(sl.id, rtt)
+					}
 					pinged <- struct{}{}
 				}()
 			}

@@ -26,7 +26,7 @@ type process struct {
 
 // spawn starts worker id with one end of a fresh socketpair as its fd 3 and
 // completes the handshake with it.
-func spawn(cfg Config, id int) (*process, error) {
+func spawn(cfg Config, env []string, id int) (*process, error) {
 	local, remote, err := sockopt.Socketpair()
 	if err != nil {
 		return nil, fmt.Errorf("worker %d: %w", id, err)
@@ -55,7 +55,7 @@ func spawn(cfg Config, id int) (*process, error) {
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.ExtraFiles = []*os.File{remote} // fd 3 in the child
 	cmd.Env = append(os.Environ(), "SLUICE_FD=3", "SLUICE_WORKER_ID="+strconv.Itoa(id))
-	cmd.Env = append(cmd.Env, cfg.WorkerEnv...)
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	cmd.SysProcAttr = workerSysProcAttr()
 	err = cmd.Start()

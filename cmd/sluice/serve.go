@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -82,7 +80,7 @@ func serve(args []string) int {
 			fmt.Fprintf(os.Stderr, "sluice serve: --admin-listen %s: %v\n", s.adminListen, err)
 			return 1
 		}
-		admin = &http.Server{Handler: adminMux(gw), ReadHeaderTimeout: 10 * time.Second}
+		admin = &http.Server{Handler: gw.AdminHandler(), ReadHeaderTimeout: 10 * time.Second}
 		go admin.Serve(aln)
 		log.Info("admin listening", "addr", aln.Addr().String())
 	}
@@ -143,30 +141,4 @@ wait:
 	}
 	log.Info("stopped")
 	return code
-}
-
-func adminMux(gw *parent.Gateway) *http.ServeMux {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintln(w, "ok")
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if !gw.Ready() {
-			http.Error(w, "not ready: no worker is up, or the gateway is draining", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ready")
-	})
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		enc.Encode(gw.Status())
-	})
-	return mux
 }

@@ -1,0 +1,114 @@
+package parent
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are the parent's own figures. Workers' figures are fetched from
+// each worker at scrape time and exposed beside these with a worker label.
+type metrics struct {
+	reg *prometheus.Registry
+
+	requests  *prometheus.CounterVec // by status code
+	refused   *prometheus.CounterVec // by reason
+	aborted   *prometheus.CounterVec // responses cut short, by cause
+	retried   prometheus.Counter
+	duration  prometheus.Histogram
+	ttfb      prometheus.Histogram
+	respBytes prometheus.Counter
+	rtt       *prometheus.HistogramVec // heartbeat round trip, by worker
+}
+
+// latencyBuckets span 1 ms to about 2 minutes: responses here take from
+// milliseconds to minutes.
+var latencyBuckets = prometheus.ExponentialBuckets(0.001, 2, 18)
+
+func newMetrics(g *Gateway) *metrics {
+	reg := prometheus.NewRegistry()
+	m := &metrics{
+		reg: reg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_http_requests_total", Help: "Requests answered by the gateway, by HTTP status code.",
+		}, []string{"code"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_http_refused_total", Help: "Requests refused with 503, by reason: queue_timeout, queue_full, no_worker, draining.",
+		}, []string{"reason"}),
+		aborted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_http_aborted_total", Help: "Responses aborted toward the client after their head was sent, by cause: worker (the stream failed) or client (it went away).",
+		}, []string{"cause"}),
+		retried: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sluice_http_retried_total", Help: "Requests retried on another worker because the first never started them.",
+		}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "sluice_http_request_duration_seconds", Help: "Time from a request's arrival to the last byte of its response.", Buckets: latencyBuckets,
+		}),
+		ttfb: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "sluice_http_time_to_first_byte_seconds", Help: "Time from a request's arrival to its response head.", Buckets: latencyBuckets,
+		}),
+		respBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sluice_http_response_bytes_total", Help: "Response body bytes sent to clients.",
+		}),
+		rtt: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "sluice_worker_heartbeat_rtt_seconds", Help: "Round trip of the parent's pings to each worker (pongs overtake data).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}, []string{"worker"}),
+	}
+	reg.MustRegister(m.requests, m.refused, m.aborted, m.retried, m.duration, m.ttfb, m.respBytes, m.rtt, &stateCollector{g: g})
+	// The parent's runtime figures carry worker="parent", so that one
+	// name (go_goroutines, go_sched_latencies_seconds...) covers every
+	// process of the gateway.
+	wrapped := prometheus.WrapRegistererWith(prometheus.Labels{"worker": "parent"}, reg)
+	wrapped.MustRegister(
+		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(collectors.MetricsScheduler, collectors.MetricsGC)),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+// stateCollector reports the gateway's state and bounds at scrape time.
+type stateCollector struct{ g *Gateway }
+
+var (
+	descWorkerUp       = prometheus.NewDesc("sluice_worker_up", "1 if the worker slot has a live worker, 0 if it is down or crash-looping.", []string{"worker"}, nil)
+	descWorkerRestarts = prometheus.NewDesc("sluice_worker_restarts_total", "Times the worker slot's worker was replaced (deaths, failed starts, recycling, rolling restarts).", []string{"worker"}, nil)
+	descWorkerOpen     = prometheus.NewDesc("sluice_worker_open_streams", "Requests the gateway has on the worker.", []string{"worker"}, nil)
+	descWorkerSndbuf   = prometheus.NewDesc("sluice_worker_parent_sndbuf_bytes", "Effective SO_SNDBUF of the parent's end of the worker socket.", []string{"worker"}, nil)
+	descWaiting        = prometheus.NewDesc("sluice_gateway_waiting_requests", "Requests waiting for a worker with room.", nil, nil)
+	descMaxQueue       = prometheus.NewDesc("sluice_gateway_max_waiting_requests", "Bound on waiting requests; beyond it requests get 503 at once.", nil, nil)
+	descMaxInFlight    = prometheus.NewDesc("sluice_gateway_max_inflight_per_worker", "Requests the gateway sends one worker at once (live-tunable).", nil, nil)
+	descQueueTimeout   = prometheus.NewDesc("sluice_gateway_queue_timeout_seconds", "How long a request may wait for a worker before 503 (live-tunable).", nil, nil)
+	descWindow         = prometheus.NewDesc("sluice_gateway_stream_window_bytes", "Credit per stream: the most the parent buffers for one response.", nil, nil)
+	descDraining       = prometheus.NewDesc("sluice_gateway_draining", "1 while the gateway drains.", nil, nil)
+)
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descWorkerUp, descWorkerRestarts, descWorkerOpen, descWorkerSndbuf, descWaiting, descMaxQueue, descMaxInFlight, descQueueTimeout, descWindow, descDraining} {
+		ch <- d
+	}
+}
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.g.Status()
+	for _, w := range st.Workers {
+		id := itoa(w.ID)
+		up := 0.0
+		if w.State == "up" || w.State == "draining" {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descWorkerUp, prometheus.GaugeValue, up, id)
+		ch <- prometheus.MustNewConstMetric(descWorkerRestarts, prometheus.CounterValue, float64(w.Restarts), id)
+		ch <- prometheus.MustNewConstMetric(descWorkerOpen, prometheus.GaugeValue, float64(w.Open), id)
+		ch <- prometheus.MustNewConstMetric(descWorkerSndbuf, prometheus.GaugeValue, float64(w.SendBuffer), id)
+	}
+	draining := 0.0
+	if st.Draining {
+		draining = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descWaiting, prometheus.GaugeValue, float64(st.Waiting))
+	ch <- prometheus.MustNewConstMetric(descMaxQueue, prometheus.GaugeValue, float64(c.g.cfg.MaxQueue))
+	ch <- prometheus.MustNewConstMetric(descMaxInFlight, prometheus.GaugeValue, float64(c.g.maxInFlight()))
+	ch <- prometheus.MustNewConstMetric(descQueueTimeout, prometheus.GaugeValue, c.g.queueTimeout().Seconds())
+	ch <- prometheus.MustNewConstMetric(descWindow, prometheus.GaugeValue, float64(c.g.streamWindow()))
+	ch <- prometheus.MustNewConstMetric(descDraining, prometheus.GaugeValue, draining)
+}
