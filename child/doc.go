@@ -11,4 +11,9 @@
 // that the worker flushes what it has produced before it takes on more
 // work. The worker reports its load (running, waiting, queued bytes) to the
 // parent, which routes by it.
+//
+// The parent reaches the worker itself over admin streams, which bypass the
+// gate: Prometheus metrics, net/http/pprof profiles (handlers carry the
+// pprof labels route and worker), and live tuning of the in-flight limit and
+// the watermarks (docs/PROTOCOL.md, "Admin streams").
 package child

@@ -23,6 +23,7 @@ const (
 	EnvAdmission     = "SLUICE_ADMISSION"      // on (default) or off: Config.DisableAdmission
 	EnvSched         = "SLUICE_SCHED"          // sequential (default) or round-robin: Config.IPC.Policy
 	EnvLogFormat     = "SLUICE_LOG_FORMAT"     // text or json on stderr; unset means slog.Default()
+	EnvWorkerID      = "SLUICE_WORKER_ID"      // the worker's slot, for the worker pprof label; unset means the pid
 )
 
 // MainConfig builds a worker's Config from the environment (the SLUICE_

@@ -3,6 +3,7 @@ package child
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 
@@ -24,16 +25,17 @@ var errStopping = errors.New("child: the worker is stopping; the stream was neve
 // Waiting streams start in arrival order: only the ticket at the head of the
 // queue looks at the slots and the budget; the others wait for it to move.
 type gate struct {
-	limit  int            // most handlers at once; 0 means no gate at all
+	gated  bool           // false: no gate at all (admission is off)
 	budget *stream.Budget // its watermarks hold new handlers back
 	// onChange is called, with mu held so that reports leave in order, each
-	// time the counts change; it must not block.
-	onChange func(inFlight, waiting int)
+	// time the counts or the limit change; it must not block.
+	onChange func(inFlight, waiting, limit int)
 
 	stopCtx context.Context // ends when the gate stops
 	stopNow context.CancelFunc
 
 	mu       sync.Mutex
+	limit    int // most handlers at once (when gated); may change at run time
 	inFlight int
 	queue    []*ticket // waiting, in arrival order
 	stopped  bool
@@ -49,8 +51,8 @@ type ticket struct {
 
 // newGate returns a gate for limit handlers (0: no gate) that also holds new
 // handlers back while budget is High.
-func newGate(limit int, budget *stream.Budget, onChange func(inFlight, waiting int)) *gate {
-	g := &gate{limit: limit, budget: budget, onChange: onChange}
+func newGate(limit int, budget *stream.Budget, onChange func(inFlight, waiting, limit int)) *gate {
+	g := &gate{gated: limit > 0, limit: limit, budget: budget, onChange: onChange}
 	g.stopCtx, g.stopNow = context.WithCancel(context.Background())
 	return g
 }
@@ -60,7 +62,7 @@ func newGate(limit int, budget *stream.Budget, onChange func(inFlight, waiting i
 // order in which their goroutines run.
 func (g *gate) join() *ticket {
 	t := &ticket{turn: make(chan struct{}, 1)}
-	if g.limit == 0 {
+	if !g.gated {
 		return t
 	}
 	g.mu.Lock()
@@ -78,7 +80,7 @@ func (g *gate) join() *ticket {
 // the stream) or the gate stops; the stream must then not run.
 func (g *gate) wait(ctx context.Context, t *ticket) error {
 	g.mu.Lock()
-	if g.limit == 0 {
+	if !g.gated {
 		defer g.mu.Unlock()
 		if g.stopped {
 			return errStopping
@@ -132,7 +134,7 @@ func (g *gate) waitLow(ctx context.Context) {
 // withdraw takes a ticket that will never wait out of the queue (its
 // stream's head was malformed).
 func (g *gate) withdraw(t *ticket) {
-	if g.limit == 0 {
+	if !g.gated {
 		return
 	}
 	g.mu.Lock()
@@ -149,6 +151,38 @@ func (g *gate) leave() {
 	g.mu.Unlock()
 }
 
+// setLimit changes how many handlers run at once, effective at once:
+// raising it starts waiting streams; lowering it lets running handlers
+// finish, and new ones wait until fewer than n run. It fails on a gate that
+// is off (admission disabled), which has no limit to change.
+func (g *gate) setLimit(n int) error {
+	if !g.gated {
+		return errors.New("the admission gate is off (DisableAdmission, SLUICE_ADMISSION=off), so there is no in-flight limit to change")
+	}
+	if n < 1 {
+		return fmt.Errorf("limit %d: want at least 1", n)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if n == g.limit {
+		return nil
+	}
+	g.limit = n
+	// The head re-checks, and each stream that starts signals the next,
+	// so a raise starts as many as the new slots allow.
+	g.signalHeadLocked()
+	g.changedLocked()
+	return nil
+}
+
+// counts returns the handlers running and the streams waiting, and the
+// limit in force (0 when the gate is off).
+func (g *gate) counts() (inFlight, waiting, limit int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.inFlight, len(g.queue), g.limit
+}
+
 // stop makes every waiting stream, and any that joins later, fail wait with
 // errStopping. Running handlers are not affected.
 func (g *gate) stop() {
@@ -160,9 +194,9 @@ func (g *gate) stop() {
 
 // report calls fn with the current counts, under the same lock as onChange,
 // so that a periodic report never overtakes a newer change.
-func (g *gate) report(fn func(inFlight, waiting int)) {
+func (g *gate) report(fn func(inFlight, waiting, limit int)) {
 	g.mu.Lock()
-	fn(g.inFlight, len(g.queue))
+	fn(g.inFlight, len(g.queue), g.limit)
 	g.mu.Unlock()
 }
 
@@ -191,6 +225,6 @@ func (g *gate) signalHeadLocked() {
 
 func (g *gate) changedLocked() {
 	if g.onChange != nil {
-		g.onChange(g.inFlight, len(g.queue))
+		g.onChange(g.inFlight, len(g.queue), g.limit)
 	}
 }

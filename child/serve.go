@@ -8,7 +8,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,6 +36,14 @@ const flushTimeout = time.Second
 // running handlers finish, waits for their responses to be sent, closes the
 // connection and returns.
 //
+// A stream whose request head carries the field ":sluice" with the value
+// "admin" is an admin stream (docs/PROTOCOL.md, "Admin streams"): it goes to
+// the worker's own admin handler instead of handler, and never waits at the
+// gate, so that the parent can read the worker's metrics (GET /metrics),
+// profile it (/debug/pprof/) and tune it (GET and PUT /config) while every
+// handler slot is busy. Handlers run with the pprof labels route (the first
+// segment of the request path) and worker (SLUICE_WORKER_ID, else the pid).
+//
 // It returns nil after an orderly stop (go-away or ctx), and an error if the
 // handshake failed or the connection broke. Handler contexts carry the
 // values of ctx but not its cancellation: stopping lets them finish. A nil
@@ -46,25 +58,41 @@ func Serve(ctx context.Context, conn net.Conn, handler http.Handler, cfg *Config
 	}
 	set := cfg.settings()
 	s := &server{
-		handler: handler,
-		log:     set.log,
-		budget:  stream.NewBudget(set.limit, set.high, set.low),
-		limit:   uint32(set.maxInFlight),
-		base:    ctx,
+		handler:     handler,
+		log:         set.log,
+		budget:      stream.NewBudget(set.limit, set.high, set.low),
+		base:        ctx,
+		maxInFlight: set.maxInFlight,
+		maxStreams:  set.maxStreams,
+		sched:       set.ipc.Policy,
+		workerID:    workerID(),
+	}
+	if s.sched == "" {
+		s.sched = "sequential"
 	}
 	gateLimit := set.maxInFlight
 	if !set.admission {
 		// Nothing holds streams back, so the connection's stream limit
-		// is the only bound; the parent routes by it.
-		gateLimit, s.limit = 0, uint32(set.maxStreams)
+		// is the only bound; the parent routes by it (sendLoad).
+		gateLimit = 0
 	}
+	s.gate = newGate(gateLimit, s.budget, func(inFlight, waiting, limit int) { s.sendLoad(inFlight, waiting, limit, false) })
+	s.metrics = newMetrics(s, conn)
+	s.admin = s.adminHandler()
 	set.ipc.SendBudget = s.budget
+	if user := set.ipc.OnFlushed; user != nil {
+		set.ipc.OnFlushed = func(lag time.Duration, n int) {
+			s.metrics.observeFlush(lag, n)
+			user(lag, n)
+		}
+	} else {
+		set.ipc.OnFlushed = s.metrics.observeFlush
+	}
 	ic, err := ipc.Server(conn, &set.ipc)
 	if err != nil {
 		return fmt.Errorf("sluice worker: handshake with the parent: %w", err)
 	}
 	s.conn = ic
-	s.gate = newGate(gateLimit, s.budget, func(inFlight, waiting int) { s.sendLoad(inFlight, waiting, false) })
 	s.log.Info("sluice worker: serving",
 		"max_inflight", set.maxInFlight, "admission", set.admission,
 		"high_watermark", set.high, "low_watermark", set.low, "queue_limit", set.limit)
@@ -74,12 +102,19 @@ func Serve(ctx context.Context, conn net.Conn, handler http.Handler, cfg *Config
 // server is one Serve call.
 type server struct {
 	handler http.Handler
+	admin   http.Handler // what admin streams reach (admin.go)
 	log     *slog.Logger
 	conn    *ipc.Conn
 	budget  *stream.Budget // every stream's queued response bytes
 	gate    *gate
-	limit   uint32          // the Limit of load reports
+	metrics *metrics
 	base    context.Context // its values reach every request context
+
+	maxInFlight int        // as configured (the gate's limit may change since)
+	maxStreams  int        // the connection's stream limit
+	sched       string     // the data scheduling policy
+	workerID    string     // the worker pprof label
+	tuneMu      sync.Mutex // serialises PUT /config
 
 	streams sync.WaitGroup // one per accepted stream
 	// lastLoad is the last report sent. Reports are made under the gate's
@@ -95,7 +130,7 @@ func (s *server) serve(ctx context.Context) error {
 		defer ticker.Done()
 		s.tick(tickDone)
 	}()
-	s.gate.report(func(inFlight, waiting int) { s.sendLoad(inFlight, waiting, false) })
+	s.gate.report(func(inFlight, waiting, limit int) { s.sendLoad(inFlight, waiting, limit, false) })
 
 	var err error
 	for {
@@ -103,8 +138,13 @@ func (s *server) serve(ctx context.Context) error {
 		if st, err = s.conn.AcceptStream(ctx); err != nil {
 			break
 		}
-		t := s.gate.join()
 		s.streams.Add(1)
+		if isAdmin(st.Head()) {
+			// Never gated: it must answer while every slot is busy.
+			go s.serveAdmin(st)
+			continue
+		}
+		t := s.gate.join()
 		go s.serveStream(st, t)
 	}
 
@@ -121,7 +161,7 @@ func (s *server) serve(ctx context.Context) error {
 	close(tickDone)
 	ticker.Wait()
 	if s.conn.Err() == nil {
-		s.gate.report(func(inFlight, waiting int) { s.sendLoad(inFlight, waiting, false) })
+		s.gate.report(func(inFlight, waiting, limit int) { s.sendLoad(inFlight, waiting, limit, false) })
 		// The ping's reply comes after the peer has read every control
 		// frame queued before it: the last resets and the load report.
 		pctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
@@ -149,6 +189,7 @@ func (s *server) refuseAccepted() {
 			return
 		}
 		st.Reset(ipc.CodeRefused)
+		s.metrics.refused.Inc()
 	}
 }
 
@@ -179,16 +220,51 @@ func (s *server) serveStream(st *ipc.Stream, t *ticket) {
 		// Never started: REFUSED tells the parent that it may retry the
 		// stream elsewhere. A no-op if the parent reset it.
 		st.Reset(ipc.CodeRefused)
+		if errors.Is(err, errStopping) {
+			s.metrics.refused.Inc()
+		}
 		return
 	}
-	s.handle(st, req)
+	s.metrics.started.Inc()
+	pprof.Do(req.Context(), pprof.Labels("route", routeLabel(req.URL.Path), "worker", s.workerID), func(context.Context) {
+		// The labels stay on this goroutine (and go to any it starts):
+		// req keeps its own context, since its body refers to it.
+		s.handle(st, req, s.handler, true)
+	})
 	cancel()
 	s.gate.leave()
 	body.drain()
 }
 
-// handle runs the handler and ends the response, whatever the handler did.
-func (s *server) handle(st *ipc.Stream, req *http.Request) {
+// serveAdmin serves an admin stream: like serveStream, with the admin
+// handler and without the gate. Its request context also ends when the
+// worker starts stopping, so that a long profile does not hold the stop up.
+func (s *server) serveAdmin(st *ipc.Stream) {
+	defer s.streams.Done()
+	defer func() {
+		select {
+		case <-st.Context().Done():
+		case <-s.conn.Done():
+		}
+	}()
+	ctx, cancel := context.WithCancel(valuesFrom{st.Context(), s.base})
+	defer cancel()
+	defer context.AfterFunc(s.gate.stopCtx, cancel)()
+	req, body, err := newRequest(ctx, st)
+	if err != nil {
+		s.log.Warn("sluice worker: answering 400 to an admin stream", "stream", st.ID(), "err", err)
+		respondError(st, http.StatusBadRequest, "sluice worker: "+err.Error())
+		io.CopyN(io.Discard, st, maxDrain)
+		return
+	}
+	s.handle(st, req, s.admin, false)
+	cancel()
+	body.drain()
+}
+
+// handle runs h and ends the response, whatever h did. user says h is the
+// user's handler (counted in the metrics), not the admin one.
+func (s *server) handle(st *ipc.Stream, req *http.Request, h http.Handler, user bool) {
 	w := newResponse(st, req, s.log)
 	defer func() {
 		v := recover()
@@ -197,25 +273,53 @@ func (s *server) handle(st *ipc.Stream, req *http.Request) {
 			return
 		}
 		if v != http.ErrAbortHandler {
+			if user {
+				s.metrics.panics.Inc()
+			}
 			buf := make([]byte, 64<<10)
 			buf = buf[:runtime.Stack(buf, false)]
-			s.log.Error("sluice worker: handler panicked", "stream", st.ID(),
+			s.log.Error("sluice worker: handler panicked", "stream", st.ID(), "admin", !user,
 				"method", req.Method, "path", req.URL.Path, "panic", v, "stack", string(buf))
 		}
 		w.abort()
 	}()
-	s.handler.ServeHTTP(w, req)
+	h.ServeHTTP(w, req)
+}
+
+// routeLabel is the route pprof label of a request path: its first segment,
+// so that profiles group by route without one label per resource
+// ("/files/x" and "/files/y" are both "/files").
+func routeLabel(path string) string {
+	if len(path) > 1 {
+		if i := strings.IndexByte(path[1:], '/'); i >= 0 {
+			return path[:i+1]
+		}
+	}
+	return path
+}
+
+// workerID is the worker pprof label: SLUICE_WORKER_ID (which sluice serve
+// sets to the worker's slot), else the pid.
+func workerID() string {
+	if id := os.Getenv(EnvWorkerID); id != "" {
+		return id
+	}
+	return strconv.Itoa(os.Getpid())
 }
 
 // sendLoad reports the worker's load to the parent, which routes by it.
 // Changes are always reported (the ipc layer sends only the newest of
 // those not yet written); periodic reports are skipped once the worker is
-// idle and the parent knows it.
-func (s *server) sendLoad(inFlight, waiting int, periodic bool) {
+// idle and the parent knows it. limit is the gate's (0 when it is off: the
+// connection's stream limit is then the only bound).
+func (s *server) sendLoad(inFlight, waiting, limit int, periodic bool) {
+	if !s.gate.gated {
+		limit = s.maxStreams
+	}
 	l := ipc.Load{
 		InFlight:    uint32(inFlight),
 		Waiting:     uint32(waiting),
-		Limit:       s.limit,
+		Limit:       uint32(limit),
 		QueuedBytes: uint64(s.budget.Used()),
 	}
 	if periodic && l == s.lastLoad && inFlight == 0 && waiting == 0 && l.QueuedBytes == 0 {
@@ -232,7 +336,7 @@ func (s *server) tick(done <-chan struct{}) {
 	for {
 		select {
 		case <-t.C:
-			s.gate.report(func(inFlight, waiting int) { s.sendLoad(inFlight, waiting, true) })
+			s.gate.report(func(inFlight, waiting, limit int) { s.sendLoad(inFlight, waiting, limit, true) })
 		case <-done:
 			return
 		}

@@ -250,6 +250,7 @@ func (c *Conn) OpenStream(ctx context.Context, head Fields, endStream bool) (*St
 	c.nextID += 2
 	st := c.newStreamLocked(id, nil)
 	st.headSent = true
+	st.writeClosed = endStream
 	putHeader(frame, FrameHeader{Length: uint32(len(frame) - HeaderSize), Type: FrameHead, Flags: headFlags(endStream), StreamID: id})
 	// Pushed under c.mu so that HEAD frames leave in id order, as the
 	// acceptor requires.

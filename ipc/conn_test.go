@@ -373,3 +373,40 @@ func TestOnFlushedReportsLag(t *testing.T) {
 		t.Fatalf("OnFlushed reported %d bytes (negative lag: %v); want %d", total, negative, size)
 	}
 }
+
+// TestCloseAfterEndStreamHeadSendsNothingMore: a stream opened with its
+// head as the whole request, read to its end and closed, must not send a
+// second END (which the peer rightly treats as a protocol error).
+func TestCloseAfterEndStreamHeadSendsNothingMore(t *testing.T) {
+	oc, ac := pair(t, nil, nil)
+	ctx := ctxTimeout(t, 5*time.Second)
+	for i := 0; i < 3; i++ {
+		go func() {
+			st, err := ac.AcceptStream(ctx)
+			if err != nil {
+				return
+			}
+			st.WriteHead(Fields{{":status", "200"}}, false)
+			st.Write([]byte("metrics"))
+			st.CloseWrite()
+		}()
+		st, err := oc.OpenStream(ctx, nil, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.ReadHead(ctx)
+		io.ReadAll(st)
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.CloseWrite(); !errors.Is(err, ErrWriteClosed) {
+			t.Fatalf("CloseWrite after an END_STREAM head: %v; want ErrWriteClosed", err)
+		}
+	}
+	if _, err := oc.Ping(ctx); err != nil {
+		t.Fatalf("connection broken: %v", err)
+	}
+	if ac.Err() != nil || oc.Err() != nil {
+		t.Fatalf("connection ended: %v / %v", ac.Err(), oc.Err())
+	}
+}

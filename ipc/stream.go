@@ -184,7 +184,7 @@ func (st *Stream) End(code Code, trailers Fields) error {
 	case st.writeErr != nil:
 		st.mu.Unlock()
 		return st.writeErr
-	case st.writeClosed:
+	case st.writeClosed || st.sendDone:
 		st.mu.Unlock()
 		return ErrWriteClosed
 	case !st.headSent:
