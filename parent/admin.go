@@ -151,6 +151,10 @@ type Tuning struct {
 	QueueTimeout  *string `json:"queue_timeout,omitempty"`
 	HighWatermark *int64  `json:"high_watermark,omitempty"`
 	LowWatermark  *int64  `json:"low_watermark,omitempty"`
+	// Sched changes the workers' data scheduling policy. A policy lives
+	// in each worker's connection, so it is applied by replacing the
+	// workers one at a time (as on SIGHUP); no request fails.
+	Sched *string `json:"sched,omitempty"`
 }
 
 func (g *Gateway) serveConfig(w http.ResponseWriter, r *http.Request) {
@@ -179,7 +183,7 @@ func (g *Gateway) serveTune(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<16))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&t); err != nil {
-		http.Error(w, "sluice: PUT /config takes JSON with max_inflight, queue_timeout (e.g. \"10s\"), high_watermark, low_watermark: "+err.Error(), http.StatusBadRequest)
+		http.Error(w, "sluice: PUT /config takes JSON with max_inflight, queue_timeout (e.g. \"10s\"), high_watermark, low_watermark, sched: "+err.Error(), http.StatusBadRequest)
 		return
 	}
 	var qt time.Duration
@@ -190,6 +194,10 @@ func (g *Gateway) serveTune(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		qt = d
+	}
+	if t.Sched != nil && *t.Sched != "sequential" && *t.Sched != "round-robin" {
+		http.Error(w, fmt.Sprintf("sluice: sched %q: want sequential or round-robin", *t.Sched), http.StatusBadRequest)
+		return
 	}
 	if t.MaxInFlight != nil && (*t.MaxInFlight < 1 || *t.MaxInFlight > ipc.DefaultMaxStreams) {
 		http.Error(w, fmt.Sprintf("sluice: max_inflight %d: want 1..%d", *t.MaxInFlight, ipc.DefaultMaxStreams), http.StatusBadRequest)
@@ -229,6 +237,16 @@ func (g *Gateway) serveTune(w http.ResponseWriter, r *http.Request) {
 	}
 	if t.QueueTimeout != nil {
 		g.queueWait.Store(int64(qt))
+	}
+	if t.Sched != nil {
+		g.sup.addEnvOverrides([]string{"SLUICE_SCHED=" + *t.Sched})
+		go func() {
+			// Owned by the supervisor: Stop ends a rolling restart.
+			if err := g.sup.Restart(context.Background()); err != nil {
+				g.log.Warn("rolling restart for the new scheduling policy interrupted", "err", err)
+			}
+		}()
+		g.log.Info("scheduling policy changed; replacing workers one at a time", "sched", *t.Sched)
 	}
 	g.log.Info("configuration tuned at run time", "max_inflight", g.maxInFlight(), "queue_timeout", g.queueTimeout(), "worker_change", workerPart)
 	g.serveConfig(w, r)

@@ -19,11 +19,12 @@ import (
 // Gateway is an http.Handler that streams each request through a worker.
 // Create it with New; it routes to the workers its Supervisor runs.
 type Gateway struct {
-	cfg     Config
-	log     *slog.Logger
-	pool    *pool
-	sup     *Supervisor
-	metrics *metrics
+	cfg      Config
+	log      *slog.Logger
+	pool     *pool
+	sup      *Supervisor
+	metrics  *metrics
+	refusals *rateLog
 	// queueWait is the live queue timeout in nanoseconds (tunable).
 	queueWait atomic.Int64
 }
@@ -44,6 +45,7 @@ func New(cfg Config) (*Gateway, error) {
 		pool: &pool{limit: cfg.MaxInFlight, maxQueue: cfg.MaxQueue},
 	}
 	g.queueWait.Store(int64(cfg.QueueTimeout))
+	g.refusals = newRateLog(cfg.Logger, time.Second)
 	g.sup = newSupervisor(cfg, g.pool)
 	g.metrics = newMetrics(g)
 	g.sup.onRTT = func(worker int, rtt time.Duration) {
@@ -214,7 +216,9 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	open, waiting := g.pool.counts()
-	g.metrics.refused.WithLabelValues(refusalReason(err)).Inc()
+	reason := refusalReason(err)
+	g.metrics.refused.WithLabelValues(reason).Inc()
+	g.refusals.warn(reason, "request refused with 503", "reason", reason, "err", err, "in_flight", open, "waiting", waiting)
 	g.metrics.requests.WithLabelValues("503").Inc()
 	secs := int(math.Ceil(g.cfg.RetryAfter.Seconds()))
 	w.Header().Set("Retry-After", strconv.Itoa(secs))

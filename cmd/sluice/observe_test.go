@@ -237,3 +237,37 @@ func TestTuneInFlightLimitLive(t *testing.T) {
 	}
 	_ = fmt.Sprint
 }
+
+// TestTuneSchedReplacesWorkers: changing the scheduling policy at run time
+// replaces the workers one at a time, and the new ones run the new policy.
+func TestTuneSchedReplacesWorkers(t *testing.T) {
+	g := startGateway(t, 2)
+	req, _ := http.NewRequest("PUT", g.admin+"/config", strings.NewReader(`{"sched": "round-robin"}`))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("PUT sched: %d", resp.StatusCode)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(g.admin + "/config")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Count(strings.ReplaceAll(string(body), " ", ""), `"sched":"round-robin"`) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("workers not on round-robin 30s after the change: %s", body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := fetch(g.addr + "/payload?size=1MiB"); err != nil {
+		t.Fatal(err)
+	}
+}
