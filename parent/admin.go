@@ -96,6 +96,10 @@ func (g *Gateway) adminStream(ctx context.Context, id int, method, path string, 
 	if err != nil {
 		return 0, nil, nil, fmt.Errorf("worker %d: %w", id, err)
 	}
+	// ctx bounds the whole exchange, body included: a worker that sends
+	// its head and then stalls must not hang a scrape. (Reset after a
+	// complete exchange is a no-op.)
+	context.AfterFunc(ctx, func() { st.Reset(ipc.CodeCancel) })
 	if body != nil {
 		st.Write(body)
 		st.CloseWrite()
@@ -142,7 +146,10 @@ func (g *Gateway) serveWorkerPprof(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.WriteHeader(code)
-	st.WriteTo(w)
+	if _, err := st.WriteTo(w); err != nil {
+		// Never let a cut-off profile look complete.
+		panic(http.ErrAbortHandler)
+	}
 }
 
 // Tuning is what PUT /config may change at run time; absent fields stay.
@@ -225,8 +232,12 @@ func (g *Gateway) serveTune(w http.ResponseWriter, r *http.Request) {
 			ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 			code, msg, err := g.adminCall(ctx, id, "PUT", "/config", body)
 			cancel()
-			if err != nil || code != http.StatusOK {
-				http.Error(w, fmt.Sprintf("sluice: worker %d refused the change (%d %v): %s", id, code, err, bytes.TrimSpace(msg)), http.StatusBadRequest)
+			if err != nil {
+				http.Error(w, fmt.Sprintf("sluice: worker %d did not answer the change: %v; workers before it may have applied it, see GET /config", id, err), http.StatusBadGateway)
+				return
+			}
+			if code != http.StatusOK {
+				http.Error(w, fmt.Sprintf("sluice: worker %d refused the change (%d): %s", id, code, bytes.TrimSpace(msg)), http.StatusBadRequest)
 				return
 			}
 		}

@@ -74,8 +74,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			g.refuse(w, r, err)
 			return
 		}
-		retry, err := g.serveOn(w, r, b, head, body, arrived)
-		g.pool.release(b)
+		// Released on every path, including the panic that aborts a
+		// response: a slot that leaked would shrink the worker for good.
+		retry, err := func() (bool, error) {
+			defer g.pool.release(b)
+			return g.serveOn(w, r, b, head, body, arrived)
+		}()
 		if err == nil {
 			return
 		}
@@ -102,27 +106,40 @@ func (g *Gateway) serveOn(w http.ResponseWriter, r *http.Request, b *backend, he
 	if err != nil {
 		return true, fmt.Errorf("opening a stream on worker %d: %w", b.id, err)
 	}
-	var bodyDone sync.WaitGroup
 	if body {
 		// Full duplex: the worker may answer while the body still flows.
-		http.NewResponseController(w).EnableFullDuplex()
-		bodyDone.Add(1)
+		rc := http.NewResponseController(w)
+		rc.EnableFullDuplex()
+		var sent atomic.Bool
+		bodyDone := make(chan struct{})
 		go func() {
-			defer bodyDone.Done()
+			defer close(bodyDone)
 			sendBody(st, r.Body)
+			sent.Store(true)
+		}()
+		defer func() {
+			// A worker that answered without reading the whole body (a
+			// 413, a 405) must not leave us waiting on a client that
+			// keeps uploading: stop reading its body.
+			if !sent.Load() {
+				rc.SetReadDeadline(time.Now())
+			}
+			<-bodyDone
 		}()
 	}
-	defer bodyDone.Wait()
 
 	respHead, err := st.ReadHead(ctx)
 	if err != nil {
 		st.Reset(ipc.CodeCancel)
-		return refusedOrGone(err), err
+		return refusedOrGone(r.Method, err), err
 	}
-	status, err := copyResponseHead(w.Header(), respHead)
+	status, hdr, err := parseResponseHead(respHead)
 	if err != nil {
 		st.Reset(ipc.CodeProtocol)
 		return false, err
+	}
+	for name, values := range hdr {
+		w.Header()[name] = values
 	}
 	w.WriteHeader(status)
 	rc := http.NewResponseController(w)
@@ -146,7 +163,6 @@ func (g *Gateway) serveOn(w http.ResponseWriter, r *http.Request, b *backend, he
 		st.Reset(ipc.CodeCancel)
 		// Abort, so the client can never take a truncated body for a whole
 		// one: net/http closes the connection without the final chunk.
-		bodyDone.Wait()
 		panic(http.ErrAbortHandler)
 	}
 	setTrailers(w.Header(), st.Trailers())
@@ -160,13 +176,22 @@ func (g *Gateway) serveOn(w http.ResponseWriter, r *http.Request, b *backend, he
 }
 
 // refusedOrGone reports whether a stream that failed before its response
-// head was never processed by the worker, so that another may take it.
-func refusedOrGone(err error) bool {
+// head may run again on another worker: one the worker refused (never
+// started), or, for an idempotent method (RFC 9110 section 9.2.2), one whose
+// worker went away before answering.
+func refusedOrGone(method string, err error) bool {
 	var se *ipc.StreamError
-	if errors.As(err, &se) {
+	switch {
+	case errors.As(err, &se):
 		return se.Code == ipc.CodeRefused
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return false
 	}
-	return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
 }
 
 // sendBody streams the request body to the worker and ends it; a body that

@@ -69,16 +69,26 @@ func hasBody(r *http.Request) bool {
 	return r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
 }
 
-// copyResponseHead sets the client's response headers from a stream head
-// and returns the status and the trailer names the worker declared.
-func copyResponseHead(dst http.Header, head ipc.Fields) (int, error) {
+// parseResponseHead turns a stream head into a status and the client's
+// response headers, into a fresh header so that a bad head leaves nothing
+// behind in the 502 that replaces it.
+func parseResponseHead(head ipc.Fields) (int, http.Header, error) {
+	dst := http.Header{}
+	conn := http.Header{}
+	for _, f := range head {
+		if strings.EqualFold(f.Name, "Connection") {
+			conn.Add("Connection", f.Value)
+		}
+	}
 	status := 0
 	var declared []string
 	for _, f := range head {
 		if f.Name == ":status" {
+			// 1xx are not final: relaying one as the status would turn
+			// the real answer into an implicit 200.
 			n, err := strconv.Atoi(f.Value)
-			if err != nil || n < 100 || n > 999 {
-				return 0, &headError{"the worker sent :status " + strconv.Quote(f.Value) + "; want three digits"}
+			if err != nil || n < 200 || n > 599 {
+				return 0, nil, &headError{"the worker sent :status " + strconv.Quote(f.Value) + "; want a final status 200..599"}
 			}
 			status = n
 			continue
@@ -90,20 +100,20 @@ func copyResponseHead(dst http.Header, head ipc.Fields) (int, error) {
 			declared = append(declared, f.Value)
 			continue
 		}
-		if isHop(f.Name, nil) {
+		if isHop(f.Name, conn) {
 			continue
 		}
 		dst.Add(f.Name, f.Value)
 	}
 	if status == 0 {
-		return 0, &headError{"the worker's response head has no :status"}
+		return 0, nil, &headError{"the worker's response head has no :status"}
 	}
 	// Declared trailers are announced to the client before the body, as
 	// net/http expects them in the Trailer header.
 	for _, d := range declared {
 		dst.Add("Trailer", d)
 	}
-	return status, nil
+	return status, dst, nil
 }
 
 type headError struct{ msg string }

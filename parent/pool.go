@@ -111,7 +111,10 @@ func (p *pool) pickLocked(exclude *backend) *backend {
 		if b == exclude || b.conn.GoingAway() || b.conn.Err() != nil {
 			continue
 		}
-		if spare := p.limit - b.open; spare > bestSpare {
+		// Never more than the worker accepts streams (its admin streams
+		// count there too), or OpenStream would refuse what we granted.
+		limit := min(p.limit, int(b.conn.PeerHello().MaxStreams)-1)
+		if spare := limit - b.open; spare > bestSpare {
 			best, bestSpare = b, spare
 		}
 	}

@@ -2,6 +2,7 @@ package parent
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -48,8 +49,8 @@ type slot struct {
 	// crashLoopDeaths on, the slot is reported as crash-looping.
 	youngDeaths int
 	// replace asks the slot's goroutine to replace its worker without
-	// failing a request; the channel it carries is closed when done.
-	replace chan chan struct{}
+	// failing a request; it answers on the channel it carries.
+	replace chan chan error
 }
 
 // crashLoopDeaths is how many deaths in a row, each before stableUptime,
@@ -70,7 +71,7 @@ func (s *Supervisor) Start() {
 	s.log.Info("starting workers", "workers", s.cfg.Workers, "max_inflight", s.cfg.MaxInFlight,
 		"liveness_window", s.cfg.LivenessWindow, "heartbeat_interval", s.cfg.HeartbeatInterval)
 	for i := 0; i < s.cfg.Workers; i++ {
-		sl := &slot{id: i, replace: make(chan chan struct{})}
+		sl := &slot{id: i, replace: make(chan chan error)}
 		s.mu.Lock()
 		s.slots = append(s.slots, sl)
 		s.mu.Unlock()
@@ -104,12 +105,20 @@ func (s *Supervisor) run(sl *slot) {
 		case eventStopping:
 			return // Stop drains the worker itself
 		case eventReplace, eventRecycle:
-			if next := s.replaceWorker(sl, cur, ev); next != nil {
-				cur = next
-			}
+			next, err := s.replaceWorker(sl, cur, ev)
 			if ack != nil {
-				close(ack)
+				ack <- err
 			}
+			if err != nil {
+				// Keep the old worker, and do not fork again at once:
+				// a broken binary must not become a respawn storm.
+				if !s.pause(jitter(delay)) {
+					return
+				}
+				delay = min(2*delay, s.cfg.MaxRestartDelay)
+				continue
+			}
+			cur = next
 			continue
 		case eventHung:
 			s.log.Error("worker presumed hung: no frame within the liveness window; killing it",
@@ -175,22 +184,28 @@ func (s *Supervisor) pause(d time.Duration) bool {
 // replaceWorker starts a new worker for the slot, routes new requests to it,
 // then lets the old one finish what it has and stop: no request fails. If
 // the new worker cannot start, the old one stays.
-func (s *Supervisor) replaceWorker(sl *slot, old *process, why event) *process {
+func (s *Supervisor) replaceWorker(sl *slot, old *process, why event) (*process, error) {
 	next, err := spawn(s.cfg, s.workerEnv(), sl.id)
 	if err != nil {
 		s.log.Error("replacement worker failed to start; keeping the old one", "worker", sl.id, "reason", why.String(), "err", err)
-		return nil
+		return nil, err
 	}
 	oldBackend := sl.backend
 	s.register(sl, next)
 	s.pool.remove(oldBackend)
-	s.retire(old)
 	s.mu.Lock()
 	sl.restarts++
-	sl.lastExit = why.String() + ": " + exitDescription(old.waitErr)
+	sl.lastExit = why.String()
 	s.mu.Unlock()
-	s.log.Info("worker replaced", "worker", sl.id, "reason", why.String(), "old_pid", old.pid(), "new_pid", next.pid())
-	return next
+	s.log.Info("worker replaced; the old one finishes its requests", "worker", sl.id, "reason", why.String(), "old_pid", old.pid(), "new_pid", next.pid())
+	// The old worker drains in the background, so that the slot goes on
+	// watching (and pinging) the new one meanwhile.
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.retire(old)
+	}()
+	return next, nil
 }
 
 // retire drains a worker that no longer gets requests: go-away, then wait
@@ -202,10 +217,14 @@ func (s *Supervisor) retire(p *process) {
 	select {
 	case <-p.exited:
 	case <-p.conn.Done():
+	case <-s.stopping:
+		// The gateway drains; the HTTP server has already waited for
+		// the requests this worker had.
 	case <-t.C:
 		s.log.Warn("retiring worker did not finish in time; stopping it", "pid", p.pid(), "streams", p.conn.NumStreams(), "retire_timeout", s.cfg.RetireTimeout)
 	}
 	p.stop(s.cfg.StopTimeout)
+	s.log.Info("retired worker stopped", "pid", p.pid(), "exit", exitDescription(p.waitErr))
 }
 
 // addEnvOverrides records settings tuned at run time so that workers
@@ -252,7 +271,7 @@ func (s *Supervisor) Restart(ctx context.Context) error {
 	slots := append([]*slot(nil), s.slots...)
 	s.mu.Unlock()
 	for _, sl := range slots {
-		done := make(chan struct{})
+		done := make(chan error, 1)
 		select {
 		case sl.replace <- done:
 		case <-s.stopping:
@@ -261,7 +280,10 @@ func (s *Supervisor) Restart(ctx context.Context) error {
 			return ctx.Err()
 		}
 		select {
-		case <-done:
+		case err := <-done:
+			if err != nil {
+				return fmt.Errorf("worker %d: %w; the old workers stay", sl.id, err)
+			}
 		case <-ctx.Done():
 			return ctx.Err()
 		}

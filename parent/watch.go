@@ -27,7 +27,7 @@ func (e event) String() string {
 // and any frame at all counts as proof of life, so a worker whose handlers
 // keep every core busy is not mistaken for a dead one. Only silence for the
 // whole LivenessWindow is.
-func (s *Supervisor) watch(sl *slot, p *process) (event, chan struct{}) {
+func (s *Supervisor) watch(sl *slot, p *process) (event, chan error) {
 	tick := time.NewTicker(s.cfg.HeartbeatInterval)
 	defer tick.Stop()
 	var pings sync.WaitGroup
@@ -39,6 +39,9 @@ func (s *Supervisor) watch(sl *slot, p *process) (event, chan struct{}) {
 	pinging := false
 	pinged := make(chan struct{}, 1)
 	recycleAt := recycleThreshold(s.cfg.MaxRequests)
+	// Silence counts from when this watch began at the earliest: an idle
+	// worker sends nothing until pinged, and none was pinged before.
+	watching := time.Now()
 	for {
 		select {
 		case <-p.conn.Done():
@@ -52,7 +55,11 @@ func (s *Supervisor) watch(sl *slot, p *process) (event, chan struct{}) {
 		case <-pinged:
 			pinging = false
 		case <-tick.C:
-			if time.Since(p.conn.LastFrame()) > s.cfg.LivenessWindow {
+			last := p.conn.LastFrame()
+			if last.Before(watching) {
+				last = watching
+			}
+			if time.Since(last) > s.cfg.LivenessWindow {
 				return eventHung, nil
 			}
 			if !pinging {

@@ -48,6 +48,7 @@ func spawn(cfg Config, env []string, id int) (*process, error) {
 		self, err := os.Executable()
 		if err != nil {
 			local.Close()
+			remote.Close()
 			return nil, fmt.Errorf("worker %d: finding this binary to re-execute as a worker: %w; set --worker-cmd", id, err)
 		}
 		args = []string{self, "worker"}

@@ -41,6 +41,10 @@ type size int64
 
 func (s *size) String() string { return fmt.Sprint(int64(*s)) }
 func (s *size) Set(v string) error {
+	if v == "-1" {
+		*s = -1 // "none", where a setting documents it
+		return nil
+	}
 	n, err := demo.ParseSize(v)
 	if err != nil {
 		return err
