@@ -306,7 +306,7 @@ func TestRecyclingByRequestCount(t *testing.T) {
 	stop := make(chan struct{})
 	results, wg := loadFor(g.addr, "/payload?size=256KiB", 4, stop)
 	deadline := time.Now().Add(30 * time.Second)
-	for strings.Count(g.logs.String(), `"worker replaced"`) < 4 {
+	for strings.Count(g.logs.String(), `"msg":"worker replaced`) < 4 {
 		if time.Now().After(deadline) {
 			t.Fatalf("fewer than 4 recyclings in 30s: %+v", g.status())
 		}
@@ -315,7 +315,7 @@ func TestRecyclingByRequestCount(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	ok, errs := results()
-	t.Logf("recycling every ~10 requests: %d succeeded, %d failed, %d replacements", ok, len(errs), strings.Count(g.logs.String(), `"worker replaced"`))
+	t.Logf("recycling every ~10 requests: %d succeeded, %d failed, %d replacements", ok, len(errs), strings.Count(g.logs.String(), `"msg":"worker replaced`))
 	if len(errs) > 0 {
 		t.Fatalf("%d requests failed while workers were recycled: %v", len(errs), errs[:min(3, len(errs))])
 	}
