@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -245,6 +246,13 @@ func (c *Conn) OpenStream(ctx context.Context, head Fields, endStream bool) (*St
 	case len(c.streams) >= int(c.peer.MaxStreams):
 		c.mu.Unlock()
 		return nil, fmt.Errorf("%w (%d)", ErrStreamLimit, c.peer.MaxStreams)
+	case c.nextID > math.MaxUint32-2:
+		// Stream ids are spent (2^31 streams): this connection can open no
+		// more; the peer finishes what it has and a new one takes over.
+		c.goAwaySent = true
+		c.out.pushFrame(goAwayFrame(c.nextID-2, CodeShutdown, "stream ids exhausted"))
+		c.mu.Unlock()
+		return nil, fmt.Errorf("%w: stream ids exhausted", ErrGoAway)
 	}
 	id := c.nextID
 	c.nextID += 2

@@ -29,6 +29,17 @@ type outOp struct {
 
 func (o *outbox) init() { o.wake = make(chan struct{}, 1) }
 
+// maxPendingControl bounds the ping replies a peer can make us queue
+// without reading them: beyond it the connection ends.
+const maxPendingControl = 10000
+
+// pending is how many operations wait for the writer.
+func (o *outbox) pending() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.ops)
+}
+
 func (o *outbox) push(op outOp) {
 	o.mu.Lock()
 	o.ops = append(o.ops, op)

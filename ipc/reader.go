@@ -13,6 +13,12 @@ import (
 // enough to take several frames per read system call.
 const readBufferSize = 256 << 10
 
+// wakeEvery bounds how much data is filed before the streams' readers are
+// woken even though more is already buffered (a peer that never pauses):
+// large enough that a busy stream costs few goroutine switches, small next
+// to a stream window so the consumer is never held back.
+const wakeEvery = 1 << 20
+
 // readLoop is the connection's only reader. It files each frame where it
 // belongs and never waits for an application: data goes into a stream
 // buffer sized to the credit this end granted.
@@ -22,11 +28,14 @@ func (c *Conn) readLoop() {
 	hdr := make([]byte, HeaderSize)
 	buf := make([]byte, c.local.maxFramePayload)
 	var woken []*Stream // streams that got data since the last wake-up
+	filed := 0          // bytes filed since the last wake-up
 	for {
-		if br.Buffered() < HeaderSize && len(woken) > 0 {
-			// About to wait on the socket: wake the readers of everything
-			// filed since. One wake-up per read system call rather than one
-			// per frame saves a goroutine switch per 64 KiB.
+		if len(woken) > 0 && (br.Buffered() < HeaderSize || filed >= wakeEvery) {
+			// About to wait on the socket, or a buffer's worth filed: wake
+			// the readers of everything filed since. One wake-up per read
+			// buffer rather than one per frame saves a goroutine switch per
+			// 64 KiB, and a peer that never pauses still gets its data read.
+			filed = 0
 			for i, st := range woken {
 				st.pendingWake = false
 				st.signalReadable()
@@ -41,6 +50,7 @@ func (c *Conn) readLoop() {
 				// Data goes from the read buffer straight into the
 				// stream's queue: one copy, no staging buffer.
 				var st *Stream
+				filed += int(h.Length)
 				if st, err = c.dataFrame(h, br); st != nil && !st.pendingWake {
 					st.pendingWake = true
 					woken = append(woken, st)
@@ -81,6 +91,9 @@ func (c *Conn) handle(h FrameHeader, p []byte) error {
 			c.pong(binary.BigEndian.Uint64(p))
 			return nil
 		}
+		if n := c.out.pending(); n > maxPendingControl {
+			return protoErrorf(CodeProtocol, "control frame flood: %d frames wait to be written while the peer keeps pinging and does not read", n)
+		}
 		c.out.pushFrame(appendFrame(nil, FramePing, FlagAck, 0, p))
 		return nil
 	case FrameGoAway:
@@ -100,7 +113,7 @@ func (c *Conn) lookup(h FrameHeader) (*Stream, error) {
 	st := c.streams[id]
 	var known bool
 	if c.role == RoleAcceptor {
-		known = id <= c.lastPeerID
+		known = id%2 == 1 && id <= c.lastPeerID
 	} else {
 		known = id%2 == 1 && id < c.nextID
 	}
@@ -188,6 +201,13 @@ func (c *Conn) acceptHead(h FrameHeader, p []byte) error {
 	c.mu.Lock()
 	c.lastPeerID = id
 	refuse := c.goAwaySent || len(c.streams) >= c.local.maxStreams
+	if refuse && len(c.streams) >= 2*c.local.maxStreams {
+		// Refused streams stay tracked until the opener answers our
+		// RESET; one that keeps opening and never answers is hostile.
+		n := len(c.streams)
+		c.mu.Unlock()
+		return protoErrorf(CodeStreamLimit, "%s: %d streams open or awaiting the answer to a refusal; the limit is %d", h, n, c.local.maxStreams)
+	}
 	st := c.newStreamLocked(id, head)
 	st.gotHead = true
 	st.failHead()

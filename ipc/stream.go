@@ -125,18 +125,19 @@ func (st *Stream) WriteHead(head Fields, endStream bool) error {
 		return fmt.Errorf("ipc: WriteHead called twice on stream %d", st.id)
 	}
 	st.headSent = true
+	// Pushed under st.mu, so that a concurrent Reset's RESET can only
+	// follow the HEAD, never precede it.
 	if endStream {
 		st.writeClosed = true
-	}
-	st.mu.Unlock()
-	if endStream {
 		st.c.out.pushFrame(frame)
+		st.mu.Unlock()
 		st.sentEnd()
 		return nil
 	}
 	// The scheduler starts serving the stream only after its HEAD is queued,
 	// so no DATA can overtake the head.
 	st.c.out.pushOpen(frame, st)
+	st.mu.Unlock()
 	return nil
 }
 
@@ -194,9 +195,11 @@ func (st *Stream) End(code Code, trailers Fields) error {
 	st.writeClosed = true
 	st.endCode = code
 	st.endFields = trailers
+	// Under st.mu, so that a concurrent reset's close op cannot come
+	// before this end op and leave the stream pending for ever.
+	st.c.out.pushEnd(st)
 	st.mu.Unlock()
 	st.sendq.CloseWrite()
-	st.c.out.pushEnd(st)
 	return nil
 }
 
@@ -368,12 +371,12 @@ func (st *Stream) Reset(code Code) {
 	if !recvDone {
 		st.readErr = err
 	}
+	st.c.out.pushClose(u32Frame(FrameReset, st.id, uint32(code)), st)
 	st.mu.Unlock()
 	st.sendq.Abort(err)
 	if !recvDone {
 		st.recvq.Abort(err)
 	}
-	st.c.out.pushClose(u32Frame(FrameReset, st.id, uint32(code)), st)
 	st.cancel(err)
 	st.signalReadable()
 	st.failHead()
@@ -415,6 +418,11 @@ func (st *Stream) onHead(head Fields, end bool) error {
 	st.mu.Lock()
 	if st.resetSent {
 		st.mu.Unlock()
+		if end {
+			// HEAD with END_STREAM is the peer's last frame: the stream
+			// can be forgotten now (onEnd's reset branch does it).
+			return st.onEnd(CodeOK, nil)
+		}
 		return nil
 	}
 	if st.gotHead {
@@ -506,14 +514,14 @@ func (st *Stream) onReset(code Code) {
 	if st.writeErr == nil {
 		st.writeErr = err
 	}
-	st.mu.Unlock()
-	st.sendq.Abort(err)
-	st.recvq.Abort(err)
 	if reply {
 		// Our last frame on every stream is END or RESET, so the peer
 		// knows when it may forget the stream.
 		st.c.out.pushClose(u32Frame(FrameReset, st.id, uint32(CodeCancel)), st)
 	}
+	st.mu.Unlock()
+	st.sendq.Abort(err)
+	st.recvq.Abort(err)
 	st.cancel(err)
 	st.signalReadable()
 	st.failHead()
@@ -521,6 +529,12 @@ func (st *Stream) onReset(code Code) {
 }
 
 func (st *Stream) onWindow(n uint32) error {
+	st.mu.Lock()
+	reset := st.resetSent
+	st.mu.Unlock()
+	if reset {
+		return nil // credit for a stream we reset crossed our RESET
+	}
 	if err := st.sendWin.Add(int(n)); err != nil {
 		return protoErrorf(CodeFlowControl, "WINDOW on stream %d: %v", st.id, err)
 	}

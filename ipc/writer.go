@@ -92,7 +92,10 @@ func (c *Conn) writeLoop() {
 				size += HeaderSize + m
 			}
 		}
-		for i := 0; i < len(pendingEnd); {
+		// An END must not overtake its stream's HEAD, which may still be
+		// in the control queue when the batch filled up: ENDs wait for a
+		// pass that has written every control frame.
+		for i := 0; i < len(pendingEnd) && sched.ControlLen() == 0; {
 			st := pendingEnd[i]
 			if !st.sendq.Done() {
 				i++
@@ -118,6 +121,14 @@ func (c *Conn) writeLoop() {
 			}
 			continue
 		}
+		// A stream whose END is in this batch is done sending from now on
+		// (as a reset is once its RESET is queued): the peer may see the
+		// END and open a new stream before writev returns.
+		for i, st := range ended {
+			st.sentEnd()
+			ended[i] = nil
+		}
+		ended = ended[:0]
 		// WriteTo consumes the slice it is given; keep ours for reuse.
 		w := bufs
 		_, err := w.WriteTo(c.nc)
@@ -133,11 +144,6 @@ func (c *Conn) writeLoop() {
 			segs[i] = stream.Segment{}
 		}
 		segs = segs[:0]
-		for i, st := range ended {
-			st.sentEnd()
-			ended[i] = nil
-		}
-		ended = ended[:0]
 		if err != nil {
 			if c.Err() == nil {
 				c.fail(fmt.Errorf("ipc: writing to the socket: %w", err))
