@@ -1,6 +1,7 @@
 package parent
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -64,10 +65,25 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	head := requestHead(r)
 	body := hasBody(r)
+	// A small body is read first, so that the request can be retried on
+	// another worker like a bodyless one; a large one streams through and
+	// cannot be, as it is gone once sent.
+	var held []byte
+	if body && r.ContentLength >= 0 && r.ContentLength <= maxRetryBody {
+		var err error
+		if held, err = io.ReadAll(io.LimitReader(r.Body, r.ContentLength+1)); err != nil || int64(len(held)) != r.ContentLength {
+			if ctx.Err() != nil {
+				abort()
+			}
+			g.metrics.requests.WithLabelValues("400").Inc()
+			http.Error(w, fmt.Sprintf("sluice: reading the request body: got %d of its %d bytes: %v", len(held), r.ContentLength, err), http.StatusBadRequest)
+			return
+		}
+	}
+	retryable := !body || held != nil
 	var exclude *backend
 	// A request the worker never started (refused at its gate, or its
-	// worker went away first) is retried once elsewhere; one whose body was
-	// already sent cannot be, as the body is gone.
+	// worker went away first) is retried once elsewhere.
 	for attempt := 0; ; attempt++ {
 		b, err := g.pool.acquire(ctx, g.queueTimeout(), exclude)
 		if err != nil {
@@ -78,18 +94,18 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// response: a slot that leaked would shrink the worker for good.
 		retry, err := func() (bool, error) {
 			defer g.pool.release(b)
-			return g.serveOn(w, r, b, head, body, arrived)
+			return g.serveOn(w, r, b, head, body, held, arrived)
 		}()
 		if err == nil {
 			return
 		}
-		if retry && attempt == 0 && !body {
+		if retry && attempt == 0 && retryable {
 			g.metrics.retried.Inc()
 			exclude = b
 			continue
 		}
 		if ctx.Err() != nil {
-			return
+			abort()
 		}
 		g.log.Warn("request failed before a response", "method", r.Method, "path", r.URL.Path, "worker", b.id, "err", err)
 		g.metrics.requests.WithLabelValues("502").Inc()
@@ -100,7 +116,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // serveOn runs one attempt of r on b. It returns an error only if nothing
 // was sent to the client yet, and whether another worker may try.
-func (g *Gateway) serveOn(w http.ResponseWriter, r *http.Request, b *backend, head ipc.Fields, body bool, arrived time.Time) (retry bool, err error) {
+func (g *Gateway) serveOn(w http.ResponseWriter, r *http.Request, b *backend, head ipc.Fields, body bool, held []byte, arrived time.Time) (retry bool, err error) {
 	ctx := r.Context()
 	st, err := b.conn.OpenStream(ctx, head, !body)
 	if err != nil {
@@ -110,21 +126,33 @@ func (g *Gateway) serveOn(w http.ResponseWriter, r *http.Request, b *backend, he
 		// Full duplex: the worker may answer while the body still flows.
 		rc := http.NewResponseController(w)
 		rc.EnableFullDuplex()
-		var sent atomic.Bool
 		bodyDone := make(chan struct{})
 		go func() {
 			defer close(bodyDone)
-			sendBody(st, r.Body)
-			sent.Store(true)
+			if held != nil {
+				sendBody(st, bytes.NewReader(held))
+			} else {
+				sendBody(st, r.Body)
+			}
 		}()
 		defer func() {
 			// A worker that answered without reading the whole body (a
 			// 413, a 405) must not leave us waiting on a client that
-			// keeps uploading: stop reading its body.
-			if !sent.Load() {
+			// keeps uploading: a deadline in the past interrupts the
+			// read, and is cleared once it did, so that it cannot touch
+			// the connection's next request.
+			select {
+			case <-bodyDone:
+				return
+			default:
+			}
+			if held == nil {
 				rc.SetReadDeadline(time.Now())
 			}
 			<-bodyDone
+			if held == nil {
+				rc.SetReadDeadline(time.Time{})
+			}
 		}()
 	}
 
@@ -163,7 +191,7 @@ func (g *Gateway) serveOn(w http.ResponseWriter, r *http.Request, b *backend, he
 		st.Reset(ipc.CodeCancel)
 		// Abort, so the client can never take a truncated body for a whole
 		// one: net/http closes the connection without the final chunk.
-		panic(http.ErrAbortHandler)
+		abort()
 	}
 	setTrailers(w.Header(), st.Trailers())
 	if body {
@@ -174,6 +202,12 @@ func (g *Gateway) serveOn(w http.ResponseWriter, r *http.Request, b *backend, he
 	}
 	return false, nil
 }
+
+// abort ends a request that has no answer to give (its client went away)
+// by dropping the connection. Returning instead would let net/http send an
+// empty 200, which a client still listening would take for a complete
+// response.
+func abort() { panic(http.ErrAbortHandler) }
 
 // refusedOrGone reports whether a stream that failed before its response
 // head may run again on another worker: one the worker refused (never
@@ -216,6 +250,10 @@ func sendBody(st *ipc.Stream, body io.Reader) {
 	}
 }
 
+// maxRetryBody is the largest request body the gateway holds in memory so
+// that the request can be retried on another worker.
+const maxRetryBody = 64 << 10
+
 // copyBufferSize is how much of a response the gateway gathers into one
 // write to the client: large writes cost far fewer system calls than the
 // 64 KiB chunks the worker's data arrives in.
@@ -238,7 +276,7 @@ func (f flushWriter) Flush() error                { return f.rc.Flush() }
 // refuse answers 503 with Retry-After and a message that says why.
 func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	if r.Context().Err() != nil {
-		return
+		abort()
 	}
 	open, waiting := g.pool.counts()
 	reason := refusalReason(err)
