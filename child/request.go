@@ -27,10 +27,9 @@ func badHead(format string, args ...any) error {
 // head: the pseudo-fields :method, :path, :authority, :remote and :proto,
 // then the headers. Its body reads the stream.
 //
-// ContentLength comes from the Content-Length header. Without one it is -1
-// (unknown): the stream may carry a body of unknown length, or none (the
-// parent's HEAD had END_STREAM, and the body then reads io.EOF at once);
-// ipc gives no way to tell the two apart without blocking.
+// ContentLength comes from the Content-Length header. Without one it is 0
+// with http.NoBody when the parent's head ended the stream (a GET), and -1
+// (unknown) when a body follows, as in net/http.
 func newRequest(ctx context.Context, st *ipc.Stream) (*http.Request, *requestBody, error) {
 	r := &http.Request{
 		Header:     make(http.Header),
@@ -97,6 +96,9 @@ func newRequest(ctx context.Context, st *ipc.Stream) (*http.Request, *requestBod
 	r = r.WithContext(ctx)
 	body := &requestBody{st: st, req: r}
 	r.Body = body
+	if r.ContentLength == -1 && st.PeerEnded() {
+		r.ContentLength = 0
+	}
 	if r.ContentLength == 0 {
 		r.Body = http.NoBody
 	}

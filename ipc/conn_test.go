@@ -410,3 +410,25 @@ func TestCloseAfterEndStreamHeadSendsNothingMore(t *testing.T) {
 		t.Fatalf("connection ended: %v / %v", ac.Err(), oc.Err())
 	}
 }
+
+// TestPeerEnded: an accepted stream whose head had END_STREAM reports the
+// peer ended at once; one with a body pending does not until it is read.
+func TestPeerEnded(t *testing.T) {
+	oc, ac := pair(t, nil, nil)
+	ctx := ctxTimeout(t, 5*time.Second)
+	oc.OpenStream(ctx, Fields{{":method", "GET"}}, true)
+	st, err := ac.AcceptStream(ctx)
+	if err != nil || !st.PeerEnded() {
+		t.Fatalf("GET without body: PeerEnded %v, err %v; want true", st.PeerEnded(), err)
+	}
+	post, _ := oc.OpenStream(ctx, Fields{{":method", "POST"}}, false)
+	st, _ = ac.AcceptStream(ctx)
+	if st.PeerEnded() {
+		t.Fatal("POST with its body still to come: PeerEnded true")
+	}
+	post.Write([]byte("body"))
+	post.CloseWrite()
+	if b, err := io.ReadAll(st); string(b) != "body" || err != nil || !st.PeerEnded() {
+		t.Fatalf("after reading the body: %q %v PeerEnded=%v", b, err, st.PeerEnded())
+	}
+}

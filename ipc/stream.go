@@ -344,6 +344,17 @@ func (st *Stream) consumed(n int) {
 	}
 }
 
+// PeerEnded reports, without blocking, whether the peer has ended its side
+// of the stream cleanly (an END with status OK, or a head with END_STREAM)
+// and every byte it sent has been read: Read would return io.EOF at once.
+// A worker uses it to tell a request without a body from one whose body is
+// still coming.
+func (st *Stream) PeerEnded() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.readErr == io.EOF && st.recvq.Len() == 0
+}
+
 // Trailers are the fields of the peer's END frame, once Read returned io.EOF.
 func (st *Stream) Trailers() Fields {
 	st.mu.Lock()
