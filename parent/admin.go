@@ -228,6 +228,11 @@ func (g *Gateway) serveTune(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(workerPart) > 0 {
 		body, _ := json.Marshal(workerPart)
+		var live struct {
+			High       int64 `json:"high_watermark"`
+			Low        int64 `json:"low_watermark"`
+			QueueLimit int64 `json:"queue_limit"`
+		}
 		for _, id := range g.pool.ids() {
 			ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 			code, msg, err := g.adminCall(ctx, id, "PUT", "/config", body)
@@ -240,6 +245,13 @@ func (g *Gateway) serveTune(w http.ResponseWriter, r *http.Request) {
 				http.Error(w, fmt.Sprintf("sluice: worker %d refused the change (%d): %s", id, code, bytes.TrimSpace(msg)), http.StatusBadRequest)
 				return
 			}
+			json.Unmarshal(msg, &live)
+		}
+		if (t.HighWatermark != nil || t.LowWatermark != nil) && live.High > 0 {
+			// Workers started later get the watermarks in force, all three
+			// bytes figures, not defaults derived from the one that changed.
+			env = append(env, fmt.Sprintf("SLUICE_HIGH_WATERMARK=%d", live.High),
+				fmt.Sprintf("SLUICE_LOW_WATERMARK=%d", live.Low), fmt.Sprintf("SLUICE_QUEUE_LIMIT=%d", live.QueueLimit))
 		}
 		g.sup.addEnvOverrides(env)
 	}

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -269,5 +270,41 @@ func TestTuneSchedReplacesWorkers(t *testing.T) {
 	}
 	if err := fetch(g.addr + "/payload?size=1MiB"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTunedWatermarksOutliveARestart: workers started after a PUT /config
+// (here by SIGHUP) get the watermarks in force, not defaults derived anew.
+func TestTunedWatermarksOutliveARestart(t *testing.T) {
+	g := startGateway(t, 1)
+	req, _ := http.NewRequest("PUT", g.admin+"/config", strings.NewReader(`{"high_watermark": 16777216}`))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("PUT: %d", resp.StatusCode)
+	}
+	before := g.status().Workers[0].PID
+	g.cmd.Process.Signal(syscall.SIGHUP)
+	deadline := time.Now().Add(30 * time.Second)
+	for g.status().Workers[0].PID == before || g.status().Workers[0].State != "up" {
+		if time.Now().After(deadline) {
+			t.Fatal("worker not replaced 30s after SIGHUP")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	resp, err = http.Get(g.admin + "/config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	compact := strings.ReplaceAll(strings.ReplaceAll(string(body), " ", ""), "\n", "")
+	for _, want := range []string{`"high_watermark":16777216`, `"low_watermark":2097152`, `"queue_limit":33554432`} {
+		if !strings.Contains(compact, want) {
+			t.Fatalf("after the restart /config lacks %s:\n%s", want, body)
+		}
 	}
 }
