@@ -367,6 +367,9 @@ func TestOnFlushedReportsLag(t *testing.T) {
 	if n, err := io.Copy(io.Discard, st); n != size || err != nil {
 		t.Fatalf("%d bytes, %v", n, err)
 	}
+	// The writer reports a batch once writev has returned, which can be
+	// after the reader already has the bytes.
+	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return total >= size }, "every byte reported as flushed")
 	mu.Lock()
 	defer mu.Unlock()
 	if total != size || negative {
