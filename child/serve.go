@@ -193,17 +193,20 @@ func (s *server) refuseAccepted() {
 	}
 }
 
+// awaitEnd blocks until st has ended in both directions (or the connection
+// has): Serve waits for every stream, so that closing the connection
+// never cuts a response off.
+func (s *server) awaitEnd(st *ipc.Stream) {
+	select {
+	case <-st.Context().Done():
+	case <-s.conn.Done():
+	}
+}
+
 // serveStream takes one stream from the gate to the end of its response.
 func (s *server) serveStream(st *ipc.Stream, t *ticket) {
 	defer s.streams.Done()
-	// Serve waits for every stream to end in both directions, so that no
-	// response is cut off when it closes the connection.
-	defer func() {
-		select {
-		case <-st.Context().Done():
-		case <-s.conn.Done():
-		}
-	}()
+	defer s.awaitEnd(st)
 	// The request context ends when the parent resets the stream (the
 	// client went away) or when the handler returns.
 	ctx, cancel := context.WithCancel(valuesFrom{st.Context(), s.base})
@@ -241,12 +244,7 @@ func (s *server) serveStream(st *ipc.Stream, t *ticket) {
 // worker starts stopping, so that a long profile does not hold the stop up.
 func (s *server) serveAdmin(st *ipc.Stream) {
 	defer s.streams.Done()
-	defer func() {
-		select {
-		case <-st.Context().Done():
-		case <-s.conn.Done():
-		}
-	}()
+	defer s.awaitEnd(st)
 	ctx, cancel := context.WithCancel(valuesFrom{st.Context(), s.base})
 	defer cancel()
 	defer context.AfterFunc(s.gate.stopCtx, cancel)()

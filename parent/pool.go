@@ -212,13 +212,6 @@ func (p *pool) remove(b *backend) {
 	}
 }
 
-// kick re-runs dispatch: a backend became usable or unusable.
-func (p *pool) kick() {
-	p.mu.Lock()
-	p.dispatchLocked()
-	p.mu.Unlock()
-}
-
 func (p *pool) setDraining() {
 	p.mu.Lock()
 	p.draining = true

@@ -34,6 +34,11 @@ func fetch(url string) error {
 // loadFor runs n clients fetching path in a loop until stop is closed and
 // returns the count of successes and the failures.
 func loadFor(base, path string, n int, stop <-chan struct{}) (func() (int64, []error), *sync.WaitGroup) {
+	return loadWith(func() error { return fetch(base + path) }, n, stop)
+}
+
+// loadWith runs n clients calling do in a loop until stop is closed.
+func loadWith(do func() error, n int, stop <-chan struct{}) (func() (int64, []error), *sync.WaitGroup) {
 	var ok atomic.Int64
 	var mu sync.Mutex
 	var errs []error
@@ -48,7 +53,7 @@ func loadFor(base, path string, n int, stop <-chan struct{}) (func() (int64, []e
 					return
 				default:
 				}
-				if err := fetch(base + path); err != nil {
+				if err := do(); err != nil {
 					mu.Lock()
 					errs = append(errs, err)
 					mu.Unlock()

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -79,41 +78,24 @@ func TestEarlyAnswerToAnUploadCompletes(t *testing.T) {
 // a SIGHUP under POST load fails none.
 func TestSmallPOSTsSurviveRollingRestart(t *testing.T) {
 	g := startGateway(t, 2)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var ok int
-	var errs []error
-	for i := 0; i < 4; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				// The demo answers 405 to a POST after its body arrived:
-				// a complete answer from a worker is what counts here.
-				resp, err := http.Post(g.addr+"/payload?size=1KiB&cpu=20ms", "application/octet-stream", strings.NewReader(strings.Repeat("b", 4096)))
-				if err == nil {
-					_, err = io.ReadAll(resp.Body)
-					resp.Body.Close()
-					if err == nil && resp.StatusCode != http.StatusMethodNotAllowed {
-						err = fmt.Errorf("status %d", resp.StatusCode)
-					}
-				}
-				mu.Lock()
-				if err != nil {
-					errs = append(errs, err)
-				} else {
-					ok++
-				}
-				mu.Unlock()
-			}
-		}()
+	post := func() error {
+		// The demo answers 405 to a POST after its body arrived: a
+		// complete answer from a worker is what counts here.
+		resp, err := http.Post(g.addr+"/payload?size=1KiB&cpu=20ms", "application/octet-stream", strings.NewReader(strings.Repeat("b", 4096)))
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if _, err := io.ReadAll(resp.Body); err != nil {
+			return err
+		}
+		if resp.StatusCode != http.StatusMethodNotAllowed {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
 	}
+	stop := make(chan struct{})
+	results, wg := loadWith(post, 4, stop)
 	time.Sleep(300 * time.Millisecond)
 	g.cmd.Process.Signal(syscall.SIGHUP)
 	deadline := time.Now().Add(30 * time.Second)
@@ -126,6 +108,7 @@ func TestSmallPOSTsSurviveRollingRestart(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	close(stop)
 	wg.Wait()
+	ok, errs := results()
 	t.Logf("SIGHUP under POST load: %d complete, %d failed", ok, len(errs))
 	if len(errs) > 0 {
 		t.Fatalf("%d POSTs failed during the rolling restart: %v", len(errs), errs[0])
