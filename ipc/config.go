@@ -52,7 +52,9 @@ type Config struct {
 
 	// MaxBatch is the most bytes the writer hands the socket in one writev.
 	// Smaller batches let control frames overtake data sooner; larger ones
-	// cost fewer system calls. Zero means 512 KiB.
+	// cost fewer system calls and wake-ups of the peer. Zero means 2 MiB,
+	// a fraction of a millisecond of socket time: a 1 GiB response went
+	// about 10 % faster through the gateway than with 512 KiB.
 	MaxBatch int
 
 	// HandshakeTimeout bounds the exchange of HELLO frames. Zero means 10 s.
@@ -81,7 +83,7 @@ const (
 	DefaultSendQueue       = 1 << 20
 	DefaultYieldThreshold  = 32 << 20
 	DefaultQuantum         = 64 << 10
-	DefaultMaxBatch        = 512 << 10
+	DefaultMaxBatch        = 2 << 20
 	DefaultHandshake       = 10 * time.Second
 )
 

@@ -10,8 +10,9 @@ import (
 )
 
 // readBufferSize is the reader's buffer in front of the socket: large
-// enough to take several frames per read system call.
-const readBufferSize = 256 << 10
+// enough to take a busy peer's writev batch in one read system call (one
+// per connection, so its size costs little).
+const readBufferSize = 1 << 20
 
 // wakeEvery bounds how much data is filed before the streams' readers are
 // woken even though more is already buffered (a peer that never pauses):

@@ -62,7 +62,7 @@ func (c *Conn) newStreamLocked(id uint32, head Fields) *Stream {
 		cancel:   cancel,
 		sendq:    stream.NewQueue(c.local.sendQueue, c.budget),
 		sendWin:  stream.NewSendWindow(int(c.peer.StreamWindow)),
-		recvq:    stream.NewQueue(c.local.streamWindow, nil),
+		recvq:    newRecvQueue(c.local.streamWindow),
 		recvWin:  stream.NewRecvWindow(c.local.streamWindow),
 		readable: make(chan struct{}, 1),
 		headDone: make(chan struct{}),
@@ -74,6 +74,16 @@ func (c *Conn) newStreamLocked(id uint32, head Fields) *Stream {
 	// change (end, reset, failure) signals readable itself.
 	c.streams[id] = st
 	return st
+}
+
+// newRecvQueue returns the queue that holds up to window bytes received
+// and not yet read. Its chunks grow to stream.LargeChunkSize after the first
+// MiB, so that CopyTo can hand long runs of a large response to the socket
+// without copying them, while a small response never ties up a large chunk.
+func newRecvQueue(window int) *stream.Queue {
+	q := stream.NewQueue(window, nil)
+	q.GrowChunks(stream.LargeChunkSize)
+	return q
 }
 
 // ID is the stream's identifier on its connection.
@@ -273,10 +283,14 @@ func (st *Stream) readSome(p []byte) int {
 func (st *Stream) WriteTo(w io.Writer) (int64, error) { return st.CopyTo(w, nil) }
 
 // CopyTo copies the peer's data to w until the stream ends, returning nil
-// after a complete stream. With a buffer, it gathers whatever has arrived
-// into buf and writes it in one call: a network connection pays per write,
-// and one 1 MiB write costs far less than sixteen of 64 KiB. With a nil buf
-// it writes each received chunk directly (no copy).
+// after a complete stream.
+//
+// A network connection pays per write: one 1 MiB write costs far less than
+// sixteen of 64 KiB. So CopyTo writes a long run of received bytes (half of
+// buf or more; a stream's receive buffer grows to 1 MiB runs once it has
+// carried a MiB) straight from the receive buffer, and gathers shorter runs
+// into buf to write them in one call. With a nil buf it writes every run
+// directly.
 //
 // If w has a Flush() error method, CopyTo calls it whenever it has written
 // everything that arrived so far and is about to wait for more: bytes never
@@ -287,18 +301,7 @@ func (st *Stream) CopyTo(w io.Writer, buf []byte) (int64, error) {
 	dirty := false
 	var total int64
 	for {
-		var n int
-		var err error
-		if buf != nil {
-			n = st.readSome(buf)
-			if n > 0 {
-				n, err = w.Write(buf[:n])
-			}
-		} else if seg := st.recvq.Pop(stream.ChunkSize); len(seg.Bytes) > 0 {
-			n, err = w.Write(seg.Bytes)
-			st.consumed(len(seg.Bytes))
-			seg.Release()
-		}
+		n, err := st.copyOnce(w, buf)
 		total += int64(n)
 		if err != nil {
 			return total, err
@@ -327,6 +330,30 @@ func (st *Stream) CopyTo(w io.Writer, buf []byte) (int64, error) {
 		}
 		<-st.readable
 	}
+}
+
+// copyOnce makes at most one write to w of what has arrived, directly from
+// the receive buffer or gathered into buf (see CopyTo), and returns what it
+// wrote; 0 and nil mean nothing had arrived.
+func (st *Stream) copyOnce(w io.Writer, buf []byte) (int, error) {
+	seg := st.recvq.Pop(max(len(buf), stream.LargeChunkSize))
+	k := len(seg.Bytes)
+	if k == 0 {
+		return 0, nil
+	}
+	if buf == nil || k >= len(buf)/2 {
+		// Credit goes back once the bytes are on their way, not before:
+		// the window is what bounds the memory a stream holds.
+		n, err := w.Write(seg.Bytes)
+		seg.Release()
+		st.consumed(k)
+		return n, err
+	}
+	copy(buf, seg.Bytes)
+	seg.Release()
+	st.consumed(k)
+	k += st.readSome(buf[k:])
+	return w.Write(buf[:k])
 }
 
 // consumed returns credit to the peer as the application drains the stream,

@@ -255,8 +255,10 @@ func sendBody(st *ipc.Stream, body io.Reader) {
 const maxRetryBody = 64 << 10
 
 // copyBufferSize is how much of a response the gateway gathers into one
-// write to the client: large writes cost far fewer system calls than the
-// 64 KiB chunks the worker's data arrives in.
+// write to the client when the worker's data arrives in short runs (the
+// first MiB of a stream, or a handler that flushes often): large writes
+// cost far fewer system calls than 64 KiB ones. Longer runs are written
+// straight from the stream's receive buffer (see ipc.Stream.CopyTo).
 const copyBufferSize = 256 << 10
 
 var copyBuffers = sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }}

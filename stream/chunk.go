@@ -10,8 +10,14 @@ import (
 //
 // It is large enough that a queue's bookkeeping (one chunk per 64 KiB) costs
 // nothing next to the copy, and it is the largest contiguous run of bytes a
-// [Queue.Pop] can hand out.
+// [Queue.Pop] hands out, unless the queue grows its chunks (see
+// [Queue.GrowChunks]).
 const ChunkSize = 64 << 10
+
+// LargeChunkSize is the size of the chunks of a queue that has grown them
+// (1 MiB): a consumer that writes what it pops to a socket then pays one
+// system call per MiB without copying the bytes into a buffer of its own.
+const LargeChunkSize = 1 << 20
 
 // chunk is a pooled buffer plus the offsets of the queue that owns it.
 //
@@ -22,7 +28,7 @@ const ChunkSize = 64 << 10
 // can never go back to the pool while some segment still points into it,
 // whatever order segments are released in.
 type chunk struct {
-	buf  [ChunkSize]byte
+	buf  []byte       // ChunkSize or LargeChunkSize bytes, never resliced
 	r, w int          // next byte to pop, next byte to write
 	refs atomic.Int32 // holders; the one that drops it to zero recycles it
 	// queuedAt is when the chunk's first byte was written (monotonic
@@ -30,13 +36,22 @@ type chunk struct {
 	queuedAt int64
 }
 
-// chunkPool recycles chunks. Putting a pointer into a sync.Pool does not
-// allocate, so a steady stream of Write, Pop and Release allocates nothing.
-var chunkPool = sync.Pool{New: func() any { return new(chunk) }}
+// chunkPool and largeChunkPool recycle chunks of each size. Putting a
+// pointer into a sync.Pool does not allocate, so a steady stream of Write,
+// Pop and Release allocates nothing.
+var (
+	chunkPool      = sync.Pool{New: func() any { return &chunk{buf: make([]byte, ChunkSize)} }}
+	largeChunkPool = sync.Pool{New: func() any { return &chunk{buf: make([]byte, LargeChunkSize)} }}
+)
 
-// getChunk returns an empty chunk with one reference: the queue's.
-func getChunk() *chunk {
-	c := chunkPool.Get().(*chunk)
+// getChunk returns an empty chunk with one reference: the queue's. large
+// selects LargeChunkSize over ChunkSize.
+func getChunk(large bool) *chunk {
+	pool := &chunkPool
+	if large {
+		pool = &largeChunkPool
+	}
+	c := pool.Get().(*chunk)
 	c.r, c.w = 0, 0
 	c.refs.Store(1)
 	return c
@@ -45,6 +60,8 @@ func getChunk() *chunk {
 // unref drops one reference and recycles the chunk when it was the last.
 func (c *chunk) unref() {
 	switch n := c.refs.Add(-1); {
+	case n == 0 && len(c.buf) == LargeChunkSize:
+		largeChunkPool.Put(c)
 	case n == 0:
 		chunkPool.Put(c)
 	case n < 0:

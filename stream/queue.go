@@ -36,6 +36,10 @@ type Queue struct {
 	closed   bool         // CloseWrite or Abort was called
 	abortErr error        // non-nil once aborted
 	waiting  bool         // the producer is blocked for space
+	// growAfter is how many bytes the queue carries in ChunkSize chunks
+	// before it takes LargeChunkSize ones (0: never); carried counts them.
+	growAfter int64
+	carried   int64
 
 	space   chan struct{} // a token per wake-up of a producer blocked for space
 	aborted chan struct{} // closed by Abort: wakes a producer blocked anywhere
@@ -70,6 +74,22 @@ func NewQueue(limit int, budget *Budget) *Queue {
 // fn is called without q's lock held, from the goroutine that called Write,
 // CloseWrite or Abort; it must not block. Set it before the queue is used.
 func (q *Queue) SetNotify(fn func()) { q.notify = fn }
+
+// GrowChunks makes the queue take [LargeChunkSize] chunks once more than
+// after bytes have gone through it. A receive queue whose consumer writes
+// popped bytes straight to a socket uses it: a small response never ties up
+// a large chunk, and a large one is handed out in runs of up to 1 MiB that
+// need no gathering copy. Call it before the queue is used; after < 1 means
+// never (the default).
+func (q *Queue) GrowChunks(after int) { q.growAfter = int64(after) }
+
+// newChunkLocked returns an empty chunk of the size the queue has grown to
+// and appends it to the FIFO. q.mu must be held.
+func (q *Queue) newChunkLocked() *chunk {
+	c := getChunk(q.growAfter > 0 && q.carried >= q.growAfter)
+	q.pushChunkLocked(c)
+	return c
+}
 
 // Limit returns the most bytes the queue holds before Write blocks.
 func (q *Queue) Limit() int { return q.limit }
@@ -162,9 +182,8 @@ func (q *Queue) appendLocked(p []byte) {
 		if q.head < len(q.chunks) {
 			c = q.chunks[len(q.chunks)-1]
 		}
-		if c == nil || c.w == ChunkSize {
-			c = getChunk()
-			q.pushChunkLocked(c)
+		if c == nil || c.w == len(c.buf) {
+			c = q.newChunkLocked()
 		}
 		if c.w == c.r {
 			// The chunk had nothing waiting: this write starts the clock.
@@ -172,6 +191,7 @@ func (q *Queue) appendLocked(p []byte) {
 		}
 		k := copy(c.buf[c.w:], p)
 		c.w += k
+		q.carried += int64(k)
 		q.queued.Add(int64(k))
 		p = p[k:]
 	}
@@ -228,7 +248,7 @@ func (q *Queue) Pop(max int) Segment {
 	// A chunk leaves the queue when it has been popped to its end, or when
 	// it is the last one of a closed queue; the segment then inherits the
 	// queue's reference instead of taking one of its own.
-	if c.r == ChunkSize || (q.closed && q.queued.Load() == 0) {
+	if c.r == len(c.buf) || (q.closed && q.queued.Load() == 0) {
 		q.popChunkLocked()
 	} else {
 		c.refs.Add(1)

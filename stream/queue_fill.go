@@ -32,9 +32,8 @@ func (q *Queue) Fill(r io.Reader, n int) (int, error) {
 		if q.head < len(q.chunks) {
 			c = q.chunks[len(q.chunks)-1]
 		}
-		if c == nil || c.w == ChunkSize {
-			c = getChunk()
-			q.pushChunkLocked(c)
+		if c == nil || c.w == len(c.buf) {
+			c = q.newChunkLocked()
 		}
 		// Hold a reference while reading outside the lock: an Abort may drop
 		// the queue's own reference, and the chunk must not be recycled under
@@ -44,7 +43,7 @@ func (q *Queue) Fill(r io.Reader, n int) (int, error) {
 		w := c.w
 		q.mu.Unlock()
 
-		k := min(n-done, ChunkSize-w)
+		k := min(n-done, len(c.buf)-w)
 		_, err := io.ReadFull(r, c.buf[w:w+k])
 
 		q.mu.Lock()
@@ -52,6 +51,7 @@ func (q *Queue) Fill(r io.Reader, n int) (int, error) {
 		wasEmpty := q.queued.Load() == 0
 		if kept {
 			c.w += k
+			q.carried += int64(k)
 			q.queued.Add(int64(k))
 		}
 		q.mu.Unlock()

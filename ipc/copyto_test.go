@@ -1,0 +1,137 @@
+package ipc
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/sluicegw/sluice/stream"
+)
+
+// writeSizes records what a CopyTo hands to its writer.
+type writeSizes struct {
+	bytes.Buffer
+	sizes []int
+}
+
+func (w *writeSizes) Write(p []byte) (int, error) {
+	w.sizes = append(w.sizes, len(p))
+	return w.Buffer.Write(p)
+}
+
+// serveBody answers the next stream on ac with body, written in 64 KiB
+// pieces as a handler would.
+func serveBody(t *testing.T, ac *Conn, body []byte) <-chan error {
+	t.Helper()
+	ctx := ctxTimeout(t, 20*time.Second)
+	done := make(chan error, 1)
+	go func() {
+		done <- func() error {
+			st, err := ac.AcceptStream(ctx)
+			if err != nil {
+				return err
+			}
+			if err := st.WriteHead(Fields{{":status", "200"}}, false); err != nil {
+				return err
+			}
+			for p := body; len(p) > 0; {
+				k := min(len(p), 64<<10)
+				if _, err := st.Write(p[:k]); err != nil {
+					return err
+				}
+				p = p[k:]
+			}
+			return st.End(CodeOK, nil)
+		}()
+	}()
+	return done
+}
+
+// openServed opens a GET on oc, answered by serveBody on ac, and returns
+// the stream once its response head arrived.
+func openServed(t *testing.T, oc, ac *Conn, body []byte) (*Stream, <-chan error) {
+	t.Helper()
+	served := serveBody(t, ac, body)
+	ctx := ctxTimeout(t, 20*time.Second)
+	st, err := oc.OpenStream(ctx, Fields{{":method", "GET"}, {":path", "/"}}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.ReadHead(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return st, served
+}
+
+// TestCopyToWritesLongRunsDirectly checks the two halves of CopyTo's
+// contract: the bytes arrive intact and in order, and once the stream has
+// carried a MiB its data reaches the writer in runs longer than the gather
+// buffer could hold (straight from the receive buffer, no copy) while no
+// write is larger than a large chunk.
+func TestCopyToWritesLongRunsDirectly(t *testing.T) {
+	oc, ac := pair(t, nil, nil)
+	body := pattern(7, 24<<20)
+	st, served := openServed(t, oc, ac, body)
+	buf := make([]byte, 256<<10)
+	var w writeSizes
+	n, err := st.CopyTo(&w, buf)
+	if err != nil || n != int64(len(body)) {
+		t.Fatalf("CopyTo: %d bytes, %v; want %d and nil", n, err, len(body))
+	}
+	if !bytes.Equal(w.Bytes(), body) {
+		t.Fatal("copied bytes differ from the body sent")
+	}
+	long := 0
+	for _, s := range w.sizes {
+		if s > stream.LargeChunkSize {
+			t.Fatalf("a write of %d bytes; runs are at most one large chunk (%d)", s, stream.LargeChunkSize)
+		}
+		if s > len(buf) {
+			long++
+		}
+	}
+	if long == 0 {
+		t.Fatalf("no write longer than the %d-byte gather buffer in %d writes %v: long runs are not written directly", len(buf), len(w.sizes), w.sizes)
+	}
+	if err := within(t, 10*time.Second, served, "server"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCopyToWriteErrorStops checks that a failing writer ends the copy
+// with its error and the bytes it took.
+func TestCopyToWriteErrorStops(t *testing.T) {
+	oc, ac := pair(t, nil, nil)
+	st, served := openServed(t, oc, ac, pattern(3, 32<<20))
+	boom := errors.New("client went away")
+	w := &failAfter{left: 3 << 20, err: boom}
+	n, err := st.CopyTo(w, make([]byte, 256<<10))
+	if !errors.Is(err, boom) || n != w.took {
+		t.Fatalf("CopyTo: %d bytes, %v; want %d and the writer's error", n, err, w.took)
+	}
+	st.Reset(CodeCancel)
+	if err := within(t, 10*time.Second, served, "server"); err == nil {
+		t.Fatal("the handler's stream ended cleanly although its reader failed")
+	}
+}
+
+// failAfter takes left bytes, then fails every write.
+type failAfter struct {
+	left int
+	took int64
+	err  error
+}
+
+func (w *failAfter) Write(p []byte) (int, error) {
+	if w.left <= 0 {
+		return 0, w.err
+	}
+	k := min(len(p), w.left)
+	w.left -= k
+	w.took += int64(k)
+	if k < len(p) {
+		return k, w.err
+	}
+	return k, nil
+}

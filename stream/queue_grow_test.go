@@ -1,0 +1,112 @@
+package stream
+
+import (
+	"bytes"
+	"testing"
+)
+
+// popRuns pops everything queued in runs of at most max bytes and returns
+// the bytes and the length of each run.
+func popRuns(q *Queue, max int) (data []byte, runs []int) {
+	for {
+		s := q.Pop(max)
+		if len(s.Bytes) == 0 {
+			return data, runs
+		}
+		data = append(data, s.Bytes...)
+		runs = append(runs, len(s.Bytes))
+		s.Release()
+	}
+}
+
+func TestGrowChunksAfterThreshold(t *testing.T) {
+	q := NewQueue(8*LargeChunkSize, nil)
+	q.GrowChunks(LargeChunkSize)
+	src := pattern(LargeChunkSize + 2*LargeChunkSize + 500)
+	if n, err := q.Fill(bytes.NewReader(src), len(src)); n != len(src) || err != nil {
+		t.Fatalf("Fill: %d, %v", n, err)
+	}
+	got, runs := popRuns(q, len(src))
+	if !bytes.Equal(got, src) {
+		t.Fatal("popped bytes differ from what was filled")
+	}
+	// The first MiB in 16 small chunks, then two large ones and the rest.
+	want := make([]int, 0, 19)
+	for range LargeChunkSize / ChunkSize {
+		want = append(want, ChunkSize)
+	}
+	want = append(want, LargeChunkSize, LargeChunkSize, 500)
+	if len(runs) != len(want) {
+		t.Fatalf("popped runs %v; want %v", runs, want)
+	}
+	for i := range want {
+		if runs[i] != want[i] {
+			t.Fatalf("run %d is %d bytes; want %d (all runs: %v)", i, runs[i], want[i], runs)
+		}
+	}
+}
+
+func TestGrowChunksNeverByDefault(t *testing.T) {
+	q := NewQueue(4*LargeChunkSize, nil)
+	src := pattern(3 * LargeChunkSize)
+	if _, err := q.Fill(bytes.NewReader(src), len(src)); err != nil {
+		t.Fatal(err)
+	}
+	_, runs := popRuns(q, len(src))
+	for i, r := range runs {
+		if r != ChunkSize {
+			t.Fatalf("run %d is %d bytes; a queue that was not told to grow hands out at most ChunkSize", i, r)
+		}
+	}
+}
+
+// TestGrowChunksPopWhileFilling pops a large chunk in the pieces that have
+// arrived while the producer keeps filling it, as a consumer racing the
+// connection's reader does, and checks that the chunk is neither lost nor
+// recycled under either side.
+func TestGrowChunksPopWhileFilling(t *testing.T) {
+	q := NewQueue(4*LargeChunkSize, nil)
+	q.GrowChunks(1)
+	src := pattern(LargeChunkSize + 1000)
+	r := bytes.NewReader(src)
+	var got []byte
+	steps := []int{1, 300 << 10, 1, 700 << 10}
+	rest := len(src)
+	for _, s := range steps {
+		rest -= s
+	}
+	for _, step := range append(steps, rest) {
+		if _, err := q.Fill(r, step); err != nil {
+			t.Fatal(err)
+		}
+		data, _ := popRuns(q, LargeChunkSize)
+		got = append(got, data...)
+	}
+	tail, _ := popRuns(q, LargeChunkSize)
+	got = append(got, tail...)
+	if r.Len() != 0 || !bytes.Equal(got, src) {
+		t.Fatalf("got %d bytes (reader left %d); want the %d filled, in order", len(got), r.Len(), len(src))
+	}
+}
+
+func TestGrowChunksZeroAllocs(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("allocation counts are checked in full runs without -race")
+	}
+	q := NewQueue(4*LargeChunkSize, nil)
+	q.GrowChunks(1)
+	src := pattern(LargeChunkSize + LargeChunkSize/2)
+	r := bytes.NewReader(src)
+	allocs := testing.AllocsPerRun(50, func() {
+		r.Reset(src)
+		if _, err := q.Fill(r, len(src)); err != nil {
+			t.Fatal(err)
+		}
+		for q.Len() > 0 {
+			q.Pop(256 << 10).Release()
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("Fill+Pop+Release of large chunks allocated %.2f times per run; want 0", allocs)
+	}
+}
