@@ -13,7 +13,10 @@ import (
 type Config struct {
 	// MaxFramePayload is the largest frame payload, in bytes, that this end
 	// accepts; the peer learns it in the handshake and never sends more.
-	// Zero means 64 KiB. It must be between 16 KiB and 16 MiB.
+	// Zero means 1 MiB. It must be between 16 KiB and 16 MiB. Large frames
+	// let the reader take most of a payload straight from the socket into
+	// the stream's buffer; they do not delay control frames, which the
+	// writer puts first in every batch (see MaxBatch).
 	MaxFramePayload int
 
 	// StreamWindow is the credit, in bytes, that this end grants each stream
@@ -77,7 +80,7 @@ type Config struct {
 
 // Defaults, exported so that flags and docs can quote them.
 const (
-	DefaultMaxFramePayload = 64 << 10
+	DefaultMaxFramePayload = 1 << 20
 	DefaultStreamWindow    = 4 << 20
 	DefaultMaxStreams      = 256
 	DefaultSendQueue       = 1 << 20

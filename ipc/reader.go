@@ -9,10 +9,13 @@ import (
 	"time"
 )
 
-// readBufferSize is the reader's buffer in front of the socket: large
-// enough to take a busy peer's writev batch in one read system call (one
-// per connection, so its size costs little).
-const readBufferSize = 1 << 20
+// readBufferSize is the reader's buffer in front of the socket. It holds
+// the frame headers and small frames of several streams per read system
+// call; the payload of a large DATA frame is read past it, straight from the
+// socket into the stream's receive buffer (bufio.Reader does so for a read
+// at least as large as its buffer), so most bytes are copied once, by the
+// kernel. Hence a size well under the payload of a large frame.
+const readBufferSize = 64 << 10
 
 // wakeEvery bounds how much data is filed before the streams' readers are
 // woken even though more is already buffered (a peer that never pauses):
@@ -27,7 +30,7 @@ func (c *Conn) readLoop() {
 	defer c.wg.Done()
 	br := bufio.NewReaderSize(c.nc, readBufferSize)
 	hdr := make([]byte, HeaderSize)
-	buf := make([]byte, c.local.maxFramePayload)
+	var buf []byte      // grown to the largest non-DATA payload seen
 	var woken []*Stream // streams that got data since the last wake-up
 	filed := 0          // bytes filed since the last wake-up
 	for {
@@ -57,6 +60,9 @@ func (c *Conn) readLoop() {
 					woken = append(woken, st)
 				}
 			} else {
+				if int(h.Length) > len(buf) {
+					buf = make([]byte, h.Length)
+				}
 				var p []byte
 				if p, err = readPayload(br, h, buf); err == nil {
 					err = c.handle(h, p)

@@ -9,9 +9,12 @@ import (
 	"github.com/sluicegw/sluice/stream"
 )
 
-// maxFramesPerBatch bounds the frames in one writev; Linux accepts up to
-// 1024 iovecs and every data frame takes two (header and payload).
+// maxFramesPerBatch bounds the frames in one writev.
 const maxFramesPerBatch = 256
+
+// maxIovecs bounds the buffers of one writev: Linux accepts up to 1024, and
+// a data frame takes one for its header and one per queue chunk it spans.
+const maxIovecs = 1000
 
 // streamSource adapts a Stream to the scheduler: it can send what is queued
 // and covered by credit.
@@ -35,9 +38,9 @@ func (c *Conn) writeLoop() {
 		pendingEnd []*Stream
 		ended      []*Stream
 		segs       []stream.Segment
-		bufs       = make(net.Buffers, 0, 2*maxFramesPerBatch+8)
+		bufs       = make(net.Buffers, 0, maxIovecs+8)
 		hdrs       = make([]byte, maxFramesPerBatch*HeaderSize)
-		maxPayload = min(int(c.peer.MaxFramePayload), stream.ChunkSize)
+		maxPayload = int(c.peer.MaxFramePayload)
 	)
 	for {
 		var load []byte
@@ -66,7 +69,7 @@ func (c *Conn) writeLoop() {
 
 		bufs = bufs[:0]
 		size, frames := 0, 0
-		for size < c.local.maxBatch && frames < maxFramesPerBatch {
+		for size < c.local.maxBatch && frames < maxFramesPerBatch && len(bufs) < maxIovecs-1 {
 			ctl, id, n, ok := sched.Pop(min(maxPayload, c.local.maxBatch-size))
 			if !ok {
 				break
@@ -77,17 +80,11 @@ func (c *Conn) writeLoop() {
 				continue
 			}
 			st := active[id]
-			for n > 0 && frames < maxFramesPerBatch {
-				seg := st.sendq.Pop(n)
-				m := len(seg.Bytes)
+			for n > 0 && frames < maxFramesPerBatch && len(bufs) < maxIovecs-1 {
+				m := c.appendData(&bufs, &segs, st, hdrs[frames*HeaderSize:(frames+1)*HeaderSize], min(n, maxPayload))
 				if m == 0 {
 					break
 				}
-				st.sendWin.Take(m)
-				h := hdrs[frames*HeaderSize : (frames+1)*HeaderSize]
-				putHeader(h, FrameHeader{Length: uint32(m), Type: FrameData, StreamID: id})
-				bufs = append(bufs, h, seg.Bytes)
-				segs = append(segs, seg)
 				frames++
 				n -= m
 				size += HeaderSize + m
@@ -165,6 +162,35 @@ func (c *Conn) writeLoop() {
 			return
 		}
 	}
+}
+
+// appendData appends to bufs one DATA frame of up to max bytes of st's
+// queue: its header (written into hdr) and the queue chunks it spans, and
+// to segs the segments to release once the frame is on the wire. It takes
+// the credit and returns the payload length, 0 if nothing was queued.
+// A frame spans chunks so that a peer accepting large frames gets its data
+// in long runs (a receiver can then read most of a payload straight from
+// the socket into its own buffer) rather than one header per 64 KiB.
+func (c *Conn) appendData(bufs *net.Buffers, segs *[]stream.Segment, st *Stream, hdr []byte, max int) int {
+	at := len(*bufs)
+	*bufs = append(*bufs, hdr)
+	m := 0
+	for m < max && len(*bufs) < maxIovecs {
+		seg := st.sendq.Pop(max - m)
+		if len(seg.Bytes) == 0 {
+			break
+		}
+		*bufs = append(*bufs, seg.Bytes)
+		*segs = append(*segs, seg)
+		m += len(seg.Bytes)
+	}
+	if m == 0 {
+		*bufs = (*bufs)[:at]
+		return 0
+	}
+	st.sendWin.Take(m)
+	putHeader(hdr, FrameHeader{Length: uint32(m), Type: FrameData, StreamID: st.id})
+	return m
 }
 
 func removeStream(list []*Stream, st *Stream) []*Stream {

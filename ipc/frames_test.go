@@ -1,0 +1,66 @@
+package ipc
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/sluicegw/sluice/stream"
+)
+
+// TestDataFramesSpanChunksUpToPeerMax checks the writer's framing against
+// a raw peer: DATA frames never exceed the max frame payload the peer
+// announced, and when the peer accepts large frames one frame carries
+// several queue chunks (so the receiver can read long runs of payload
+// straight from the socket) rather than one header per chunk.
+func TestDataFramesSpanChunksUpToPeerMax(t *testing.T) {
+	const size = 2 << 20
+	for _, limit := range []uint32{16 << 10, 256 << 10, 1 << 20} {
+		t.Run(fmt.Sprintf("max=%d", limit), func(t *testing.T) {
+			hello := defaultHello()
+			hello.MaxFramePayload = limit
+			hello.StreamWindow = 2 * size // no credit needed
+			p, c, err := newRawPeer(t, RoleOpener, hello, server(nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := ctxTimeout(t, 10*time.Second)
+			p.write(FrameHead, FlagEndStream, 1, head(":path", "/"))
+			st, err := c.AcceptStream(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := pattern(5, size)
+			go func() {
+				st.WriteHead(Fields{{":status", "200"}}, false)
+				for b := body; len(b) > 0; b = b[min(len(b), 64<<10):] {
+					st.Write(b[:min(len(b), 64<<10)])
+				}
+				st.CloseWrite()
+			}()
+			var got bytes.Buffer
+			largest := 0
+			for {
+				h, pl := p.read()
+				if h.Type == FrameEnd {
+					break
+				}
+				if h.Type != FrameData {
+					continue
+				}
+				if h.Length > limit {
+					t.Fatalf("DATA frame of %d bytes; the peer accepts at most %d", h.Length, limit)
+				}
+				largest = max(largest, int(h.Length))
+				got.Write(pl)
+			}
+			if !bytes.Equal(got.Bytes(), body) {
+				t.Fatalf("received %d bytes that differ from the %d sent", got.Len(), len(body))
+			}
+			if limit > stream.ChunkSize && largest <= stream.ChunkSize {
+				t.Fatalf("largest DATA frame %d bytes with a peer max of %d: frames do not span queue chunks", largest, limit)
+			}
+		})
+	}
+}
