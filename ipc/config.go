@@ -20,7 +20,9 @@ type Config struct {
 	MaxFramePayload int
 
 	// StreamWindow is the credit, in bytes, that this end grants each stream
-	// for the data it receives: the most it will ever buffer for one stream.
+	// for the data it receives: the most data it will ever buffer for one
+	// stream (a stream read with CopyTo and a window of 4 MiB or more may
+	// hold up to 2 MiB more in partly used 1 MiB buffers while it is busy).
 	// Larger windows mean fewer credit updates (each costs a wake-up on both
 	// ends). Zero means 4 MiB. It must be between 64 KiB and 1 GiB.
 	StreamWindow int

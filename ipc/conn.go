@@ -285,8 +285,8 @@ func headFlags(end bool) Flags {
 // it fits the peer's maximum payload: heads are never split.
 func (c *Conn) headFrame(head Fields, end bool) ([]byte, error) {
 	n := fieldsSize(head)
-	if n > int(c.peer.MaxFramePayload) {
-		return nil, fmt.Errorf("ipc: head of %d bytes exceeds the peer's maximum frame payload of %d bytes; send fewer or smaller fields", n, c.peer.MaxFramePayload)
+	if limit := fieldBlockLimit(c.peer.MaxFramePayload); n > limit {
+		return nil, fmt.Errorf("ipc: head of %d bytes exceeds the %d bytes a HEAD frame may carry; send fewer or smaller fields", n, limit)
 	}
 	for _, f := range head {
 		if len(f.Name) == 0 || len(f.Name) > maxFieldName {

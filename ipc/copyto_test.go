@@ -99,6 +99,48 @@ func TestCopyToWritesLongRunsDirectly(t *testing.T) {
 	}
 }
 
+// heldWriter checks, on every write straight from the receive buffer (one
+// that does not point into the gather buffer), that the bytes being written
+// are still counted against the stream's window: credit for them must go
+// back only after the write, since they occupy memory until then.
+type heldWriter struct {
+	st       *Stream
+	buf      []byte
+	direct   int
+	early    int
+	received int
+}
+
+func (w *heldWriter) Write(p []byte) (int, error) {
+	inBuf := len(p) > 0 && &p[0] == &w.buf[0]
+	if !inBuf {
+		w.direct++
+		if w.st.recvWin.Buffered() < len(p) {
+			w.early++
+		}
+	}
+	w.received += len(p)
+	return len(p), nil
+}
+
+func TestCopyToReturnsCreditAfterDirectWrites(t *testing.T) {
+	oc, ac := pair(t, nil, nil)
+	st, served := openServed(t, oc, ac, pattern(9, 24<<20))
+	w := &heldWriter{st: st, buf: make([]byte, 256<<10)}
+	if _, err := st.CopyTo(w, w.buf); err != nil {
+		t.Fatal(err)
+	}
+	if w.received != 24<<20 || w.direct == 0 {
+		t.Fatalf("received %d bytes in %d direct writes; want all %d and some direct", w.received, w.direct, 24<<20)
+	}
+	if w.early > 0 {
+		t.Fatalf("%d of %d direct writes had their bytes' credit returned before the write", w.early, w.direct)
+	}
+	if err := within(t, 10*time.Second, served, "server"); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestCopyToWriteErrorStops checks that a failing writer ends the copy
 // with its error and the bytes it took.
 func TestCopyToWriteErrorStops(t *testing.T) {

@@ -128,8 +128,18 @@ func checkStreamID(h FrameHeader) error {
 	return nil
 }
 
-// checkFixedLength rejects frames whose type fixes the payload size (or a
-// minimum) when the length disagrees, before any payload is read.
+// maxFieldBlockFrame bounds the payload of HEAD and END frames (their field
+// blocks), whatever the max frame payload: a peer's head is parsed into
+// fields and kept for the stream's life, and that must stay small next to
+// the data credit even when DATA frames may be a MiB or more.
+const maxFieldBlockFrame = 64 << 10
+
+// fieldBlockLimit is the largest HEAD or END payload a peer accepting
+// frames of maxFrame bytes takes.
+func fieldBlockLimit(maxFrame uint32) int { return min(int(maxFrame), maxFieldBlockFrame) }
+
+// checkFixedLength rejects frames whose type fixes the payload size (or
+// bounds it) when the length disagrees, before any payload is read.
 func checkFixedLength(h FrameHeader) error {
 	var ok bool
 	switch h.Type {
@@ -139,10 +149,12 @@ func checkFixedLength(h FrameHeader) error {
 		ok = h.Length == 8
 	case FrameLoad:
 		ok = h.Length == loadSize
+	case FrameHead:
+		ok = h.Length <= maxFieldBlockFrame
 	case FrameEnd:
-		ok = h.Length >= 4
+		ok = h.Length >= 4 && h.Length <= maxFieldBlockFrame
 	case FrameGoAway:
-		ok = h.Length >= 8
+		ok = h.Length >= 8 && h.Length <= 8+maxGoAwayMessage
 	case FrameHello:
 		ok = h.Length == helloSize
 	default:

@@ -3,6 +3,7 @@ package ipc
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,5 +63,28 @@ func TestDataFramesSpanChunksUpToPeerMax(t *testing.T) {
 				t.Fatalf("largest DATA frame %d bytes with a peer max of %d: frames do not span queue chunks", largest, limit)
 			}
 		})
+	}
+}
+
+// TestHeadLargerThanFieldBlockLimitIsRefused: a head or trailers too large
+// for one HEAD or END frame fail at the sender with a clear error, and the
+// connection lives on, even though DATA frames may be much larger.
+func TestHeadLargerThanFieldBlockLimitIsRefused(t *testing.T) {
+	oc, ac := pair(t, nil, nil)
+	ctx := ctxTimeout(t, 10*time.Second)
+	big := Fields{{"x-big", string(make([]byte, maxFieldBlockFrame))}}
+	if _, err := oc.OpenStream(ctx, big, true); err == nil || !strings.Contains(err.Error(), "a HEAD frame may carry") {
+		t.Fatalf("OpenStream with a %d-byte head: %v; want an error naming the limit", maxFieldBlockFrame, err)
+	}
+	st, err := oc.OpenStream(ctx, Fields{{":path", "/"}}, false)
+	if err != nil {
+		t.Fatalf("the connection did not survive a refused head: %v", err)
+	}
+	if err := st.End(CodeOK, big); err == nil || !strings.Contains(err.Error(), "at most") {
+		t.Fatalf("End with %d bytes of trailers: %v; want an error naming the limit", maxFieldBlockFrame, err)
+	}
+	st.Reset(CodeCancel)
+	if oc.Err() != nil || ac.Err() != nil {
+		t.Fatalf("connection failed: %v / %v", oc.Err(), ac.Err())
 	}
 }

@@ -37,6 +37,20 @@ func TestMalformedInputEndsConnection(t *testing.T) {
 			putHeader(h[:], FrameHeader{Length: DefaultMaxFramePayload + 1, Type: FrameData, StreamID: 1})
 			p.writeRaw(h[:])
 		}, CodeFrameSize, "exceeds the negotiated maximum"},
+		{"oversized head", func(p *rawPeer) {
+			var h [HeaderSize]byte
+			putHeader(h[:], FrameHeader{Length: maxFieldBlockFrame + 1, Type: FrameHead, StreamID: 1})
+			p.writeRaw(h[:])
+		}, CodeFrameSize, "wrong payload length"},
+		{"oversized end", func(p *rawPeer) {
+			p.write(FrameHead, 0, 1, head(":path", "/"))
+			var h [HeaderSize]byte
+			putHeader(h[:], FrameHeader{Length: maxFieldBlockFrame + 1, Type: FrameEnd, StreamID: 1})
+			p.writeRaw(h[:])
+		}, CodeFrameSize, "wrong payload length"},
+		{"oversized goaway", func(p *rawPeer) {
+			p.write(FrameGoAway, 0, 0, make([]byte, 8+maxGoAwayMessage+1))
+		}, CodeFrameSize, "wrong payload length"},
 		{"bad window length", func(p *rawPeer) { p.write(FrameWindow, 0, 1, []byte{1, 2}) }, CodeFrameSize, "wrong payload length"},
 		{"reserved bits", func(p *rawPeer) {
 			b := appendFrame(nil, FramePing, 0, 0, make([]byte, 8))

@@ -30,29 +30,30 @@ func (c *Conn) readLoop() {
 	defer c.wg.Done()
 	br := bufio.NewReaderSize(c.nc, readBufferSize)
 	hdr := make([]byte, HeaderSize)
-	var buf []byte      // grown to the largest non-DATA payload seen
+	var buf []byte      // for non-DATA payloads, grown as they need
 	var woken []*Stream // streams that got data since the last wake-up
 	filed := 0          // bytes filed since the last wake-up
 	for {
 		if len(woken) > 0 && (br.Buffered() < HeaderSize || filed >= wakeEvery) {
-			// About to wait on the socket, or a buffer's worth filed: wake
-			// the readers of everything filed since. One wake-up per read
-			// buffer rather than one per frame saves a goroutine switch per
-			// 64 KiB, and a peer that never pauses still gets its data read.
-			filed = 0
-			for i, st := range woken {
-				st.pendingWake = false
-				st.signalReadable()
-				woken[i] = nil
-			}
-			woken = woken[:0]
+			// About to wait on the socket, or a MiB filed: wake the readers
+			// of everything filed since. One wake-up per read rather than
+			// per frame saves goroutine switches, and a peer that never
+			// pauses still gets its data read.
+			woken, filed = wakeAll(woken), 0
 		}
 		h, err := readHeader(br, hdr, uint32(c.local.maxFramePayload))
 		if err == nil {
 			c.lastFrame.Store(time.Now().UnixNano())
 			if h.Type == FrameData {
-				// Data goes from the read buffer straight into the
-				// stream's queue: one copy, no staging buffer.
+				if len(woken) > 0 && br.Buffered() < int(h.Length) {
+					// This payload is still arriving (a large frame is
+					// read mostly past the buffer): data filed for other
+					// streams must not wait for the whole of it.
+					woken, filed = wakeAll(woken), 0
+				}
+				// Data goes from the socket (through the read buffer,
+				// or past it for a large payload) straight into the
+				// stream's queue, with no staging buffer.
 				var st *Stream
 				filed += int(h.Length)
 				if st, err = c.dataFrame(h, br); st != nil && !st.pendingWake {
@@ -61,7 +62,9 @@ func (c *Conn) readLoop() {
 				}
 			} else {
 				if int(h.Length) > len(buf) {
-					buf = make([]byte, h.Length)
+					// Control payloads are at most 64 KiB (checked with
+					// the header), so this settles after a few frames.
+					buf = make([]byte, max(int(h.Length), 2*len(buf), 512))
 				}
 				var p []byte
 				if p, err = readPayload(br, h, buf); err == nil {
@@ -86,6 +89,17 @@ func (c *Conn) readLoop() {
 		}
 		return
 	}
+}
+
+// wakeAll wakes the readers of the streams in woken and returns the list
+// emptied for reuse.
+func wakeAll(woken []*Stream) []*Stream {
+	for i, st := range woken {
+		st.pendingWake = false
+		st.signalReadable()
+		woken[i] = nil
+	}
+	return woken[:0]
 }
 
 // handle acts on one frame. p is only valid until it returns.

@@ -62,7 +62,7 @@ func (c *Conn) newStreamLocked(id uint32, head Fields) *Stream {
 		cancel:   cancel,
 		sendq:    stream.NewQueue(c.local.sendQueue, c.budget),
 		sendWin:  stream.NewSendWindow(int(c.peer.StreamWindow)),
-		recvq:    newRecvQueue(c.local.streamWindow),
+		recvq:    stream.NewQueue(c.local.streamWindow, nil),
 		recvWin:  stream.NewRecvWindow(c.local.streamWindow),
 		readable: make(chan struct{}, 1),
 		headDone: make(chan struct{}),
@@ -76,15 +76,10 @@ func (c *Conn) newStreamLocked(id uint32, head Fields) *Stream {
 	return st
 }
 
-// newRecvQueue returns the queue that holds up to window bytes received
-// and not yet read. Its chunks grow to stream.LargeChunkSize after the first
-// MiB, so that CopyTo can hand long runs of a large response to the socket
-// without copying them, while a small response never ties up a large chunk.
-func newRecvQueue(window int) *stream.Queue {
-	q := stream.NewQueue(window, nil)
-	q.GrowChunks(stream.LargeChunkSize)
-	return q
-}
+// growWindow is the smallest stream window for which CopyTo lets the
+// receive buffer grow to large chunks: the chunk slack (up to two large
+// chunks over the window) stays a fraction of what the window allows.
+const growWindow = 4 * stream.LargeChunkSize
 
 // ID is the stream's identifier on its connection.
 func (st *Stream) ID() uint32 { return st.id }
@@ -187,8 +182,8 @@ func (st *Stream) CloseWrite() error { return st.End(CodeOK, nil) }
 // carries code (CodeOK for a complete stream) and trailers.
 func (st *Stream) End(code Code, trailers Fields) error {
 	n := 4 + fieldsSize(trailers)
-	if n > int(st.c.peer.MaxFramePayload) {
-		return fmt.Errorf("ipc: trailers of %d bytes exceed the peer's maximum frame payload of %d bytes", n, st.c.peer.MaxFramePayload)
+	if limit := fieldBlockLimit(st.c.peer.MaxFramePayload); n > limit {
+		return fmt.Errorf("ipc: an END frame with these trailers would carry %d bytes; at most %d are allowed", n, limit)
 	}
 	st.mu.Lock()
 	switch {
@@ -287,16 +282,22 @@ func (st *Stream) WriteTo(w io.Writer) (int64, error) { return st.CopyTo(w, nil)
 //
 // A network connection pays per write: one 1 MiB write costs far less than
 // sixteen of 64 KiB. So CopyTo writes a long run of received bytes (half of
-// buf or more; a stream's receive buffer grows to 1 MiB runs once it has
-// carried a MiB) straight from the receive buffer, and gathers shorter runs
-// into buf to write them in one call. With a nil buf it writes every run
-// directly.
+// buf or more) straight from the receive buffer, and gathers shorter runs
+// into buf to write them in one call; with a nil buf it writes every run
+// directly. Runs are long because CopyTo lets the stream's receive buffer
+// grow to 1 MiB chunks once it has carried a MiB (with a window of 4 MiB
+// or more), which the connection's reader fills straight from the socket.
 //
 // If w has a Flush() error method, CopyTo calls it whenever it has written
 // everything that arrived so far and is about to wait for more: bytes never
 // sit in w's buffer while the stream is idle, and a busy stream pays no
 // flush per chunk.
 func (st *Stream) CopyTo(w io.Writer, buf []byte) (int64, error) {
+	if st.recvWin.Size() >= growWindow {
+		// After the first MiB, so that a small response never ties up a
+		// large chunk.
+		st.recvq.GrowChunks(stream.LargeChunkSize)
+	}
 	flusher, _ := w.(interface{ Flush() error })
 	dirty := false
 	var total int64

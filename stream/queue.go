@@ -17,8 +17,9 @@ var ErrAborted = errors.New("stream: queue aborted")
 // Queue is a bounded FIFO of bytes between ONE producer goroutine (a
 // handler's Write) and ONE consumer (the connection's writer goroutine).
 //
-// Write copies into pooled fixed-size chunks of [ChunkSize] bytes; Pop hands
-// out slices of those chunks without copying, so steady-state streaming
+// Write copies into pooled chunks of [ChunkSize] bytes (or [LargeChunkSize]
+// once the queue grows them, see [Queue.GrowChunks]); Pop hands out slices
+// of those chunks without copying, so steady-state streaming
 // allocates nothing per chunk. The bound is what turns a slow client into
 // backpressure on the handler instead of memory: Write blocks while the
 // queue holds limit bytes that have not been popped.
@@ -40,6 +41,9 @@ type Queue struct {
 	// before it takes LargeChunkSize ones (0: never); carried counts them.
 	growAfter int64
 	carried   int64
+	// filling is the chunk Fill is reading into outside the lock, which
+	// Pop must leave in the queue even when it has drained it.
+	filling *chunk
 
 	space   chan struct{} // a token per wake-up of a producer blocked for space
 	aborted chan struct{} // closed by Abort: wakes a producer blocked anywhere
@@ -80,8 +84,18 @@ func (q *Queue) SetNotify(fn func()) { q.notify = fn }
 // popped bytes straight to a socket uses it: a small response never ties up
 // a large chunk, and a large one is handed out in runs of up to 1 MiB that
 // need no gathering copy. Call it before the queue is used; after < 1 means
-// never (the default).
-func (q *Queue) GrowChunks(after int) { q.growAfter = int64(after) }
+// never (the default). It may be called at any time; it affects the chunks
+// taken from then on.
+//
+// Memory stays bounded by the limit plus two large chunks: the part of the
+// head chunk already popped (freed when the chunk is) and the part of the
+// tail chunk not yet written. A large chunk that Pop drains is dropped at
+// once, so a stream that goes quiet holds none.
+func (q *Queue) GrowChunks(after int) {
+	q.mu.Lock()
+	q.growAfter = int64(after)
+	q.mu.Unlock()
+}
 
 // newChunkLocked returns an empty chunk of the size the queue has grown to
 // and appends it to the FIFO. q.mu must be held.
@@ -245,10 +259,13 @@ func (q *Queue) Pop(max int) Segment {
 	c.r += k
 	q.queued.Add(-int64(k))
 
-	// A chunk leaves the queue when it has been popped to its end, or when
-	// it is the last one of a closed queue; the segment then inherits the
-	// queue's reference instead of taking one of its own.
-	if c.r == len(c.buf) || (q.closed && q.queued.Load() == 0) {
+	// A chunk leaves the queue when it has been popped to its end, when it
+	// is the last one of a closed queue, or when it is a large chunk popped
+	// as far as it was written (an idle stream must not pin a MiB; the next
+	// write takes a fresh chunk). The segment then inherits the queue's
+	// reference instead of taking one of its own.
+	drainedLarge := c.r == c.w && len(c.buf) > ChunkSize && c != q.filling
+	if c.r == len(c.buf) || drainedLarge || (q.closed && q.queued.Load() == 0) {
 		q.popChunkLocked()
 	} else {
 		c.refs.Add(1)

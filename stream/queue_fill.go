@@ -41,12 +41,14 @@ func (q *Queue) Fill(r io.Reader, n int) (int, error) {
 		// reads only below it, so the read itself needs no lock.
 		c.refs.Add(1)
 		w := c.w
+		q.filling = c
 		q.mu.Unlock()
 
 		k := min(n-done, len(c.buf)-w)
 		_, err := io.ReadFull(r, c.buf[w:w+k])
 
 		q.mu.Lock()
+		q.filling = nil
 		kept := err == nil && q.abortErr == nil
 		wasEmpty := q.queued.Load() == 0
 		if kept {

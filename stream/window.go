@@ -104,6 +104,14 @@ func (w *RecvWindow) Credit() int {
 	return w.credit
 }
 
+// Buffered returns the bytes received and not yet consumed: what the
+// application holds of the peer's data under this window.
+func (w *RecvWindow) Buffered() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buffered
+}
+
 // Receive records that the peer sent n bytes. It returns an error, naming n
 // and the credit left, if n is negative or exceeds the credit outstanding:
 // that is a protocol violation, and the window is left unchanged.
