@@ -19,8 +19,8 @@ var errStopping = errors.New("child: the worker is stopping; the stream was neve
 // work, so a stream waits while limit handlers run, or while the shared send
 // budget is above its high watermark, until it falls to the low one.
 // Without this, a worker under load keeps starting handlers whose output
-// competes with, and starves, the responses already under way (the Airtable
-// incident in DESIGN.md).
+// competes with, and starves, the responses already under way
+// (docs/ARCHITECTURE.md, "Starved flushing").
 //
 // Waiting streams start in arrival order: only the ticket at the head of the
 // queue looks at the slots and the budget; the others wait for it to move.

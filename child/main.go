@@ -60,7 +60,8 @@ func Run(handler http.Handler, cfg *Config) error {
 	}
 	if set.sendBuffer > 0 {
 		// A small send buffer multiplies the wake-ups a response needs
-		// to leave, and each waits behind busy handlers (DESIGN.md).
+		// to leave, and each waits behind busy handlers
+		// (docs/ARCHITECTURE.md, "Starved flushing").
 		eff, err := sockopt.SetSendBuffer(conn, set.sendBuffer)
 		var be *sockopt.BufferError
 		switch {

@@ -24,8 +24,8 @@ type metrics struct {
 	flushLag prometheus.Histogram
 }
 
-// flushLagBuckets span 0.5 ms (a writer that keeps up) to 10 s (the
-// starved flushing of DESIGN.md's first incident).
+// flushLagBuckets span 0.5 ms (a writer that keeps up) to 10 s (a writer
+// starved by busy handlers: "Starved flushing" in docs/ARCHITECTURE.md).
 var flushLagBuckets = prometheus.ExponentialBucketsRange(0.0005, 10, 16)
 
 // newMetrics builds s's registry. conn is Serve's connection: if it is a

@@ -17,7 +17,8 @@
 //
 // Go's runtime.GOMAXPROCS is deliberately not used: it rounds a quota up,
 // never goes below 2 and reads only the leaf cgroup, so a 1-CPU container
-// would still get two workers (see DESIGN.md, "Chosen dependencies").
+// would still get two workers, the start of a respawn storm
+// (docs/ARCHITECTURE.md, "Respawn storm").
 //
 // Every decision is recorded in Limits.Steps, one line each, for the
 // parent's log; Limits.CPUSource and Limits.MemorySource name the file and
