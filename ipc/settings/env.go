@@ -173,7 +173,7 @@ func FromEnv(lookup func(string) (string, bool)) (Worker, error) {
 		if v := get(name); v != "" {
 			n, err := ParseSize(v)
 			if err != nil {
-				fail(name, err.Error())
+				fail(name, sizeWhy(err))
 			}
 			*dst = n
 		}

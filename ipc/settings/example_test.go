@@ -53,8 +53,8 @@ func ExampleParseSize() {
 	// 65536 <nil>
 	// 8388608 <nil>
 	// 10000000 <nil>
-	// 0 size "1.5GiB" has an unknown unit ".5GiB"; use B, KiB, MiB, GiB, TiB (binary) or KB, MB, GB, TB (decimal)
-	// 0 size "2TiB" is above the maximum of 1TiB (1099511627776 bytes); ask for less
+	// 0 size "1.5GiB": unknown unit ".5GiB"; use B, KiB, MiB, GiB, TiB (binary) or KB, MB, GB, TB (decimal)
+	// 0 size "2TiB": larger than the maximum of 1TiB (1099511627776 bytes); ask for less
 }
 
 // A PUT /config body is decoded and validated the same way by the gateway

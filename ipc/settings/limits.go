@@ -24,7 +24,7 @@ const (
 	// DefaultHighWatermark is a worker's queued response bytes at which no
 	// new handler starts (8 MiB). The low watermark defaults to a quarter
 	// of the high one, and the queue limit to four times it.
-	DefaultHighWatermark int64 = 8 << 20
+	DefaultHighWatermark = 8 << 20
 
 	// DefaultSendBuffer is the SO_SNDBUF, in bytes, of both ends of a
 	// worker's socket (4 MiB): a small one multiplies the wake-ups a

@@ -1,6 +1,7 @@
 package settings
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -20,17 +21,27 @@ var sizeUnits = map[string]int64{
 	"kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12,
 }
 
-// sizeHint ends every ParseSize error, so that each says what to write.
+// sizeHint ends the errors about syntax, so that each says what to write.
 const sizeHint = "use a non-negative integer with an optional unit, e.g. 4096, 64KiB, 8MiB, 1GiB or 10MB"
+
+// SizeError is a string ParseSize cannot take.
+type SizeError struct {
+	Input string // as given
+	Why   string // what is wrong and what to use instead
+}
+
+// Error quotes the input: `size "12XB": unknown unit "XB"; use ...`. Where
+// the input is quoted already (a flag, a variable), use Why alone.
+func (e *SizeError) Error() string { return fmt.Sprintf("size %q: %s", e.Input, e.Why) }
 
 // ParseSize parses a byte count: a non-negative integer, optionally followed
 // by B, KiB, MiB, GiB, TiB (binary) or KB, MB, GB, TB (decimal), in any case,
 // with spaces allowed around the number and the unit. The result is at most
-// [MaxSize]. Errors quote s and say what to use instead.
+// [MaxSize]. Errors are *SizeError.
 func ParseSize(s string) (int64, error) {
 	t := strings.TrimSpace(s)
 	if strings.HasPrefix(t, "-") {
-		return 0, fmt.Errorf("size %q is not a byte count: it is negative; %s", s, sizeHint)
+		return 0, &SizeError{s, "not a byte count: sizes cannot be negative; " + sizeHint}
 	}
 	i := 0
 	for i < len(t) && t[i] >= '0' && t[i] <= '9' {
@@ -38,17 +49,27 @@ func ParseSize(s string) (int64, error) {
 	}
 	num, unit := t[:i], strings.TrimSpace(t[i:])
 	if num == "" {
-		return 0, fmt.Errorf("size %q is not a byte count; %s", s, sizeHint)
+		return 0, &SizeError{s, "not a byte count; " + sizeHint}
 	}
 	mult, ok := sizeUnits[strings.ToLower(unit)]
 	if !ok {
-		return 0, fmt.Errorf("size %q has an unknown unit %q; use B, KiB, MiB, GiB, TiB (binary) or KB, MB, GB, TB (decimal)", s, unit)
+		return 0, &SizeError{s, fmt.Sprintf("unknown unit %q; use B, KiB, MiB, GiB, TiB (binary) or KB, MB, GB, TB (decimal)", unit)}
 	}
 	n, err := strconv.ParseInt(num, 10, 64)
 	if err != nil || n > MaxSize/mult {
-		return 0, fmt.Errorf("size %q is above the maximum of 1TiB (%d bytes); ask for less", s, MaxSize)
+		return 0, &SizeError{s, fmt.Sprintf("larger than the maximum of 1TiB (%d bytes); ask for less", MaxSize)}
 	}
 	return n * mult, nil
+}
+
+// sizeWhy is what is wrong with a size, without the size: for errors that
+// quote it already.
+func sizeWhy(err error) string {
+	var se *SizeError
+	if errors.As(err, &se) {
+		return se.Why
+	}
+	return err.Error()
 }
 
 // FormatSize writes n in the largest unit that represents it exactly,

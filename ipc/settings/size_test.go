@@ -1,6 +1,7 @@
 package settings
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -43,7 +44,7 @@ func TestParseSizeErrors(t *testing.T) {
 		{"", "not a byte count"},
 		{"   ", "not a byte count"},
 		{"MiB", "not a byte count"},
-		{"-1", "negative"},
+		{"-1", "not a byte count: sizes cannot be negative"},
 		{"-8MiB", "negative"},
 		{"+5", "not a byte count"},
 		{"12XB", `unknown unit "XB"`},
@@ -58,8 +59,10 @@ func TestParseSizeErrors(t *testing.T) {
 		{"9223372036854775807KiB", "maximum of 1TiB"},
 	} {
 		_, err := ParseSize(tc.in)
-		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "size "+quote(tc.in)) {
-			t.Errorf("ParseSize(%q) error = %v; want one quoting the input and saying %q", tc.in, err, tc.want)
+		var se *SizeError
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "size "+quote(tc.in)+": ") ||
+			!errors.As(err, &se) || se.Input != tc.in || strings.Contains(se.Why, quote(tc.in)) {
+			t.Errorf("ParseSize(%q) error = %v; want a *SizeError quoting the input once and saying %q", tc.in, err, tc.want)
 		}
 	}
 }
