@@ -12,6 +12,11 @@ import (
 // `sluice serve` flag that a worker enforces passes through one of them
 // (the flag --high-watermark through SLUICE_HIGH_WATERMARK, and so on).
 const (
+	// EnvPrefix starts every variable of the contract, GOMEMLIMIT aside.
+	// `sluice serve` names the environment twin of each of its flags with
+	// it too, which is how --max-inflight and EnvMaxInFlight agree.
+	EnvPrefix = "SLUICE_"
+
 	// EnvFD is the descriptor number of the worker's end of the
 	// socketpair: 3 (DefaultFD) or more, since 0-2 are the standard
 	// streams. Unset means 3.
@@ -260,7 +265,7 @@ func (w Worker) Validate() error {
 	case w.QueueLimit < 0 || w.QueueLimit > MaxSize:
 		return bad(EnvQueueLimit, w.QueueLimit, "out of range; use a size up to 1TiB, or 0 for four times the high watermark")
 	case w.SendBuffer > MaxSize:
-		return bad(EnvSendBuffer, w.SendBuffer, "out of range; use a size, 0 for the default (%s), or -1 for the kernel's default", FormatSize(DefaultSendBuffer))
+		return bad(EnvSendBuffer, FormatSize(w.SendBuffer), "out of range; use a size, 0 for the default (%s), or -1 for the kernel's default", FormatSize(DefaultSendBuffer))
 	case w.Sched != "" && CheckSched(w.Sched) != nil:
 		return bad(EnvSched, w.Sched, "use %s or %s", PolicySequential, PolicyRoundRobin)
 	case w.LogFormat != "" && w.LogFormat != LogText && w.LogFormat != LogJSON:
@@ -268,10 +273,10 @@ func (w Worker) Validate() error {
 	}
 	high, low, limit := Watermarks(w.HighWatermark, w.LowWatermark, w.QueueLimit)
 	if low > high {
-		return bad(EnvLowWatermark, low, "above %s (%d); use at most that, or 0 for a quarter of it", EnvHighWatermark, high)
+		return bad(EnvLowWatermark, FormatSize(low), "above %s (%s); use at most that, or 0 for a quarter of it", EnvHighWatermark, FormatSize(high))
 	}
 	if high > limit {
-		return bad(EnvHighWatermark, high, "above %s (%d), so the gate could never see it reached; lower it or raise the queue limit", EnvQueueLimit, limit)
+		return bad(EnvHighWatermark, FormatSize(high), "above %s (%s), so the gate could never see it reached; lower it or raise the queue limit", EnvQueueLimit, FormatSize(limit))
 	}
 	return nil
 }

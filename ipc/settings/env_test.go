@@ -87,8 +87,8 @@ func TestFromEnvErrors(t *testing.T) {
 		{EnvAdmission, "ON", "use on or off"},
 		{EnvSched, "random", "use sequential or round-robin"},
 		{EnvLogFormat, "xml", "use text or json"},
-		{EnvLowWatermark, "1GiB", "above SLUICE_HIGH_WATERMARK (8388608)"},
-		{EnvQueueLimit, "1MiB", "SLUICE_HIGH_WATERMARK=\"8388608\": above SLUICE_QUEUE_LIMIT (1048576)"},
+		{EnvLowWatermark, "1GiB", "above SLUICE_HIGH_WATERMARK (8MiB)"},
+		{EnvQueueLimit, "1MiB", `SLUICE_HIGH_WATERMARK="8MiB": above SLUICE_QUEUE_LIMIT (1MiB)`},
 	} {
 		_, err := FromEnv(lookupIn([]string{tc.name + "=" + tc.value}))
 		var ee *EnvError

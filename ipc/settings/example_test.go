@@ -39,7 +39,7 @@ func Example() {
 	// Output:
 	// fd 3 worker 0 max in flight 4 sched round-robin
 	// high 16MiB low 4MiB queue limit 64MiB
-	// SLUICE_LOW_WATERMARK="1GiB": above SLUICE_HIGH_WATERMARK (16777216); use at most that, or 0 for a quarter of it
+	// SLUICE_LOW_WATERMARK="1GiB": above SLUICE_HIGH_WATERMARK (16MiB); use at most that, or 0 for a quarter of it
 }
 
 // Sizes are what operators write in flags, variables and query parameters.
