@@ -177,3 +177,24 @@ func TestCheckSched(t *testing.T) {
 		}
 	}
 }
+
+// TestNamesAreTheContract pins the names operators and embedders write:
+// renaming one breaks every worker built against an older sluice and every
+// deployment that sets it, so it must fail a test first.
+func TestNamesAreTheContract(t *testing.T) {
+	for got, want := range map[string]string{
+		EnvFD: "SLUICE_FD", EnvWorkerID: "SLUICE_WORKER_ID", EnvMaxInFlight: "SLUICE_MAX_INFLIGHT",
+		EnvHighWatermark: "SLUICE_HIGH_WATERMARK", EnvLowWatermark: "SLUICE_LOW_WATERMARK", EnvQueueLimit: "SLUICE_QUEUE_LIMIT",
+		EnvSendBuffer: "SLUICE_SNDBUF", EnvAdmission: "SLUICE_ADMISSION", EnvSched: "SLUICE_SCHED",
+		EnvLogFormat: "SLUICE_LOG_FORMAT", EnvRoot: "SLUICE_ROOT", EnvMemoryLimit: "GOMEMLIMIT",
+		PolicySequential: "sequential", PolicyRoundRobin: "round-robin",
+		AdmissionOn: "on", AdmissionOff: "off", LogText: "text", LogJSON: "json",
+	} {
+		if got != want {
+			t.Errorf("%q is now %q", want, got)
+		}
+	}
+	if DefaultFD != 3 || DefaultMaxInFlight != 2 || DefaultHighWatermark != 8<<20 || DefaultSendBuffer != 4<<20 || MaxInFlightLimit != 1<<20 {
+		t.Error("a default or limit changed: users and docs quote them")
+	}
+}
