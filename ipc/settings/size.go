@@ -75,8 +75,8 @@ func sizeWhy(err error) string {
 // FormatSize writes n in the largest unit that represents it exactly,
 // binary before decimal (8388608 is "8MiB", 10000000 is "10MB", 1500 is
 // "1500"), so that logs and help texts read as an operator would write
-// them and ParseSize gives n back. A negative n, which some settings use
-// for "none", is written as a plain integer.
+// them, and ParseSize gives n back up to MaxSize. A negative n, which some
+// settings use for "none", is written as a plain integer.
 func FormatSize(n int64) string {
 	if n > 0 {
 		for _, u := range []struct {
