@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/pprof"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sluicegw/sluice/ipc"
+	"github.com/sluicegw/sluice/ipc/settings"
 	"github.com/sluicegw/sluice/stream"
 )
 
@@ -60,53 +60,36 @@ func (l promLog) Println(v ...any) {
 	l.s.log.Warn("sluice worker: serving /metrics", "err", strings.TrimSpace(fmt.Sprintln(v...)))
 }
 
-// adminConfig is what GET /config answers: the settings in force.
-type adminConfig struct {
-	MaxInFlight   int    `json:"max_inflight"`
-	HighWatermark int64  `json:"high_watermark"`
-	LowWatermark  int64  `json:"low_watermark"`
-	QueueLimit    int64  `json:"queue_limit"`
-	Admission     bool   `json:"admission"`
-	Sched         string `json:"sched"`
-}
-
-// tuning is the body of PUT /config: absent fields stay as they are. Only
-// max_inflight and the watermarks can change live; the other fields of
-// GET /config are accepted if unchanged, so that a GET's answer can be
-// edited and sent back.
-type tuning struct {
-	MaxInFlight   *int    `json:"max_inflight"`
-	HighWatermark *int64  `json:"high_watermark"`
-	LowWatermark  *int64  `json:"low_watermark"`
-	QueueLimit    *int64  `json:"queue_limit"`
-	Admission     *bool   `json:"admission"`
-	Sched         *string `json:"sched"`
-}
-
-func (s *server) currentConfig() adminConfig {
+// currentConfig is what GET /config answers: the settings in force, every
+// field present. (queue_timeout is the gateway's and stays absent.)
+func (s *server) currentConfig() settings.Config {
 	_, _, limit := s.gate.counts()
 	if !s.gate.gated {
 		limit = s.maxInFlight // not enforced: admission is off
 	}
 	queue, high, low := s.budget.Limits()
-	return adminConfig{
-		MaxInFlight:   limit,
-		HighWatermark: high,
-		LowWatermark:  low,
-		QueueLimit:    queue,
-		Admission:     s.gate.gated,
-		Sched:         s.sched,
+	return settings.Config{
+		MaxInFlight:   new(limit),
+		HighWatermark: new(high),
+		LowWatermark:  new(low),
+		QueueLimit:    new(queue),
+		Admission:     new(s.gate.gated),
+		Sched:         new(s.sched),
 	}
 }
 
 // serveTune is PUT /config: it checks every field first, then applies them
-// all, and answers with the settings now in force.
+// all, and answers with the settings now in force. Only max_inflight and
+// the watermarks change live; the other fields are accepted if unchanged,
+// so that a GET's answer can be edited and sent back.
 func (s *server) serveTune(w http.ResponseWriter, r *http.Request) {
-	var t tuning
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<16))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&t); err != nil {
-		http.Error(w, "sluice worker: PUT /config takes a JSON object with any of max_inflight, high_watermark, low_watermark: "+err.Error(), http.StatusBadRequest)
+	t, err := settings.DecodeConfig(r.Body)
+	if err != nil {
+		http.Error(w, "sluice worker: PUT /config: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if err := t.Validate(); err != nil {
+		http.Error(w, "sluice worker: "+err.Error(), http.StatusBadRequest)
 		return
 	}
 	s.tuneMu.Lock()
@@ -116,67 +99,70 @@ func (s *server) serveTune(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "sluice worker: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	high, low := cur.HighWatermark, cur.LowWatermark
+	high, low := *cur.HighWatermark, *cur.LowWatermark
 	if t.HighWatermark != nil {
 		high = *t.HighWatermark
 	}
 	if t.LowWatermark != nil {
 		low = *t.LowWatermark
 	}
-	if high != cur.HighWatermark || low != cur.LowWatermark {
+	if high != *cur.HighWatermark || low != *cur.LowWatermark {
 		if err := s.budget.SetWatermarks(high, low); err != nil {
 			// checkTuning ran the same validation; this is a bug.
 			http.Error(w, "sluice worker: "+err.Error(), http.StatusInternalServerError)
 			return
 		}
 	}
-	if t.MaxInFlight != nil && s.gate.gated && *t.MaxInFlight != cur.MaxInFlight {
+	if t.MaxInFlight != nil && s.gate.gated && *t.MaxInFlight != *cur.MaxInFlight {
 		if err := s.gate.setLimit(*t.MaxInFlight); err != nil {
 			http.Error(w, "sluice worker: max_inflight: "+err.Error(), http.StatusInternalServerError)
 			return
 		}
 	}
 	now := s.currentConfig()
-	if now != cur {
+	if !now.Equal(cur) {
 		s.log.Info("sluice worker: settings tuned at run time",
-			"max_inflight", now.MaxInFlight, "high_watermark", now.HighWatermark, "low_watermark", now.LowWatermark)
+			"max_inflight", *now.MaxInFlight, "high_watermark", *now.HighWatermark, "low_watermark", *now.LowWatermark)
 	}
 	writeJSON(w, http.StatusOK, now)
 }
 
-// checkTuning returns an error naming the first field of t that cannot be
-// applied to the settings cur, its value and what to use instead.
-func (s *server) checkTuning(t tuning, cur adminConfig) error {
+// checkTuning returns an error naming the first field of t, already
+// validated on its own, that cannot be applied to the settings cur, its
+// value and what to use instead.
+func (s *server) checkTuning(t, cur settings.Config) error {
+	if t.QueueTimeout != nil {
+		return fmt.Errorf("queue_timeout %q: a worker has no queue timeout, the gateway does; PUT it to the gateway's /config", *t.QueueTimeout)
+	}
 	if t.MaxInFlight != nil {
 		n := *t.MaxInFlight
 		switch {
-		case n < 1 || n > maxInFlightLimit:
-			return fmt.Errorf("max_inflight %d is out of range; use 1..%d", n, maxInFlightLimit)
-		case !s.gate.gated && n != cur.MaxInFlight:
-			return fmt.Errorf("max_inflight %d: admission is off on this worker (SLUICE_ADMISSION=off), so no in-flight limit applies; restart it with admission on", n)
+		case !s.gate.gated && n != *cur.MaxInFlight:
+			return fmt.Errorf("max_inflight %d: admission is off on this worker (%s=%s), so no in-flight limit applies; restart it with admission on", n, settings.EnvAdmission, settings.AdmissionOff)
+		case n > s.maxStreams:
+			// The parent could never have more streams open here: its
+			// requests beyond the limit would fail instead of waiting.
+			return fmt.Errorf("max_inflight %d is above this worker's stream limit %d; use 1..%d", n, s.maxStreams, s.maxStreams)
 		}
 	}
-	if t.QueueLimit != nil && *t.QueueLimit != cur.QueueLimit {
-		return fmt.Errorf("queue_limit cannot change at run time (it stays %d); set SLUICE_QUEUE_LIMIT and restart the workers", cur.QueueLimit)
+	if t.QueueLimit != nil && *t.QueueLimit != *cur.QueueLimit {
+		return fmt.Errorf("queue_limit cannot change at run time (it stays %d); set %s and restart the workers", *cur.QueueLimit, settings.EnvQueueLimit)
 	}
-	if t.Admission != nil && *t.Admission != cur.Admission {
-		return fmt.Errorf("admission cannot change at run time (it stays %v); set SLUICE_ADMISSION and restart the workers", cur.Admission)
+	if t.Admission != nil && *t.Admission != *cur.Admission {
+		return fmt.Errorf("admission cannot change at run time (it stays %v); set %s and restart the workers", *cur.Admission, settings.EnvAdmission)
 	}
-	if t.Sched != nil && *t.Sched != cur.Sched {
-		return fmt.Errorf("sched %q: the scheduling policy cannot change at run time (it stays %q); set SLUICE_SCHED and restart the workers", *t.Sched, cur.Sched)
+	if t.Sched != nil && *t.Sched != *cur.Sched {
+		return fmt.Errorf("sched %q: the scheduling policy cannot change at run time (it stays %q); set %s and restart the workers", *t.Sched, *cur.Sched, settings.EnvSched)
 	}
-	high, low := cur.HighWatermark, cur.LowWatermark
+	high, low := *cur.HighWatermark, *cur.LowWatermark
 	if t.HighWatermark != nil {
 		high = *t.HighWatermark
-		if high < 1 || high > cur.QueueLimit {
-			return fmt.Errorf("high_watermark %d is out of range; use 1..%d bytes (the queue_limit)", high, cur.QueueLimit)
+		if high > *cur.QueueLimit {
+			return fmt.Errorf("high_watermark %d is out of range; use 1..%d bytes (the queue_limit)", high, *cur.QueueLimit)
 		}
 	}
 	if t.LowWatermark != nil {
 		low = *t.LowWatermark
-		if low < 1 {
-			return fmt.Errorf("low_watermark %d is out of range; use 1..high_watermark bytes", low)
-		}
 	}
 	if low > high {
 		what := "low_watermark"
@@ -185,7 +171,7 @@ func (s *server) checkTuning(t tuning, cur adminConfig) error {
 		}
 		return fmt.Errorf("%s: low_watermark %d would be above high_watermark %d; it must be at most high_watermark (send both to move them together)", what, low, high)
 	}
-	if err := stream.ValidateBudget(cur.QueueLimit, high, low); err != nil {
+	if err := stream.ValidateBudget(*cur.QueueLimit, high, low); err != nil {
 		return errors.New("high_watermark, low_watermark: " + err.Error())
 	}
 	return nil

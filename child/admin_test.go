@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/sluicegw/sluice/ipc"
+	"github.com/sluicegw/sluice/ipc/settings"
 )
 
 // adminResp is an admin stream's complete response.
@@ -192,8 +193,8 @@ func TestAdminTuneMaxInFlight(t *testing.T) {
 	if r.status != 200 {
 		t.Fatalf("PUT /config max_inflight 2: %d %s", r.status, r.body)
 	}
-	var got adminConfig
-	if err := json.Unmarshal(r.body, &got); err != nil || got.MaxInFlight != 2 {
+	var got settings.Config
+	if err := json.Unmarshal(r.body, &got); err != nil || got.MaxInFlight == nil || *got.MaxInFlight != 2 {
 		t.Fatalf("PUT /config answered %s (%v), want max_inflight 2", r.body, err)
 	}
 	if p := within(t, b.started, "the waiting handler to start after the raise"); p != "/b" {
@@ -204,10 +205,10 @@ func TestAdminTuneMaxInFlight(t *testing.T) {
 	})
 
 	r = wk.admin(t, "GET", "/config", nil)
-	want := adminConfig{MaxInFlight: 2, HighWatermark: DefaultHighWatermark, LowWatermark: DefaultHighWatermark / 4,
-		QueueLimit: 4 * DefaultHighWatermark, Admission: true, Sched: "sequential"}
-	got = adminConfig{}
-	if err := json.Unmarshal(r.body, &got); err != nil || r.status != 200 || got != want {
+	want := settings.Config{MaxInFlight: new(2), HighWatermark: new(int64(DefaultHighWatermark)), LowWatermark: new(int64(DefaultHighWatermark / 4)),
+		QueueLimit: new(int64(4 * DefaultHighWatermark)), Admission: new(true), Sched: new(settings.PolicySequential)}
+	got = settings.Config{}
+	if err := json.Unmarshal(r.body, &got); err != nil || r.status != 200 || !got.Equal(want) {
 		t.Fatalf("GET /config: %d %s (%v); want %+v", r.status, r.body, err, want)
 	}
 	for _, key := range []string{"max_inflight", "high_watermark", "low_watermark", "queue_limit", "admission", "sched"} {
@@ -251,6 +252,9 @@ func TestAdminTuneRejectsBadValues(t *testing.T) {
 		{`{"queue_limit": 5}`, "queue_limit"},
 		{`{"admission": false}`, "admission"},
 		{`{"max_inflight": "2"}`, "max_inflight"},
+		{`{"max_inflight": 257}`, "stream limit 256"},
+		{`{"max_inflight": 1048577}`, "max_inflight 1048577 is out of range"},
+		{`{"queue_timeout": "5s"}`, "queue_timeout"},
 		{`{"bogus": 1}`, "bogus"},
 		{`not json`, "JSON"},
 	} {
@@ -287,8 +291,8 @@ func TestAdminTuneWithAdmissionOff(t *testing.T) {
 		t.Fatalf("PUT max_inflight with admission off: %d %s; want 400 saying admission is off", r.status, r.body)
 	}
 	r = wk.admin(t, "GET", "/config", nil)
-	var c adminConfig
-	if err := json.Unmarshal(r.body, &c); err != nil || c.Admission || c.MaxInFlight != DefaultMaxInFlight {
+	var c settings.Config
+	if err := json.Unmarshal(r.body, &c); err != nil || c.Admission == nil || *c.Admission || c.MaxInFlight == nil || *c.MaxInFlight != DefaultMaxInFlight {
 		t.Fatalf("GET /config: %s (%v)", r.body, err)
 	}
 	fams, _ := wk.scrape(t)
@@ -298,7 +302,7 @@ func TestAdminTuneWithAdmissionOff(t *testing.T) {
 }
 
 func TestAdminPprofGoroutineShowsRouteLabels(t *testing.T) {
-	t.Setenv(EnvWorkerID, "7")
+	t.Setenv(settings.EnvWorkerID, "7")
 	b := newBlocking(t)
 	wk := startWorker(t, context.Background(), b, &Config{MaxInFlight: 1}, nil)
 	defer b.free()
@@ -331,7 +335,7 @@ func TestAdminCPUProfileAttributesRoutes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("takes a one-second CPU profile")
 	}
-	t.Setenv(EnvWorkerID, "3")
+	t.Setenv(settings.EnvWorkerID, "3")
 	sp := newSpinning()
 	wk := startWorker(t, context.Background(), sp, &Config{MaxInFlight: 1}, nil)
 	defer sp.free()

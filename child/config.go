@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"github.com/sluicegw/sluice/ipc"
+	"github.com/sluicegw/sluice/ipc/settings"
 	"github.com/sluicegw/sluice/sockopt"
 	"github.com/sluicegw/sluice/stream"
 )
@@ -52,15 +53,13 @@ type Config struct {
 	DisableAdmission bool
 }
 
-// Defaults, exported so that flags and docs can quote them.
+// Defaults, exported so that an embedder's flags and docs can quote them.
+// They are the settings package's, which a parent quotes too.
 const (
-	DefaultMaxInFlight   = 2
-	DefaultHighWatermark = 8 << 20
-	DefaultSendBuffer    = 4 << 20
+	DefaultMaxInFlight   = settings.DefaultMaxInFlight
+	DefaultHighWatermark = settings.DefaultHighWatermark
+	DefaultSendBuffer    = settings.DefaultSendBuffer
 )
-
-// maxInFlightLimit keeps MaxInFlight within the 32-bit field of a load report.
-const maxInFlightLimit = 1 << 20
 
 // VerifyConfig checks c and returns an error that names the first field out
 // of range, its value and what to use instead. A nil c is valid (defaults).
@@ -69,8 +68,8 @@ func VerifyConfig(c *Config) error {
 		return nil
 	}
 	switch {
-	case c.MaxInFlight < 0 || c.MaxInFlight > maxInFlightLimit:
-		return fmt.Errorf("child: MaxInFlight %d is out of range; use 0 (default %d) or 1..%d", c.MaxInFlight, DefaultMaxInFlight, maxInFlightLimit)
+	case c.MaxInFlight < 0 || c.MaxInFlight > settings.MaxInFlightLimit:
+		return fmt.Errorf("child: MaxInFlight %d is out of range; use 0 (default %d) or 1..%d", c.MaxInFlight, DefaultMaxInFlight, settings.MaxInFlightLimit)
 	case c.HighWatermark < 0:
 		return fmt.Errorf("child: HighWatermark %d is negative; use 0 (default %d) or a size in bytes", c.HighWatermark, DefaultHighWatermark)
 	case c.LowWatermark < 0:
@@ -96,8 +95,8 @@ func VerifyConfig(c *Config) error {
 	return nil
 }
 
-// settings is a Config with every default filled in.
-type settings struct {
+// resolved is a Config with every default filled in.
+type resolved struct {
 	maxInFlight      int
 	high, low, limit int64
 	sendBuffer       int
@@ -107,31 +106,20 @@ type settings struct {
 	ipc              ipc.Config
 }
 
-func (c *Config) settings() settings {
+func (c *Config) settings() resolved {
 	var zero Config
 	if c == nil {
 		c = &zero
 	}
-	s := settings{
+	s := resolved{
 		maxInFlight: c.MaxInFlight,
-		high:        c.HighWatermark,
-		low:         c.LowWatermark,
-		limit:       c.QueueLimit,
 		sendBuffer:  c.SendBuffer,
 		admission:   !c.DisableAdmission,
 		log:         c.Logger,
 	}
+	s.high, s.low, s.limit = settings.Watermarks(c.HighWatermark, c.LowWatermark, c.QueueLimit)
 	if s.maxInFlight == 0 {
 		s.maxInFlight = DefaultMaxInFlight
-	}
-	if s.high == 0 {
-		s.high = DefaultHighWatermark
-	}
-	if s.low == 0 {
-		s.low = s.high / 4
-	}
-	if s.limit == 0 {
-		s.limit = 4 * s.high
 	}
 	if s.sendBuffer == 0 {
 		s.sendBuffer = DefaultSendBuffer

@@ -3,6 +3,8 @@ package child
 import (
 	"strings"
 	"testing"
+
+	"github.com/sluicegw/sluice/ipc/settings"
 )
 
 func TestVerifyConfig(t *testing.T) {
@@ -45,14 +47,14 @@ func TestConfigDefaults(t *testing.T) {
 }
 
 func TestMainConfig(t *testing.T) {
-	t.Setenv(EnvMaxInFlight, "3")
-	t.Setenv(EnvHighWatermark, "16MiB")
-	t.Setenv(EnvLowWatermark, "0")
-	t.Setenv(EnvQueueLimit, "64MiB")
-	t.Setenv(EnvSendBuffer, "-1")
-	t.Setenv(EnvAdmission, "off")
-	t.Setenv(EnvSched, "round-robin")
-	t.Setenv(EnvLogFormat, "json")
+	t.Setenv(settings.EnvMaxInFlight, "3")
+	t.Setenv(settings.EnvHighWatermark, "16MiB")
+	t.Setenv(settings.EnvLowWatermark, "0")
+	t.Setenv(settings.EnvQueueLimit, "64MiB")
+	t.Setenv(settings.EnvSendBuffer, "-1")
+	t.Setenv(settings.EnvAdmission, "off")
+	t.Setenv(settings.EnvSched, "round-robin")
+	t.Setenv(settings.EnvLogFormat, "json")
 	c, err := MainConfig()
 	if err != nil {
 		t.Fatal(err)
@@ -65,13 +67,15 @@ func TestMainConfig(t *testing.T) {
 
 func TestMainConfigErrors(t *testing.T) {
 	for _, tc := range []struct{ env, value, want string }{
-		{EnvMaxInFlight, "four", `SLUICE_MAX_INFLIGHT="four"`},
-		{EnvHighWatermark, "8 parsecs", `unknown unit "parsecs"`},
-		{EnvSendBuffer, "4XB", `SLUICE_SNDBUF="4XB"`},
-		{EnvAdmission, "maybe", "use on or off"},
-		{EnvSched, "random", "use sequential or round-robin"},
-		{EnvLogFormat, "xml", "use text or json"},
-		{EnvLowWatermark, "1GiB", "LowWatermark 1073741824 is above HighWatermark"},
+		{settings.EnvMaxInFlight, "four", `SLUICE_MAX_INFLIGHT="four"`},
+		{settings.EnvHighWatermark, "8 parsecs", `unknown unit "parsecs"`},
+		{settings.EnvSendBuffer, "4XB", `SLUICE_SNDBUF="4XB"`},
+		{settings.EnvAdmission, "maybe", "use on or off"},
+		{settings.EnvSched, "random", "use sequential or round-robin"},
+		{settings.EnvLogFormat, "xml", "use text or json"},
+		{settings.EnvLowWatermark, "1GiB", `SLUICE_LOW_WATERMARK="1GiB": above SLUICE_HIGH_WATERMARK`},
+		{settings.EnvSendBuffer, "2GiB", "too large for a socket buffer"},
+		{settings.EnvFD, "1", "SLUICE_FD"},
 	} {
 		t.Run(tc.env, func(t *testing.T) {
 			t.Setenv(tc.env, tc.value)
@@ -83,25 +87,9 @@ func TestMainConfigErrors(t *testing.T) {
 	}
 }
 
-func TestParseSize(t *testing.T) {
-	for in, want := range map[string]int64{
-		"0": 0, "4096": 4096, "64KiB": 64 << 10, "8MiB": 8 << 20, "1GiB": 1 << 30, "2 mib": 2 << 20,
-		"10MB": 10e6, "5B": 5, " 7 ": 7,
-	} {
-		if got, err := parseSize(in); err != nil || got != want {
-			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "-1", "MiB", "1.5MiB", "2TiB", "99999999999999999999"} {
-		if _, err := parseSize(in); err == nil {
-			t.Errorf("parseSize(%q) succeeded", in)
-		}
-	}
-}
-
 func TestSocketFDDefault(t *testing.T) {
-	t.Setenv(EnvFD, "")
-	if fd, err := socketFD(); fd != 3 || err != nil {
+	t.Setenv(settings.EnvFD, "")
+	if fd, err := socketFD(); fd != settings.DefaultFD || err != nil {
 		t.Errorf("socketFD with SLUICE_FD unset: %d, %v; want 3", fd, err)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sluicegw/sluice/ipc/settings"
 )
 
 // inheritedSocket turns the descriptor the parent passed (SLUICE_FD, default
@@ -21,10 +23,10 @@ func inheritedSocket() (*net.UnixConn, int, error) {
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, fd, fmt.Errorf("sluice worker: no socket on fd %d (%v): run me from `sluice serve --worker-cmd`, which passes the socket as fd 3 and sets %s", fd, err, EnvFD)
+		return nil, fd, fmt.Errorf("sluice worker: no socket on fd %d (%v): run me from `sluice serve --worker-cmd`, which passes the socket as fd 3 and sets %s", fd, err, settings.EnvFD)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFSOCK {
-		return nil, fd, fmt.Errorf("sluice worker: no socket on fd %d (it is %s): run me from `sluice serve --worker-cmd`, which passes the socket as fd 3 and sets %s", fd, fileKind(uint32(st.Mode)), EnvFD)
+		return nil, fd, fmt.Errorf("sluice worker: no socket on fd %d (it is %s): run me from `sluice serve --worker-cmd`, which passes the socket as fd 3 and sets %s", fd, fileKind(uint32(st.Mode)), settings.EnvFD)
 	}
 	f := os.NewFile(uintptr(fd), "sluice-socket")
 	// FileConn works on a duplicate; the original is closed either way.

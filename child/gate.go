@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/sluicegw/sluice/ipc/settings"
 	"github.com/sluicegw/sluice/stream"
 )
 
@@ -157,7 +158,7 @@ func (g *gate) leave() {
 // is off (admission disabled), which has no limit to change.
 func (g *gate) setLimit(n int) error {
 	if !g.gated {
-		return errors.New("the admission gate is off (DisableAdmission, SLUICE_ADMISSION=off), so there is no in-flight limit to change")
+		return fmt.Errorf("the admission gate is off (DisableAdmission, %s=%s), so there is no in-flight limit to change", settings.EnvAdmission, settings.AdmissionOff)
 	}
 	if n < 1 {
 		return fmt.Errorf("limit %d: want at least 1", n)

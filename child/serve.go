@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sluicegw/sluice/ipc"
+	"github.com/sluicegw/sluice/ipc/settings"
 	"github.com/sluicegw/sluice/stream"
 )
 
@@ -68,7 +69,7 @@ func Serve(ctx context.Context, conn net.Conn, handler http.Handler, cfg *Config
 		workerID:    workerID(),
 	}
 	if s.sched == "" {
-		s.sched = "sequential"
+		s.sched = settings.PolicySequential
 	}
 	gateLimit := set.maxInFlight
 	if !set.admission {
@@ -299,7 +300,7 @@ func routeLabel(path string) string {
 // workerID is the worker pprof label: SLUICE_WORKER_ID (which sluice serve
 // sets to the worker's slot), else the pid.
 func workerID() string {
-	if id := os.Getenv(EnvWorkerID); id != "" {
+	if id := os.Getenv(settings.EnvWorkerID); id != "" {
 		return id
 	}
 	return strconv.Itoa(os.Getpid())

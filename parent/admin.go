@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sluicegw/sluice/ipc"
+	"github.com/sluicegw/sluice/ipc/settings"
 )
 
 // AdminHandler serves the operator's endpoints: /healthz, /readyz, /status,
@@ -152,87 +153,98 @@ func (g *Gateway) serveWorkerPprof(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// Tuning is what PUT /config may change at run time; absent fields stay.
-type Tuning struct {
-	MaxInFlight   *int    `json:"max_inflight,omitempty"`
-	QueueTimeout  *string `json:"queue_timeout,omitempty"`
-	HighWatermark *int64  `json:"high_watermark,omitempty"`
-	LowWatermark  *int64  `json:"low_watermark,omitempty"`
-	// Sched changes the workers' data scheduling policy. A policy lives
-	// in each worker's connection, so it is applied by replacing the
-	// workers one at a time (as on SIGHUP); no request fails.
-	Sched *string `json:"sched,omitempty"`
+// Tuning is the JSON of PUT and GET /config. It is the settings package's
+// type, the one a worker's own /config speaks too; the name stays for the
+// callers that knew it. The gateway changes max_inflight, queue_timeout,
+// the watermarks and sched (a policy lives in each worker's connection, so
+// it is applied by replacing the workers one at a time, as on SIGHUP, and
+// no request fails); queue_limit and admission are fixed at start.
+type Tuning = settings.Config
+
+// gatewayConfig is what GET /config answers: the gateway's settings and,
+// for each worker up, what its own GET /config answered.
+type gatewayConfig struct {
+	settings.Config
+	MaxQueue int                        `json:"max_queue"`
+	Workers  map[string]json.RawMessage `json:"workers"`
 }
 
 func (g *Gateway) serveConfig(w http.ResponseWriter, r *http.Request) {
-	out := map[string]any{
-		"max_inflight":  g.maxInFlight(),
-		"queue_timeout": g.queueTimeout().String(),
-		"max_queue":     g.cfg.MaxQueue,
+	out := gatewayConfig{
+		Config: settings.Config{
+			MaxInFlight:  new(g.maxInFlight()),
+			QueueTimeout: new(g.queueTimeout().String()),
+		},
+		MaxQueue: g.cfg.MaxQueue,
+		Workers:  map[string]json.RawMessage{},
 	}
-	workers := map[string]json.RawMessage{}
 	for _, id := range g.pool.ids() {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		code, body, err := g.adminCall(ctx, id, "GET", "/config", nil)
 		cancel()
 		if err == nil && code == http.StatusOK && json.Valid(body) {
-			workers[itoa(id)] = body
+			out.Workers[itoa(id)] = body
 		}
 	}
-	out["workers"] = workers
 	writeJSON(w, http.StatusOK, out)
+}
+
+// streamLimit is the fewest streams any running worker accepts at once,
+// the most requests the gateway could have open on each: a higher
+// in-flight limit would make requests fail instead of wait. With no worker
+// up it is ipc's default, which a worker has unless its own code sets
+// ipc.Config.MaxStreams.
+func (g *Gateway) streamLimit() (limit, worker int) {
+	limit, worker = ipc.DefaultMaxStreams, -1
+	for _, id := range g.pool.ids() {
+		b := g.pool.byID(id)
+		if b == nil {
+			continue
+		}
+		if n := int(b.conn.PeerHello().MaxStreams); worker < 0 || n < limit {
+			limit, worker = n, id
+		}
+	}
+	return limit, worker
 }
 
 // serveTune applies a Tuning to the parent, to every running worker, and to
 // the workers started from now on.
 func (g *Gateway) serveTune(w http.ResponseWriter, r *http.Request) {
-	var t Tuning
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<16))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&t); err != nil {
-		http.Error(w, "sluice: PUT /config takes JSON with max_inflight, queue_timeout (e.g. \"10s\"), high_watermark, low_watermark, sched: "+err.Error(), http.StatusBadRequest)
+	t, err := settings.DecodeConfig(r.Body)
+	if err != nil {
+		http.Error(w, "sluice: PUT /config: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	var qt time.Duration
-	if t.QueueTimeout != nil {
-		d, err := time.ParseDuration(*t.QueueTimeout)
-		if err != nil || d <= 0 {
-			http.Error(w, fmt.Sprintf("sluice: queue_timeout %q: want a positive duration such as \"10s\"", *t.QueueTimeout), http.StatusBadRequest)
+	if err := t.Validate(); err != nil {
+		http.Error(w, "sluice: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	switch {
+	case t.QueueLimit != nil:
+		http.Error(w, fmt.Sprintf("sluice: queue_limit cannot change at run time; restart sluice with --queue-limit (%s)", settings.EnvQueueLimit), http.StatusBadRequest)
+		return
+	case t.Admission != nil:
+		http.Error(w, fmt.Sprintf("sluice: admission cannot change at run time; restart sluice with --admission (%s)", settings.EnvAdmission), http.StatusBadRequest)
+		return
+	}
+	if t.MaxInFlight != nil {
+		if limit, id := g.streamLimit(); *t.MaxInFlight > limit {
+			whose := "a worker's default stream limit"
+			if id >= 0 {
+				whose = fmt.Sprintf("worker %d's stream limit", id)
+			}
+			http.Error(w, fmt.Sprintf("sluice: max_inflight %d is above %s, %d; use 1..%d", *t.MaxInFlight, whose, limit, limit), http.StatusBadRequest)
 			return
 		}
-		qt = d
 	}
-	if t.Sched != nil && *t.Sched != "sequential" && *t.Sched != "round-robin" {
-		http.Error(w, fmt.Sprintf("sluice: sched %q: want sequential or round-robin", *t.Sched), http.StatusBadRequest)
-		return
-	}
-	if t.MaxInFlight != nil && (*t.MaxInFlight < 1 || *t.MaxInFlight > ipc.DefaultMaxStreams) {
-		http.Error(w, fmt.Sprintf("sluice: max_inflight %d: want 1..%d", *t.MaxInFlight, ipc.DefaultMaxStreams), http.StatusBadRequest)
-		return
-	}
+	qt, _ := t.Timeout() // Validate checked it
 	// Workers first: they validate the watermarks; the parent follows only
 	// if every running worker accepted.
-	workerPart := map[string]any{}
-	var env []string
-	if t.MaxInFlight != nil {
-		workerPart["max_inflight"] = *t.MaxInFlight
-		env = append(env, "SLUICE_MAX_INFLIGHT="+itoa(*t.MaxInFlight))
-	}
-	if t.HighWatermark != nil {
-		workerPart["high_watermark"] = *t.HighWatermark
-		env = append(env, fmt.Sprintf("SLUICE_HIGH_WATERMARK=%d", *t.HighWatermark))
-	}
-	if t.LowWatermark != nil {
-		workerPart["low_watermark"] = *t.LowWatermark
-		env = append(env, fmt.Sprintf("SLUICE_LOW_WATERMARK=%d", *t.LowWatermark))
-	}
-	if len(workerPart) > 0 {
+	workerPart := settings.Config{MaxInFlight: t.MaxInFlight, HighWatermark: t.HighWatermark, LowWatermark: t.LowWatermark}
+	if env := workerPart.Env(); len(env) > 0 {
 		body, _ := json.Marshal(workerPart)
-		var live struct {
-			High       int64 `json:"high_watermark"`
-			Low        int64 `json:"low_watermark"`
-			QueueLimit int64 `json:"queue_limit"`
-		}
+		var live settings.Config
 		for _, id := range g.pool.ids() {
 			ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 			code, msg, err := g.adminCall(ctx, id, "PUT", "/config", body)
@@ -247,11 +259,10 @@ func (g *Gateway) serveTune(w http.ResponseWriter, r *http.Request) {
 			}
 			json.Unmarshal(msg, &live)
 		}
-		if (t.HighWatermark != nil || t.LowWatermark != nil) && live.High > 0 {
+		if (t.HighWatermark != nil || t.LowWatermark != nil) && live.HighWatermark != nil && *live.HighWatermark > 0 {
 			// Workers started later get the watermarks in force, all three
 			// bytes figures, not defaults derived from the one that changed.
-			env = append(env, fmt.Sprintf("SLUICE_HIGH_WATERMARK=%d", live.High),
-				fmt.Sprintf("SLUICE_LOW_WATERMARK=%d", live.Low), fmt.Sprintf("SLUICE_QUEUE_LIMIT=%d", live.QueueLimit))
+			env = append(env, settings.Config{HighWatermark: live.HighWatermark, LowWatermark: live.LowWatermark, QueueLimit: live.QueueLimit}.Env()...)
 		}
 		g.sup.addEnvOverrides(env)
 	}
@@ -262,7 +273,7 @@ func (g *Gateway) serveTune(w http.ResponseWriter, r *http.Request) {
 		g.queueWait.Store(int64(qt))
 	}
 	if t.Sched != nil {
-		g.sup.addEnvOverrides([]string{"SLUICE_SCHED=" + *t.Sched})
+		g.sup.addEnvOverrides(settings.Config{Sched: t.Sched}.Env())
 		go func() {
 			// Owned by the supervisor: Stop ends a rolling restart.
 			if err := g.sup.Restart(context.Background()); err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluicegw/sluice/ipc"
+	"github.com/sluicegw/sluice/ipc/settings"
 	"github.com/sluicegw/sluice/parent/cgroup"
 )
 
@@ -102,10 +103,11 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Defaults, exported so flags and docs quote the same values.
+// Defaults, exported so flags and docs quote the same values. Those a
+// worker applies too are the settings package's, so both ends agree.
 const (
-	DefaultSendBuffer      = 4 << 20
-	DefaultMaxInFlight     = 2
+	DefaultSendBuffer      = settings.DefaultSendBuffer
+	DefaultMaxInFlight     = settings.DefaultMaxInFlight
 	DefaultQueueTimeout    = 30 * time.Second
 	DefaultMaxQueue        = 1024
 	DefaultRetryAfter      = time.Second
@@ -124,8 +126,8 @@ func VerifyConfig(c *Config) error {
 	switch {
 	case c.Workers < 0 || c.Workers > 1024:
 		return fmt.Errorf("parent: Workers %d is out of range; use 0 (one per CPU) or 1..1024", c.Workers)
-	case c.MaxInFlight < 0 || c.MaxInFlight > 1<<16:
-		return fmt.Errorf("parent: MaxInFlight %d is out of range; use 0 (default %d) or 1..65536", c.MaxInFlight, DefaultMaxInFlight)
+	case c.MaxInFlight < 0 || c.MaxInFlight > settings.MaxInFlightLimit:
+		return fmt.Errorf("parent: MaxInFlight %d is out of range; use 0 (default %d) or 1..%d", c.MaxInFlight, DefaultMaxInFlight, settings.MaxInFlightLimit)
 	case c.QueueTimeout < 0:
 		return fmt.Errorf("parent: QueueTimeout %v is negative; use 0 (default %v) or a duration", c.QueueTimeout, DefaultQueueTimeout)
 	case c.MaxQueue < 0:
@@ -172,7 +174,7 @@ func (c Config) withDefaults() (Config, error) {
 		}
 	}
 	if c.WorkerMemoryLimit > 0 {
-		c.WorkerEnv = append(append([]string(nil), c.WorkerEnv...), fmt.Sprintf("GOMEMLIMIT=%d", c.WorkerMemoryLimit))
+		c.WorkerEnv = append(append([]string(nil), c.WorkerEnv...), fmt.Sprintf("%s=%d", settings.EnvMemoryLimit, c.WorkerMemoryLimit))
 	}
 	if c.SendBuffer == 0 {
 		c.SendBuffer = DefaultSendBuffer

@@ -12,7 +12,7 @@ func TestErrorsNameParameterValueAndReason(t *testing.T) {
 	for _, tc := range []struct {
 		query, want string
 	}{
-		{"/payload?size=12XB", `size "12XB": unknown unit "XB"; use bytes or KiB/MiB/GiB`},
+		{"/payload?size=12XB", `size "12XB": unknown unit "XB"; use B, KiB, MiB, GiB`},
 		{"/payload", `size "": missing`},
 		{"/payload?size=2TiB", `size "2TiB": larger than the maximum`},
 		{"/payload?size=1&cpu=fast", `cpu "fast": not a duration`},

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/sluicegw/sluice/ipc/settings"
 )
 
 // CPUTimeHeader is the response header in which /payload reports the CPU
@@ -23,7 +25,7 @@ func servePayload(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, "size", "", "missing; give a byte count such as 4096, 27MiB or 1GiB")
 		return
 	}
-	size, err := ParseSize(q.Get("size"))
+	size, err := settings.ParseSize(q.Get("size"))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return

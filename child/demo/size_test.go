@@ -5,6 +5,8 @@ import (
 	"testing"
 )
 
+// TestParseSize checks the sizes /payload takes; the syntax's own table is
+// in package settings.
 func TestParseSize(t *testing.T) {
 	good := map[string]int64{
 		"0":      0,

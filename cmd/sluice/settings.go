@@ -1,19 +1,23 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"strings"
 	"time"
 
-	"github.com/sluicegw/sluice/child/demo"
+	"github.com/sluicegw/sluice/ipc/settings"
 	"github.com/sluicegw/sluice/parent"
+	"github.com/sluicegw/sluice/sockopt"
 )
 
-// settings holds every knob of `sluice serve`. Each has one name across the
-// flag (--name), the environment (SLUICE_NAME) and the docs.
-type settings struct {
+// serveSettings holds every knob of `sluice serve`. Each has one name across
+// the flag (--name), the environment (SLUICE_NAME) and the docs; those a
+// worker enforces reach it through the variables of package settings, which
+// are the same twins.
+type serveSettings struct {
 	listen        string
 	adminListen   string
 	workers       int
@@ -28,6 +32,7 @@ type settings struct {
 	sched         string
 	highWatermark size
 	lowWatermark  size
+	queueLimit    size
 	logFormat     string
 	heartbeat     time.Duration
 	liveness      time.Duration
@@ -36,16 +41,21 @@ type settings struct {
 	workerMemory  size
 }
 
-// size is a byte count that accepts 4096, 64KiB, 4MiB, 1GiB.
+// size is a byte count in the syntax of settings.ParseSize (4096, 64KiB,
+// 4MiB, 1GiB), or -1 where a setting documents it as "none".
 type size int64
 
-func (s *size) String() string { return fmt.Sprint(int64(*s)) }
+func (s *size) String() string { return settings.FormatSize(int64(*s)) }
 func (s *size) Set(v string) error {
-	if v == "-1" {
-		*s = -1 // "none", where a setting documents it
+	if strings.TrimSpace(v) == "-1" {
+		*s = -1
 		return nil
 	}
-	n, err := demo.ParseSize(v)
+	n, err := settings.ParseSize(v)
+	var se *settings.SizeError
+	if errors.As(err, &se) {
+		return errors.New(se.Why) // the flag package and applyEnv quote v already
+	}
 	if err != nil {
 		return err
 	}
@@ -53,23 +63,24 @@ func (s *size) Set(v string) error {
 	return nil
 }
 
-func serveFlags(fs *flag.FlagSet) *settings {
-	s := &settings{sndbuf: 4 << 20, highWatermark: 8 << 20}
+func serveFlags(fs *flag.FlagSet) *serveSettings {
+	s := &serveSettings{sndbuf: settings.DefaultSendBuffer, highWatermark: settings.DefaultHighWatermark}
 	fs.StringVar(&s.listen, "listen", "127.0.0.1:8080", "HTTP address to serve clients on")
 	fs.StringVar(&s.adminListen, "admin-listen", "127.0.0.1:9090", "address for /healthz, /readyz, /status; empty disables")
 	fs.IntVar(&s.workers, "workers", 0, "worker processes; 0 means one per CPU available")
 	fs.StringVar(&s.workerCmd, "worker-cmd", "", "path of a worker binary (one built with child.Main); empty re-executes this binary as the built-in demo worker")
 	fs.StringVar(&s.root, "root", "", "directory the demo worker serves under /files/; empty disables /files/")
-	fs.Var(&s.sndbuf, "sndbuf", "SO_SNDBUF of both ends of every worker socket (bytes, or KiB/MiB); the effective value is logged")
-	fs.IntVar(&s.maxInFlight, "max-inflight", parent.DefaultMaxInFlight, "requests one worker handles at once")
-	fs.DurationVar(&s.queueTimeout, "queue-timeout", 30*time.Second, "how long a request waits for a worker with room before 503")
-	fs.IntVar(&s.maxQueue, "max-queue", 1024, "requests that may wait for a worker at once; more get 503 at once")
+	fs.Var(&s.sndbuf, "sndbuf", "SO_SNDBUF of both ends of every worker socket (bytes, or KiB/MiB); -1 leaves the kernel's default; the effective value is logged")
+	fs.IntVar(&s.maxInFlight, "max-inflight", settings.DefaultMaxInFlight, fmt.Sprintf("requests one worker handles at once (1..%d)", settings.MaxInFlightLimit))
+	fs.DurationVar(&s.queueTimeout, "queue-timeout", parent.DefaultQueueTimeout, "how long a request waits for a worker with room before 503")
+	fs.IntVar(&s.maxQueue, "max-queue", parent.DefaultMaxQueue, "requests that may wait for a worker at once; more get 503 at once")
 	fs.DurationVar(&s.drainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM/SIGINT, how long in-flight responses have to finish")
-	fs.StringVar(&s.admission, "admission", "on", "admission: on, or off (no in-flight limit in the parent or the worker, no watermark gate: every request starts at once; for comparisons)")
-	fs.StringVar(&s.sched, "sched", "sequential", "worker data scheduling: sequential or round-robin")
+	fs.StringVar(&s.admission, "admission", settings.AdmissionOn, "admission: on, or off (no in-flight limit in the parent or the worker, no watermark gate: every request starts at once; for comparisons)")
+	fs.StringVar(&s.sched, "sched", settings.PolicySequential, "worker data scheduling: "+settings.PolicySequential+" or "+settings.PolicyRoundRobin)
 	fs.Var(&s.highWatermark, "high-watermark", "queued response bytes per worker above which no new handler starts")
 	fs.Var(&s.lowWatermark, "low-watermark", "queued bytes at which waiting handlers start again; 0 means a quarter of --high-watermark")
-	fs.StringVar(&s.logFormat, "log-format", "text", "log format: text or json")
+	fs.Var(&s.queueLimit, "queue-limit", "queued response bytes per worker at which a handler's writes block; 0 means four times --high-watermark")
+	fs.StringVar(&s.logFormat, "log-format", settings.LogText, "log format: text or json")
 	fs.DurationVar(&s.heartbeat, "heartbeat-interval", parent.DefaultHeartbeat, "how often the parent pings each worker")
 	fs.DurationVar(&s.liveness, "liveness-window", parent.DefaultLivenessWindow, "a worker that sends nothing at all for this long is presumed hung and replaced (not a request timeout: busy workers still answer pings)")
 	fs.IntVar(&s.maxRequests, "max-requests", 0, "recycle a worker after about this many requests (+10% jitter); 0 never")
@@ -98,36 +109,59 @@ func applyEnv(fs *flag.FlagSet) error {
 }
 
 func envName(flagName string) string {
-	return "SLUICE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+	return settings.EnvPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-func (s *settings) check() error {
+// flagName is envName backwards, so that an error about a worker variable
+// can name the flag the operator set.
+func flagName(env string) string {
+	return "--" + strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(env, settings.EnvPrefix), "_", "-"))
+}
+
+// check refuses, before any worker starts, what would make every worker
+// refuse its environment and the supervisor restart it in a loop.
+func (s *serveSettings) check() error {
 	switch {
-	case s.admission != "on" && s.admission != "off":
-		return fmt.Errorf("--admission %q: use on or off", s.admission)
-	case s.sched != "sequential" && s.sched != "round-robin":
-		return fmt.Errorf("--sched %q: use sequential or round-robin", s.sched)
-	case s.logFormat != "text" && s.logFormat != "json":
-		return fmt.Errorf("--log-format %q: use text or json", s.logFormat)
-	case s.maxInFlight < 1:
-		return fmt.Errorf("--max-inflight %d: must be at least 1", s.maxInFlight)
+	case s.admission != settings.AdmissionOn && s.admission != settings.AdmissionOff:
+		return fmt.Errorf("--admission %q: use %s or %s", s.admission, settings.AdmissionOn, settings.AdmissionOff)
+	case settings.CheckSched(s.sched) != nil:
+		return fmt.Errorf("--sched %q: use %s or %s", s.sched, settings.PolicySequential, settings.PolicyRoundRobin)
+	case s.logFormat != settings.LogText && s.logFormat != settings.LogJSON:
+		return fmt.Errorf("--log-format %q: use %s or %s", s.logFormat, settings.LogText, settings.LogJSON)
 	case s.workers < 0:
 		return fmt.Errorf("--workers %d: use 0 (one per CPU) or more", s.workers)
+	case s.sndbuf > sockopt.MaxBuffer:
+		return fmt.Errorf("--sndbuf %s: too large for a socket buffer; use at most %d bytes, or -1 for the kernel's default", s.sndbuf.String(), sockopt.MaxBuffer)
+	}
+	if err := settings.CheckMaxInFlight("--max-inflight", s.maxInFlight); err != nil {
+		return err
+	}
+	if err := s.worker().Validate(); err != nil {
+		var ee *settings.EnvError
+		if errors.As(err, &ee) {
+			return fmt.Errorf("%s %s (%s): %s", flagName(ee.Name), ee.Value, ee.Name, ee.Why)
+		}
+		return err
 	}
 	return nil
 }
 
-// workerEnv is what the parent passes to its workers so that both ends
-// agree on the settings the worker enforces.
-func (s *settings) workerEnv() []string {
-	return []string{
-		"SLUICE_MAX_INFLIGHT=" + fmt.Sprint(s.maxInFlight),
-		"SLUICE_SNDBUF=" + fmt.Sprint(int64(s.sndbuf)),
-		"SLUICE_ADMISSION=" + s.admission,
-		"SLUICE_SCHED=" + s.sched,
-		"SLUICE_HIGH_WATERMARK=" + fmt.Sprint(int64(s.highWatermark)),
-		"SLUICE_LOW_WATERMARK=" + fmt.Sprint(int64(s.lowWatermark)),
-		"SLUICE_ROOT=" + s.root,
-		"SLUICE_LOG_FORMAT=" + s.logFormat,
+// worker is what every worker is told, the same for all of them; the
+// supervisor adds each one's descriptor and id.
+func (s *serveSettings) worker() settings.Worker {
+	return settings.Worker{
+		MaxInFlight:      s.maxInFlight,
+		HighWatermark:    int64(s.highWatermark),
+		LowWatermark:     int64(s.lowWatermark),
+		QueueLimit:       int64(s.queueLimit),
+		SendBuffer:       int64(s.sndbuf),
+		DisableAdmission: s.admission == settings.AdmissionOff,
+		Sched:            s.sched,
+		LogFormat:        s.logFormat,
+		Root:             s.root,
 	}
 }
+
+// workerEnv is what the parent passes to its workers so that both ends
+// agree on the settings the worker enforces.
+func (s *serveSettings) workerEnv() []string { return s.worker().Env() }
