@@ -19,7 +19,7 @@ import (
 // concurrent use.
 type Conn struct {
 	nc     net.Conn
-	role   Role
+	role   connRole
 	local  settings
 	peer   Hello
 	ver    uint16
@@ -57,17 +57,17 @@ type Conn struct {
 // Client performs the handshake as the side that opens streams (the parent)
 // and starts the connection's reader and writer. On error nc is closed.
 func Client(nc net.Conn, cfg *Config) (*Conn, error) {
-	return newConn(nc, cfg, RoleOpener)
+	return newConn(nc, cfg, roleOpener)
 }
 
 // Server performs the handshake as the side that accepts streams (the
 // worker) and starts the connection's reader and writer. On error nc is
 // closed.
 func Server(nc net.Conn, cfg *Config) (*Conn, error) {
-	return newConn(nc, cfg, RoleAcceptor)
+	return newConn(nc, cfg, roleAcceptor)
 }
 
-func newConn(nc net.Conn, cfg *Config, role Role) (*Conn, error) {
+func newConn(nc net.Conn, cfg *Config, role connRole) (*Conn, error) {
 	if err := VerifyConfig(cfg); err != nil {
 		nc.Close()
 		return nil, err
@@ -83,12 +83,12 @@ func newConn(nc net.Conn, cfg *Config, role Role) (*Conn, error) {
 		return nil, err
 	}
 	local := Hello{
-		MinVersion:      MinVersion,
-		MaxVersion:      MaxVersion,
+		MinVersion:      minVersion,
+		MaxVersion:      maxVersion,
 		MaxFramePayload: uint32(s.maxFramePayload),
 		StreamWindow:    uint32(s.streamWindow),
 		MaxStreams:      uint32(s.maxStreams),
-		Role:            role,
+		role:            role,
 	}
 	peer, ver, err := handshake(nc, local, s.handshake)
 	if err != nil {
@@ -225,7 +225,7 @@ func (c *Conn) lastPeerIDLocked() uint32 {
 // never blocks on the peer: it fails with ErrStreamLimit when the peer's
 // limit is reached, and with ErrGoAway after go-away.
 func (c *Conn) OpenStream(ctx context.Context, head Fields, endStream bool) (*Stream, error) {
-	if c.role != RoleOpener {
+	if c.role != roleOpener {
 		return nil, fmt.Errorf("ipc: OpenStream on the %s end; only the opener opens streams", c.role)
 	}
 	if err := ctx.Err(); err != nil {
@@ -259,7 +259,7 @@ func (c *Conn) OpenStream(ctx context.Context, head Fields, endStream bool) (*St
 	st := c.newStreamLocked(id, nil)
 	st.headSent = true
 	st.writeClosed = endStream
-	putHeader(frame, FrameHeader{Length: uint32(len(frame) - HeaderSize), Type: FrameHead, Flags: headFlags(endStream), StreamID: id})
+	putHeader(frame, frameHeader{Length: uint32(len(frame) - headerSize), Type: frameHead, Flags: headFlags(endStream), StreamID: id})
 	// Pushed under c.mu so that HEAD frames leave in id order, as the
 	// acceptor requires.
 	if endStream {
@@ -274,9 +274,9 @@ func (c *Conn) OpenStream(ctx context.Context, head Fields, endStream bool) (*St
 	return st, nil
 }
 
-func headFlags(end bool) Flags {
+func headFlags(end bool) frameFlags {
 	if end {
-		return FlagEndStream
+		return flagEndStream
 	}
 	return 0
 }
@@ -293,9 +293,9 @@ func (c *Conn) headFrame(head Fields, end bool) ([]byte, error) {
 			return nil, fmt.Errorf("ipc: field name of %d bytes; names must be 1..%d bytes", len(f.Name), maxFieldName)
 		}
 	}
-	b := make([]byte, HeaderSize, HeaderSize+n)
+	b := make([]byte, headerSize, headerSize+n)
 	b = appendFields(b, head)
-	putHeader(b, FrameHeader{Length: uint32(n), Type: FrameHead, Flags: headFlags(end)})
+	putHeader(b, frameHeader{Length: uint32(n), Type: frameHead, Flags: headFlags(end)})
 	return b, nil
 }
 
@@ -303,7 +303,7 @@ func (c *Conn) headFrame(head Fields, end bool) ([]byte, error) {
 // once the peer sent go-away and every stream it opened was accepted, and
 // the connection's error once it has ended.
 func (c *Conn) AcceptStream(ctx context.Context) (*Stream, error) {
-	if c.role != RoleAcceptor {
+	if c.role != roleAcceptor {
 		return nil, fmt.Errorf("ipc: AcceptStream on the %s end; only the acceptor accepts streams", c.role)
 	}
 	for {
@@ -348,7 +348,7 @@ func (c *Conn) GoAway(code Code, reason string) error {
 	}
 	c.goAwaySent = true
 	last := c.lastPeerID
-	if c.role == RoleOpener {
+	if c.role == roleOpener {
 		last = c.nextID - 2
 	}
 	c.mu.Unlock()

@@ -29,12 +29,12 @@ const wakeEvery = 1 << 20
 func (c *Conn) readLoop() {
 	defer c.wg.Done()
 	br := bufio.NewReaderSize(c.nc, readBufferSize)
-	hdr := make([]byte, HeaderSize)
+	hdr := make([]byte, headerSize)
 	var buf []byte      // for non-DATA payloads, grown as they need
 	var woken []*Stream // streams that got data since the last wake-up
 	filed := 0          // bytes filed since the last wake-up
 	for {
-		if len(woken) > 0 && (br.Buffered() < HeaderSize || filed >= wakeEvery) {
+		if len(woken) > 0 && (br.Buffered() < headerSize || filed >= wakeEvery) {
 			// About to wait on the socket, or a MiB filed: wake the readers
 			// of everything filed since. One wake-up per read rather than
 			// per frame saves goroutine switches, and a peer that never
@@ -44,7 +44,7 @@ func (c *Conn) readLoop() {
 		h, err := readHeader(br, hdr, uint32(c.local.maxFramePayload))
 		if err == nil {
 			c.lastFrame.Store(time.Now().UnixNano())
-			if h.Type == FrameData {
+			if h.Type == frameData {
 				if len(woken) > 0 && br.Buffered() < int(h.Length) {
 					// This payload is still arriving (a large frame is
 					// read mostly past the buffer): data filed for other
@@ -103,23 +103,23 @@ func wakeAll(woken []*Stream) []*Stream {
 }
 
 // handle acts on one frame. p is only valid until it returns.
-func (c *Conn) handle(h FrameHeader, p []byte) error {
+func (c *Conn) handle(h frameHeader, p []byte) error {
 	switch h.Type {
-	case FrameHello:
+	case frameHello:
 		return protoErrorf(CodeProtocol, "HELLO after the handshake")
-	case FramePing:
-		if h.Flags&FlagAck != 0 {
+	case framePing:
+		if h.Flags&flagAck != 0 {
 			c.pong(binary.BigEndian.Uint64(p))
 			return nil
 		}
 		if n := c.out.pending(); n > maxPendingControl {
 			return protoErrorf(CodeProtocol, "control frame flood: %d frames wait to be written while the peer keeps pinging and does not read", n)
 		}
-		c.out.pushFrame(appendFrame(nil, FramePing, FlagAck, 0, p))
+		c.out.pushFrame(appendFrame(nil, framePing, flagAck, 0, p))
 		return nil
-	case FrameGoAway:
+	case frameGoAway:
 		return c.onGoAway(p)
-	case FrameLoad:
+	case frameLoad:
 		c.onLoadFrame(p)
 		return nil
 	}
@@ -128,12 +128,12 @@ func (c *Conn) handle(h FrameHeader, p []byte) error {
 
 // lookup finds the stream a frame is for. A nil stream with a nil error
 // means the frame is for a stream that ended and may be ignored.
-func (c *Conn) lookup(h FrameHeader) (*Stream, error) {
+func (c *Conn) lookup(h frameHeader) (*Stream, error) {
 	id := h.StreamID
 	c.mu.Lock()
 	st := c.streams[id]
 	var known bool
-	if c.role == RoleAcceptor {
+	if c.role == roleAcceptor {
 		known = id%2 == 1 && id <= c.lastPeerID
 	} else {
 		known = id%2 == 1 && id < c.nextID
@@ -144,7 +144,7 @@ func (c *Conn) lookup(h FrameHeader) (*Stream, error) {
 		return st, nil
 	case !known:
 		return nil, protoErrorf(CodeProtocol, "%s: no such stream was ever opened", h)
-	case h.Type == FrameWindow || h.Type == FrameReset:
+	case h.Type == frameWindow || h.Type == frameReset:
 		// Credit or a reset can cross our END on the wire; harmless.
 		return nil, nil
 	default:
@@ -154,7 +154,7 @@ func (c *Conn) lookup(h FrameHeader) (*Stream, error) {
 
 // dataFrame files a DATA frame's payload and returns its stream, whose
 // reader is yet to be woken.
-func (c *Conn) dataFrame(h FrameHeader, r io.Reader) (*Stream, error) {
+func (c *Conn) dataFrame(h frameHeader, r io.Reader) (*Stream, error) {
 	st, err := c.lookup(h)
 	if st == nil || err != nil {
 		if err == nil {
@@ -165,8 +165,8 @@ func (c *Conn) dataFrame(h FrameHeader, r io.Reader) (*Stream, error) {
 	return st, st.onData(r, int(h.Length))
 }
 
-func (c *Conn) streamFrame(h FrameHeader, p []byte) error {
-	if h.Type == FrameHead && c.role == RoleAcceptor {
+func (c *Conn) streamFrame(h frameHeader, p []byte) error {
+	if h.Type == frameHead && c.role == roleAcceptor {
 		c.mu.Lock()
 		_, open := c.streams[h.StreamID]
 		c.mu.Unlock()
@@ -179,25 +179,25 @@ func (c *Conn) streamFrame(h FrameHeader, p []byte) error {
 		return err
 	}
 	switch h.Type {
-	case FrameHead:
-		if c.role == RoleAcceptor {
+	case frameHead:
+		if c.role == roleAcceptor {
 			return protoErrorf(CodeProtocol, "%s: a second HEAD from the opener", h)
 		}
 		f, err := parseFields(p)
 		if err != nil {
 			return err
 		}
-		return st.onHead(f, h.Flags&FlagEndStream != 0)
-	case FrameEnd:
+		return st.onHead(f, h.Flags&flagEndStream != 0)
+	case frameEnd:
 		f, err := parseFields(p[4:])
 		if err != nil {
 			return err
 		}
 		return st.onEnd(Code(binary.BigEndian.Uint32(p)), f)
-	case FrameReset:
+	case frameReset:
 		st.onReset(Code(binary.BigEndian.Uint32(p)))
 		return nil
-	case FrameWindow:
+	case frameWindow:
 		return st.onWindow(binary.BigEndian.Uint32(p))
 	}
 	return protoErrorf(CodeProtocol, "%s: unexpected frame type", h)
@@ -206,7 +206,7 @@ func (c *Conn) streamFrame(h FrameHeader, p []byte) error {
 // acceptHead opens a stream the peer started. Streams beyond the limit or
 // after our go-away are reset with CodeRefused rather than ending the
 // connection: they were never processed, so the opener can retry them.
-func (c *Conn) acceptHead(h FrameHeader, p []byte) error {
+func (c *Conn) acceptHead(h frameHeader, p []byte) error {
 	id := h.StreamID
 	c.mu.Lock()
 	if id%2 == 0 || id <= c.lastPeerID {
@@ -236,7 +236,7 @@ func (c *Conn) acceptHead(h FrameHeader, p []byte) error {
 		c.acceptQueue = append(c.acceptQueue, st)
 	}
 	c.mu.Unlock()
-	if h.Flags&FlagEndStream != 0 {
+	if h.Flags&flagEndStream != 0 {
 		if err := st.onEnd(CodeOK, nil); err != nil {
 			return err
 		}
@@ -275,5 +275,5 @@ func goAwayFrame(last uint32, code Code, msg string) []byte {
 	binary.BigEndian.PutUint32(p[0:4], last)
 	binary.BigEndian.PutUint32(p[4:8], uint32(code))
 	p = append(p, msg...)
-	return appendFrame(nil, FrameGoAway, 0, 0, p)
+	return appendFrame(nil, frameGoAway, 0, 0, p)
 }

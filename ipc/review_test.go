@@ -16,7 +16,7 @@ func client(cfg *Config) func(net.Conn) (*Conn, error) {
 // acceptor's complete answer (HEAD with END_STREAM) is on the wire; that
 // answer is the acceptor's last frame, so the stream must be forgotten.
 func TestHeadEndStreamCrossingResetIsForgotten(t *testing.T) {
-	p, oc, err := newRawPeer(t, RoleAcceptor, defaultHello(), client(nil))
+	p, oc, err := newRawPeer(t, roleAcceptor, defaultHello(), client(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +27,7 @@ func TestHeadEndStreamCrossingResetIsForgotten(t *testing.T) {
 	}
 	p.read() // its HEAD
 	st.Reset(CodeCancel)
-	p.write(FrameHead, FlagEndStream, st.ID(), head(":status", "204"))
+	p.write(frameHead, flagEndStream, st.ID(), head(":status", "204"))
 	waitFor(t, func() bool { return oc.NumStreams() == 0 }, "the opener forgets the stream")
 }
 
@@ -56,13 +56,13 @@ func TestEndNeverOvertakesHead(t *testing.T) {
 // TestPingFloodEndsConnection: a peer that pings without reading the
 // replies cannot grow our queue of control frames without bound.
 func TestPingFloodEndsConnection(t *testing.T) {
-	p, ac, err := newRawPeer(t, RoleOpener, defaultHello(), server(nil))
+	p, ac, err := newRawPeer(t, roleOpener, defaultHello(), server(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var batch []byte
 	for i := 0; i < 10000; i++ {
-		batch = appendFrame(batch, FramePing, 0, 0, make([]byte, 8))
+		batch = appendFrame(batch, framePing, 0, 0, make([]byte, 8))
 	}
 	for i := 0; i < 100 && ac.Err() == nil; i++ {
 		p.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))

@@ -119,7 +119,7 @@ func (st *Stream) WriteHead(head Fields, endStream bool) error {
 	if err != nil {
 		return err
 	}
-	putHeader(frame, FrameHeader{Length: uint32(len(frame) - HeaderSize), Type: FrameHead, Flags: headFlags(endStream), StreamID: st.id})
+	putHeader(frame, frameHeader{Length: uint32(len(frame) - headerSize), Type: frameHead, Flags: headFlags(endStream), StreamID: st.id})
 	st.mu.Lock()
 	switch {
 	case st.writeErr != nil:
@@ -214,9 +214,9 @@ func (st *Stream) endFrame() []byte {
 	code, trailers := st.endCode, st.endFields
 	st.mu.Unlock()
 	n := 4 + fieldsSize(trailers)
-	b := make([]byte, HeaderSize+4, HeaderSize+n)
-	putHeader(b, FrameHeader{Length: uint32(n), Type: FrameEnd, StreamID: st.id})
-	binary.BigEndian.PutUint32(b[HeaderSize:], uint32(code))
+	b := make([]byte, headerSize+4, headerSize+n)
+	putHeader(b, frameHeader{Length: uint32(n), Type: frameEnd, StreamID: st.id})
+	binary.BigEndian.PutUint32(b[headerSize:], uint32(code))
 	return appendFields(b, trailers)
 }
 
@@ -368,7 +368,7 @@ func (st *Stream) consumed(n int) {
 	done := st.recvDone
 	st.mu.Unlock()
 	if !done {
-		st.c.out.pushFrame(u32Frame(FrameWindow, st.id, uint32(grant)))
+		st.c.out.pushFrame(u32Frame(frameWindow, st.id, uint32(grant)))
 	}
 }
 
@@ -410,7 +410,7 @@ func (st *Stream) Reset(code Code) {
 	if !recvDone {
 		st.readErr = err
 	}
-	st.c.out.pushClose(u32Frame(FrameReset, st.id, uint32(code)), st)
+	st.c.out.pushClose(u32Frame(frameReset, st.id, uint32(code)), st)
 	st.mu.Unlock()
 	st.sendq.Abort(err)
 	if !recvDone {
@@ -490,7 +490,7 @@ func (st *Stream) onData(r io.Reader, n int) error {
 	case st.recvDone:
 		st.mu.Unlock()
 		return protoErrorf(CodeProtocol, "DATA of %d bytes on stream %d after its END", n, st.id)
-	case st.c.role == RoleOpener && !st.gotHead:
+	case st.c.role == roleOpener && !st.gotHead:
 		st.mu.Unlock()
 		return protoErrorf(CodeProtocol, "DATA on stream %d before its response HEAD", st.id)
 	}
@@ -518,7 +518,7 @@ func (st *Stream) onEnd(code Code, trailers Fields) error {
 		st.mu.Unlock()
 		return protoErrorf(CodeProtocol, "a second END on stream %d", st.id)
 	}
-	if st.c.role == RoleOpener && !st.gotHead {
+	if st.c.role == roleOpener && !st.gotHead {
 		st.mu.Unlock()
 		return protoErrorf(CodeProtocol, "END on stream %d before its response HEAD", st.id)
 	}
@@ -556,7 +556,7 @@ func (st *Stream) onReset(code Code) {
 	if reply {
 		// Our last frame on every stream is END or RESET, so the peer
 		// knows when it may forget the stream.
-		st.c.out.pushClose(u32Frame(FrameReset, st.id, uint32(CodeCancel)), st)
+		st.c.out.pushClose(u32Frame(frameReset, st.id, uint32(CodeCancel)), st)
 	}
 	st.mu.Unlock()
 	st.sendq.Abort(err)

@@ -39,7 +39,7 @@ func (c *Conn) writeLoop() {
 		ended      []*Stream
 		segs       []stream.Segment
 		bufs       = make(net.Buffers, 0, maxIovecs+8)
-		hdrs       = make([]byte, maxFramesPerBatch*HeaderSize)
+		hdrs       = make([]byte, maxFramesPerBatch*headerSize)
 		maxPayload = int(c.peer.MaxFramePayload)
 	)
 	for {
@@ -81,13 +81,13 @@ func (c *Conn) writeLoop() {
 			}
 			st := active[id]
 			for n > 0 && frames < maxFramesPerBatch && len(bufs) < maxIovecs-1 {
-				m := c.appendData(&bufs, &segs, st, hdrs[frames*HeaderSize:(frames+1)*HeaderSize], min(n, maxPayload))
+				m := c.appendData(&bufs, &segs, st, hdrs[frames*headerSize:(frames+1)*headerSize], min(n, maxPayload))
 				if m == 0 {
 					break
 				}
 				frames++
 				n -= m
-				size += HeaderSize + m
+				size += headerSize + m
 			}
 		}
 		// An END must not overtake its stream's HEAD, which may still be
@@ -189,7 +189,7 @@ func (c *Conn) appendData(bufs *net.Buffers, segs *[]stream.Segment, st *Stream,
 		return 0
 	}
 	st.sendWin.Take(m)
-	putHeader(hdr, FrameHeader{Length: uint32(m), Type: FrameData, StreamID: st.id})
+	putHeader(hdr, frameHeader{Length: uint32(m), Type: frameData, StreamID: st.id})
 	return m
 }
 
