@@ -256,9 +256,13 @@ func (c *Conn) OpenStream(ctx context.Context, head Fields, endStream bool) (*St
 	}
 	id := c.nextID
 	c.nextID += 2
-	st := c.newStreamLocked(id, nil)
-	st.headSent = true
-	st.writeClosed = endStream
+	send := sendOpen
+	if endStream {
+		// The HEAD carries END_STREAM: it is our last frame.
+		send = sendDone
+	}
+	st := newStream(c, id, send, recvHead, nil)
+	c.streams[id] = st
 	putHeader(frame, frameHeader{Length: uint32(len(frame) - headerSize), Type: frameHead, Flags: headFlags(endStream), StreamID: id})
 	// Pushed under c.mu so that HEAD frames leave in id order, as the
 	// acceptor requires.
@@ -268,10 +272,19 @@ func (c *Conn) OpenStream(ctx context.Context, head Fields, endStream bool) (*St
 		c.out.pushOpen(frame, st)
 	}
 	c.mu.Unlock()
-	if endStream {
-		st.sentEnd()
-	}
 	return st, nil
+}
+
+// forget drops a stream that has ended in both directions. The stream's
+// last transition calls it (see stream_state.go); a second call is
+// harmless.
+func (c *Conn) forget(st *Stream) {
+	c.mu.Lock()
+	if c.streams[st.id] == st {
+		delete(c.streams, st.id)
+	}
+	c.mu.Unlock()
+	st.cancel(context.Canceled)
 }
 
 func headFlags(end bool) frameFlags {

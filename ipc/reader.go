@@ -56,8 +56,7 @@ func (c *Conn) readLoop() {
 				// stream's queue, with no staging buffer.
 				var st *Stream
 				filed += int(h.Length)
-				if st, err = c.dataFrame(h, br); st != nil && !st.pendingWake {
-					st.pendingWake = true
+				if st, err = c.dataFrame(h, br); st != nil && st.markWoken() {
 					woken = append(woken, st)
 				}
 			} else {
@@ -95,8 +94,7 @@ func (c *Conn) readLoop() {
 // emptied for reuse.
 func wakeAll(woken []*Stream) []*Stream {
 	for i, st := range woken {
-		st.pendingWake = false
-		st.signalReadable()
+		st.wake()
 		woken[i] = nil
 	}
 	return woken[:0]
@@ -229,9 +227,8 @@ func (c *Conn) acceptHead(h frameHeader, p []byte) error {
 		c.mu.Unlock()
 		return protoErrorf(CodeStreamLimit, "%s: %d streams open or awaiting the answer to a refusal; the limit is %d", h, n, c.local.maxStreams)
 	}
-	st := c.newStreamLocked(id, head)
-	st.gotHead = true
-	st.failHead()
+	st := newStream(c, id, sendIdle, recvOpen, head)
+	c.streams[id] = st
 	if !refuse {
 		c.acceptQueue = append(c.acceptQueue, st)
 	}

@@ -21,7 +21,7 @@ const maxIovecs = 1000
 type streamSource struct{ st *Stream }
 
 func (s streamSource) Sendable() int {
-	return min(s.st.sendq.Len(), s.st.sendWin.Available())
+	return s.st.sendable()
 }
 
 // writeLoop is the connection's only writer. It owns the scheduler, so the
@@ -95,11 +95,12 @@ func (c *Conn) writeLoop() {
 		// pass that has written every control frame.
 		for i := 0; i < len(pendingEnd) && sched.ControlLen() == 0; {
 			st := pendingEnd[i]
-			if !st.sendq.Done() {
+			end := st.endFrameIfDrained()
+			if end == nil {
 				i++
 				continue
 			}
-			bufs = append(bufs, st.endFrame())
+			bufs = append(bufs, end)
 			delete(active, st.id)
 			sched.Close(st.id)
 			ended = append(ended, st)
@@ -176,7 +177,7 @@ func (c *Conn) appendData(bufs *net.Buffers, segs *[]stream.Segment, st *Stream,
 	*bufs = append(*bufs, hdr)
 	m := 0
 	for m < max && len(*bufs) < maxIovecs {
-		seg := st.sendq.Pop(max - m)
+		seg := st.popData(max - m)
 		if len(seg.Bytes) == 0 {
 			break
 		}
@@ -188,7 +189,7 @@ func (c *Conn) appendData(bufs *net.Buffers, segs *[]stream.Segment, st *Stream,
 		*bufs = (*bufs)[:at]
 		return 0
 	}
-	st.sendWin.Take(m)
+	st.tookData(m)
 	putHeader(hdr, frameHeader{Length: uint32(m), Type: frameData, StreamID: st.id})
 	return m
 }
