@@ -23,81 +23,107 @@ const readBufferSize = 64 << 10
 // to a stream window so the consumer is never held back.
 const wakeEvery = 1 << 20
 
-// readLoop is the connection's only reader. It files each frame where it
+// reader is the connection's only reader. It files each frame where it
 // belongs and never waits for an application: data goes into a stream
 // buffer sized to the credit this end granted.
+//
+// Every field is owned by the reader goroutine (readLoop).
+type reader struct {
+	c     *Conn
+	br    *bufio.Reader
+	hdr   []byte    // the frame header being read
+	buf   []byte    // for non-DATA payloads, grown as they need
+	woken []*Stream // streams that got data since the last wake-up
+	filed int       // bytes filed since the last wake-up
+}
+
 func (c *Conn) readLoop() {
 	defer c.wg.Done()
-	br := bufio.NewReaderSize(c.nc, readBufferSize)
-	hdr := make([]byte, headerSize)
-	var buf []byte      // for non-DATA payloads, grown as they need
-	var woken []*Stream // streams that got data since the last wake-up
-	filed := 0          // bytes filed since the last wake-up
+	r := &reader{
+		c:   c,
+		br:  bufio.NewReaderSize(c.nc, readBufferSize),
+		hdr: make([]byte, headerSize),
+	}
+	err := r.run()
+	var pe *ProtocolError
+	switch {
+	case errors.As(err, &pe) && !pe.Remote:
+		c.log.Error("ipc protocol error; ending the connection", "role", c.role, "err", err)
+		c.protocolFail(pe)
+	case c.Err() != nil:
+		// Closed locally; the read error is only the consequence.
+	case errors.Is(err, io.EOF):
+		c.fail(fmt.Errorf("ipc: the peer closed the connection: %w", io.EOF))
+	default:
+		c.fail(err)
+	}
+}
+
+// run reads frames until one fails, and returns why.
+func (r *reader) run() error {
 	for {
-		if len(woken) > 0 && (br.Buffered() < headerSize || filed >= wakeEvery) {
+		if len(r.woken) > 0 && (r.br.Buffered() < headerSize || r.filed >= wakeEvery) {
 			// About to wait on the socket, or a MiB filed: wake the readers
 			// of everything filed since. One wake-up per read rather than
 			// per frame saves goroutine switches, and a peer that never
 			// pauses still gets its data read.
-			woken, filed = wakeAll(woken), 0
+			r.wakeAll()
 		}
-		h, err := readHeader(br, hdr, uint32(c.local.maxFramePayload))
+		h, err := readHeader(r.br, r.hdr, uint32(r.c.local.maxFramePayload))
 		if err == nil {
-			c.lastFrame.Store(time.Now().UnixNano())
+			r.c.lastFrame.Store(time.Now().UnixNano())
 			if h.Type == frameData {
-				if len(woken) > 0 && br.Buffered() < int(h.Length) {
-					// This payload is still arriving (a large frame is
-					// read mostly past the buffer): data filed for other
-					// streams must not wait for the whole of it.
-					woken, filed = wakeAll(woken), 0
-				}
-				// Data goes from the socket (through the read buffer,
-				// or past it for a large payload) straight into the
-				// stream's queue, with no staging buffer.
-				var st *Stream
-				filed += int(h.Length)
-				if st, err = c.dataFrame(h, br); st != nil && st.markWoken() {
-					woken = append(woken, st)
-				}
+				err = r.data(h)
 			} else {
-				if int(h.Length) > len(buf) {
-					// Control payloads are at most 64 KiB (checked with
-					// the header), so this settles after a few frames.
-					buf = make([]byte, max(int(h.Length), 2*len(buf), 512))
-				}
-				var p []byte
-				if p, err = readPayload(br, h, buf); err == nil {
-					err = c.handle(h, p)
-				}
+				err = r.control(h)
 			}
 		}
-		if err == nil {
-			continue
+		if err != nil {
+			return err
 		}
-		var pe *ProtocolError
-		switch {
-		case errors.As(err, &pe) && !pe.Remote:
-			c.log.Error("ipc protocol error; ending the connection", "role", c.role, "err", err)
-			c.protocolFail(pe)
-		case c.Err() != nil:
-			// Closed locally; the read error is only the consequence.
-		case errors.Is(err, io.EOF):
-			c.fail(fmt.Errorf("ipc: the peer closed the connection: %w", io.EOF))
-		default:
-			c.fail(err)
-		}
-		return
 	}
 }
 
-// wakeAll wakes the readers of the streams in woken and returns the list
-// emptied for reuse.
-func wakeAll(woken []*Stream) []*Stream {
-	for i, st := range woken {
-		st.wake()
-		woken[i] = nil
+// data files a DATA frame's payload: from the socket (through the read
+// buffer, or past it for a large payload) straight into the stream's
+// queue, with no staging buffer.
+func (r *reader) data(h frameHeader) error {
+	if len(r.woken) > 0 && r.br.Buffered() < int(h.Length) {
+		// This payload is still arriving (a large frame is read mostly
+		// past the buffer): data filed for other streams must not wait
+		// for the whole of it.
+		r.wakeAll()
 	}
-	return woken[:0]
+	r.filed += int(h.Length)
+	st, err := r.c.dataFrame(h, r.br)
+	if st != nil && st.markWoken() {
+		r.woken = append(r.woken, st)
+	}
+	return err
+}
+
+// control reads a frame other than DATA and acts on it.
+func (r *reader) control(h frameHeader) error {
+	if int(h.Length) > len(r.buf) {
+		// Control payloads are at most 64 KiB (checked with the header),
+		// so this settles after a few frames.
+		r.buf = make([]byte, max(int(h.Length), 2*len(r.buf), 512))
+	}
+	p, err := readPayload(r.br, h, r.buf)
+	if err != nil {
+		return err
+	}
+	return r.c.handle(h, p)
+}
+
+// wakeAll wakes the readers of the streams that got data since the last
+// wake-up.
+func (r *reader) wakeAll() {
+	for i, st := range r.woken {
+		st.wake()
+		r.woken[i] = nil
+	}
+	r.woken, r.filed = r.woken[:0], 0
 }
 
 // handle acts on one frame. p is only valid until it returns.
