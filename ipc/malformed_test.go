@@ -3,15 +3,10 @@ package ipc
 import (
 	"encoding/binary"
 	"errors"
-	"net"
 	"strings"
 	"testing"
 	"time"
 )
-
-func server(cfg *Config) func(net.Conn) (*Conn, error) {
-	return func(nc net.Conn) (*Conn, error) { return Server(nc, cfg) }
-}
 
 func head(fields ...string) []byte {
 	var f Fields

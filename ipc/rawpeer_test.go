@@ -91,3 +91,12 @@ func (p *rawPeer) readGoAway() (Code, string) {
 }
 
 func u32(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
+
+// client and server start the Conn a raw peer talks to.
+func client(cfg *Config) func(net.Conn) (*Conn, error) {
+	return func(nc net.Conn) (*Conn, error) { return Client(nc, cfg) }
+}
+
+func server(cfg *Config) func(net.Conn) (*Conn, error) {
+	return func(nc net.Conn) (*Conn, error) { return Server(nc, cfg) }
+}
