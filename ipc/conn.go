@@ -17,6 +17,18 @@ import (
 
 // Conn is one end of a multiplexed connection. Its methods are safe for
 // concurrent use.
+//
+// Locks, in the order they may be taken (never the reverse):
+//
+//	Conn.mu → Stream.mu → outbox.mu
+//
+// Conn.mu guards the connection's own state and its registry of streams,
+// Stream.mu one stream's state (see stream_state.go), outbox.mu what other
+// goroutines hand the writer. No path holds Conn.mu and a Stream.mu at
+// once today: forget, which drops a stream from the registry, runs after
+// the stream's lock is released. The locks inside package stream (queues,
+// windows, the send budget) come last: none of them is held while an ipc
+// lock is taken, and a queue's notify (outbox.kick) takes no lock.
 type Conn struct {
 	nc     net.Conn
 	role   connRole
@@ -31,9 +43,9 @@ type Conn struct {
 	policy    stream.Policy // handed to the writer goroutine, which alone uses it
 
 	mu          sync.Mutex
-	streams     map[uint32]*Stream
-	nextID      uint32 // opener: the id of the next stream to open
-	lastPeerID  uint32 // acceptor: the highest id the peer opened
+	streams     map[uint32]*Stream // open streams; added by OpenStream and acceptHead, dropped by forget
+	nextID      uint32             // opener: the id of the next stream to open
+	lastPeerID  uint32             // acceptor: the highest id the peer opened
 	goAwaySent  bool
 	goAwayRecv  bool
 	peerLoad    Load
@@ -90,15 +102,8 @@ func newConn(nc net.Conn, cfg *Config, role connRole) (*Conn, error) {
 		MaxStreams:      uint32(s.maxStreams),
 		role:            role,
 	}
-	peer, ver, err := handshake(nc, local, s.handshake)
+	peer, ver, err := greet(nc, local, s.handshake)
 	if err != nil {
-		var pe *ProtocolError
-		if errors.As(err, &pe) {
-			// Tell the peer why, best effort, before hanging up.
-			nc.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-			nc.Write(goAwayFrame(0, pe.Code, pe.Msg))
-		}
-		nc.Close()
 		return nil, err
 	}
 	c := &Conn{
@@ -206,7 +211,7 @@ func (c *Conn) fail(err error) {
 // GOAWAY goes through the writer like any control frame; if the writer cannot
 // deliver it promptly (the peer is not reading), the connection ends anyway.
 func (c *Conn) protocolFail(pe *ProtocolError) {
-	c.out.pushFrame(goAwayFrame(c.lastPeerIDLocked(), pe.Code, pe.Msg))
+	c.out.pushFrame(goAwayFrame(c.peerLastID(), pe.Code, pe.Msg))
 	c.out.requestFlushThenFail(pe)
 	select {
 	case <-c.done:
@@ -215,7 +220,8 @@ func (c *Conn) protocolFail(pe *ProtocolError) {
 	}
 }
 
-func (c *Conn) lastPeerIDLocked() uint32 {
+// peerLastID is the highest stream id the peer opened so far.
+func (c *Conn) peerLastID() uint32 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.lastPeerID

@@ -116,6 +116,21 @@ func negotiate(local, peer Hello) (uint16, error) {
 	return v, nil
 }
 
+// greet runs the handshake. If it fails, greet closes nc, after telling
+// the peer why (best effort) when the peer broke the protocol.
+func greet(nc net.Conn, local Hello, timeout time.Duration) (Hello, uint16, error) {
+	peer, ver, err := handshake(nc, local, timeout)
+	if err != nil {
+		var pe *ProtocolError
+		if errors.As(err, &pe) {
+			nc.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+			nc.Write(goAwayFrame(0, pe.Code, pe.Msg))
+		}
+		nc.Close()
+	}
+	return peer, ver, err
+}
+
 // handshake sends our HELLO and reads the peer's, both within the timeout.
 // Both ends write first, so neither waits for the other to speak.
 func handshake(nc net.Conn, local Hello, timeout time.Duration) (Hello, uint16, error) {
