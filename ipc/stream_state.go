@@ -19,6 +19,7 @@ import "io"
 //	open                  closing   App     End, CloseWrite: the END waits for the queue to drain
 //	closing               done      Writer  the END is put in a batch (sentEnd)
 //	idle/open/closing     reset     App     Reset: our RESET is queued
+//	idle                  reset     Reader  Reset(CodeRefused): beyond the limit or after go-away
 //	done (recv not over)  reset     App     Reset: our RESET follows the END, to stop the peer
 //	idle/open/closing     reset     Reader  the peer's RESET: we answer with RESET
 //	idle/open/closing     done      Fail    the connection ended: nothing more can leave
@@ -29,15 +30,17 @@ import "io"
 //	(new, accepted)       open      Reader  the peer's HEAD, which opens the stream
 //	(new, opened)         head      App     OpenStream
 //	head                  open      Reader  the response HEAD
-//	head/open             ended     Reader  END, or a HEAD with END_STREAM
+//	head/open             ended     Reader  END, or a HEAD with END_STREAM (also the opening one)
+//	head/open             ended     Reader  the peer's END while send is reset (nothing filed)
 //	head/open/ended       reset     Reader  the peer's RESET
 //
 // While send is reset the reader drops what the peer still sends (it was
-// sent before the peer saw our RESET) and the peer's END or RESET only
-// moves recv to ended or reset. A stream is forgotten (dropped from its
-// Conn, its context cancelled) by the transition that leaves send done or
-// reset and recv ended or reset: the last frame each way has been sent and
-// received. A failed connection forgets nothing; its streams die with it.
+// sent before the peer saw our RESET) until the peer's last frame, which
+// only marks recv over so that the stream can be forgotten. A stream is
+// forgotten (dropped from its Conn, its context cancelled) by the
+// transition that leaves send done or reset and recv ended or reset: the
+// last frame each way has been sent and received. A failed connection
+// forgets nothing; its streams die with it.
 //
 // Two outcomes sit beside the states: writeErr, once set, is what Write,
 // End and WriteHead report (a reset or the connection's failure), and
