@@ -44,25 +44,15 @@ func Example() {
 	defer worker.Close()
 	defer parent.Close()
 
-	// The worker: accept a stream and answer it.
+	// The worker accepts the stream and answers it.
 	ctx := context.Background()
 	handled := make(chan error, 1)
 	go func() {
 		st, err := worker.AcceptStream(ctx)
-		if err != nil {
-			handled <- err
-			return
+		if err == nil {
+			err = answer(st)
 		}
-		path := st.Head().Get(":path")
-		if err := st.WriteHead(ipc.Fields{{Name: ":status", Value: "200"}}, false); err != nil {
-			handled <- err
-			return
-		}
-		if _, err := io.WriteString(st, "hello from "+path); err != nil {
-			handled <- err
-			return
-		}
-		handled <- st.CloseWrite()
+		handled <- err
 	}()
 
 	// The parent: a request without a body, so its head also ends what it
@@ -88,6 +78,18 @@ func Example() {
 	// Output:
 	// 200
 	// hello from /greeting
+}
+
+// answer is the worker's handler: a response head, a body, and the end.
+func answer(st *ipc.Stream) error {
+	path := st.Head().Get(":path")
+	if err := st.WriteHead(ipc.Fields{{Name: ":status", Value: "200"}}, false); err != nil {
+		return err
+	}
+	if _, err := io.WriteString(st, "hello from "+path); err != nil {
+		return err
+	}
+	return st.CloseWrite()
 }
 
 // socketpair returns the two ends of a connected Unix stream socketpair.

@@ -27,8 +27,7 @@ func TestHeadEndStreamCrossingResetIsForgotten(t *testing.T) {
 }
 
 // TestStreamStateErrors walks one stream through its send states (idle,
-// open, closing, done, reset) and checks what each allows, then checks that
-// a reset before the response head is what ReadHead reports.
+// open, closing, done, reset) and checks what each allows.
 func TestStreamStateErrors(t *testing.T) {
 	oc, ac := pair(t, nil, nil)
 	ctx := ctxTimeout(t, 10*time.Second)
@@ -91,18 +90,25 @@ func TestStreamStateErrors(t *testing.T) {
 	if _, err := ost.Write([]byte("x")); !errors.As(err, &se) || se.Code != CodeCancel {
 		t.Fatalf("Write after a second Reset: %v, want the first reset's CANCEL", err)
 	}
+}
 
-	// A reset before the response head is what ReadHead reports.
-	ost2, err := oc.OpenStream(ctx, Fields{{":path", "/2"}}, false)
+// TestResetBeforeResponseHead: a stream reset before its response head
+// arrived has no head; ReadHead reports the reset.
+func TestResetBeforeResponseHead(t *testing.T) {
+	oc, ac := pair(t, nil, nil)
+	ctx := ctxTimeout(t, 10*time.Second)
+	ost, err := oc.OpenStream(ctx, Fields{{":path", "/"}}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ast2, err := ac.AcceptStream(ctx)
+	ast, err := ac.AcceptStream(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ast2.Reset(CodeRefused)
-	if h, err := ost2.ReadHead(ctx); !errors.As(err, &se) || se.Code != CodeRefused || !se.Remote || h != nil {
+	ast.Reset(CodeRefused)
+	var se *StreamError
+	if h, err := ost.ReadHead(ctx); !errors.As(err, &se) || se.Code != CodeRefused || !se.Remote || h != nil {
 		t.Fatalf("ReadHead after the acceptor's reset: %v, %v; want a remote REFUSED reset", h, err)
 	}
+	waitFor(t, func() bool { return oc.NumStreams() == 0 && ac.NumStreams() == 0 }, "both ends forget the stream")
 }
