@@ -109,14 +109,14 @@ func TestPingOvertakesQueuedData(t *testing.T) {
 	const n, perStream = 50, 1 << 20
 	hello := defaultHello()
 	hello.StreamWindow = perStream // every queued byte has credit
-	p, c, err := newRawPeer(t, RoleOpener, hello, server(&Config{SendQueue: perStream}))
+	p, c, err := newRawPeer(t, roleOpener, hello, server(&Config{SendQueue: perStream}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := ctxTimeout(t, 30*time.Second)
 	var handlers sync.WaitGroup
 	for i := 0; i < n; i++ {
-		p.write(FrameHead, FlagEndStream, uint32(2*i+1), head(":path", "/"))
+		p.write(frameHead, flagEndStream, uint32(2*i+1), head(":path", "/"))
 		st, err := c.AcceptStream(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -133,17 +133,17 @@ func TestPingOvertakesQueuedData(t *testing.T) {
 	p.read()
 	waitFor(t, func() bool { return queued(c) > n*perStream/2 }, "queues to fill")
 	sndbuf := 2 * (4 << 20) // generous: the kernel buffer may hold this much
-	p.write(FramePing, 0, 0, binary.BigEndian.AppendUint64(nil, 77))
+	p.write(framePing, 0, 0, binary.BigEndian.AppendUint64(nil, 77))
 	var before int
 	for {
 		h, pl := p.read()
-		if h.Type == FramePing && h.Flags&FlagAck != 0 {
+		if h.Type == framePing && h.Flags&flagAck != 0 {
 			if binary.BigEndian.Uint64(pl) != 77 {
 				t.Fatalf("pong for %d", binary.BigEndian.Uint64(pl))
 			}
 			break
 		}
-		if h.Type == FrameData {
+		if h.Type == frameData {
 			before += int(h.Length)
 		}
 	}
@@ -155,7 +155,7 @@ func TestPingOvertakesQueuedData(t *testing.T) {
 	// Drain so the handlers finish.
 	go func() {
 		for {
-			if _, _, err := readFrame(p.br, make([]byte, HeaderSize), make([]byte, maxFramePayload), maxFramePayload); err != nil {
+			if _, _, err := readFrame(p.br, make([]byte, headerSize), make([]byte, maxFramePayload), maxFramePayload); err != nil {
 				return
 			}
 		}

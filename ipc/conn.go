@@ -17,9 +17,21 @@ import (
 
 // Conn is one end of a multiplexed connection. Its methods are safe for
 // concurrent use.
+//
+// Locks, in the order they may be taken (never the reverse):
+//
+//	Conn.mu → Stream.mu → outbox.mu
+//
+// Conn.mu guards the connection's own state and its registry of streams,
+// Stream.mu one stream's state (see stream_state.go), outbox.mu what other
+// goroutines hand the writer. No path holds Conn.mu and a Stream.mu at
+// once today: forget, which drops a stream from the registry, runs after
+// the stream's lock is released. The locks inside package stream (queues,
+// windows, the send budget) come last: none of them is held while an ipc
+// lock is taken, and a queue's notify (outbox.kick) takes no lock.
 type Conn struct {
 	nc     net.Conn
-	role   Role
+	role   connRole
 	local  settings
 	peer   Hello
 	ver    uint16
@@ -31,9 +43,9 @@ type Conn struct {
 	policy    stream.Policy // handed to the writer goroutine, which alone uses it
 
 	mu          sync.Mutex
-	streams     map[uint32]*Stream
-	nextID      uint32 // opener: the id of the next stream to open
-	lastPeerID  uint32 // acceptor: the highest id the peer opened
+	streams     map[uint32]*Stream // open streams; added by OpenStream and acceptHead, dropped by forget
+	nextID      uint32             // opener: the id of the next stream to open
+	lastPeerID  uint32             // acceptor: the highest id the peer opened
 	goAwaySent  bool
 	goAwayRecv  bool
 	peerLoad    Load
@@ -57,17 +69,17 @@ type Conn struct {
 // Client performs the handshake as the side that opens streams (the parent)
 // and starts the connection's reader and writer. On error nc is closed.
 func Client(nc net.Conn, cfg *Config) (*Conn, error) {
-	return newConn(nc, cfg, RoleOpener)
+	return newConn(nc, cfg, roleOpener)
 }
 
 // Server performs the handshake as the side that accepts streams (the
 // worker) and starts the connection's reader and writer. On error nc is
 // closed.
 func Server(nc net.Conn, cfg *Config) (*Conn, error) {
-	return newConn(nc, cfg, RoleAcceptor)
+	return newConn(nc, cfg, roleAcceptor)
 }
 
-func newConn(nc net.Conn, cfg *Config, role Role) (*Conn, error) {
+func newConn(nc net.Conn, cfg *Config, role connRole) (*Conn, error) {
 	if err := VerifyConfig(cfg); err != nil {
 		nc.Close()
 		return nil, err
@@ -83,22 +95,15 @@ func newConn(nc net.Conn, cfg *Config, role Role) (*Conn, error) {
 		return nil, err
 	}
 	local := Hello{
-		MinVersion:      MinVersion,
-		MaxVersion:      MaxVersion,
+		MinVersion:      minVersion,
+		MaxVersion:      maxVersion,
 		MaxFramePayload: uint32(s.maxFramePayload),
 		StreamWindow:    uint32(s.streamWindow),
 		MaxStreams:      uint32(s.maxStreams),
-		Role:            role,
+		role:            role,
 	}
-	peer, ver, err := handshake(nc, local, s.handshake)
+	peer, ver, err := greet(nc, local, s.handshake)
 	if err != nil {
-		var pe *ProtocolError
-		if errors.As(err, &pe) {
-			// Tell the peer why, best effort, before hanging up.
-			nc.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-			nc.Write(goAwayFrame(0, pe.Code, pe.Msg))
-		}
-		nc.Close()
 		return nil, err
 	}
 	c := &Conn{
@@ -206,7 +211,7 @@ func (c *Conn) fail(err error) {
 // GOAWAY goes through the writer like any control frame; if the writer cannot
 // deliver it promptly (the peer is not reading), the connection ends anyway.
 func (c *Conn) protocolFail(pe *ProtocolError) {
-	c.out.pushFrame(goAwayFrame(c.lastPeerIDLocked(), pe.Code, pe.Msg))
+	c.out.pushFrame(goAwayFrame(c.peerLastID(), pe.Code, pe.Msg))
 	c.out.requestFlushThenFail(pe)
 	select {
 	case <-c.done:
@@ -215,7 +220,8 @@ func (c *Conn) protocolFail(pe *ProtocolError) {
 	}
 }
 
-func (c *Conn) lastPeerIDLocked() uint32 {
+// peerLastID is the highest stream id the peer opened so far.
+func (c *Conn) peerLastID() uint32 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.lastPeerID
@@ -225,7 +231,7 @@ func (c *Conn) lastPeerIDLocked() uint32 {
 // never blocks on the peer: it fails with ErrStreamLimit when the peer's
 // limit is reached, and with ErrGoAway after go-away.
 func (c *Conn) OpenStream(ctx context.Context, head Fields, endStream bool) (*Stream, error) {
-	if c.role != RoleOpener {
+	if c.role != roleOpener {
 		return nil, fmt.Errorf("ipc: OpenStream on the %s end; only the opener opens streams", c.role)
 	}
 	if err := ctx.Err(); err != nil {
@@ -256,10 +262,14 @@ func (c *Conn) OpenStream(ctx context.Context, head Fields, endStream bool) (*St
 	}
 	id := c.nextID
 	c.nextID += 2
-	st := c.newStreamLocked(id, nil)
-	st.headSent = true
-	st.writeClosed = endStream
-	putHeader(frame, FrameHeader{Length: uint32(len(frame) - HeaderSize), Type: FrameHead, Flags: headFlags(endStream), StreamID: id})
+	send := sendOpen
+	if endStream {
+		// The HEAD carries END_STREAM: it is our last frame.
+		send = sendDone
+	}
+	st := newStream(c, id, send, recvHead, nil)
+	c.streams[id] = st
+	putHeader(frame, frameHeader{Length: uint32(len(frame) - headerSize), Type: frameHead, Flags: headFlags(endStream), StreamID: id})
 	// Pushed under c.mu so that HEAD frames leave in id order, as the
 	// acceptor requires.
 	if endStream {
@@ -268,15 +278,24 @@ func (c *Conn) OpenStream(ctx context.Context, head Fields, endStream bool) (*St
 		c.out.pushOpen(frame, st)
 	}
 	c.mu.Unlock()
-	if endStream {
-		st.sentEnd()
-	}
 	return st, nil
 }
 
-func headFlags(end bool) Flags {
+// forget drops a stream that has ended in both directions. The stream's
+// last transition calls it (see stream_state.go); a second call is
+// harmless.
+func (c *Conn) forget(st *Stream) {
+	c.mu.Lock()
+	if c.streams[st.id] == st {
+		delete(c.streams, st.id)
+	}
+	c.mu.Unlock()
+	st.cancel(context.Canceled)
+}
+
+func headFlags(end bool) frameFlags {
 	if end {
-		return FlagEndStream
+		return flagEndStream
 	}
 	return 0
 }
@@ -293,9 +312,9 @@ func (c *Conn) headFrame(head Fields, end bool) ([]byte, error) {
 			return nil, fmt.Errorf("ipc: field name of %d bytes; names must be 1..%d bytes", len(f.Name), maxFieldName)
 		}
 	}
-	b := make([]byte, HeaderSize, HeaderSize+n)
+	b := make([]byte, headerSize, headerSize+n)
 	b = appendFields(b, head)
-	putHeader(b, FrameHeader{Length: uint32(n), Type: FrameHead, Flags: headFlags(end)})
+	putHeader(b, frameHeader{Length: uint32(n), Type: frameHead, Flags: headFlags(end)})
 	return b, nil
 }
 
@@ -303,7 +322,7 @@ func (c *Conn) headFrame(head Fields, end bool) ([]byte, error) {
 // once the peer sent go-away and every stream it opened was accepted, and
 // the connection's error once it has ended.
 func (c *Conn) AcceptStream(ctx context.Context) (*Stream, error) {
-	if c.role != RoleAcceptor {
+	if c.role != roleAcceptor {
 		return nil, fmt.Errorf("ipc: AcceptStream on the %s end; only the acceptor accepts streams", c.role)
 	}
 	for {
@@ -348,7 +367,7 @@ func (c *Conn) GoAway(code Code, reason string) error {
 	}
 	c.goAwaySent = true
 	last := c.lastPeerID
-	if c.role == RoleOpener {
+	if c.role == roleOpener {
 		last = c.nextID - 2
 	}
 	c.mu.Unlock()

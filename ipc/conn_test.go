@@ -243,27 +243,6 @@ func TestStreamLimitRefusesNotFails(t *testing.T) {
 	}
 }
 
-func TestPing(t *testing.T) {
-	oc, ac := pair(t, nil, nil)
-	ctx := ctxTimeout(t, 5*time.Second)
-	for _, c := range []*Conn{oc, ac} {
-		rtt, err := c.Ping(ctx)
-		if err != nil || rtt <= 0 {
-			t.Fatalf("ping: %v, %v", rtt, err)
-		}
-		if c.RTT() != rtt {
-			t.Fatalf("RTT() %v, ping returned %v", c.RTT(), rtt)
-		}
-	}
-	before := oc.LastFrame()
-	if _, err := ac.Ping(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if !oc.LastFrame().After(before) {
-		t.Fatal("an inbound ping did not count as proof of life")
-	}
-}
-
 func TestLoadReport(t *testing.T) {
 	got := make(chan Load, 4)
 	oc, ac := pair(t, &Config{OnLoad: func(l Load) { got <- l }}, nil)

@@ -6,75 +6,75 @@ import (
 	"io"
 )
 
-// HeaderSize is the size in bytes of every frame header.
-const HeaderSize = 12
+// headerSize is the size in bytes of every frame header.
+const headerSize = 12
 
-// FrameType identifies what a frame carries.
-type FrameType uint8
+// frameType identifies what a frame carries.
+type frameType uint8
 
 // The frame types. docs/PROTOCOL.md gives each one's payload.
 const (
-	FrameData   FrameType = 0x0 // stream data, covered by credit
-	FrameHead   FrameType = 0x1 // request or response head: a field block
-	FrameEnd    FrameType = 0x2 // the sender's last frame on a stream: status and trailers
-	FrameReset  FrameType = 0x3 // abort a stream in both directions
-	FrameWindow FrameType = 0x4 // grant credit on a stream
-	FramePing   FrameType = 0x5 // liveness probe, or its reply with FlagAck
-	FrameGoAway FrameType = 0x6 // no new streams; open ones finish
-	FrameLoad   FrameType = 0x7 // the worker's load report
-	FrameHello  FrameType = 0x8 // handshake: version and limits
+	frameData   frameType = 0x0 // stream data, covered by credit
+	frameHead   frameType = 0x1 // request or response head: a field block
+	frameEnd    frameType = 0x2 // the sender's last frame on a stream: status and trailers
+	frameReset  frameType = 0x3 // abort a stream in both directions
+	frameWindow frameType = 0x4 // grant credit on a stream
+	framePing   frameType = 0x5 // liveness probe, or its reply with flagAck
+	frameGoAway frameType = 0x6 // no new streams; open ones finish
+	frameLoad   frameType = 0x7 // the worker's load report
+	frameHello  frameType = 0x8 // handshake: version and limits
 )
 
 var frameNames = [...]string{"DATA", "HEAD", "END", "RESET", "WINDOW", "PING", "GOAWAY", "LOAD", "HELLO"}
 
-func (t FrameType) String() string {
+func (t frameType) String() string {
 	if int(t) < len(frameNames) {
 		return frameNames[t]
 	}
 	return fmt.Sprintf("UNKNOWN(0x%02x)", uint8(t))
 }
 
-// Flags are per-type bits in the frame header.
-type Flags uint8
+// frameFlags are per-type bits in the frame header.
+type frameFlags uint8
 
 const (
-	// FlagAck marks a PING frame as the reply to a ping.
-	FlagAck Flags = 0x1
-	// FlagEndStream on a HEAD frame says that no data and no trailers follow:
+	// flagAck marks a PING frame as the reply to a ping.
+	flagAck frameFlags = 0x1
+	// flagEndStream on a HEAD frame says that no data and no trailers follow:
 	// the head is also the sender's END with status OK.
-	FlagEndStream Flags = 0x1
+	flagEndStream frameFlags = 0x1
 )
 
 // validFlags lists, per frame type, the flag bits it may carry; anything else
 // is a protocol error, so that a future flag is never silently misread.
-var validFlags = [...]Flags{
-	FrameData:   0,
-	FrameHead:   FlagEndStream,
-	FrameEnd:    0,
-	FrameReset:  0,
-	FrameWindow: 0,
-	FramePing:   FlagAck,
-	FrameGoAway: 0,
-	FrameLoad:   0,
-	FrameHello:  0,
+var validFlags = [...]frameFlags{
+	frameData:   0,
+	frameHead:   flagEndStream,
+	frameEnd:    0,
+	frameReset:  0,
+	frameWindow: 0,
+	framePing:   flagAck,
+	frameGoAway: 0,
+	frameLoad:   0,
+	frameHello:  0,
 }
 
-// FrameHeader is the fixed 12-byte prefix of every frame:
+// frameHeader is the fixed 12-byte prefix of every frame:
 // length (uint32), type (uint8), flags (uint8), reserved (uint16, zero),
 // stream id (uint32), all big-endian.
-type FrameHeader struct {
+type frameHeader struct {
 	Length   uint32
-	Type     FrameType
-	Flags    Flags
+	Type     frameType
+	Flags    frameFlags
 	StreamID uint32
 }
 
-func (h FrameHeader) String() string {
+func (h frameHeader) String() string {
 	return fmt.Sprintf("%s stream=%d len=%d flags=0x%02x", h.Type, h.StreamID, h.Length, uint8(h.Flags))
 }
 
-// putHeader writes h into b, which must hold HeaderSize bytes.
-func putHeader(b []byte, h FrameHeader) {
+// putHeader writes h into b, which must hold headerSize bytes.
+func putHeader(b []byte, h frameHeader) {
 	binary.BigEndian.PutUint32(b[0:4], h.Length)
 	b[4] = byte(h.Type)
 	b[5] = byte(h.Flags)
@@ -84,11 +84,11 @@ func putHeader(b []byte, h FrameHeader) {
 
 // parseHeader decodes and checks a header against the largest payload this
 // end accepts.
-func parseHeader(b []byte, maxPayload uint32) (FrameHeader, error) {
-	h := FrameHeader{
+func parseHeader(b []byte, maxPayload uint32) (frameHeader, error) {
+	h := frameHeader{
 		Length:   binary.BigEndian.Uint32(b[0:4]),
-		Type:     FrameType(b[4]),
-		Flags:    Flags(b[5]),
+		Type:     frameType(b[4]),
+		Flags:    frameFlags(b[5]),
 		StreamID: binary.BigEndian.Uint32(b[8:12]),
 	}
 	if int(h.Type) >= len(validFlags) {
@@ -114,11 +114,11 @@ func parseHeader(b []byte, maxPayload uint32) (FrameHeader, error) {
 
 // connectionFrame reports whether t is a frame about the whole connection
 // (stream id 0) rather than one stream.
-func connectionFrame(t FrameType) bool {
-	return t == FramePing || t == FrameGoAway || t == FrameLoad || t == FrameHello
+func connectionFrame(t frameType) bool {
+	return t == framePing || t == frameGoAway || t == frameLoad || t == frameHello
 }
 
-func checkStreamID(h FrameHeader) error {
+func checkStreamID(h frameHeader) error {
 	if connectionFrame(h.Type) && h.StreamID != 0 {
 		return protoErrorf(CodeProtocol, "%s: a connection frame must have stream id 0", h)
 	}
@@ -140,22 +140,22 @@ func fieldBlockLimit(maxFrame uint32) int { return min(int(maxFrame), maxFieldBl
 
 // checkFixedLength rejects frames whose type fixes the payload size (or
 // bounds it) when the length disagrees, before any payload is read.
-func checkFixedLength(h FrameHeader) error {
+func checkFixedLength(h frameHeader) error {
 	var ok bool
 	switch h.Type {
-	case FrameReset, FrameWindow:
+	case frameReset, frameWindow:
 		ok = h.Length == 4
-	case FramePing:
+	case framePing:
 		ok = h.Length == 8
-	case FrameLoad:
+	case frameLoad:
 		ok = h.Length == loadSize
-	case FrameHead:
+	case frameHead:
 		ok = h.Length <= maxFieldBlockFrame
-	case FrameEnd:
+	case frameEnd:
 		ok = h.Length >= 4 && h.Length <= maxFieldBlockFrame
-	case FrameGoAway:
+	case frameGoAway:
 		ok = h.Length >= 8 && h.Length <= 8+maxGoAwayMessage
-	case FrameHello:
+	case frameHello:
 		ok = h.Length == helloSize
 	default:
 		ok = true
@@ -167,15 +167,15 @@ func checkFixedLength(h FrameHeader) error {
 }
 
 // readHeader reads and checks one frame header.
-func readHeader(r io.Reader, hdr []byte, maxPayload uint32) (FrameHeader, error) {
-	if _, err := io.ReadFull(r, hdr[:HeaderSize]); err != nil {
-		return FrameHeader{}, err
+func readHeader(r io.Reader, hdr []byte, maxPayload uint32) (frameHeader, error) {
+	if _, err := io.ReadFull(r, hdr[:headerSize]); err != nil {
+		return frameHeader{}, err
 	}
 	return parseHeader(hdr, maxPayload)
 }
 
 // readPayload reads the payload of h into buf.
-func readPayload(r io.Reader, h FrameHeader, buf []byte) ([]byte, error) {
+func readPayload(r io.Reader, h frameHeader, buf []byte) ([]byte, error) {
 	p := buf[:h.Length]
 	if _, err := io.ReadFull(r, p); err != nil {
 		if err == io.EOF {
@@ -188,7 +188,7 @@ func readPayload(r io.Reader, h FrameHeader, buf []byte) ([]byte, error) {
 
 // readFrame reads one frame into buf (which must hold maxPayload bytes) and
 // returns its header and payload, a slice of buf.
-func readFrame(r io.Reader, hdr, buf []byte, maxPayload uint32) (FrameHeader, []byte, error) {
+func readFrame(r io.Reader, hdr, buf []byte, maxPayload uint32) (frameHeader, []byte, error) {
 	h, err := readHeader(r, hdr, maxPayload)
 	if err != nil {
 		return h, nil, err
@@ -198,16 +198,16 @@ func readFrame(r io.Reader, hdr, buf []byte, maxPayload uint32) (FrameHeader, []
 }
 
 // appendFrame appends one whole frame (header and payload) to dst.
-func appendFrame(dst []byte, t FrameType, f Flags, id uint32, payload []byte) []byte {
-	var h [HeaderSize]byte
-	putHeader(h[:], FrameHeader{Length: uint32(len(payload)), Type: t, Flags: f, StreamID: id})
+func appendFrame(dst []byte, t frameType, f frameFlags, id uint32, payload []byte) []byte {
+	var h [headerSize]byte
+	putHeader(h[:], frameHeader{Length: uint32(len(payload)), Type: t, Flags: f, StreamID: id})
 	dst = append(dst, h[:]...)
 	return append(dst, payload...)
 }
 
-func u32Frame(t FrameType, id uint32, v uint32) []byte {
-	b := make([]byte, HeaderSize+4)
-	putHeader(b, FrameHeader{Length: 4, Type: t, StreamID: id})
-	binary.BigEndian.PutUint32(b[HeaderSize:], v)
+func u32Frame(t frameType, id uint32, v uint32) []byte {
+	b := make([]byte, headerSize+4)
+	putHeader(b, frameHeader{Length: 4, Type: t, StreamID: id})
+	binary.BigEndian.PutUint32(b[headerSize:], v)
 	return b
 }

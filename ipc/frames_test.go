@@ -22,12 +22,12 @@ func TestDataFramesSpanChunksUpToPeerMax(t *testing.T) {
 			hello := defaultHello()
 			hello.MaxFramePayload = limit
 			hello.StreamWindow = 2 * size // no credit needed
-			p, c, err := newRawPeer(t, RoleOpener, hello, server(nil))
+			p, c, err := newRawPeer(t, roleOpener, hello, server(nil))
 			if err != nil {
 				t.Fatal(err)
 			}
 			ctx := ctxTimeout(t, 10*time.Second)
-			p.write(FrameHead, FlagEndStream, 1, head(":path", "/"))
+			p.write(frameHead, flagEndStream, 1, head(":path", "/"))
 			st, err := c.AcceptStream(ctx)
 			if err != nil {
 				t.Fatal(err)
@@ -44,10 +44,10 @@ func TestDataFramesSpanChunksUpToPeerMax(t *testing.T) {
 			largest := 0
 			for {
 				h, pl := p.read()
-				if h.Type == FrameEnd {
+				if h.Type == frameEnd {
 					break
 				}
-				if h.Type != FrameData {
+				if h.Type != frameData {
 					continue
 				}
 				if h.Length > limit {

@@ -13,7 +13,7 @@ import (
 // failure must be an error.
 func decodeAll(b []byte) error {
 	r := bytes.NewReader(b)
-	hdr := make([]byte, HeaderSize)
+	hdr := make([]byte, headerSize)
 	buf := make([]byte, minFramePayload)
 	for {
 		h, p, err := readFrame(r, hdr, buf, minFramePayload)
@@ -24,17 +24,17 @@ func decodeAll(b []byte) error {
 			return err
 		}
 		switch h.Type {
-		case FrameHead:
+		case frameHead:
 			_, err = parseFields(p)
-		case FrameEnd:
+		case frameEnd:
 			_, err = parseFields(p[4:])
-		case FrameHello:
-			_, err = ParseHello(p)
-		case FrameLoad:
+		case frameHello:
+			_, err = parseHello(p)
+		case frameLoad:
 			parseLoad(p)
-		case FrameGoAway:
+		case frameGoAway:
 			_ = binary.BigEndian.Uint32(p[4:8])
-		case FrameWindow, FrameReset:
+		case frameWindow, frameReset:
 			_ = binary.BigEndian.Uint32(p)
 		}
 		if err != nil {
@@ -57,21 +57,21 @@ func FuzzDecodeFrame(f *testing.F) {
 }
 
 func FuzzHandshake(f *testing.F) {
-	f.Add(defaultHello().frame()[HeaderSize:])
+	f.Add(defaultHello().frame()[headerSize:])
 	h := defaultHello()
-	h.Role = RoleAcceptor
-	f.Add(h.frame()[HeaderSize:])
+	h.role = roleAcceptor
+	f.Add(h.frame()[headerSize:])
 	f.Add([]byte("SLCE"))
 	f.Fuzz(func(t *testing.T, p []byte) {
-		peer, err := ParseHello(p)
+		peer, err := parseHello(p)
 		if err != nil {
 			return
 		}
 		local := defaultHello()
-		local.Role = RoleOpener
+		local.role = roleOpener
 		v, err := negotiate(local, peer)
-		if err == nil && (v < MinVersion || v > MaxVersion || peer.Role != RoleAcceptor) {
-			t.Fatalf("negotiated version %d with role %s", v, peer.Role)
+		if err == nil && (v < minVersion || v > maxVersion || peer.role != roleAcceptor) {
+			t.Fatalf("negotiated version %d with role %s", v, peer.role)
 		}
 	})
 }
@@ -101,12 +101,12 @@ func TestSeedCorpusDecodes(t *testing.T) {
 }
 
 func seedFrames() [][]byte {
-	head := appendFrame(nil, FrameHead, 0, 1, appendFields(nil, Fields{{":method", "GET"}, {":path", "/payload?size=1MiB"}}))
-	data := appendFrame(nil, FrameData, 0, 1, []byte("hello"))
-	end := appendFrame(nil, FrameEnd, 0, 1, append(u32(0), appendFields(nil, Fields{{"content-digest", "sha-256=:x:"}})...))
-	ping := appendFrame(nil, FramePing, FlagAck, 0, make([]byte, 8))
+	head := appendFrame(nil, frameHead, 0, 1, appendFields(nil, Fields{{":method", "GET"}, {":path", "/payload?size=1MiB"}}))
+	data := appendFrame(nil, frameData, 0, 1, []byte("hello"))
+	end := appendFrame(nil, frameEnd, 0, 1, append(u32(0), appendFields(nil, Fields{{"content-digest", "sha-256=:x:"}})...))
+	ping := appendFrame(nil, framePing, flagAck, 0, make([]byte, 8))
 	hello := defaultHello()
-	hello.Role = RoleAcceptor
-	all := bytes.Join([][]byte{hello.frame(), head, data, u32Frame(FrameWindow, 1, 4096), end, ping, Load{InFlight: 1}.frame(), goAwayFrame(1, CodeShutdown, "drain"), u32Frame(FrameReset, 3, 3)}, nil)
+	hello.role = roleAcceptor
+	all := bytes.Join([][]byte{hello.frame(), head, data, u32Frame(frameWindow, 1, 4096), end, ping, Load{InFlight: 1}.frame(), goAwayFrame(1, CodeShutdown, "drain"), u32Frame(frameReset, 3, 3)}, nil)
 	return [][]byte{head, data, end, all, all[:len(all)-3], {0, 0, 0, 1, 9, 0, 0, 0, 0, 0, 0, 0, 0}}
 }

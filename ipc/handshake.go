@@ -11,8 +11,8 @@ import (
 
 // Protocol versions this implementation speaks.
 const (
-	MinVersion = 1
-	MaxVersion = 1
+	minVersion = 1
+	maxVersion = 1
 )
 
 // helloMagic opens every HELLO payload so that a peer that is not a sluice
@@ -21,27 +21,28 @@ var helloMagic = [4]byte{'S', 'L', 'C', 'E'}
 
 const helloSize = 24
 
-// Role says which side of a connection opens streams.
-type Role uint8
+// connRole says which side of a connection opens streams.
+type connRole uint8
 
 const (
-	// RoleOpener opens streams (the parent).
-	RoleOpener Role = 1
-	// RoleAcceptor accepts streams (the worker).
-	RoleAcceptor Role = 2
+	// roleOpener opens streams (the parent).
+	roleOpener connRole = 1
+	// roleAcceptor accepts streams (the worker).
+	roleAcceptor connRole = 2
 )
 
-func (r Role) String() string {
+func (r connRole) String() string {
 	switch r {
-	case RoleOpener:
+	case roleOpener:
 		return "opener"
-	case RoleAcceptor:
+	case roleAcceptor:
 		return "acceptor"
 	}
 	return fmt.Sprintf("role(%d)", uint8(r))
 }
 
-// Hello is what each end announces in the handshake.
+// Hello is what each end announces in the handshake (see Conn.PeerHello):
+// the protocol versions it speaks and the limits the other end must keep.
 type Hello struct {
 	MinVersion, MaxVersion uint16
 	// MaxFramePayload is the largest payload, in bytes, the sender accepts.
@@ -50,25 +51,26 @@ type Hello struct {
 	StreamWindow uint32
 	// MaxStreams is how many concurrent streams the sender accepts.
 	MaxStreams uint32
-	Role       Role
+	// role is which side the sender plays; the two must differ.
+	role connRole
 }
 
 func (h Hello) frame() []byte {
-	b := make([]byte, HeaderSize+helloSize)
-	putHeader(b, FrameHeader{Length: helloSize, Type: FrameHello})
-	p := b[HeaderSize:]
+	b := make([]byte, headerSize+helloSize)
+	putHeader(b, frameHeader{Length: helloSize, Type: frameHello})
+	p := b[headerSize:]
 	copy(p[0:4], helloMagic[:])
 	binary.BigEndian.PutUint16(p[4:6], h.MinVersion)
 	binary.BigEndian.PutUint16(p[6:8], h.MaxVersion)
 	binary.BigEndian.PutUint32(p[8:12], h.MaxFramePayload)
 	binary.BigEndian.PutUint32(p[12:16], h.StreamWindow)
 	binary.BigEndian.PutUint32(p[16:20], h.MaxStreams)
-	p[20] = byte(h.Role)
+	p[20] = byte(h.role)
 	return b
 }
 
-// ParseHello decodes and checks a HELLO payload.
-func ParseHello(p []byte) (Hello, error) {
+// parseHello decodes and checks a HELLO payload.
+func parseHello(p []byte) (Hello, error) {
 	if len(p) != helloSize {
 		return Hello{}, protoErrorf(CodeFrameSize, "HELLO payload is %d bytes, want %d", len(p), helloSize)
 	}
@@ -81,7 +83,7 @@ func ParseHello(p []byte) (Hello, error) {
 		MaxFramePayload: binary.BigEndian.Uint32(p[8:12]),
 		StreamWindow:    binary.BigEndian.Uint32(p[12:16]),
 		MaxStreams:      binary.BigEndian.Uint32(p[16:20]),
-		Role:            Role(p[20]),
+		role:            connRole(p[20]),
 	}
 	if p[21] != 0 || p[22] != 0 || p[23] != 0 {
 		return h, protoErrorf(CodeProtocol, "HELLO reserved bytes are % x, want zero", p[21:24])
@@ -95,8 +97,8 @@ func ParseHello(p []byte) (Hello, error) {
 		return h, protoErrorf(CodeProtocol, "HELLO stream window %d is outside %d..%d", h.StreamWindow, minStreamWindow, maxStreamWindow)
 	case h.MaxStreams == 0:
 		return h, protoErrorf(CodeProtocol, "HELLO max streams is zero")
-	case h.Role != RoleOpener && h.Role != RoleAcceptor:
-		return h, protoErrorf(CodeProtocol, "HELLO role %d is neither opener (1) nor acceptor (2)", uint8(h.Role))
+	case h.role != roleOpener && h.role != roleAcceptor:
+		return h, protoErrorf(CodeProtocol, "HELLO role %d is neither opener (1) nor acceptor (2)", uint8(h.role))
 	}
 	return h, nil
 }
@@ -104,14 +106,29 @@ func ParseHello(p []byte) (Hello, error) {
 // negotiate picks the version both ends speak and checks that the roles
 // complement each other.
 func negotiate(local, peer Hello) (uint16, error) {
-	if local.Role == peer.Role {
-		return 0, protoErrorf(CodeProtocol, "both ends claim the role %s", local.Role)
+	if local.role == peer.role {
+		return 0, protoErrorf(CodeProtocol, "both ends claim the role %s", local.role)
 	}
 	v := min(local.MaxVersion, peer.MaxVersion)
 	if v < max(local.MinVersion, peer.MinVersion) {
 		return 0, protoErrorf(CodeVersion, "no common protocol version: this end speaks %d..%d, the peer %d..%d", local.MinVersion, local.MaxVersion, peer.MinVersion, peer.MaxVersion)
 	}
 	return v, nil
+}
+
+// greet runs the handshake. If it fails, greet closes nc, after telling
+// the peer why (best effort) when the peer broke the protocol.
+func greet(nc net.Conn, local Hello, timeout time.Duration) (Hello, uint16, error) {
+	peer, ver, err := handshake(nc, local, timeout)
+	if err != nil {
+		var pe *ProtocolError
+		if errors.As(err, &pe) {
+			nc.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+			nc.Write(goAwayFrame(0, pe.Code, pe.Msg))
+		}
+		nc.Close()
+	}
+	return peer, ver, err
 }
 
 // handshake sends our HELLO and reads the peer's, both within the timeout.
@@ -137,18 +154,18 @@ func handshake(nc net.Conn, local Hello, timeout time.Duration) (Hello, uint16, 
 }
 
 func readHello(nc net.Conn) (Hello, error) {
-	var hdr [HeaderSize]byte
+	var hdr [headerSize]byte
 	buf := make([]byte, helloSize)
 	h, p, err := readFrame(nc, hdr[:], buf, helloSize)
 	if err != nil {
 		var pe *ProtocolError
-		if errors.As(err, &pe) && h.Type != FrameHello {
+		if errors.As(err, &pe) && h.Type != frameHello {
 			return Hello{}, protoErrorf(CodeProtocol, "handshake: the first frame is %s, want HELLO: is the peer a sluice endpoint speaking this protocol?", h)
 		}
 		return Hello{}, fmt.Errorf("ipc: handshake: reading the peer's HELLO: %w", err)
 	}
-	if h.Type != FrameHello {
+	if h.Type != frameHello {
 		return Hello{}, protoErrorf(CodeProtocol, "handshake: the first frame is %s, want HELLO", h)
 	}
-	return ParseHello(p)
+	return parseHello(p)
 }

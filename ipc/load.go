@@ -21,9 +21,9 @@ type Load struct {
 }
 
 func (l Load) frame() []byte {
-	b := make([]byte, HeaderSize+loadSize)
-	putHeader(b, FrameHeader{Length: loadSize, Type: FrameLoad})
-	p := b[HeaderSize:]
+	b := make([]byte, headerSize+loadSize)
+	putHeader(b, frameHeader{Length: loadSize, Type: frameLoad})
+	p := b[headerSize:]
 	binary.BigEndian.PutUint32(p[0:4], l.InFlight)
 	binary.BigEndian.PutUint32(p[4:8], l.Waiting)
 	binary.BigEndian.PutUint32(p[8:12], l.Limit)

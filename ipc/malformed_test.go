@@ -3,15 +3,10 @@ package ipc
 import (
 	"encoding/binary"
 	"errors"
-	"net"
 	"strings"
 	"testing"
 	"time"
 )
-
-func server(cfg *Config) func(net.Conn) (*Conn, error) {
-	return func(nc net.Conn) (*Conn, error) { return Server(nc, cfg) }
-}
 
 func head(fields ...string) []byte {
 	var f Fields
@@ -31,73 +26,73 @@ func TestMalformedInputEndsConnection(t *testing.T) {
 		code  Code
 		words string
 	}{
-		{"unknown type", func(p *rawPeer) { p.write(FrameType(0x42), 0, 1, nil) }, CodeProtocol, "unknown frame type 0x42"},
+		{"unknown type", func(p *rawPeer) { p.write(frameType(0x42), 0, 1, nil) }, CodeProtocol, "unknown frame type 0x42"},
 		{"oversized frame", func(p *rawPeer) {
-			var h [HeaderSize]byte
-			putHeader(h[:], FrameHeader{Length: DefaultMaxFramePayload + 1, Type: FrameData, StreamID: 1})
+			var h [headerSize]byte
+			putHeader(h[:], frameHeader{Length: DefaultMaxFramePayload + 1, Type: frameData, StreamID: 1})
 			p.writeRaw(h[:])
 		}, CodeFrameSize, "exceeds the negotiated maximum"},
 		{"oversized head", func(p *rawPeer) {
-			var h [HeaderSize]byte
-			putHeader(h[:], FrameHeader{Length: maxFieldBlockFrame + 1, Type: FrameHead, StreamID: 1})
+			var h [headerSize]byte
+			putHeader(h[:], frameHeader{Length: maxFieldBlockFrame + 1, Type: frameHead, StreamID: 1})
 			p.writeRaw(h[:])
 		}, CodeFrameSize, "wrong payload length"},
 		{"oversized end", func(p *rawPeer) {
-			p.write(FrameHead, 0, 1, head(":path", "/"))
-			var h [HeaderSize]byte
-			putHeader(h[:], FrameHeader{Length: maxFieldBlockFrame + 1, Type: FrameEnd, StreamID: 1})
+			p.write(frameHead, 0, 1, head(":path", "/"))
+			var h [headerSize]byte
+			putHeader(h[:], frameHeader{Length: maxFieldBlockFrame + 1, Type: frameEnd, StreamID: 1})
 			p.writeRaw(h[:])
 		}, CodeFrameSize, "wrong payload length"},
 		{"oversized goaway", func(p *rawPeer) {
-			p.write(FrameGoAway, 0, 0, make([]byte, 8+maxGoAwayMessage+1))
+			p.write(frameGoAway, 0, 0, make([]byte, 8+maxGoAwayMessage+1))
 		}, CodeFrameSize, "wrong payload length"},
-		{"bad window length", func(p *rawPeer) { p.write(FrameWindow, 0, 1, []byte{1, 2}) }, CodeFrameSize, "wrong payload length"},
+		{"bad window length", func(p *rawPeer) { p.write(frameWindow, 0, 1, []byte{1, 2}) }, CodeFrameSize, "wrong payload length"},
 		{"reserved bits", func(p *rawPeer) {
-			b := appendFrame(nil, FramePing, 0, 0, make([]byte, 8))
+			b := appendFrame(nil, framePing, 0, 0, make([]byte, 8))
 			b[7] = 1
 			p.writeRaw(b)
 		}, CodeProtocol, "reserved header bytes"},
-		{"undefined flag", func(p *rawPeer) { p.write(FrameData, 0x80, 1, nil) }, CodeProtocol, "undefined flags"},
-		{"data on unknown stream", func(p *rawPeer) { p.write(FrameData, 0, 9, []byte("x")) }, CodeProtocol, "no such stream"},
-		{"data on stream zero", func(p *rawPeer) { p.write(FrameData, 0, 0, []byte("x")) }, CodeProtocol, "must not have stream id 0"},
-		{"ping on a stream", func(p *rawPeer) { p.write(FramePing, 0, 3, make([]byte, 8)) }, CodeProtocol, "must have stream id 0"},
-		{"even stream id", func(p *rawPeer) { p.write(FrameHead, 0, 2, head(":path", "/")) }, CodeProtocol, "odd and increasing"},
+		{"undefined flag", func(p *rawPeer) { p.write(frameData, 0x80, 1, nil) }, CodeProtocol, "undefined flags"},
+		{"data on unknown stream", func(p *rawPeer) { p.write(frameData, 0, 9, []byte("x")) }, CodeProtocol, "no such stream"},
+		{"data on stream zero", func(p *rawPeer) { p.write(frameData, 0, 0, []byte("x")) }, CodeProtocol, "must not have stream id 0"},
+		{"ping on a stream", func(p *rawPeer) { p.write(framePing, 0, 3, make([]byte, 8)) }, CodeProtocol, "must have stream id 0"},
+		{"even stream id", func(p *rawPeer) { p.write(frameHead, 0, 2, head(":path", "/")) }, CodeProtocol, "odd and increasing"},
 		{"decreasing stream id", func(p *rawPeer) {
-			p.write(FrameHead, 0, 5, head(":path", "/"))
-			p.write(FrameHead, 0, 3, head(":path", "/"))
+			p.write(frameHead, 0, 5, head(":path", "/"))
+			p.write(frameHead, 0, 3, head(":path", "/"))
 		}, CodeProtocol, "odd and increasing"},
-		{"truncated field block", func(p *rawPeer) { p.write(FrameHead, 0, 1, []byte{0, 5, 'a'}) }, CodeProtocol, "field block"},
+		{"truncated field block", func(p *rawPeer) { p.write(frameHead, 0, 1, []byte{0, 5, 'a'}) }, CodeProtocol, "field block"},
 		{"field value overruns", func(p *rawPeer) {
 			b := head("a", "b")
 			binary.BigEndian.PutUint32(b[3:], 1000)
-			p.write(FrameHead, 0, 1, b)
+			p.write(frameHead, 0, 1, b)
 		}, CodeProtocol, "has length 1000"},
 		{"data beyond credit", func(p *rawPeer) {
-			p.write(FrameHead, 0, 1, head(":path", "/"))
+			p.write(frameHead, 0, 1, head(":path", "/"))
 			chunk := make([]byte, DefaultMaxFramePayload)
 			// The last frame may still be going out when the acceptor
 			// hangs up on it: a failed write here is expected.
 			for i := 0; i <= DefaultStreamWindow/len(chunk); i++ {
-				p.nc.Write(appendFrame(nil, FrameData, 0, 1, chunk))
+				p.nc.Write(appendFrame(nil, frameData, 0, 1, chunk))
 			}
 		}, CodeFlowControl, "credit left"},
 		{"data after end", func(p *rawPeer) {
-			p.write(FrameHead, FlagEndStream, 1, head(":path", "/"))
-			p.write(FrameData, 0, 1, []byte("late"))
+			p.write(frameHead, flagEndStream, 1, head(":path", "/"))
+			p.write(frameData, 0, 1, []byte("late"))
 		}, CodeProtocol, "after its END"},
 		{"second head", func(p *rawPeer) {
-			p.write(FrameHead, 0, 1, head(":path", "/"))
-			p.write(FrameHead, 0, 1, head(":path", "/"))
+			p.write(frameHead, 0, 1, head(":path", "/"))
+			p.write(frameHead, 0, 1, head(":path", "/"))
 		}, CodeProtocol, "second HEAD"},
 		{"zero window update", func(p *rawPeer) {
-			p.write(FrameHead, 0, 1, head(":path", "/"))
-			p.write(FrameWindow, 0, 1, u32(0))
+			p.write(frameHead, 0, 1, head(":path", "/"))
+			p.write(frameWindow, 0, 1, u32(0))
 		}, CodeFlowControl, "WINDOW"},
 		{"hello again", func(p *rawPeer) { p.writeRaw(defaultHello().frame()) }, CodeProtocol, "HELLO after the handshake"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			p, c, err := newRawPeer(t, RoleOpener, defaultHello(), server(nil))
+			p, c, err := newRawPeer(t, roleOpener, defaultHello(), server(nil))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -119,13 +114,13 @@ func TestHandshakeMismatch(t *testing.T) {
 	cases := []struct {
 		name  string
 		hello Hello
-		role  Role
+		role  connRole
 		words string
 	}{
-		{"same role", defaultHello(), RoleAcceptor, "both ends claim the role acceptor"},
-		{"no common version", Hello{MinVersion: 2, MaxVersion: 3, MaxFramePayload: DefaultMaxFramePayload, StreamWindow: DefaultStreamWindow, MaxStreams: 1}, RoleOpener, "no common protocol version"},
-		{"tiny frames", Hello{MinVersion: 1, MaxVersion: 1, MaxFramePayload: 100, StreamWindow: DefaultStreamWindow, MaxStreams: 1}, RoleOpener, "max frame payload 100"},
-		{"zero streams", Hello{MinVersion: 1, MaxVersion: 1, MaxFramePayload: DefaultMaxFramePayload, StreamWindow: DefaultStreamWindow}, RoleOpener, "max streams is zero"},
+		{"same role", defaultHello(), roleAcceptor, "both ends claim the role acceptor"},
+		{"no common version", Hello{MinVersion: 2, MaxVersion: 3, MaxFramePayload: DefaultMaxFramePayload, StreamWindow: DefaultStreamWindow, MaxStreams: 1}, roleOpener, "no common protocol version"},
+		{"tiny frames", Hello{MinVersion: 1, MaxVersion: 1, MaxFramePayload: 100, StreamWindow: DefaultStreamWindow, MaxStreams: 1}, roleOpener, "max frame payload 100"},
+		{"zero streams", Hello{MinVersion: 1, MaxVersion: 1, MaxFramePayload: DefaultMaxFramePayload, StreamWindow: DefaultStreamWindow}, roleOpener, "max streams is zero"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -164,33 +159,33 @@ func TestHandshakeTimeout(t *testing.T) {
 // TestLateFramesAfterResetAreDropped: data the peer sent before it saw our
 // reset is not a protocol error.
 func TestLateFramesAfterResetAreDropped(t *testing.T) {
-	p, c, err := newRawPeer(t, RoleOpener, defaultHello(), server(nil))
+	p, c, err := newRawPeer(t, roleOpener, defaultHello(), server(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := ctxTimeout(t, 5*time.Second)
-	p.write(FrameHead, 0, 1, head(":path", "/"))
+	p.write(frameHead, 0, 1, head(":path", "/"))
 	st, err := c.AcceptStream(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	st.Reset(CodeRefused)
 	h, pl := p.read()
-	if h.Type != FrameReset || Code(binary.BigEndian.Uint32(pl)) != CodeRefused {
+	if h.Type != frameReset || Code(binary.BigEndian.Uint32(pl)) != CodeRefused {
 		t.Fatalf("got %s; want RESET REFUSED", h)
 	}
-	p.write(FrameData, 0, 1, []byte("in flight"))
-	p.write(FrameReset, 0, 1, u32(uint32(CodeCancel)))
+	p.write(frameData, 0, 1, []byte("in flight"))
+	p.write(frameReset, 0, 1, u32(uint32(CodeCancel)))
 	waitFor(t, func() bool { return c.NumStreams() == 0 }, "the stream is forgotten")
-	p.write(FramePing, 0, 0, make([]byte, 8))
-	if h, _ := p.read(); h.Type != FramePing || h.Flags != FlagAck {
+	p.write(framePing, 0, 0, make([]byte, 8))
+	if h, _ := p.read(); h.Type != framePing || h.Flags != flagAck {
 		t.Fatalf("got %s; want the ping answered: late frames must not break the connection", h)
 	}
 	if c.Err() != nil {
 		t.Fatalf("connection broken by late frames: %v", c.Err())
 	}
 	// Now the stream is closed for good: more data is a protocol error.
-	p.write(FrameData, 0, 1, []byte("too late"))
+	p.write(frameData, 0, 1, []byte("too late"))
 	if code, _ := p.readGoAway(); code != CodeProtocol {
 		t.Fatalf("GOAWAY %s", code)
 	}

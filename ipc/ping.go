@@ -24,7 +24,7 @@ func (c *Conn) Ping(ctx context.Context) (time.Duration, error) {
 	var p [8]byte
 	binary.BigEndian.PutUint64(p[:], seq)
 	start := time.Now()
-	c.out.pushFrame(appendFrame(nil, FramePing, 0, 0, p[:]))
+	c.out.pushFrame(appendFrame(nil, framePing, 0, 0, p[:]))
 	select {
 	case at, ok := <-ch:
 		if !ok {

@@ -17,7 +17,7 @@ type rawPeer struct {
 }
 
 // newRawPeer handshakes a raw peer with role against a Conn started by start.
-func newRawPeer(t testing.TB, role Role, hello Hello, start func(net.Conn) (*Conn, error)) (*rawPeer, *Conn, error) {
+func newRawPeer(t testing.TB, role connRole, hello Hello, start func(net.Conn) (*Conn, error)) (*rawPeer, *Conn, error) {
 	t.Helper()
 	a, b := socketpair(t)
 	type res struct {
@@ -31,12 +31,12 @@ func newRawPeer(t testing.TB, role Role, hello Hello, start func(net.Conn) (*Con
 	}()
 	p := &rawPeer{t: t, nc: a, br: bufio.NewReader(a)}
 	t.Cleanup(func() { a.Close() })
-	hello.Role = role
+	hello.role = role
 	if _, err := a.Write(hello.frame()); err != nil {
 		t.Fatalf("raw peer: sending HELLO: %v", err)
 	}
 	h, _ := p.read()
-	if h.Type != FrameHello {
+	if h.Type != frameHello {
 		t.Fatalf("raw peer: first frame %s, want HELLO", h)
 	}
 	r := <-ch
@@ -50,7 +50,7 @@ func defaultHello() Hello {
 	return Hello{MinVersion: 1, MaxVersion: 1, MaxFramePayload: DefaultMaxFramePayload, StreamWindow: DefaultStreamWindow, MaxStreams: 256}
 }
 
-func (p *rawPeer) write(t FrameType, f Flags, id uint32, payload []byte) {
+func (p *rawPeer) write(t frameType, f frameFlags, id uint32, payload []byte) {
 	p.t.Helper()
 	p.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	if _, err := p.nc.Write(appendFrame(nil, t, f, id, payload)); err != nil {
@@ -67,10 +67,10 @@ func (p *rawPeer) writeRaw(b []byte) {
 }
 
 // read returns the next frame; it fails the test after a bound.
-func (p *rawPeer) read() (FrameHeader, []byte) {
+func (p *rawPeer) read() (frameHeader, []byte) {
 	p.t.Helper()
 	p.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
-	hdr := make([]byte, HeaderSize)
+	hdr := make([]byte, headerSize)
 	buf := make([]byte, maxFramePayload)
 	h, pl, err := readFrame(p.br, hdr, buf, maxFramePayload)
 	if err != nil {
@@ -84,10 +84,19 @@ func (p *rawPeer) readGoAway() (Code, string) {
 	p.t.Helper()
 	for {
 		h, pl := p.read()
-		if h.Type == FrameGoAway {
+		if h.Type == frameGoAway {
 			return Code(binary.BigEndian.Uint32(pl[4:8])), string(pl[8:])
 		}
 	}
 }
 
 func u32(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
+
+// client and server start the Conn a raw peer talks to.
+func client(cfg *Config) func(net.Conn) (*Conn, error) {
+	return func(nc net.Conn) (*Conn, error) { return Client(nc, cfg) }
+}
+
+func server(cfg *Config) func(net.Conn) (*Conn, error) {
+	return func(nc net.Conn) (*Conn, error) { return Server(nc, cfg) }
+}

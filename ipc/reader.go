@@ -23,103 +23,127 @@ const readBufferSize = 64 << 10
 // to a stream window so the consumer is never held back.
 const wakeEvery = 1 << 20
 
-// readLoop is the connection's only reader. It files each frame where it
+// reader is the connection's only reader. It files each frame where it
 // belongs and never waits for an application: data goes into a stream
 // buffer sized to the credit this end granted.
+//
+// Every field is owned by the reader goroutine (readLoop).
+type reader struct {
+	c     *Conn
+	br    *bufio.Reader
+	hdr   []byte    // the frame header being read
+	buf   []byte    // for non-DATA payloads, grown as they need
+	woken []*Stream // streams that got data since the last wake-up
+	filed int       // bytes filed since the last wake-up
+}
+
 func (c *Conn) readLoop() {
 	defer c.wg.Done()
-	br := bufio.NewReaderSize(c.nc, readBufferSize)
-	hdr := make([]byte, HeaderSize)
-	var buf []byte      // for non-DATA payloads, grown as they need
-	var woken []*Stream // streams that got data since the last wake-up
-	filed := 0          // bytes filed since the last wake-up
+	r := &reader{
+		c:   c,
+		br:  bufio.NewReaderSize(c.nc, readBufferSize),
+		hdr: make([]byte, headerSize),
+	}
+	err := r.run()
+	var pe *ProtocolError
+	switch {
+	case errors.As(err, &pe) && !pe.Remote:
+		c.log.Error("ipc protocol error; ending the connection", "role", c.role, "err", err)
+		c.protocolFail(pe)
+	case c.Err() != nil:
+		// Closed locally; the read error is only the consequence.
+	case errors.Is(err, io.EOF):
+		c.fail(fmt.Errorf("ipc: the peer closed the connection: %w", io.EOF))
+	default:
+		c.fail(err)
+	}
+}
+
+// run reads frames until one fails, and returns why.
+func (r *reader) run() error {
 	for {
-		if len(woken) > 0 && (br.Buffered() < HeaderSize || filed >= wakeEvery) {
+		if len(r.woken) > 0 && (r.br.Buffered() < headerSize || r.filed >= wakeEvery) {
 			// About to wait on the socket, or a MiB filed: wake the readers
 			// of everything filed since. One wake-up per read rather than
 			// per frame saves goroutine switches, and a peer that never
 			// pauses still gets its data read.
-			woken, filed = wakeAll(woken), 0
+			r.wakeAll()
 		}
-		h, err := readHeader(br, hdr, uint32(c.local.maxFramePayload))
+		h, err := readHeader(r.br, r.hdr, uint32(r.c.local.maxFramePayload))
 		if err == nil {
-			c.lastFrame.Store(time.Now().UnixNano())
-			if h.Type == FrameData {
-				if len(woken) > 0 && br.Buffered() < int(h.Length) {
-					// This payload is still arriving (a large frame is
-					// read mostly past the buffer): data filed for other
-					// streams must not wait for the whole of it.
-					woken, filed = wakeAll(woken), 0
-				}
-				// Data goes from the socket (through the read buffer,
-				// or past it for a large payload) straight into the
-				// stream's queue, with no staging buffer.
-				var st *Stream
-				filed += int(h.Length)
-				if st, err = c.dataFrame(h, br); st != nil && !st.pendingWake {
-					st.pendingWake = true
-					woken = append(woken, st)
-				}
+			r.c.lastFrame.Store(time.Now().UnixNano())
+			if h.Type == frameData {
+				err = r.data(h)
 			} else {
-				if int(h.Length) > len(buf) {
-					// Control payloads are at most 64 KiB (checked with
-					// the header), so this settles after a few frames.
-					buf = make([]byte, max(int(h.Length), 2*len(buf), 512))
-				}
-				var p []byte
-				if p, err = readPayload(br, h, buf); err == nil {
-					err = c.handle(h, p)
-				}
+				err = r.control(h)
 			}
 		}
-		if err == nil {
-			continue
+		if err != nil {
+			return err
 		}
-		var pe *ProtocolError
-		switch {
-		case errors.As(err, &pe) && !pe.Remote:
-			c.log.Error("ipc protocol error; ending the connection", "role", c.role, "err", err)
-			c.protocolFail(pe)
-		case c.Err() != nil:
-			// Closed locally; the read error is only the consequence.
-		case errors.Is(err, io.EOF):
-			c.fail(fmt.Errorf("ipc: the peer closed the connection: %w", io.EOF))
-		default:
-			c.fail(err)
-		}
-		return
 	}
 }
 
-// wakeAll wakes the readers of the streams in woken and returns the list
-// emptied for reuse.
-func wakeAll(woken []*Stream) []*Stream {
-	for i, st := range woken {
-		st.pendingWake = false
-		st.signalReadable()
-		woken[i] = nil
+// data files a DATA frame's payload: from the socket (through the read
+// buffer, or past it for a large payload) straight into the stream's
+// queue, with no staging buffer.
+func (r *reader) data(h frameHeader) error {
+	if len(r.woken) > 0 && r.br.Buffered() < int(h.Length) {
+		// This payload is still arriving (a large frame is read mostly
+		// past the buffer): data filed for other streams must not wait
+		// for the whole of it.
+		r.wakeAll()
 	}
-	return woken[:0]
+	r.filed += int(h.Length)
+	st, err := r.c.dataFrame(h, r.br)
+	if st != nil && st.markWoken() {
+		r.woken = append(r.woken, st)
+	}
+	return err
+}
+
+// control reads a frame other than DATA and acts on it.
+func (r *reader) control(h frameHeader) error {
+	if int(h.Length) > len(r.buf) {
+		// Control payloads are at most 64 KiB (checked with the header),
+		// so this settles after a few frames.
+		r.buf = make([]byte, max(int(h.Length), 2*len(r.buf), 512))
+	}
+	p, err := readPayload(r.br, h, r.buf)
+	if err != nil {
+		return err
+	}
+	return r.c.handle(h, p)
+}
+
+// wakeAll wakes the readers of the streams that got data since the last
+// wake-up.
+func (r *reader) wakeAll() {
+	for i, st := range r.woken {
+		st.wake()
+		r.woken[i] = nil
+	}
+	r.woken, r.filed = r.woken[:0], 0
 }
 
 // handle acts on one frame. p is only valid until it returns.
-func (c *Conn) handle(h FrameHeader, p []byte) error {
+func (c *Conn) handle(h frameHeader, p []byte) error {
 	switch h.Type {
-	case FrameHello:
+	case frameHello:
 		return protoErrorf(CodeProtocol, "HELLO after the handshake")
-	case FramePing:
-		if h.Flags&FlagAck != 0 {
+	case framePing:
+		if h.Flags&flagAck != 0 {
 			c.pong(binary.BigEndian.Uint64(p))
 			return nil
 		}
 		if n := c.out.pending(); n > maxPendingControl {
 			return protoErrorf(CodeProtocol, "control frame flood: %d frames wait to be written while the peer keeps pinging and does not read", n)
 		}
-		c.out.pushFrame(appendFrame(nil, FramePing, FlagAck, 0, p))
+		c.out.pushFrame(appendFrame(nil, framePing, flagAck, 0, p))
 		return nil
-	case FrameGoAway:
+	case frameGoAway:
 		return c.onGoAway(p)
-	case FrameLoad:
+	case frameLoad:
 		c.onLoadFrame(p)
 		return nil
 	}
@@ -128,12 +152,12 @@ func (c *Conn) handle(h FrameHeader, p []byte) error {
 
 // lookup finds the stream a frame is for. A nil stream with a nil error
 // means the frame is for a stream that ended and may be ignored.
-func (c *Conn) lookup(h FrameHeader) (*Stream, error) {
+func (c *Conn) lookup(h frameHeader) (*Stream, error) {
 	id := h.StreamID
 	c.mu.Lock()
 	st := c.streams[id]
 	var known bool
-	if c.role == RoleAcceptor {
+	if c.role == roleAcceptor {
 		known = id%2 == 1 && id <= c.lastPeerID
 	} else {
 		known = id%2 == 1 && id < c.nextID
@@ -144,7 +168,7 @@ func (c *Conn) lookup(h FrameHeader) (*Stream, error) {
 		return st, nil
 	case !known:
 		return nil, protoErrorf(CodeProtocol, "%s: no such stream was ever opened", h)
-	case h.Type == FrameWindow || h.Type == FrameReset:
+	case h.Type == frameWindow || h.Type == frameReset:
 		// Credit or a reset can cross our END on the wire; harmless.
 		return nil, nil
 	default:
@@ -154,7 +178,7 @@ func (c *Conn) lookup(h FrameHeader) (*Stream, error) {
 
 // dataFrame files a DATA frame's payload and returns its stream, whose
 // reader is yet to be woken.
-func (c *Conn) dataFrame(h FrameHeader, r io.Reader) (*Stream, error) {
+func (c *Conn) dataFrame(h frameHeader, r io.Reader) (*Stream, error) {
 	st, err := c.lookup(h)
 	if st == nil || err != nil {
 		if err == nil {
@@ -165,8 +189,8 @@ func (c *Conn) dataFrame(h FrameHeader, r io.Reader) (*Stream, error) {
 	return st, st.onData(r, int(h.Length))
 }
 
-func (c *Conn) streamFrame(h FrameHeader, p []byte) error {
-	if h.Type == FrameHead && c.role == RoleAcceptor {
+func (c *Conn) streamFrame(h frameHeader, p []byte) error {
+	if h.Type == frameHead && c.role == roleAcceptor {
 		c.mu.Lock()
 		_, open := c.streams[h.StreamID]
 		c.mu.Unlock()
@@ -179,25 +203,25 @@ func (c *Conn) streamFrame(h FrameHeader, p []byte) error {
 		return err
 	}
 	switch h.Type {
-	case FrameHead:
-		if c.role == RoleAcceptor {
+	case frameHead:
+		if c.role == roleAcceptor {
 			return protoErrorf(CodeProtocol, "%s: a second HEAD from the opener", h)
 		}
 		f, err := parseFields(p)
 		if err != nil {
 			return err
 		}
-		return st.onHead(f, h.Flags&FlagEndStream != 0)
-	case FrameEnd:
+		return st.onHead(f, h.Flags&flagEndStream != 0)
+	case frameEnd:
 		f, err := parseFields(p[4:])
 		if err != nil {
 			return err
 		}
 		return st.onEnd(Code(binary.BigEndian.Uint32(p)), f)
-	case FrameReset:
+	case frameReset:
 		st.onReset(Code(binary.BigEndian.Uint32(p)))
 		return nil
-	case FrameWindow:
+	case frameWindow:
 		return st.onWindow(binary.BigEndian.Uint32(p))
 	}
 	return protoErrorf(CodeProtocol, "%s: unexpected frame type", h)
@@ -206,7 +230,7 @@ func (c *Conn) streamFrame(h FrameHeader, p []byte) error {
 // acceptHead opens a stream the peer started. Streams beyond the limit or
 // after our go-away are reset with CodeRefused rather than ending the
 // connection: they were never processed, so the opener can retry them.
-func (c *Conn) acceptHead(h FrameHeader, p []byte) error {
+func (c *Conn) acceptHead(h frameHeader, p []byte) error {
 	id := h.StreamID
 	c.mu.Lock()
 	if id%2 == 0 || id <= c.lastPeerID {
@@ -229,14 +253,13 @@ func (c *Conn) acceptHead(h FrameHeader, p []byte) error {
 		c.mu.Unlock()
 		return protoErrorf(CodeStreamLimit, "%s: %d streams open or awaiting the answer to a refusal; the limit is %d", h, n, c.local.maxStreams)
 	}
-	st := c.newStreamLocked(id, head)
-	st.gotHead = true
-	st.failHead()
+	st := newStream(c, id, sendIdle, recvOpen, head)
+	c.streams[id] = st
 	if !refuse {
 		c.acceptQueue = append(c.acceptQueue, st)
 	}
 	c.mu.Unlock()
-	if h.Flags&FlagEndStream != 0 {
+	if h.Flags&flagEndStream != 0 {
 		if err := st.onEnd(CodeOK, nil); err != nil {
 			return err
 		}
@@ -275,5 +298,5 @@ func goAwayFrame(last uint32, code Code, msg string) []byte {
 	binary.BigEndian.PutUint32(p[0:4], last)
 	binary.BigEndian.PutUint32(p[4:8], uint32(code))
 	p = append(p, msg...)
-	return appendFrame(nil, FrameGoAway, 0, 0, p)
+	return appendFrame(nil, frameGoAway, 0, 0, p)
 }

@@ -20,146 +20,130 @@ const maxIovecs = 1000
 // and covered by credit.
 type streamSource struct{ st *Stream }
 
-func (s streamSource) Sendable() int {
-	return min(s.st.sendq.Len(), s.st.sendWin.Available())
+func (s streamSource) Sendable() int { return s.st.sendable() }
+
+// writer is the connection's only writer. Each pass takes every pending
+// control frame first, then data as the policy picks it, up to maxBatch
+// bytes, then the END of every stream whose queue has drained, and hands
+// the lot to the socket in one writev so that one wake-up moves as much as
+// possible.
+//
+// Every field is owned by the writer goroutine (writeLoop), so neither the
+// scheduler nor the lists need locks; other goroutines reach it only
+// through the outbox.
+type writer struct {
+	c          *Conn
+	sched      *stream.Scheduler
+	active     map[uint32]*Stream // streams the scheduler serves, by id
+	pendingEnd []*Stream          // End called; the END waits for the queue to drain
+	maxPayload int                // the peer's largest frame payload
+	maxBatch   int
+
+	// Reused from pass to pass.
+	ops   []outOp
+	ended []*Stream        // streams whose END is in the batch
+	segs  []stream.Segment // queue data in the batch, released once written
+	bufs  net.Buffers      // the batch
+	// sending is the batch as writev consumes it; a field so that taking
+	// its address for WriteTo costs no allocation.
+	sending net.Buffers
+	hdrs    []byte // DATA frame headers, headerSize bytes per frame
 }
 
-// writeLoop is the connection's only writer. It owns the scheduler, so the
-// scheduler needs no locks. Each pass takes every pending control frame
-// first, then data as the policy picks it, up to MaxBatch bytes, then the
-// END of every stream whose queue has drained, and hands the lot to the
-// socket in one writev so that one wake-up moves as much as possible.
 func (c *Conn) writeLoop() {
 	defer c.wg.Done()
-	sched := stream.NewScheduler(c.policy)
-	active := make(map[uint32]*Stream)
-	var (
-		ops        []outOp
-		pendingEnd []*Stream
-		ended      []*Stream
-		segs       []stream.Segment
-		bufs       = make(net.Buffers, 0, maxIovecs+8)
-		hdrs       = make([]byte, maxFramesPerBatch*HeaderSize)
-		maxPayload = int(c.peer.MaxFramePayload)
-	)
+	w := &writer{
+		c:          c,
+		sched:      stream.NewScheduler(c.policy),
+		active:     make(map[uint32]*Stream),
+		maxPayload: int(c.peer.MaxFramePayload),
+		maxBatch:   c.local.maxBatch,
+		bufs:       make(net.Buffers, 0, maxIovecs+8),
+		hdrs:       make([]byte, maxFramesPerBatch*headerSize),
+	}
+	w.run()
+}
+
+// run makes passes until the connection ends.
+func (w *writer) run() {
 	for {
-		var load []byte
-		var failErr error
-		ops, load, failErr = c.out.take(ops)
-		for i, op := range ops {
-			if op.frame != nil {
-				sched.PushControl(op.frame)
-			}
-			switch {
-			case op.open != nil:
-				active[op.open.id] = op.open
-				sched.Open(op.open.id, streamSource{op.open})
-			case op.close != nil:
-				delete(active, op.close.id)
-				sched.Close(op.close.id)
-				pendingEnd = removeStream(pendingEnd, op.close)
-			case op.end != nil:
-				pendingEnd = append(pendingEnd, op.end)
-			}
-			ops[i] = outOp{}
-		}
-		if load != nil {
-			sched.PushControl(load)
-		}
-
-		bufs = bufs[:0]
-		size, frames := 0, 0
-		for size < c.local.maxBatch && frames < maxFramesPerBatch && len(bufs) < maxIovecs-1 {
-			ctl, id, n, ok := sched.Pop(min(maxPayload, c.local.maxBatch-size))
-			if !ok {
-				break
-			}
-			if ctl != nil {
-				bufs = append(bufs, ctl)
-				size += len(ctl)
-				continue
-			}
-			st := active[id]
-			for n > 0 && frames < maxFramesPerBatch && len(bufs) < maxIovecs-1 {
-				m := c.appendData(&bufs, &segs, st, hdrs[frames*HeaderSize:(frames+1)*HeaderSize], min(n, maxPayload))
-				if m == 0 {
-					break
-				}
-				frames++
-				n -= m
-				size += HeaderSize + m
-			}
-		}
-		// An END must not overtake its stream's HEAD, which may still be
-		// in the control queue when the batch filled up: ENDs wait for a
-		// pass that has written every control frame.
-		for i := 0; i < len(pendingEnd) && sched.ControlLen() == 0; {
-			st := pendingEnd[i]
-			if !st.sendq.Done() {
-				i++
-				continue
-			}
-			bufs = append(bufs, st.endFrame())
-			delete(active, st.id)
-			sched.Close(st.id)
-			ended = append(ended, st)
-			pendingEnd[i] = pendingEnd[len(pendingEnd)-1]
-			pendingEnd = pendingEnd[:len(pendingEnd)-1]
-		}
-
-		if len(bufs) == 0 {
+		failErr := w.takeOps()
+		w.buildBatch()
+		w.appendEnds()
+		if len(w.bufs) == 0 {
 			if failErr != nil {
-				c.fail(failErr)
+				w.c.fail(failErr)
 				return
 			}
-			select {
-			case <-c.out.wake:
-				// Woken for data, not for a control frame: let the
-				// producer that woke us run on and queue more before we
-				// build the batch. One writev then moves several chunks
-				// instead of one per wake-up (the 1 GiB stream benchmark
-				// went from about 4 to 5.4 GB/s). Control frames do not
-				// wait for this.
-				if c.out.pending() == 0 {
-					runtime.Gosched()
-				}
-			case <-c.done:
+			if !w.wait() {
 				return
 			}
 			continue
 		}
-		// A stream whose END is in this batch is done sending from now on
-		// (as a reset is once its RESET is queued): the peer may see the
-		// END and open a new stream before writev returns.
-		for i, st := range ended {
-			st.sentEnd()
-			ended[i] = nil
-		}
-		ended = ended[:0]
-		// WriteTo consumes the slice it is given; keep ours for reuse.
-		w := bufs
-		_, err := w.WriteTo(c.nc)
-		clear(bufs)
-		if c.onFlushed != nil && err == nil {
-			now := time.Now()
-			for _, seg := range segs {
-				c.onFlushed(now.Sub(seg.QueuedAt), len(seg.Bytes))
-			}
-		}
-		for i := range segs {
-			segs[i].Release()
-			segs[i] = stream.Segment{}
-		}
-		segs = segs[:0]
-		if err != nil {
-			if c.Err() == nil {
-				c.fail(fmt.Errorf("ipc: writing to the socket: %w", err))
-			}
+		if !w.flush() {
 			return
 		}
-		if failErr != nil && sched.ControlLen() == 0 {
-			c.fail(failErr)
+		if failErr != nil && w.sched.ControlLen() == 0 {
+			w.c.fail(failErr)
 			return
+		}
+	}
+}
+
+// takeOps applies everything other goroutines pushed since the last pass,
+// in push order, and returns the error to end the connection with once the
+// control frames are out, if one was asked for.
+func (w *writer) takeOps() error {
+	var load []byte
+	var failErr error
+	w.ops, load, failErr = w.c.out.take(w.ops)
+	for i, op := range w.ops {
+		if op.frame != nil {
+			w.sched.PushControl(op.frame)
+		}
+		switch {
+		case op.open != nil:
+			w.active[op.open.id] = op.open
+			w.sched.Open(op.open.id, streamSource{op.open})
+		case op.close != nil:
+			delete(w.active, op.close.id)
+			w.sched.Close(op.close.id)
+			w.pendingEnd = removeStream(w.pendingEnd, op.close)
+		case op.end != nil:
+			w.pendingEnd = append(w.pendingEnd, op.end)
+		}
+		w.ops[i] = outOp{}
+	}
+	if load != nil {
+		w.sched.PushControl(load)
+	}
+	return failErr
+}
+
+// buildBatch fills bufs with control frames and then DATA frames, as the
+// scheduler picks them, up to maxBatch bytes.
+func (w *writer) buildBatch() {
+	w.bufs = w.bufs[:0]
+	size, frames := 0, 0
+	for size < w.maxBatch && frames < maxFramesPerBatch && len(w.bufs) < maxIovecs-1 {
+		ctl, id, n, ok := w.sched.Pop(min(w.maxPayload, w.maxBatch-size))
+		if !ok {
+			break
+		}
+		if ctl != nil {
+			w.bufs = append(w.bufs, ctl)
+			size += len(ctl)
+			continue
+		}
+		st := w.active[id]
+		for n > 0 && frames < maxFramesPerBatch && len(w.bufs) < maxIovecs-1 {
+			m := w.appendData(st, w.hdrs[frames*headerSize:(frames+1)*headerSize], min(n, w.maxPayload))
+			if m == 0 {
+				break
+			}
+			frames++
+			n -= m
+			size += headerSize + m
 		}
 	}
 }
@@ -171,26 +155,101 @@ func (c *Conn) writeLoop() {
 // A frame spans chunks so that a peer accepting large frames gets its data
 // in long runs (a receiver can then read most of a payload straight from
 // the socket into its own buffer) rather than one header per 64 KiB.
-func (c *Conn) appendData(bufs *net.Buffers, segs *[]stream.Segment, st *Stream, hdr []byte, max int) int {
-	at := len(*bufs)
-	*bufs = append(*bufs, hdr)
+func (w *writer) appendData(st *Stream, hdr []byte, max int) int {
+	at := len(w.bufs)
+	w.bufs = append(w.bufs, hdr)
 	m := 0
-	for m < max && len(*bufs) < maxIovecs {
-		seg := st.sendq.Pop(max - m)
+	for m < max && len(w.bufs) < maxIovecs {
+		seg := st.popData(max - m)
 		if len(seg.Bytes) == 0 {
 			break
 		}
-		*bufs = append(*bufs, seg.Bytes)
-		*segs = append(*segs, seg)
+		w.bufs = append(w.bufs, seg.Bytes)
+		w.segs = append(w.segs, seg)
 		m += len(seg.Bytes)
 	}
 	if m == 0 {
-		*bufs = (*bufs)[:at]
+		w.bufs = w.bufs[:at]
 		return 0
 	}
-	st.sendWin.Take(m)
-	putHeader(hdr, FrameHeader{Length: uint32(m), Type: FrameData, StreamID: st.id})
+	st.tookData(m)
+	putHeader(hdr, frameHeader{Length: uint32(m), Type: frameData, StreamID: st.id})
 	return m
+}
+
+// appendEnds appends the END of every stream whose queue has drained. An
+// END must not overtake its stream's HEAD, which may still be in the
+// control queue when the batch filled up: ENDs wait for a pass that has
+// written every control frame.
+func (w *writer) appendEnds() {
+	for i := 0; i < len(w.pendingEnd) && w.sched.ControlLen() == 0; {
+		st := w.pendingEnd[i]
+		end := st.endFrameIfDrained()
+		if end == nil {
+			i++
+			continue
+		}
+		w.bufs = append(w.bufs, end)
+		delete(w.active, st.id)
+		w.sched.Close(st.id)
+		w.ended = append(w.ended, st)
+		w.pendingEnd[i] = w.pendingEnd[len(w.pendingEnd)-1]
+		w.pendingEnd = w.pendingEnd[:len(w.pendingEnd)-1]
+	}
+}
+
+// wait blocks until there is work, and reports false once the connection
+// has ended.
+func (w *writer) wait() bool {
+	select {
+	case <-w.c.out.wake:
+		// Woken for data, not for a control frame: let the producer that
+		// woke us run on and queue more before we build the batch. One
+		// writev then moves several chunks instead of one per wake-up.
+		// Control frames do not wait for this.
+		if w.c.out.pending() == 0 {
+			runtime.Gosched()
+		}
+		return true
+	case <-w.c.done:
+		return false
+	}
+}
+
+// flush records the ENDs in the batch, writes the batch, reports the flush
+// lag and releases the data. It reports false if the connection ended.
+func (w *writer) flush() bool {
+	// A stream whose END is in this batch is done sending from now on (as
+	// a reset is once its RESET is queued): the peer may see the END and
+	// open a new stream before writev returns.
+	for i, st := range w.ended {
+		st.sentEnd()
+		w.ended[i] = nil
+	}
+	w.ended = w.ended[:0]
+	// WriteTo consumes the slice it is given; bufs keeps the storage for
+	// reuse.
+	w.sending = w.bufs
+	_, err := w.sending.WriteTo(w.c.nc)
+	clear(w.bufs)
+	if w.c.onFlushed != nil && err == nil {
+		now := time.Now()
+		for _, seg := range w.segs {
+			w.c.onFlushed(now.Sub(seg.QueuedAt), len(seg.Bytes))
+		}
+	}
+	for i := range w.segs {
+		w.segs[i].Release()
+		w.segs[i] = stream.Segment{}
+	}
+	w.segs = w.segs[:0]
+	if err != nil {
+		if w.c.Err() == nil {
+			w.c.fail(fmt.Errorf("ipc: writing to the socket: %w", err))
+		}
+		return false
+	}
+	return true
 }
 
 func removeStream(list []*Stream, st *Stream) []*Stream {

@@ -1,0 +1,282 @@
+package ipc
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/sluicegw/sluice/stream"
+)
+
+// The receiving side of a Stream: the application's Read, CopyTo and
+// friends, and the on* methods through which the reader goroutine files
+// what the peer sends.
+
+// growWindow is the smallest stream window for which CopyTo lets the
+// receive buffer grow to large chunks: the chunk slack (up to two large
+// chunks over the window) stays a fraction of what the window allows.
+const growWindow = 4 * stream.LargeChunkSize
+
+// Read reads the peer's data. It returns io.EOF after a complete stream, a
+// *StreamError after a reset or an END with a failure status, or the
+// connection's error.
+func (st *Stream) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for {
+		if n := st.readSome(p); n > 0 {
+			return n, nil
+		}
+		if err := st.readError(); err != nil {
+			// Data filed before the end was recorded is still queued.
+			if n := st.readSome(p); n > 0 {
+				return n, nil
+			}
+			return 0, err
+		}
+		<-st.readable
+	}
+}
+
+// readError is what reading reports once the queue is drained: nil while
+// more may come.
+func (st *Stream) readError() error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.readErr
+}
+
+func (st *Stream) readSome(p []byte) int {
+	n := 0
+	for n < len(p) {
+		seg := st.recvq.Pop(len(p) - n)
+		if len(seg.Bytes) == 0 {
+			break
+		}
+		n += copy(p[n:], seg.Bytes)
+		seg.Release()
+	}
+	if n > 0 {
+		st.consumed(n)
+	}
+	return n
+}
+
+// WriteTo copies the peer's data to w without an intermediate buffer, one
+// write per received chunk, until the stream ends. It returns nil after a
+// complete stream. See CopyTo for flushing.
+func (st *Stream) WriteTo(w io.Writer) (int64, error) { return st.CopyTo(w, nil) }
+
+// CopyTo copies the peer's data to w until the stream ends, returning nil
+// after a complete stream.
+//
+// A network connection pays per write: one 1 MiB write costs far less than
+// sixteen of 64 KiB. So CopyTo writes a long run of received bytes (half of
+// buf or more) straight from the receive buffer, and gathers shorter runs
+// into buf to write them in one call; with a nil buf it writes every run
+// directly. Runs are long because CopyTo lets the stream's receive buffer
+// grow to 1 MiB chunks once it has carried a MiB (with a window of 4 MiB
+// or more), which the connection's reader fills straight from the socket.
+//
+// If w has a Flush() error method, CopyTo calls it whenever it has written
+// everything that arrived so far and is about to wait for more: bytes never
+// sit in w's buffer while the stream is idle, and a busy stream pays no
+// flush per chunk.
+func (st *Stream) CopyTo(w io.Writer, buf []byte) (int64, error) {
+	if st.recvWin.Size() >= growWindow {
+		// After the first MiB, so that a small response never ties up a
+		// large chunk.
+		st.recvq.GrowChunks(stream.LargeChunkSize)
+	}
+	flusher, _ := w.(interface{ Flush() error })
+	dirty := false
+	var total int64
+	for {
+		n, err := st.copyOnce(w, buf)
+		total += int64(n)
+		if err != nil {
+			return total, err
+		}
+		if n > 0 {
+			dirty = true
+			continue
+		}
+		if dirty && flusher != nil {
+			if err := flusher.Flush(); err != nil {
+				return total, err
+			}
+			dirty = false
+		}
+		if rerr := st.readError(); rerr != nil {
+			if st.recvq.Len() > 0 {
+				continue
+			}
+			if rerr == io.EOF {
+				return total, nil
+			}
+			return total, rerr
+		}
+		<-st.readable
+	}
+}
+
+// copyOnce makes at most one write to w of what has arrived, directly from
+// the receive buffer or gathered into buf (see CopyTo), and returns what it
+// wrote; 0 and nil mean nothing had arrived.
+func (st *Stream) copyOnce(w io.Writer, buf []byte) (int, error) {
+	seg := st.recvq.Pop(max(len(buf), stream.LargeChunkSize))
+	k := len(seg.Bytes)
+	if k == 0 {
+		return 0, nil
+	}
+	if buf == nil || k >= len(buf)/2 {
+		// Credit goes back once the bytes are on their way, not before:
+		// the window is what bounds the memory a stream holds.
+		n, err := w.Write(seg.Bytes)
+		seg.Release()
+		st.consumed(k)
+		return n, err
+	}
+	copy(buf, seg.Bytes)
+	seg.Release()
+	st.consumed(k)
+	k += st.readSome(buf[k:])
+	return w.Write(buf[:k])
+}
+
+// consumed returns credit to the peer as the application drains the stream,
+// in batches (see stream.RecvWindow).
+func (st *Stream) consumed(n int) {
+	grant := st.recvWin.Consumed(n)
+	if grant == 0 {
+		return
+	}
+	st.mu.Lock()
+	over := st.recv.over()
+	st.mu.Unlock()
+	if !over {
+		st.c.out.pushFrame(u32Frame(frameWindow, st.id, uint32(grant)))
+	}
+}
+
+// PeerEnded reports, without blocking, whether the peer has ended its side
+// of the stream cleanly (an END with status OK, or a head with END_STREAM)
+// and every byte it sent has been read: Read would return io.EOF at once.
+// A worker uses it to tell a request without a body from one whose body is
+// still coming.
+func (st *Stream) PeerEnded() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.readErr == io.EOF && st.recvq.Len() == 0
+}
+
+// Trailers are the fields of the peer's END frame, once Read returned io.EOF.
+func (st *Stream) Trailers() Fields {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.trailers
+}
+
+// The methods below run on the reader goroutine.
+
+// markWoken records that the stream got data and returns whether its reader
+// is yet to be put on the list of readers to wake.
+func (st *Stream) markWoken() bool {
+	if st.pendingWake {
+		return false
+	}
+	st.pendingWake = true
+	return true
+}
+
+// wake wakes the stream's reader for the data filed since markWoken.
+func (st *Stream) wake() {
+	st.pendingWake = false
+	st.signalReadable()
+}
+
+// onHead files the response head of an opened stream.
+func (st *Stream) onHead(head Fields, end bool) error {
+	st.mu.Lock()
+	switch {
+	case st.send == sendReset:
+		st.mu.Unlock()
+		if end {
+			// HEAD with END_STREAM is the peer's last frame: the stream
+			// can be forgotten now (onEnd's reset branch does it).
+			return st.onEnd(CodeOK, nil)
+		}
+		return nil
+	case st.recv != recvHead:
+		st.mu.Unlock()
+		return protoErrorf(CodeProtocol, "a second HEAD on stream %d", st.id)
+	}
+	st.head = head
+	st.recv = recvOpen
+	st.mu.Unlock()
+	st.settleHead(nil)
+	if end {
+		return st.onEnd(CodeOK, nil)
+	}
+	return nil
+}
+
+// onData files n bytes of data from r into the stream's queue.
+func (st *Stream) onData(r io.Reader, n int) error {
+	st.mu.Lock()
+	send, recv := st.send, st.recv
+	st.mu.Unlock()
+	switch {
+	case send == sendReset:
+		// Sent before the peer saw our reset; dropped.
+		_, err := io.CopyN(io.Discard, r, int64(n))
+		return err
+	case recv.over():
+		return protoErrorf(CodeProtocol, "DATA of %d bytes on stream %d after its END", n, st.id)
+	case recv == recvHead:
+		return protoErrorf(CodeProtocol, "DATA on stream %d before its response HEAD", st.id)
+	}
+	if err := st.recvWin.Receive(n); err != nil {
+		return protoErrorf(CodeFlowControl, "stream %d: %v", st.id, err)
+	}
+	// Never blocks for space: the queue holds a full window and the window
+	// was just checked. If the stream is reset meanwhile the data is dropped.
+	if _, err := st.recvq.Fill(r, n); err != nil {
+		return fmt.Errorf("ipc: reading DATA payload of stream %d: %w", st.id, err)
+	}
+	return nil
+}
+
+// onEnd files the peer's END (or a HEAD with END_STREAM).
+func (st *Stream) onEnd(code Code, trailers Fields) error {
+	st.mu.Lock()
+	switch {
+	case st.send == sendReset:
+		// The peer's last frame, crossing our RESET: nothing to file.
+		st.recv = recvEnded
+		st.mu.Unlock()
+		st.c.forget(st)
+		return nil
+	case st.recv.over():
+		st.mu.Unlock()
+		return protoErrorf(CodeProtocol, "a second END on stream %d", st.id)
+	case st.recv == recvHead:
+		st.mu.Unlock()
+		return protoErrorf(CodeProtocol, "END on stream %d before its response HEAD", st.id)
+	}
+	st.recv = recvEnded
+	st.trailers = trailers
+	if code == CodeOK {
+		st.readErr = io.EOF
+	} else {
+		st.readErr = &StreamError{StreamID: st.id, Code: code, Remote: true, Ended: true}
+	}
+	forget := st.send.over()
+	st.mu.Unlock()
+	st.recvq.CloseWrite()
+	st.signalReadable()
+	if forget {
+		st.c.forget(st)
+	}
+	return nil
+}

@@ -1,0 +1,157 @@
+package ipc
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/sluicegw/sluice/stream"
+)
+
+// The sending side of a Stream: the application's WriteHead, Write and End,
+// and the few methods through which the writer goroutine serves the stream.
+
+// WriteHead sends this end's head on an accepted stream (the response
+// head). With endStream, the head is also the end of what this end sends.
+func (st *Stream) WriteHead(head Fields, endStream bool) error {
+	frame, err := st.c.headFrame(head, endStream)
+	if err != nil {
+		return err
+	}
+	putHeader(frame, frameHeader{Length: uint32(len(frame) - headerSize), Type: frameHead, Flags: headFlags(endStream), StreamID: st.id})
+	st.mu.Lock()
+	switch {
+	case st.writeErr != nil:
+		st.mu.Unlock()
+		return st.writeErr
+	case st.send != sendIdle:
+		st.mu.Unlock()
+		return fmt.Errorf("ipc: WriteHead called twice on stream %d", st.id)
+	}
+	// Pushed under st.mu, so that a concurrent Reset's RESET can only
+	// follow the HEAD, never precede it.
+	if endStream {
+		st.send = sendDone
+		forget := st.recv.over()
+		st.c.out.pushFrame(frame)
+		st.mu.Unlock()
+		if forget {
+			st.c.forget(st)
+		}
+		return nil
+	}
+	st.send = sendOpen
+	// The scheduler starts serving the stream only after its HEAD is queued,
+	// so no DATA can overtake the head.
+	st.c.out.pushOpen(frame, st)
+	st.mu.Unlock()
+	return nil
+}
+
+// writableLocked is why Write or End may not go on, or nil.
+func (st *Stream) writableLocked() error {
+	switch {
+	case st.writeErr != nil:
+		return st.writeErr
+	case st.send == sendIdle:
+		return ErrNoHead
+	case st.send != sendOpen:
+		return ErrWriteClosed
+	}
+	return nil
+}
+
+// Write queues p for sending, blocking while the stream's send queue (and
+// the shared send budget, if any) is full.
+func (st *Stream) Write(p []byte) (int, error) {
+	st.mu.Lock()
+	err := st.writableLocked()
+	st.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	n, err := st.sendq.Write(st.ctx, p)
+	if err != nil {
+		if cause := context.Cause(st.ctx); cause != nil && errors.Is(err, context.Canceled) {
+			err = cause
+		}
+	}
+	return n, err
+}
+
+// QueuedBytes is how many bytes are queued for sending and not yet handed to
+// the socket.
+func (st *Stream) QueuedBytes() int { return st.sendq.Len() }
+
+// CloseWrite ends what this end sends with status OK and no trailers.
+func (st *Stream) CloseWrite() error { return st.End(CodeOK, nil) }
+
+// End ends what this end sends: once the queued data has left, an END frame
+// carries code (CodeOK for a complete stream) and trailers.
+func (st *Stream) End(code Code, trailers Fields) error {
+	n := 4 + fieldsSize(trailers)
+	if limit := fieldBlockLimit(st.c.peer.MaxFramePayload); n > limit {
+		return fmt.Errorf("ipc: an END frame with these trailers would carry %d bytes; at most %d are allowed", n, limit)
+	}
+	st.mu.Lock()
+	if err := st.writableLocked(); err != nil {
+		st.mu.Unlock()
+		return err
+	}
+	st.send = sendClosing
+	st.endCode = code
+	st.endFields = trailers
+	// Under st.mu, so that a concurrent reset's close op cannot come
+	// before this end op and leave the stream pending for ever.
+	st.c.out.pushEnd(st)
+	st.mu.Unlock()
+	st.sendq.CloseWrite()
+	return nil
+}
+
+// The methods below run on the writer goroutine.
+
+// sendable is how many bytes the writer may send now: queued and covered
+// by the peer's credit.
+func (st *Stream) sendable() int { return min(st.sendq.Len(), st.sendWin.Available()) }
+
+// popData takes up to max queued bytes for a DATA frame; the caller
+// releases the segment once it is on the wire and spends the credit with
+// tookData.
+func (st *Stream) popData(max int) stream.Segment { return st.sendq.Pop(max) }
+
+// tookData spends the peer's credit for n bytes put in DATA frames.
+func (st *Stream) tookData(n int) { st.sendWin.Take(n) }
+
+// endFrameIfDrained returns the stream's END frame once End was called and
+// every queued byte has left, or nil while data remains.
+func (st *Stream) endFrameIfDrained() []byte {
+	if !st.sendq.Done() {
+		return nil
+	}
+	st.mu.Lock()
+	code, trailers := st.endCode, st.endFields
+	st.mu.Unlock()
+	n := 4 + fieldsSize(trailers)
+	b := make([]byte, headerSize+4, headerSize+n)
+	putHeader(b, frameHeader{Length: uint32(n), Type: frameEnd, StreamID: st.id})
+	binary.BigEndian.PutUint32(b[headerSize:], uint32(code))
+	return appendFields(b, trailers)
+}
+
+// onWindow (reader goroutine) adds the peer's credit and lets the writer
+// know.
+func (st *Stream) onWindow(n uint32) error {
+	st.mu.Lock()
+	reset := st.send == sendReset
+	st.mu.Unlock()
+	if reset {
+		return nil // credit for a stream we reset crossed our RESET
+	}
+	if err := st.sendWin.Add(int(n)); err != nil {
+		return protoErrorf(CodeFlowControl, "WINDOW on stream %d: %v", st.id, err)
+	}
+	st.c.out.kick()
+	return nil
+}
