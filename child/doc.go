@@ -9,8 +9,10 @@
 // starts: no more than Config.MaxInFlight at once, and none while the
 // response bytes queued for the socket are above Config.HighWatermark, so
 // that the worker flushes what it has produced before it takes on more
-// work. The worker reports its load (running, waiting, queued bytes) to the
-// parent, which routes by it.
+// work. The worker reports its load (handlers running, streams waiting, its
+// limit, bytes queued) to the parent in LOAD frames; the parent shows the
+// last report in /status and routes by its own count of the streams it has
+// open on each worker, which is exact and immediate.
 //
 // The parent reaches the worker itself over admin streams, which bypass the
 // gate: Prometheus metrics, net/http/pprof profiles (handlers carry the

@@ -74,7 +74,8 @@ func Serve(ctx context.Context, conn net.Conn, handler http.Handler, cfg *Config
 	gateLimit := set.maxInFlight
 	if !set.admission {
 		// Nothing holds streams back, so the connection's stream limit
-		// is the only bound; the parent routes by it (sendLoad).
+		// is the only bound, and load reports give it as the worker's limit
+		// (sendLoad).
 		gateLimit = 0
 	}
 	s.gate = newGate(gateLimit, s.budget, func(inFlight, waiting, limit int) { s.sendLoad(inFlight, waiting, limit, false) })
@@ -306,7 +307,8 @@ func workerID() string {
 	return strconv.Itoa(os.Getpid())
 }
 
-// sendLoad reports the worker's load to the parent, which routes by it.
+// sendLoad reports the worker's load to the parent, which shows it in
+// /status.
 // Changes are always reported (the ipc layer sends only the newest of
 // those not yet written); periodic reports are skipped once the worker is
 // idle and the parent knows it. limit is the gate's (0 when it is off: the

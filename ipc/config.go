@@ -92,6 +92,11 @@ const (
 	DefaultHandshake       = 10 * time.Second
 )
 
+// MaxStreamsLimit is the largest Config.MaxStreams: a peer's stream table
+// is a map entry and two queues per stream, and beyond a million streams on
+// one connection a count is a typo, not a plan.
+const MaxStreamsLimit = 1 << 20
+
 const (
 	minFramePayload = 16 << 10
 	maxFramePayload = 16 << 20
@@ -111,8 +116,8 @@ func VerifyConfig(c *Config) error {
 	if c.StreamWindow != 0 && (c.StreamWindow < minStreamWindow || c.StreamWindow > maxStreamWindow) {
 		return fmt.Errorf("ipc: StreamWindow %d is out of range; use 0 (default %d) or %d..%d bytes", c.StreamWindow, DefaultStreamWindow, minStreamWindow, maxStreamWindow)
 	}
-	if c.MaxStreams < 0 || c.MaxStreams > 1<<20 {
-		return fmt.Errorf("ipc: MaxStreams %d is out of range; use 0 (default %d) or 1..%d", c.MaxStreams, DefaultMaxStreams, 1<<20)
+	if c.MaxStreams < 0 || c.MaxStreams > MaxStreamsLimit {
+		return fmt.Errorf("ipc: MaxStreams %d is out of range; use 0 (default %d) or 1..%d", c.MaxStreams, DefaultMaxStreams, MaxStreamsLimit)
 	}
 	if c.SendQueue < 0 {
 		return fmt.Errorf("ipc: SendQueue %d is negative; use 0 (default %d) or a size in bytes", c.SendQueue, DefaultSendQueue)
@@ -146,7 +151,7 @@ type settings struct {
 
 func (c *Config) policyName() string {
 	if c == nil || c.Policy == "" {
-		return "sequential"
+		return stream.PolicySequential
 	}
 	return c.Policy
 }

@@ -7,8 +7,10 @@ import (
 
 const loadSize = 24
 
-// Load is a worker's report of how busy it is, sent on the connection so the
-// parent can route to the worker with the most spare capacity.
+// Load is a worker's report of how busy it is, sent on the connection for
+// the parent to show (sluice's /status). The sluice parent does not route by
+// it: its own count of the streams it has open on each worker is exact and
+// immediate, where a report is late by a frame.
 type Load struct {
 	// InFlight is how many handlers are running.
 	InFlight uint32

@@ -3,6 +3,8 @@ package settings
 import (
 	"fmt"
 
+	"github.com/sluicegw/sluice/ipc"
+
 	"github.com/sluicegw/sluice/stream"
 )
 
@@ -34,10 +36,10 @@ const (
 
 // MaxInFlightLimit is the largest in-flight limit either end accepts. A
 // worker cannot run more handlers than its connection has streams, and
-// package ipc accepts at most 1<<20 for MaxStreams; the limit also travels
+// package ipc accepts at most MaxStreamsLimit for MaxStreams; the limit also travels
 // in the 32-bit Limit field of a load report, which 1<<20 fits with room to
 // spare. A larger number can only be a typo.
-const MaxInFlightLimit = 1 << 20
+const MaxInFlightLimit = ipc.MaxStreamsLimit
 
 // CheckMaxInFlight reports whether n is an in-flight limit in force, that
 // is 1..MaxInFlightLimit. Where zero means the default, callers check that
