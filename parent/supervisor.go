@@ -19,6 +19,8 @@ type Supervisor struct {
 	cfg  Config
 	pool *pool
 	log  *slog.Logger
+	// launcher makes the workers; tests replace it before Start.
+	launcher launcher
 
 	stopOnce sync.Once
 	stopping chan struct{}
@@ -62,7 +64,7 @@ const crashLoopDeaths = 3
 const stableUptime = 10 * time.Second
 
 func newSupervisor(cfg Config, p *pool) *Supervisor {
-	return &Supervisor{cfg: cfg, pool: p, log: cfg.Logger, stopping: make(chan struct{})}
+	return &Supervisor{cfg: cfg, pool: p, log: cfg.Logger, launcher: execLauncher{cfg}, stopping: make(chan struct{})}
 }
 
 // Start launches the workers and returns at once; each slot keeps its
@@ -87,7 +89,7 @@ func (s *Supervisor) run(sl *slot) {
 	var cur *process
 	for {
 		if cur == nil {
-			p, err := spawn(s.cfg, s.workerEnv(), sl.id)
+			p, err := spawn(s.launcher, s.cfg, s.workerEnv(), sl.id)
 			if err != nil {
 				s.log.Error("worker failed to start", "worker", sl.id, "err", err, "retry_in", delay)
 				s.died(sl, "failed to start: "+err.Error(), 0)
@@ -131,7 +133,7 @@ func (s *Supervisor) run(sl *slot) {
 		if uptime > stableUptime {
 			delay = s.cfg.RestartDelay
 		}
-		exit := exitDescription(cur.waitErr)
+		exit := cur.exit()
 		s.died(sl, exit, uptime)
 		s.log.Warn("worker died", "worker", sl.id, "pid", cur.pid(), "exit", exit, "conn_err", cur.conn.Err(),
 			"uptime", uptime.Round(time.Millisecond), "restart_in", delay)
@@ -145,7 +147,7 @@ func (s *Supervisor) run(sl *slot) {
 
 // register makes p the slot's live worker and routes requests to it.
 func (s *Supervisor) register(sl *slot, p *process) {
-	s.log.Info("worker up", "worker", sl.id, "pid", p.pid(), "parent_sndbuf", p.sndbuf)
+	s.log.Info("worker up", "worker", sl.id, "pid", p.pid(), "parent_sndbuf", p.h.sendBuffer())
 	b := &backend{id: sl.id, pid: p.pid(), conn: p.conn}
 	s.mu.Lock()
 	sl.proc, sl.backend = p, b
@@ -185,7 +187,7 @@ func (s *Supervisor) pause(d time.Duration) bool {
 // then lets the old one finish what it has and stop: no request fails. If
 // the new worker cannot start, the old one stays.
 func (s *Supervisor) replaceWorker(sl *slot, old *process, why event) (*process, error) {
-	next, err := spawn(s.cfg, s.workerEnv(), sl.id)
+	next, err := spawn(s.launcher, s.cfg, s.workerEnv(), sl.id)
 	if err != nil {
 		s.log.Error("replacement worker failed to start; keeping the old one", "worker", sl.id, "reason", why.String(), "err", err)
 		return nil, err
@@ -215,7 +217,7 @@ func (s *Supervisor) retire(p *process) {
 	t := time.NewTimer(s.cfg.RetireTimeout)
 	defer t.Stop()
 	select {
-	case <-p.exited:
+	case <-p.exited():
 	case <-p.conn.Done():
 	case <-s.stopping:
 		// The gateway drains; the HTTP server has already waited for
@@ -224,7 +226,7 @@ func (s *Supervisor) retire(p *process) {
 		s.log.Warn("retiring worker did not finish in time; stopping it", "pid", p.pid(), "streams", p.conn.NumStreams(), "retire_timeout", s.cfg.RetireTimeout)
 	}
 	p.stop(s.cfg.StopTimeout)
-	s.log.Info("retired worker stopped", "pid", p.pid(), "exit", exitDescription(p.waitErr))
+	s.log.Info("retired worker stopped", "pid", p.pid(), "exit", p.exit())
 }
 
 // addEnvOverrides records settings tuned at run time so that workers
@@ -314,13 +316,13 @@ func (s *Supervisor) Stop(ctx context.Context) error {
 			// would race the GOAWAY frame.
 			p.conn.GoAway(ipc.CodeShutdown, "parent shutting down")
 			select {
-			case <-p.exited:
+			case <-p.exited():
 			case <-p.conn.Done():
 			case <-ctx.Done():
 				s.log.Warn("drain timeout: stopping worker with streams open", "worker", p.id, "streams", p.conn.NumStreams())
 			}
 			p.stop(s.cfg.StopTimeout)
-			s.log.Info("worker stopped", "worker", p.id, "pid", p.pid(), "exit", exitDescription(p.waitErr))
+			s.log.Info("worker stopped", "worker", p.id, "pid", p.pid(), "exit", p.exit())
 		}()
 	}
 	wg.Wait()

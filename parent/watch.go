@@ -46,7 +46,7 @@ func (s *Supervisor) watch(sl *slot, p *process) (event, chan error) {
 		select {
 		case <-p.conn.Done():
 			return eventDied, nil
-		case <-p.exited:
+		case <-p.exited():
 			return eventDied, nil
 		case <-s.stopping:
 			return eventStopping, nil
@@ -82,7 +82,7 @@ func (s *Supervisor) watch(sl *slot, p *process) (event, chan error) {
 				return eventRecycle, nil
 			}
 			if s.cfg.MaxRSS > 0 {
-				if rss, err := residentBytes(p.pid()); err == nil && rss > s.cfg.MaxRSS {
+				if rss, err := p.h.rss(); err == nil && rss > s.cfg.MaxRSS {
 					s.log.Warn("worker exceeds its memory limit; recycling", "worker", sl.id, "pid", p.pid(), "rss_bytes", rss, "max_rss_bytes", s.cfg.MaxRSS)
 					return eventRecycle, nil
 				}
