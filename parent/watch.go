@@ -27,7 +27,7 @@ func (e event) String() string {
 // and any frame at all counts as proof of life, so a worker whose handlers
 // keep every core busy is not mistaken for a dead one. Only silence for the
 // whole LivenessWindow is.
-func (s *Supervisor) watch(sl *slot, p *process) (event, chan error) {
+func (s *supervisor) watch(sl *slot, p *process) (event, chan error) {
 	tick := time.NewTicker(s.cfg.HeartbeatInterval)
 	defer tick.Stop()
 	var pings sync.WaitGroup
