@@ -31,15 +31,16 @@ type launchFake struct {
 	handler http.Handler
 	// socket runs the workers over a real socketpair instead of a pipe.
 	socket bool
-	// mode says how the n-th worker started (0-based, all slots) behaves.
+	// mode says how the n-th launch (0-based, all slots) behaves.
 	mode func(n int) launchMode
 	// childCfg tunes every worker's child.Serve; nil means defaults with
 	// the test's logger.
 	childCfg *child.Config
 	log      *slog.Logger
 
-	mu      sync.Mutex
-	workers []*launchWorker
+	mu       sync.Mutex
+	launches int // launch calls, failed ones included
+	workers  []*launchWorker
 	// started receives every worker launched, if not nil (buffered by the
 	// test).
 	started chan *launchWorker
@@ -82,7 +83,8 @@ const launchFakePid = 1 << 30
 
 func (l *launchFake) launch(id int, env []string) (workerHandle, net.Conn, error) {
 	l.mu.Lock()
-	n := len(l.workers)
+	n := l.launches
+	l.launches++
 	var m launchMode
 	if l.mode != nil {
 		m = l.mode(n)
@@ -248,10 +250,11 @@ func (w *launchWorker) hang() {
 	w.end.freeze()
 }
 
-func (w *launchWorker) received() []syscall.Signal {
+// received returns the signals the worker got and when.
+func (w *launchWorker) received() ([]syscall.Signal, []time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return slices.Clone(w.signals)
+	return slices.Clone(w.signals), slices.Clone(w.sigAt)
 }
 
 // launchEnd is a worker's end of its connection, which the test can freeze

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/sluicegw/sluice/ipc"
 )
 
 // supHandler is the fake workers' application:
@@ -81,6 +83,9 @@ func supStart(t *testing.T, cfg Config, l *launchFake) *supEnv {
 	t.Helper()
 	log := &supLog{changed: make(chan struct{})}
 	cfg.Logger = slog.New(log)
+	if cfg.IPC == nil {
+		cfg.IPC = &ipc.Config{Logger: cfg.Logger}
+	}
 	if cfg.WorkerMemoryLimit == 0 {
 		cfg.WorkerMemoryLimit = -1 // no cgroup lookup
 	}
