@@ -178,6 +178,7 @@ type supRecorder struct {
 	body   bytes.Buffer
 	wrote  chan struct{} // closed at the first body byte
 	once   sync.Once
+	ctx    context.Context // the request's: once it ends, writes fail, as to a client gone
 }
 
 func newSupRecorder() *supRecorder {
@@ -193,6 +194,9 @@ func (r *supRecorder) WriteHeader(code int) {
 	}
 }
 func (r *supRecorder) Write(p []byte) (int, error) {
+	if r.ctx != nil && r.ctx.Err() != nil {
+		return 0, r.ctx.Err()
+	}
 	r.mu.Lock()
 	if r.code == 0 {
 		r.code = http.StatusOK
@@ -210,6 +214,7 @@ func (r *supRecorder) Flush() {}
 // panic included.
 func (e *supEnv) serve(ctx context.Context, method, path string, rec *supRecorder) (res supResult) {
 	req := httptest.NewRequestWithContext(ctx, method, path, nil)
+	rec.ctx = ctx
 	defer func() {
 		if v := recover(); v != nil {
 			if v != http.ErrAbortHandler {
