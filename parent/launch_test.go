@@ -31,6 +31,9 @@ type launchFake struct {
 	handler http.Handler
 	// socket runs the workers over a real socketpair instead of a pipe.
 	socket bool
+	// exec makes supStart use the production launcher (real processes)
+	// instead of this one.
+	exec bool
 	// mode says how the n-th launch (0-based, all slots) behaves.
 	mode func(n int) launchMode
 	// childCfg tunes every worker's child.Serve; nil means defaults with

@@ -98,6 +98,9 @@ func supStart(t *testing.T, cfg Config, l *launchFake) *supEnv {
 		t.Fatal(err)
 	}
 	g.sup.launcher = l
+	if l.exec {
+		g.sup.launcher = execLauncher{g.cfg}
+	}
 	e := &supEnv{t: t, g: g, l: l, log: log}
 	t.Cleanup(func() {
 		e.shutdown(10 * time.Second)
