@@ -151,8 +151,12 @@ func (e *supEnv) waitUp(n int) {
 		if e.g.Ready() && e.upCount() >= n {
 			return
 		}
+		// A worker is logged up just before it joins the pool, so a
+		// record may come before the change it announces: look again
+		// soon even without one.
 		select {
 		case <-ch:
+		case <-time.After(time.Millisecond):
 		case <-timeout.C:
 			e.t.Fatalf("%d of %d workers up: %+v", e.upCount(), n, e.g.Status())
 		}
