@@ -3,6 +3,7 @@ package parent
 import (
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,6 +16,10 @@ import (
 // launchHelperEnv makes the test binary, run by TestLaunchExecWorker, a
 // worker.
 const launchHelperEnv = "SLUICE_PARENT_TEST_WORKER"
+
+// launchNoRaceSleep spares a -race worker the race detector's second of
+// sleep at exit, which every stop would wait for.
+const launchNoRaceSleep = "GORACE=atexit_sleep_ms=0"
 
 // TestLaunchExecHelperWorker is not a test: it is the worker process that
 // TestLaunchExecWorker starts (this binary, re-executed).
@@ -41,7 +46,7 @@ func TestLaunchExecWorker(t *testing.T) {
 	e := supStart(t, Config{
 		Workers:   1,
 		WorkerCmd: []string{self, "-test.run=^TestLaunchExecHelperWorker$"},
-		WorkerEnv: []string{launchHelperEnv + "=1", "SLUICE_LOG_FORMAT=json"},
+		WorkerEnv: []string{launchHelperEnv + "=1", "SLUICE_LOG_FORMAT=json", launchNoRaceSleep},
 	}, &launchFake{exec: true})
 	srv, client := supHTTP(t, e)
 	e.waitUp(1)
@@ -85,4 +90,31 @@ func TestLaunchExecWorker(t *testing.T) {
 	if r := e.log.records("worker stopped"); len(r) != 1 || r[0].attrs["exit"] != "exit status 0" && r[0].attrs["exit"] != "killed by signal terminated" {
 		t.Fatalf("stopped: %v", r)
 	}
+}
+
+// TestLaunchExecWorkerRecycledByRSS: a real worker's resident memory, read
+// from /proc, above MaxRSS gets it recycled at a heartbeat.
+func TestLaunchExecWorkerRecycledByRSS(t *testing.T) {
+	if os.Getenv(launchHelperEnv) == "1" {
+		t.Skip("in the worker process")
+	}
+	if _, err := residentBytes(os.Getpid()); err != nil {
+		t.Skip(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Skip(err)
+	}
+	e := supStart(t, Config{
+		Workers:           1,
+		WorkerCmd:         []string{self, "-test.run=^TestLaunchExecHelperWorker$"},
+		WorkerEnv:         []string{launchHelperEnv + "=1", launchNoRaceSleep},
+		MaxRSS:            1 << 10,
+		HeartbeatInterval: 50 * time.Millisecond,
+	}, &launchFake{exec: true})
+	rec := e.waitLog("worker exceeds its memory limit; recycling", 1)[0]
+	if rss, _ := strconv.ParseInt(rec.attrs["rss_bytes"], 10, 64); rss < 1<<20 {
+		t.Fatalf("%v: want a real resident size", rec)
+	}
+	e.waitLog("worker replaced", 1)
 }

@@ -141,3 +141,43 @@ func TestLaunchEarlyAnswerToAnUploadCompletes(t *testing.T) {
 		t.Fatalf("early answer: %d %q %v; want a complete 405", resp.StatusCode, body, err)
 	}
 }
+
+// TestLaunchCPUBusyWorkerIsNotKilled: handlers that keep the worker's
+// threads spinning for more than two liveness windows do not keep its
+// connection from answering pings: no worker is presumed hung.
+func TestLaunchCPUBusyWorkerIsNotKilled(t *testing.T) {
+	e := supStart(t, Config{Workers: 1, MaxInFlight: 2, HeartbeatInterval: 50 * time.Millisecond, LivenessWindow: 400 * time.Millisecond},
+		&launchFake{socket: true, handler: demo.New("")})
+	srv, client := supHTTP(t, e)
+	e.waitUp(1)
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for range 2 {
+		wg.Go(func() {
+			resp, err := client.Get(srv.URL + "/payload?size=64KiB&cpu=1s")
+			if err != nil {
+				errs <- err
+				return
+			}
+			n, err := io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if err == nil && (resp.StatusCode != 200 || n != 64<<10) {
+				err = fmt.Errorf("status %d, %d bytes", resp.StatusCode, n)
+			}
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("a CPU-heavy request failed: %v", err)
+		}
+	}
+	if n := e.log.count("worker presumed hung"); n != 0 {
+		t.Fatalf("a CPU-busy worker was presumed hung %d times", n)
+	}
+	if ws := e.g.Status().Workers[0]; ws.Restarts != 0 || ws.RTT == "" {
+		t.Fatalf("after the busy requests: %+v", ws)
+	}
+}

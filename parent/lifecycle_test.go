@@ -33,6 +33,9 @@ func TestSupShutdownWaitsForInFlight(t *testing.T) {
 		if r := e.get("/bytes?n=1"); r.code != http.StatusServiceUnavailable || !strings.Contains(string(r.body), "draining") {
 			t.Fatalf("a request during the drain got %d %q; want 503 draining", r.code, r.body)
 		}
+		if d := e.metric("sluice_gateway_draining", ""); d != 1 || e.g.Ready() {
+			t.Fatalf("sluice_gateway_draining %v, ready %v during the drain", d, e.g.Ready())
+		}
 		if err := (<-inflight).ok(5000); err != nil {
 			t.Fatalf("in-flight request during the drain: %v", err)
 		}
@@ -104,6 +107,9 @@ func TestSupKilledWorkerMidResponse(t *testing.T) {
 		ws := e.g.Status().Workers[0]
 		if ws.State != "up" || ws.Restarts != 1 || ws.LastExit != "killed by signal killed" || ws.PID == victim.fakePid {
 			t.Fatalf("status after the kill: %+v", ws)
+		}
+		if up, restarts := e.metric("sluice_worker_up", "0"), e.metric("sluice_worker_restarts_total", "0"); up != 1 || restarts != 1 {
+			t.Fatalf("sluice_worker_up %v, sluice_worker_restarts_total %v; want 1 and 1", up, restarts)
 		}
 		if err := e.get("/bytes?n=10").ok(10); err != nil {
 			t.Fatal(err)

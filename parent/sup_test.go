@@ -282,6 +282,40 @@ func (e *supEnv) pongs(id int) uint64 {
 	return m.GetHistogram().GetSampleCount()
 }
 
+// metric is the value of the parent's metric name for a worker slot (""
+// for one without a worker label), as a scrape would see it.
+func (e *supEnv) metric(name, worker string) float64 {
+	e.t.Helper()
+	fams, err := e.g.metrics.reg.Gather()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.Metric {
+			label := ""
+			for _, l := range m.Label {
+				if l.GetName() == "worker" {
+					label = l.GetValue()
+				}
+			}
+			if label != worker {
+				continue
+			}
+			switch {
+			case m.Gauge != nil:
+				return m.Gauge.GetValue()
+			case m.Counter != nil:
+				return m.Counter.GetValue()
+			}
+		}
+	}
+	e.t.Fatalf("no metric %s{worker=%q}", name, worker)
+	return 0
+}
+
 // supLoad runs n clients calling do in a loop until stop is closed.
 func supLoad(n int, stop <-chan struct{}, do func() error) (wait func() (ok int, errs []error)) {
 	var mu sync.Mutex

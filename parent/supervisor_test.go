@@ -66,6 +66,9 @@ func TestSupCrashLoopBacksOff(t *testing.T) {
 		if ws.State != "crash-loop" || ws.Restarts != len(fails) || !strings.HasPrefix(ws.LastExit, "failed to start") {
 			t.Fatalf("status %+v; want crash-loop, %d restarts, last exit failed to start", ws, len(fails))
 		}
+		if up, restarts := e.metric("sluice_worker_up", "0"), e.metric("sluice_worker_restarts_total", "0"); up != 0 || restarts != float64(len(fails)) {
+			t.Fatalf("sluice_worker_up %v, sluice_worker_restarts_total %v; want 0 and %d", up, restarts, len(fails))
+		}
 		if n := len(e.l.all()); n != len(fails) {
 			t.Fatalf("%d workers launched for %d failed starts", n, len(fails))
 		}
