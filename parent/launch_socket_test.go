@@ -140,6 +140,11 @@ func TestLaunchEarlyAnswerToAnUploadCompletes(t *testing.T) {
 	if err != nil || resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Fatalf("early answer: %d %q %v; want a complete 405", resp.StatusCode, body, err)
 	}
+	// Close waits for the handler: by then its slot must be back.
+	srv.Close()
+	if open, _ := e.g.pool.counts(); open != 0 {
+		t.Fatalf("%d slots held after the early answer", open)
+	}
 }
 
 // TestLaunchCPUBusyWorkerIsNotKilled: handlers that keep the worker's

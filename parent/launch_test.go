@@ -62,7 +62,11 @@ type launchMode struct {
 	exitAfter int
 }
 
-// launchWorker is one fake worker: the handle the supervisor controls.
+// launchWorker is one fake worker: the handle the supervisor controls. Its
+// goroutines (child.Serve's, and for exitAfterStart the one that kills it
+// after the handshake) end when it dies: SIGKILL or a crash closes its
+// connection and cancels Serve, SIGTERM cancels Serve, and the parent
+// closing the connection ends Serve too. done is closed after them.
 type launchWorker struct {
 	n, id    int
 	env      []string

@@ -1,6 +1,10 @@
 package parent
 
 import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -112,6 +116,50 @@ func TestSupBackoffResetsAfterStableUptime(t *testing.T) {
 		}
 		if n := e.log.count("worker is crash-looping"); n != 1 {
 			t.Fatalf("%d crash-loop reports; the stable worker should have cleared the count", n)
+		}
+	})
+}
+
+// TestSupGatewayStartOnce: a second Start launches nothing, and neither does
+// a Start after Shutdown, which would leave workers nobody stops.
+func TestSupGatewayStartOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := supStart(t, Config{Workers: 2}, &launchFake{})
+		e.g.Start()
+		e.waitUp(2)
+		synctest.Wait()
+		if n := len(e.l.all()); n != 2 {
+			t.Fatalf("%d workers launched for 2 slots after two Starts", n)
+		}
+		if err := e.shutdown(time.Second); err != nil {
+			t.Fatal(err)
+		}
+		e.g.Start()
+		synctest.Wait()
+		if n := len(e.l.all()); n != 2 {
+			t.Fatalf("Start after Shutdown launched %d more workers", n-2)
+		}
+	})
+}
+
+// TestSupShutdownBeforeStart: a Gateway never started shuts down at once
+// and refuses requests as draining.
+func TestSupShutdownBeforeStart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := &launchFake{handler: supHandler(), log: slog.New(&supLog{changed: make(chan struct{})})}
+		g, err := New(Config{Workers: 1, WorkerMemoryLimit: -1, Logger: l.log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.sup.launcher = l
+		if err := g.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		g.Start()
+		rec := newSupRecorder()
+		g.ServeHTTP(rec, httptest.NewRequest("GET", "/bytes?n=1", nil))
+		if rec.code != http.StatusServiceUnavailable || len(l.all()) != 0 {
+			t.Fatalf("got %d with %d workers launched; want 503 and none", rec.code, len(l.all()))
 		}
 	})
 }

@@ -163,7 +163,10 @@ func (l execLauncher) launch(id int, env []string) (workerHandle, net.Conn, erro
 	return h, local, nil
 }
 
-// execHandle is a worker process started by execLauncher.
+// execHandle is a worker process started by execLauncher. Its one
+// goroutine, started by launch, waits for the process and closes done; the
+// supervisor owns it by making sure the process ends (process.stop kills
+// what has not exited after StopTimeout).
 type execHandle struct {
 	cmd     *exec.Cmd
 	sndbuf  int
