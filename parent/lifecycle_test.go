@@ -217,3 +217,45 @@ func TestSupAbortedResponseFreesItsSlot(t *testing.T) {
 		}
 	})
 }
+
+// TestSupShutdownKillsAWorkerThatIgnoresIt: a worker that neither answers
+// the go-away nor exits on SIGTERM is stopped at the drain deadline and
+// killed StopTimeout later, exactly.
+func TestSupShutdownKillsAWorkerThatIgnoresIt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := supStart(t, Config{Workers: 1, LivenessWindow: time.Minute}, &launchFake{})
+		e.waitUp(1)
+		w := e.slotWorker(0)
+		w.hang()
+		start := time.Now()
+		if err := e.shutdown(time.Second); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Shutdown: %v; want the deadline", err)
+		}
+		if d := time.Since(start); d != time.Second+DefaultStopTimeout {
+			t.Fatalf("Shutdown took %v; want the 1 s drain deadline and the %v stop timeout", d, DefaultStopTimeout)
+		}
+		sigs, at := w.received()
+		if len(sigs) != 2 || sigs[0] != syscall.SIGTERM || sigs[1] != syscall.SIGKILL || at[0].Sub(start) != time.Second || at[1].Sub(at[0]) != DefaultStopTimeout {
+			t.Fatalf("signals %v at %v (start %v); want SIGTERM at 1 s, SIGKILL %v later", sigs, at, start, DefaultStopTimeout)
+		}
+		if r := e.log.records("worker stopped"); len(r) != 1 || r[0].attrs["exit"] != "killed by signal killed" {
+			t.Fatalf("stopped: %v", r)
+		}
+	})
+}
+
+// TestSupRestartGivesUpWithItsContext: a Restart that cannot reach a slot
+// (its worker keeps failing to start) returns ctx's error, and leaves the
+// supervisor as it was.
+func TestSupRestartGivesUpWithItsContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := &launchFake{mode: func(int) launchMode { return launchMode{failHandshake: true} }}
+		e := supStart(t, Config{Workers: 1}, l)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		start := time.Now()
+		if err := e.g.Restart(ctx); !errors.Is(err, context.DeadlineExceeded) || time.Since(start) != time.Second {
+			t.Fatalf("Restart: %v after %v; want the context's deadline after 1 s", err, time.Since(start))
+		}
+	})
+}
