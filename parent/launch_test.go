@@ -156,8 +156,12 @@ func (l *launchFake) launch(id int, env []string) (workerHandle, net.Conn, error
 		var err error
 		switch {
 		case m.failHandshake:
+			// The status first: a process that exited is reaped with
+			// its own status, whatever is sent to it afterwards.
+			w.mu.Lock()
+			w.status = "exit status 1"
+			w.mu.Unlock()
 			w.end.Close()
-			err = errors.New("refusing to start")
 		default:
 			err = child.Serve(ctx, w.end, h, &cfg)
 			if m.exitAfterStart && err == nil {

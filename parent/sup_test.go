@@ -244,7 +244,7 @@ func (e *supEnv) get(path string) supResult {
 // ok reports whether r is a complete 200 of n bytes.
 func (r supResult) ok(n int) error {
 	if r.aborted || r.code != http.StatusOK || len(r.body) != n {
-		return fmt.Errorf("status %d, %d bytes, aborted %v; want a complete 200 of %d bytes (%.80q)", r.code, len(r.body), r.aborted, n, r.body)
+		return fmt.Errorf("status %d, %d bytes, aborted %v; want a complete 200 of %d bytes (%.300q)", r.code, len(r.body), r.aborted, n, r.body)
 	}
 	return nil
 }
