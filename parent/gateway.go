@@ -26,7 +26,7 @@ type Gateway struct {
 	log       *slog.Logger
 	pool      *pool
 	sup       *supervisor
-	startOnce sync.Once
+	startOnce sync.Once // Start's; Shutdown uses it up, so no Start follows
 	metrics   *metrics
 	refusals  *rateLog
 	// queueWait is the live queue timeout in nanoseconds (tunable).

@@ -14,7 +14,9 @@ import (
 // supervisor runs the worker processes: one slot per worker, each started,
 // watched (heartbeats, recycling limits), and replaced after a delay when it
 // dies. The delay doubles while workers die young, so a worker that cannot
-// start costs a few attempts a minute, never a hot loop.
+// start costs a few attempts a minute, never a hot loop. The Gateway owns
+// it: embedders reach Start, Restart and Stop through Gateway.Start,
+// Gateway.Restart and Gateway.Shutdown.
 type supervisor struct {
 	cfg  Config
 	pool *pool
