@@ -293,7 +293,7 @@ func (e *launchEnd) Read(p []byte) (int, error) {
 		// stopped process.
 		return 0, err
 	}
-	if n > 0 && e.reads.Add(int64(n)) >= helloBytes {
+	if n > 0 && e.reads.Add(int64(n)) >= launchHelloBytes {
 		e.shookOnce.Do(func() { close(e.shook) })
 	}
 	return n, err
@@ -324,9 +324,9 @@ func (e *launchEnd) Close() error {
 	return e.Conn.Close()
 }
 
-// helloBytes is the size of a HELLO frame (header and payload): once the
+// launchHelloBytes is the size of a HELLO frame (header and payload): once the
 // worker has read that much, the handshake is through on its side.
-const helloBytes = 12 + 24
+const launchHelloBytes = 12 + 24
 
 // launchPipe returns the two ends of an in-memory, buffered, full-duplex
 // connection. net.Pipe is not enough: ipc's handshake has both ends write

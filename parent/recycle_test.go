@@ -132,7 +132,7 @@ func TestSupRollingRestartUnderLoad(t *testing.T) {
 		var order []string
 		for _, r := range e.log.records("") {
 			switch {
-			case r.msg == "worker up" && !slices.Contains(before, atoi(r.attrs["pid"])):
+			case r.msg == "worker up" && !slices.Contains(before, supAtoi(r.attrs["pid"])):
 				order = append(order, "up"+r.attrs["worker"])
 			case r.msg == "retired worker stopped":
 				order = append(order, "stopped"+r.attrs["pid"])
@@ -235,7 +235,7 @@ func TestSupTunedEnvReachesNewWorkers(t *testing.T) {
 	})
 }
 
-func atoi(s string) int {
+func supAtoi(s string) int {
 	n := 0
 	for _, c := range s {
 		n = n*10 + int(c-'0')
