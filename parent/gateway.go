@@ -18,20 +18,23 @@ import (
 )
 
 // Gateway is an http.Handler that streams each request through a worker.
-// Create it with New; it routes to the workers its Supervisor runs.
+// Create it with New, Start its workers, serve it, and Shutdown to drain;
+// Restart replaces the workers one at a time. It owns its supervisor, so an
+// embedder never deals with worker processes directly.
 type Gateway struct {
-	cfg      Config
-	log      *slog.Logger
-	pool     *pool
-	sup      *Supervisor
-	metrics  *metrics
-	refusals *rateLog
+	cfg       Config
+	log       *slog.Logger
+	pool      *pool
+	sup       *supervisor
+	startOnce sync.Once // Start's; Shutdown uses it up, so no Start follows
+	metrics   *metrics
+	refusals  *rateLog
 	// queueWait is the live queue timeout in nanoseconds (tunable).
 	queueWait atomic.Int64
 }
 
-// New returns a Gateway and the Supervisor that feeds it workers. Call
-// Supervisor.Start before serving and Gateway.Shutdown to drain.
+// New returns a Gateway whose workers are not started yet: call Start
+// before serving it and Shutdown to drain.
 func New(cfg Config) (*Gateway, error) {
 	if err := VerifyConfig(&cfg); err != nil {
 		return nil, err
@@ -55,8 +58,23 @@ func New(cfg Config) (*Gateway, error) {
 	return g, nil
 }
 
-// Supervisor is the process manager behind the gateway.
-func (g *Gateway) Supervisor() *Supervisor { return g.sup }
+// Start launches the workers and returns at once; each is kept running
+// (restarted with backoff when it dies) until Shutdown. Requests that arrive
+// before the first worker is up wait for it up to the queue timeout. Calls
+// after the first do nothing.
+func (g *Gateway) Start() {
+	g.startOnce.Do(g.sup.Start)
+}
+
+// Restart replaces the workers one at a time, each new one up before its
+// predecessor drains, so that no request fails; new workers run the worker
+// command as it is on disk now (sluice serve does this on SIGHUP). A second
+// Restart while one runs waits for it. It returns once every worker was
+// replaced, or the error that stopped it (the remaining old workers stay),
+// or ctx's error.
+func (g *Gateway) Restart(ctx context.Context) error {
+	return g.sup.Restart(ctx)
+}
 
 // ServeHTTP routes r to a worker, or refuses it with 503 and Retry-After.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -332,6 +350,8 @@ func itoa(n int) string { return strconv.Itoa(n) }
 // to finish and stop. In-flight requests are the http.Server's to wait for
 // (call http.Server.Shutdown first).
 func (g *Gateway) Shutdown(ctx context.Context) error {
+	// A Start after Shutdown must not launch workers nobody would stop.
+	g.startOnce.Do(func() {})
 	g.pool.setDraining()
 	return g.sup.Stop(ctx)
 }

@@ -60,7 +60,7 @@ func (g *Gateway) Status() Status {
 			ws.Open = opens[b]
 			load, _ := p.conn.PeerLoad()
 			ws.InFlight, ws.Waiting, ws.Limit, ws.QueuedBytes = load.InFlight, load.Waiting, load.Limit, load.QueuedBytes
-			ws.SendBuffer = p.sndbuf
+			ws.SendBuffer = p.h.sendBuffer()
 			if rtt := p.conn.RTT(); rtt > 0 {
 				ws.RTT = rtt.String()
 			}

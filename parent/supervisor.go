@@ -11,14 +11,18 @@ import (
 	"github.com/sluicegw/sluice/ipc"
 )
 
-// Supervisor runs the worker processes: one slot per worker, each started,
+// supervisor runs the worker processes: one slot per worker, each started,
 // watched (heartbeats, recycling limits), and replaced after a delay when it
 // dies. The delay doubles while workers die young, so a worker that cannot
-// start costs a few attempts a minute, never a hot loop.
-type Supervisor struct {
+// start costs a few attempts a minute, never a hot loop. The Gateway owns
+// it: embedders reach Start, Restart and Stop through Gateway.Start,
+// Gateway.Restart and Gateway.Shutdown.
+type supervisor struct {
 	cfg  Config
 	pool *pool
 	log  *slog.Logger
+	// launcher makes the workers; tests replace it before Start.
+	launcher launcher
 
 	stopOnce sync.Once
 	stopping chan struct{}
@@ -61,13 +65,13 @@ const crashLoopDeaths = 3
 // an accident rather than a crash loop: the restart delay starts over.
 const stableUptime = 10 * time.Second
 
-func newSupervisor(cfg Config, p *pool) *Supervisor {
-	return &Supervisor{cfg: cfg, pool: p, log: cfg.Logger, stopping: make(chan struct{})}
+func newSupervisor(cfg Config, p *pool) *supervisor {
+	return &supervisor{cfg: cfg, pool: p, log: cfg.Logger, launcher: execLauncher{cfg}, stopping: make(chan struct{})}
 }
 
 // Start launches the workers and returns at once; each slot keeps its
 // worker running until Stop.
-func (s *Supervisor) Start() {
+func (s *supervisor) Start() {
 	s.log.Info("starting workers", "workers", s.cfg.Workers, "max_inflight", s.cfg.MaxInFlight,
 		"liveness_window", s.cfg.LivenessWindow, "heartbeat_interval", s.cfg.HeartbeatInterval)
 	for i := 0; i < s.cfg.Workers; i++ {
@@ -81,13 +85,13 @@ func (s *Supervisor) Start() {
 }
 
 // run keeps one slot's worker alive until the supervisor stops.
-func (s *Supervisor) run(sl *slot) {
+func (s *supervisor) run(sl *slot) {
 	defer s.wg.Done()
 	delay := s.cfg.RestartDelay
 	var cur *process
 	for {
 		if cur == nil {
-			p, err := spawn(s.cfg, s.workerEnv(), sl.id)
+			p, err := spawn(s.launcher, s.cfg, s.workerEnv(), sl.id)
 			if err != nil {
 				s.log.Error("worker failed to start", "worker", sl.id, "err", err, "retry_in", delay)
 				s.died(sl, "failed to start: "+err.Error(), 0)
@@ -131,7 +135,7 @@ func (s *Supervisor) run(sl *slot) {
 		if uptime > stableUptime {
 			delay = s.cfg.RestartDelay
 		}
-		exit := exitDescription(cur.waitErr)
+		exit := cur.exit()
 		s.died(sl, exit, uptime)
 		s.log.Warn("worker died", "worker", sl.id, "pid", cur.pid(), "exit", exit, "conn_err", cur.conn.Err(),
 			"uptime", uptime.Round(time.Millisecond), "restart_in", delay)
@@ -144,8 +148,8 @@ func (s *Supervisor) run(sl *slot) {
 }
 
 // register makes p the slot's live worker and routes requests to it.
-func (s *Supervisor) register(sl *slot, p *process) {
-	s.log.Info("worker up", "worker", sl.id, "pid", p.pid(), "parent_sndbuf", p.sndbuf)
+func (s *supervisor) register(sl *slot, p *process) {
+	s.log.Info("worker up", "worker", sl.id, "pid", p.pid(), "parent_sndbuf", p.h.sendBuffer())
 	b := &backend{id: sl.id, pid: p.pid(), conn: p.conn}
 	s.mu.Lock()
 	sl.proc, sl.backend = p, b
@@ -154,7 +158,7 @@ func (s *Supervisor) register(sl *slot, p *process) {
 }
 
 // died records a death (or a failed start) in the slot's history.
-func (s *Supervisor) died(sl *slot, exit string, uptime time.Duration) {
+func (s *supervisor) died(sl *slot, exit string, uptime time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sl.proc, sl.backend, sl.lastExit = nil, nil, exit
@@ -170,7 +174,7 @@ func (s *Supervisor) died(sl *slot, exit string, uptime time.Duration) {
 }
 
 // pause waits d, or returns false if the supervisor stops first.
-func (s *Supervisor) pause(d time.Duration) bool {
+func (s *supervisor) pause(d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -184,8 +188,8 @@ func (s *Supervisor) pause(d time.Duration) bool {
 // replaceWorker starts a new worker for the slot, routes new requests to it,
 // then lets the old one finish what it has and stop: no request fails. If
 // the new worker cannot start, the old one stays.
-func (s *Supervisor) replaceWorker(sl *slot, old *process, why event) (*process, error) {
-	next, err := spawn(s.cfg, s.workerEnv(), sl.id)
+func (s *supervisor) replaceWorker(sl *slot, old *process, why event) (*process, error) {
+	next, err := spawn(s.launcher, s.cfg, s.workerEnv(), sl.id)
 	if err != nil {
 		s.log.Error("replacement worker failed to start; keeping the old one", "worker", sl.id, "reason", why.String(), "err", err)
 		return nil, err
@@ -210,12 +214,12 @@ func (s *Supervisor) replaceWorker(sl *slot, old *process, why event) (*process,
 
 // retire drains a worker that no longer gets requests: go-away, then wait
 // for it to finish its streams and exit (bounded by RetireTimeout).
-func (s *Supervisor) retire(p *process) {
+func (s *supervisor) retire(p *process) {
 	p.conn.GoAway(ipc.CodeShutdown, "replaced")
 	t := time.NewTimer(s.cfg.RetireTimeout)
 	defer t.Stop()
 	select {
-	case <-p.exited:
+	case <-p.exited():
 	case <-p.conn.Done():
 	case <-s.stopping:
 		// The gateway drains; the HTTP server has already waited for
@@ -224,18 +228,18 @@ func (s *Supervisor) retire(p *process) {
 		s.log.Warn("retiring worker did not finish in time; stopping it", "pid", p.pid(), "streams", p.conn.NumStreams(), "retire_timeout", s.cfg.RetireTimeout)
 	}
 	p.stop(s.cfg.StopTimeout)
-	s.log.Info("retired worker stopped", "pid", p.pid(), "exit", exitDescription(p.waitErr))
+	s.log.Info("retired worker stopped", "pid", p.pid(), "exit", p.exit())
 }
 
 // addEnvOverrides records settings tuned at run time so that workers
 // started later (restarts, rolling restarts) get them too.
-func (s *Supervisor) addEnvOverrides(env []string) {
+func (s *supervisor) addEnvOverrides(env []string) {
 	s.envMu.Lock()
 	s.envOverrides = append(s.envOverrides, env...)
 	s.envMu.Unlock()
 }
 
-func (s *Supervisor) workerEnv() []string {
+func (s *supervisor) workerEnv() []string {
 	s.envMu.Lock()
 	defer s.envMu.Unlock()
 	return append(append([]string(nil), s.cfg.WorkerEnv...), s.envOverrides...)
@@ -248,7 +252,7 @@ func jitter(d time.Duration) time.Duration {
 }
 
 // running counts workers with a live connection.
-func (s *Supervisor) running() int {
+func (s *supervisor) running() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
@@ -264,7 +268,7 @@ func (s *Supervisor) running() int {
 // predecessor drains, so that no request fails (SIGHUP). A new worker runs
 // the worker command as it is on disk now. A second Restart while one runs
 // waits for it.
-func (s *Supervisor) Restart(ctx context.Context) error {
+func (s *supervisor) Restart(ctx context.Context) error {
 	s.restartMu.Lock()
 	defer s.restartMu.Unlock()
 	s.mu.Lock()
@@ -293,7 +297,7 @@ func (s *Supervisor) Restart(ctx context.Context) error {
 
 // Stop tells every worker to finish (go-away), waits until they have exited
 // or ctx ends, then reaps them.
-func (s *Supervisor) Stop(ctx context.Context) error {
+func (s *supervisor) Stop(ctx context.Context) error {
 	s.stopOnce.Do(func() { close(s.stopping) })
 	s.wg.Wait()
 	s.mu.Lock()
@@ -314,13 +318,13 @@ func (s *Supervisor) Stop(ctx context.Context) error {
 			// would race the GOAWAY frame.
 			p.conn.GoAway(ipc.CodeShutdown, "parent shutting down")
 			select {
-			case <-p.exited:
+			case <-p.exited():
 			case <-p.conn.Done():
 			case <-ctx.Done():
 				s.log.Warn("drain timeout: stopping worker with streams open", "worker", p.id, "streams", p.conn.NumStreams())
 			}
 			p.stop(s.cfg.StopTimeout)
-			s.log.Info("worker stopped", "worker", p.id, "pid", p.pid(), "exit", exitDescription(p.waitErr))
+			s.log.Info("worker stopped", "worker", p.id, "pid", p.pid(), "exit", p.exit())
 		}()
 	}
 	wg.Wait()

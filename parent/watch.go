@@ -27,7 +27,7 @@ func (e event) String() string {
 // and any frame at all counts as proof of life, so a worker whose handlers
 // keep every core busy is not mistaken for a dead one. Only silence for the
 // whole LivenessWindow is.
-func (s *Supervisor) watch(sl *slot, p *process) (event, chan error) {
+func (s *supervisor) watch(sl *slot, p *process) (event, chan error) {
 	tick := time.NewTicker(s.cfg.HeartbeatInterval)
 	defer tick.Stop()
 	var pings sync.WaitGroup
@@ -46,7 +46,7 @@ func (s *Supervisor) watch(sl *slot, p *process) (event, chan error) {
 		select {
 		case <-p.conn.Done():
 			return eventDied, nil
-		case <-p.exited:
+		case <-p.exited():
 			return eventDied, nil
 		case <-s.stopping:
 			return eventStopping, nil
@@ -82,7 +82,7 @@ func (s *Supervisor) watch(sl *slot, p *process) (event, chan error) {
 				return eventRecycle, nil
 			}
 			if s.cfg.MaxRSS > 0 {
-				if rss, err := residentBytes(p.pid()); err == nil && rss > s.cfg.MaxRSS {
+				if rss, err := p.h.rss(); err == nil && rss > s.cfg.MaxRSS {
 					s.log.Warn("worker exceeds its memory limit; recycling", "worker", sl.id, "pid", p.pid(), "rss_bytes", rss, "max_rss_bytes", s.cfg.MaxRSS)
 					return eventRecycle, nil
 				}

@@ -3,6 +3,7 @@ package parent
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -13,28 +14,112 @@ import (
 	"github.com/sluicegw/sluice/sockopt"
 )
 
-// process is one running worker: the child process and its connection.
-type process struct {
-	id      int
-	cmd     *exec.Cmd
-	conn    *ipc.Conn
-	sndbuf  int // effective SO_SNDBUF of the parent's end, as the kernel reports it
-	started time.Time
-	exited  chan struct{} // closed once the process was reaped
-	waitErr error         // set before exited is closed
+// launcher starts workers. It is the supervisor's only way to make one, so
+// that everything above it (handshake, routing, heartbeats, restarts,
+// retiring, stopping) is the same code whether the worker is a process or,
+// in tests, a child.Serve in the same binary.
+type launcher interface {
+	// launch starts worker id with env added to its environment and
+	// returns its handle and the parent's end of its connection, on which
+	// no handshake has happened yet. The error names the worker.
+	launch(id int, env []string) (workerHandle, net.Conn, error)
 }
 
-// spawn starts worker id with one end of a fresh socketpair as its fd 3 and
-// completes the handshake with it.
-func spawn(cfg Config, env []string, id int) (*process, error) {
+// workerHandle controls one started worker.
+type workerHandle interface {
+	pid() int
+	// signal delivers SIGTERM (finish and exit) or SIGKILL (end at once).
+	signal(sig syscall.Signal)
+	// exited is closed once the worker has ended and been reaped.
+	exited() <-chan struct{}
+	// exitStatus says how the worker ended ("exit status 1", "killed by
+	// signal killed"); valid once exited is closed.
+	exitStatus() string
+	// rss is the worker's resident memory in bytes.
+	rss() (int64, error)
+	// sendBuffer is the effective SO_SNDBUF of the parent's end as the
+	// kernel reports it, 0 if unknown.
+	sendBuffer() int
+}
+
+// process is one running worker: its handle and its connection.
+type process struct {
+	id      int
+	h       workerHandle
+	conn    *ipc.Conn
+	started time.Time
+}
+
+// spawn starts worker id and completes the handshake with it.
+func spawn(l launcher, cfg Config, env []string, id int) (*process, error) {
+	h, nc, err := l.launch(id, env)
+	if err != nil {
+		return nil, err
+	}
+	p := &process{id: id, h: h, started: time.Now()}
+	conn, err := ipc.Client(nc, cfg.IPC)
+	if err != nil {
+		p.kill()
+		<-p.exited()
+		return nil, fmt.Errorf("worker %d (pid %d): handshake: %w (worker exit: %s)", id, p.pid(), err, p.exit())
+	}
+	p.conn = conn
+	return p, nil
+}
+
+func (p *process) pid() int                { return p.h.pid() }
+func (p *process) exited() <-chan struct{} { return p.h.exited() }
+
+// exit says how the process ended; valid once exited is closed.
+func (p *process) exit() string { return p.h.exitStatus() }
+
+// kill sends SIGKILL; the handle reaps the process.
+func (p *process) kill() { p.h.signal(syscall.SIGKILL) }
+
+// terminate asks a hung worker to exit with SIGTERM and kills it if it has
+// not after grace (a stopped or wedged process never handles SIGTERM).
+func (p *process) terminate(grace time.Duration) {
+	p.h.signal(syscall.SIGTERM)
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-p.exited():
+	case <-t.C:
+		p.kill()
+	}
+}
+
+// stop closes the connection (the worker exits when its connection ends),
+// then waits up to timeout for the process before killing it.
+func (p *process) stop(timeout time.Duration) {
+	if p.conn != nil {
+		p.conn.Close()
+	}
+	p.h.signal(syscall.SIGTERM)
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-p.exited():
+	case <-t.C:
+		p.kill()
+		<-p.exited()
+	}
+}
+
+// execLauncher starts each worker as a child process with one end of a
+// fresh socketpair as its fd 3.
+type execLauncher struct{ cfg Config }
+
+func (l execLauncher) launch(id int, env []string) (workerHandle, net.Conn, error) {
+	cfg := l.cfg
 	local, remote, err := sockopt.Socketpair()
 	if err != nil {
-		return nil, fmt.Errorf("worker %d: %w", id, err)
+		return nil, nil, fmt.Errorf("worker %d: %w", id, err)
 	}
-	p := &process{id: id, exited: make(chan struct{})}
+	h := &execHandle{done: make(chan struct{})}
 	if cfg.SendBuffer > 0 {
 		eff, err := sockopt.SetSendBuffer(local, cfg.SendBuffer)
-		p.sndbuf = eff
+		h.sndbuf = eff
 		var be *sockopt.BufferError
 		if errors.As(err, &be) {
 			cfg.Logger.Warn("parent socket send buffer smaller than asked", "worker", id, "err", err)
@@ -49,7 +134,7 @@ func spawn(cfg Config, env []string, id int) (*process, error) {
 		if err != nil {
 			local.Close()
 			remote.Close()
-			return nil, fmt.Errorf("worker %d: finding this binary to re-execute as a worker: %w; set --worker-cmd", id, err)
+			return nil, nil, fmt.Errorf("worker %d: finding this binary to re-execute as a worker: %w; set --worker-cmd", id, err)
 		}
 		args = []string{self, "worker"}
 	}
@@ -66,63 +151,35 @@ func spawn(cfg Config, env []string, id int) (*process, error) {
 	remote.Close()
 	if err != nil {
 		local.Close()
-		return nil, fmt.Errorf("worker %d: starting %q: %w", id, args[0], err)
+		return nil, nil, fmt.Errorf("worker %d: starting %q: %w", id, args[0], err)
 	}
-	p.cmd = cmd
-	p.started = time.Now()
+	h.cmd = cmd
 	go func() {
-		// Owned by the process: ends when the child is reaped, which
-		// Supervisor guarantees by killing it if it does not exit.
-		p.waitErr = cmd.Wait()
-		close(p.exited)
+		// Owned by the handle: ends when the child is reaped, which the
+		// supervisor guarantees by killing it if it does not exit.
+		h.waitErr = cmd.Wait()
+		close(h.done)
 	}()
-
-	conn, err := ipc.Client(local, cfg.IPC)
-	if err != nil {
-		p.kill()
-		<-p.exited
-		return nil, fmt.Errorf("worker %d (pid %d): handshake: %w (worker exit: %s)", id, cmd.Process.Pid, err, exitDescription(p.waitErr))
-	}
-	p.conn = conn
-	return p, nil
+	return h, local, nil
 }
 
-func (p *process) pid() int { return p.cmd.Process.Pid }
-
-// kill sends SIGKILL; the process is reaped by its wait goroutine.
-func (p *process) kill() {
-	p.cmd.Process.Signal(syscall.SIGKILL)
+// execHandle is a worker process started by execLauncher. Its one
+// goroutine, started by launch, waits for the process and closes done; the
+// supervisor owns it by making sure the process ends (process.stop kills
+// what has not exited after StopTimeout).
+type execHandle struct {
+	cmd     *exec.Cmd
+	sndbuf  int
+	done    chan struct{} // closed once the process was reaped
+	waitErr error         // set before done is closed
 }
 
-// terminate asks a hung worker to exit with SIGTERM and kills it if it has
-// not after grace (a stopped or wedged process never handles SIGTERM).
-func (p *process) terminate(grace time.Duration) {
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	t := time.NewTimer(grace)
-	defer t.Stop()
-	select {
-	case <-p.exited:
-	case <-t.C:
-		p.kill()
-	}
-}
-
-// stop closes the connection (the worker exits when its connection ends),
-// then waits up to timeout for the process before killing it.
-func (p *process) stop(timeout time.Duration) {
-	if p.conn != nil {
-		p.conn.Close()
-	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case <-p.exited:
-	case <-t.C:
-		p.kill()
-		<-p.exited
-	}
-}
+func (h *execHandle) pid() int                  { return h.cmd.Process.Pid }
+func (h *execHandle) signal(sig syscall.Signal) { h.cmd.Process.Signal(sig) }
+func (h *execHandle) exited() <-chan struct{}   { return h.done }
+func (h *execHandle) exitStatus() string        { return exitDescription(h.waitErr) }
+func (h *execHandle) rss() (int64, error)       { return residentBytes(h.pid()) }
+func (h *execHandle) sendBuffer() int           { return h.sndbuf }
 
 // exitDescription renders how a worker ended: exit code or signal.
 func exitDescription(err error) string {

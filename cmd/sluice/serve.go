@@ -84,7 +84,7 @@ func serve(args []string) int {
 		go admin.Serve(aln)
 		log.Info("admin listening", "addr", aln.Addr().String())
 	}
-	gw.Supervisor().Start()
+	gw.Start()
 	srv := &http.Server{Handler: gw, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -109,7 +109,7 @@ wait:
 			// is on disk now.
 			log.Info("SIGHUP: replacing workers one at a time")
 			go func() {
-				if err := gw.Supervisor().Restart(context.Background()); err != nil {
+				if err := gw.Restart(context.Background()); err != nil {
 					log.Warn("rolling restart interrupted", "err", err)
 					return
 				}

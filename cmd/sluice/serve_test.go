@@ -1,0 +1,82 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestServeFlagsAndEnvReachTheGateway: serve's flags and their SLUICE_
+// twins reach the gateway (the flag winning over its twin), and
+// --worker-cmd runs the given worker: here a script that execs this
+// binary's worker, recycled by --max-requests at its heartbeat.
+func TestServeFlagsAndEnvReachTheGateway(t *testing.T) {
+	bin := sluiceBinary(t)
+	script := filepath.Join(t.TempDir(), "worker.sh")
+	if err := os.WriteFile(script, []byte(fmt.Sprintf("#!/bin/sh\nexec %q worker\n", bin)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	g := startGatewayEnv(t, []string{"SLUICE_HEARTBEAT_INTERVAL=50ms", "SLUICE_LIVENESS_WINDOW=7s", "SLUICE_MAX_INFLIGHT=3"}, 1,
+		"--worker-cmd", script, "--liveness-window", "3s", "--max-requests", "5")
+	var start struct {
+		MaxInFlight int           `json:"max_inflight"`
+		Liveness    time.Duration `json:"liveness_window"`
+		Heartbeat   time.Duration `json:"heartbeat_interval"`
+	}
+	for _, line := range strings.Split(g.logs.String(), "\n") {
+		if strings.Contains(line, `"msg":"starting workers"`) {
+			if err := json.Unmarshal([]byte(line), &start); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if start.MaxInFlight != 3 || start.Liveness != 3*time.Second || start.Heartbeat != 50*time.Millisecond {
+		t.Fatalf("gateway started with %+v; want max_inflight 3 (env), liveness 3s (the flag over the env), heartbeat 50ms (env)", start)
+	}
+	first := g.status().Workers[0].PID
+	for i := 0; i < 6; i++ {
+		if err := fetch(g.addr + "/payload?size=1KiB"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(g.logs.String(), `"msg":"worker reached its request limit; recycling"`) || !strings.Contains(g.logs.String(), `"msg":"worker replaced`) {
+		if time.Now().After(deadline) {
+			t.Fatal("no recycling 10s after 6 requests with --max-requests 5")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if w := g.waitWorkersUp(1).Workers[0]; w.PID == first || w.LastExit != "recycled" {
+		t.Fatalf("after recycling: %+v", w)
+	}
+}
+
+// TestServeRejectsBadFlagsAndEnv: a bad value, on the command line or in
+// the environment, exits 2 naming it, before anything starts.
+func TestServeRejectsBadFlagsAndEnv(t *testing.T) {
+	bin := sluiceBinary(t)
+	for _, c := range []struct {
+		args []string
+		env  string
+		want string
+	}{
+		{args: []string{"--max-requests", "many"}, want: "max-requests"},
+		{env: "SLUICE_LIVENESS_WINDOW=soon", want: "SLUICE_LIVENESS_WINDOW"},
+		{args: []string{"--workers", "1", "--liveness-window", "1s", "--heartbeat-interval", "1s"}, want: "LivenessWindow"},
+	} {
+		cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0", "--admin-listen", ""}, c.args...)...)
+		cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
+		if c.env != "" {
+			cmd.Env = append(cmd.Env, c.env)
+		}
+		out, err := cmd.CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), c.want) {
+			t.Fatalf("serve %v %s: %v\n%s\nwant exit 2 naming %s", c.args, c.env, err, out, c.want)
+		}
+	}
+}
