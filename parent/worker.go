@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sluicegw/sluice/ipc"
+	"github.com/sluicegw/sluice/ipc/settings"
 	"github.com/sluicegw/sluice/sockopt"
 )
 
@@ -139,8 +140,10 @@ func (l execLauncher) launch(id int, env []string) (workerHandle, net.Conn, erro
 		args = []string{self, "worker"}
 	}
 	cmd := exec.Command(args[0], args[1:]...)
-	cmd.ExtraFiles = []*os.File{remote} // fd 3 in the child
-	cmd.Env = append(os.Environ(), "SLUICE_FD=3", "SLUICE_WORKER_ID="+strconv.Itoa(id))
+	cmd.ExtraFiles = []*os.File{remote} // settings.DefaultFD (3) in the child
+	cmd.Env = append(os.Environ(),
+		settings.EnvFD+"="+strconv.Itoa(settings.DefaultFD),
+		settings.EnvWorkerID+"="+strconv.Itoa(id))
 	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	cmd.SysProcAttr = workerSysProcAttr()

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sluicegw/sluice/ipc"
+	"github.com/sluicegw/sluice/ipc/settings"
 	"github.com/sluicegw/sluice/parent"
 )
 
@@ -53,7 +54,7 @@ func serve(args []string) int {
 		MaxRSS:            int64(s.maxRSS),
 		WorkerMemoryLimit: int64(s.workerMemory),
 	}
-	if s.admission == "off" {
+	if s.admission == settings.AdmissionOff {
 		// No gate anywhere: the parent sends every request on at once (up
 		// to the protocol's stream limit), as a gateway without admission
 		// control would.
