@@ -155,6 +155,12 @@ func (c *Conn) handle(h frameHeader, p []byte) error {
 func (c *Conn) lookup(h frameHeader) (*Stream, error) {
 	id := h.StreamID
 	c.mu.Lock()
+	if err := c.err; err != nil {
+		// What is still in the read buffer after a failure is not filed:
+		// the failure has already settled every stream.
+		c.mu.Unlock()
+		return nil, err
+	}
 	st := c.streams[id]
 	var known bool
 	if c.role == roleAcceptor {
@@ -244,6 +250,12 @@ func (c *Conn) acceptHead(h frameHeader, p []byte) error {
 		return err
 	}
 	c.mu.Lock()
+	if err := c.err; err != nil {
+		// A failed connection opens nothing: fail saw only the streams
+		// registered before it, and a new one would never end.
+		c.mu.Unlock()
+		return err
+	}
 	c.lastPeerID = id
 	refuse := c.goAwaySent || len(c.streams) >= c.local.maxStreams
 	if refuse && len(c.streams) >= 2*c.local.maxStreams {

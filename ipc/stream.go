@@ -113,11 +113,12 @@ func (st *Stream) ReadHead(ctx context.Context) (Fields, error) {
 
 // Close ends the stream from this end: it sends END if writing was still
 // open, and resets with CodeCancel if the peer's data was not read to its
-// end, so the peer stops sending.
+// end, so the peer stops sending, or if this end never sent its head, so
+// the peer learns there will be no answer.
 func (st *Stream) Close() error {
 	st.mu.Lock()
 	open := st.send == sendOpen
-	unread := !st.recv.over()
+	unread := !st.recv.over() || st.send == sendIdle
 	st.mu.Unlock()
 	if unread {
 		st.Reset(CodeCancel)

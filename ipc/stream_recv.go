@@ -213,8 +213,10 @@ func (st *Stream) onHead(head Fields, end bool) error {
 	}
 	st.head = head
 	st.recv = recvOpen
-	st.mu.Unlock()
+	// Settled before the lock goes, so that a reset or failure racing in
+	// cannot settle the head as never coming once it has arrived.
 	st.settleHead(nil)
+	st.mu.Unlock()
 	if end {
 		return st.onEnd(CodeOK, nil)
 	}
@@ -256,6 +258,12 @@ func (st *Stream) onEnd(code Code, trailers Fields) error {
 		st.recv = recvEnded
 		st.mu.Unlock()
 		st.c.forget(st)
+		return nil
+	case st.readErr != nil && !st.recv.over():
+		// The connection failed while this END was still in the read
+		// buffer, and its failure dropped data filed before the END: the
+		// stream is incomplete, and must never read as io.EOF.
+		st.mu.Unlock()
 		return nil
 	case st.recv.over():
 		st.mu.Unlock()

@@ -112,3 +112,89 @@ func TestResetBeforeResponseHead(t *testing.T) {
 	}
 	waitFor(t, func() bool { return oc.NumStreams() == 0 && ac.NumStreams() == 0 }, "both ends forget the stream")
 }
+
+// TestEndAfterConnectionFailureStaysFailed: the peer's last DATA and END
+// can still sit in the read buffer when the connection fails (a write
+// error, a local Close). connFailed drops the data queued so far, so an END
+// filed after it must not turn the stream's failure into io.EOF: that
+// would pass a truncated response off as a complete one. The reader is
+// stopped (Close waits for it) and its handlers are called directly, in
+// the order the race would run them.
+func TestEndAfterConnectionFailureStaysFailed(t *testing.T) {
+	p, oc, err := newRawPeer(t, roleAcceptor, defaultHello(), client(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxTimeout(t, 10*time.Second)
+	st, err := oc.OpenStream(ctx, Fields{{":path", "/"}}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.read()
+	p.write(frameHead, 0, st.ID(), head(":status", "200"))
+	p.write(frameData, 0, st.ID(), []byte("abc"))
+	waitFor(t, func() bool { return st.recvq.Len() == 3 }, "abc queued")
+	oc.Close()
+	if err := st.onEnd(CodeOK, nil); err != nil {
+		t.Fatalf("onEnd after the failure: %v, want it ignored", err)
+	}
+	b, err := io.ReadAll(st)
+	if err == nil {
+		t.Fatalf("read %q and io.EOF from a stream whose connection failed before its END was filed", b)
+	}
+	if !errors.Is(err, ErrClosed) {
+		t.Fatalf("read error %v, want the connection's ErrClosed", err)
+	}
+}
+
+// TestFramesAfterConnectionFailureOpenNothing: a HEAD still in the read
+// buffer when the connection fails must not open a stream that the
+// failure never saw (its handler would wait for ever), and frames for a
+// known stream are not filed either.
+func TestFramesAfterConnectionFailureOpenNothing(t *testing.T) {
+	p, ac, err := newRawPeer(t, roleOpener, defaultHello(), server(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxTimeout(t, 10*time.Second)
+	p.write(frameHead, 0, 1, head(":path", "/a"))
+	if _, err := ac.AcceptStream(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ac.Close()
+	h := frameHeader{Type: frameHead, StreamID: 3}
+	if err := ac.acceptHead(h, head(":path", "/b")); !errors.Is(err, ErrClosed) {
+		t.Fatalf("acceptHead after the failure: %v, want ErrClosed", err)
+	}
+	if n := ac.NumStreams(); n != 1 {
+		t.Fatalf("%d streams after a HEAD filed on a failed connection, want the 1 it had", n)
+	}
+	if _, err := ac.lookup(frameHeader{Type: frameData, StreamID: 1}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("lookup after the failure: %v, want ErrClosed", err)
+	}
+	if _, err := ac.AcceptStream(ctx); !errors.Is(err, ErrClosed) {
+		t.Fatalf("AcceptStream after the failure: %v, want ErrClosed", err)
+	}
+}
+
+// TestCloseWithoutHeadResetsAcceptedStream: an accepted stream closed
+// before it answered (its request fully read) must send the opener a
+// last frame, or both ends keep its slot until the connection ends.
+func TestCloseWithoutHeadResetsAcceptedStream(t *testing.T) {
+	oc, ac := pair(t, nil, nil)
+	ctx := ctxTimeout(t, 10*time.Second)
+	ost, err := oc.OpenStream(ctx, Fields{{":path", "/"}}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ast, err := ac.AcceptStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ast.PeerEnded, "the request's end")
+	ast.Close()
+	if _, err := ost.ReadHead(ctx); err == nil {
+		t.Fatal("the opener got a head from a stream closed without one")
+	}
+	waitFor(t, func() bool { return ac.NumStreams() == 0 && oc.NumStreams() == 0 }, "both ends forget the stream")
+}
