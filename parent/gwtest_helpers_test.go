@@ -84,6 +84,14 @@ func gwStart(t *testing.T, cfg Config) *gwEnv {
 	if cfg.Workers == 0 {
 		cfg.Workers = 1
 	}
+	if cfg.IPC == nil {
+		cfg.IPC = &ipc.Config{}
+	}
+	if cfg.IPC.Logger == nil {
+		ic := *cfg.IPC
+		ic.Logger = cfg.Logger.With("ipc", "parent")
+		cfg.IPC = &ic
+	}
 	if cfg.WorkerMemoryLimit == 0 {
 		cfg.WorkerMemoryLimit = -1
 	}
@@ -191,7 +199,7 @@ func (e *gwEnv) addRawWorker(id int) *gwRaw {
 	pnc, wnc := gwSocketpair(t)
 	srv := make(chan *ipc.Conn, 1)
 	go func() {
-		c, err := ipc.Server(wnc, nil)
+		c, err := ipc.Server(wnc, &ipc.Config{Logger: e.g.log.With("ipc", "raw worker")})
 		if err != nil {
 			t.Errorf("raw worker %d handshake: %v", id, err)
 		}
