@@ -199,7 +199,7 @@ func TestGatewayPanicBeforeHeadIs500(t *testing.T) {
 // data cuts the client's response.
 func TestGatewayWorkerResetIsCut(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
+		name string
 		end  func(st *ipc.Stream)
 		clen string
 	}{
@@ -353,4 +353,3 @@ func TestGatewayClientAbortFreesSlot(t *testing.T) {
 		t.Fatalf("aborted{worker} = %v; want 0", got)
 	}
 }
-

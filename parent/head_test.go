@@ -318,11 +318,11 @@ func TestRefusedOrGone(t *testing.T) {
 
 func TestRefusalReason(t *testing.T) {
 	for err, want := range map[error]string{
-		errQueueTimeout:                        "queue_timeout",
-		fmt.Errorf("x: %w", errQueueFull):      "queue_full",
-		errNoWorkers:                           "no_worker",
-		errDraining:                            "draining",
-		errors.New("something else"):           "other",
+		errQueueTimeout:                         "queue_timeout",
+		fmt.Errorf("x: %w", errQueueFull):       "queue_full",
+		errNoWorkers:                            "no_worker",
+		errDraining:                             "draining",
+		errors.New("something else"):            "other",
 		fmt.Errorf("ctx: %w", context.Canceled): "other",
 	} {
 		if got := refusalReason(err); got != want {
