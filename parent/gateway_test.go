@@ -50,7 +50,7 @@ func TestGatewayRoutesToWorkerWithMostSpareSlots(t *testing.T) {
 		t.Fatalf("%d streams open; want 4", open)
 	}
 	for i, id := range order {
-		holds[id].release <- struct{}{}
+		holds[id].let(t)
 		r := gwRecv(t, results[i], "a response")
 		if r.err != nil || r.resp.StatusCode != 200 || string(r.body) != "released\n" || r.resp.Header.Get("X-Worker") != fmt.Sprint(id) {
 			t.Fatalf("request %d: %v %v %q", i, r.err, r.resp, r.body)
@@ -81,14 +81,14 @@ func TestGatewayInFlightLimit(t *testing.T) {
 	if st := e.g.Status(); st.Open != 1 || st.Waiting != 1 {
 		t.Fatalf("status open=%d waiting=%d; want 1 and 1", st.Open, st.Waiting)
 	}
-	h.release <- struct{}{}
+	h.let(t)
 	if r := gwRecv(t, first, "the first response"); r.err != nil || r.resp.StatusCode != 200 {
 		t.Fatalf("first: %v %v", r.err, r.resp)
 	}
 	if p := gwRecv(t, h.started, "the second request"); p != "/second" {
 		t.Fatalf("started %s; want /second", p)
 	}
-	h.release <- struct{}{}
+	h.let(t)
 	if r := gwRecv(t, second, "the second response"); r.err != nil || r.resp.StatusCode != 200 || string(r.body) != "released\n" {
 		t.Fatalf("second: %v %v %q", r.err, r.resp, r.body)
 	}
@@ -129,7 +129,7 @@ func TestGatewayQueueTimeout503(t *testing.T) {
 	if e.gwWaiting() != 0 {
 		t.Fatal("the refused request still waits")
 	}
-	h.release <- struct{}{}
+	h.let(t)
 	if r := gwRecv(t, busy, "the busy response"); r.err != nil || r.resp.StatusCode != 200 {
 		t.Fatalf("busy: %v %v", r.err, r.resp)
 	}
@@ -159,7 +159,7 @@ func TestGatewayQueueFull503AtOnce(t *testing.T) {
 		t.Fatalf("refused{queue_full} = %v; want 1", got)
 	}
 	for i, ch := range []<-chan gwResult{first, second} {
-		h.release <- struct{}{}
+		h.let(t)
 		if r := gwRecv(t, ch, "a response"); r.err != nil || r.resp.StatusCode != 200 {
 			t.Fatalf("request %d: %v %v", i, r.err, r.resp)
 		}
@@ -241,7 +241,7 @@ func TestGatewayWaiterGivesUpWhenClientLeaves(t *testing.T) {
 		t.Fatal("the cancelled request got a response")
 	}
 	gwUntil(t, "the waiter leaves the queue", func() bool { return e.gwWaiting() == 0 })
-	h.release <- struct{}{}
+	h.let(t)
 	if r := gwRecv(t, first, "the first response"); r.err != nil || r.resp.StatusCode != 200 {
 		t.Fatalf("first: %v %v", r.err, r.resp)
 	}
@@ -250,7 +250,7 @@ func TestGatewayWaiterGivesUpWhenClientLeaves(t *testing.T) {
 	if p := gwRecv(t, h.started, "the next request"); p != "/next" {
 		t.Fatalf("started %s; want /next", p)
 	}
-	h.release <- struct{}{}
+	h.let(t)
 	if r := gwRecv(t, next, "the next response"); r.err != nil || r.resp.StatusCode != 200 {
 		t.Fatalf("next: %v %v", r.err, r.resp)
 	}
@@ -282,7 +282,7 @@ func TestGatewayShutdownDrains(t *testing.T) {
 	if err != nil || resp.StatusCode != 503 || !strings.HasPrefix(string(body), "sluice: the gateway is draining (0 workers, 1 requests in flight, 0 waiting)") {
 		t.Fatalf("request after Shutdown: %v %v %q; want 503 draining", err, resp, body)
 	}
-	h.release <- struct{}{}
+	h.let(t)
 	r := gwRecv(t, inflight, "the in-flight response")
 	if r.err != nil || r.resp.StatusCode != 200 || string(r.body) != payload {
 		t.Fatalf("in-flight response during the drain: %v %v, %d bytes of %d", r.err, r.resp, len(r.body), len(payload))

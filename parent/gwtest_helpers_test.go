@@ -386,6 +386,16 @@ func gwNewHold() *gwHold {
 	return &gwHold{started: make(chan string, 16), release: make(chan struct{}), ended: make(chan error, 16), body: "released\n"}
 }
 
+// let lets one running request answer, failing the test if none takes it.
+func (h *gwHold) let(t *testing.T) {
+	t.Helper()
+	select {
+	case h.release <- struct{}{}:
+	case <-time.After(gwWait):
+		t.Fatalf("no request took the release within %v", gwWait)
+	}
+}
+
 func (h *gwHold) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.started <- r.URL.Path
 	select {
