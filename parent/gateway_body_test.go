@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicegw/sluice/child"
 	"github.com/sluicegw/sluice/child/demo"
 	"github.com/sluicegw/sluice/ipc"
 )
@@ -343,5 +344,45 @@ func TestGatewayTruncatedBodyFromAClientThatLeft(t *testing.T) {
 	}
 	if calls.Load() != 0 || e.g.pool.served(e.g.pool.backends[0]) != 0 {
 		t.Fatal("a worker was given the truncated request")
+	}
+}
+
+// TestGatewayRetriesStreamRefusedAtTheGate: a worker that stops (as in a
+// rolling restart) refuses the streams still waiting at its admission gate;
+// the gateway runs them on another worker, held body included, while the
+// handler already running on the stopping worker finishes.
+func TestGatewayRetriesStreamRefusedAtTheGate(t *testing.T) {
+	e := gwStart(t, Config{Workers: 2, MaxInFlight: 2, QueueTimeout: gwWait})
+	h := gwNewHold()
+	a := e.addWorker(0, gwTagged(0, h), &child.Config{MaxInFlight: 1})
+	running := e.getAsync("/running")
+	gwRecv(t, h.started, "the running request")
+
+	body := strings.Repeat("p", 5000)
+	post := make(chan gwResult, 1)
+	req := gwRequest(t, "POST", e.url("/echo"), strings.NewReader(body))
+	go func() {
+		resp, b, err := e.do(req)
+		post <- gwResult{resp, b, err}
+	}()
+	gwUntil(t, "the POST waits at worker 0's gate", func() bool { l, _ := a.conn.PeerLoad(); return l.Waiting == 1 })
+	var calls atomic.Int32
+	e.addWorker(1, gwEcho(1, &calls), nil)
+	a.cancel() // worker 0 stops
+
+	r := gwRecv(t, post, "the POST")
+	if r.err != nil || r.resp.StatusCode != 200 || r.resp.Header.Get("X-Worker") != "1" || string(r.body) != "POST 5000:"+body {
+		t.Fatalf("POST: %v %v %.40q", r.err, r.resp, r.body)
+	}
+	if got := gwMetric(t, e.g, "sluice_http_retried_total", nil); got != 1 {
+		t.Fatalf("retried = %v; want 1", got)
+	}
+	h.let(t)
+	if r := gwRecv(t, running, "the running request"); r.err != nil || r.resp.StatusCode != 200 || string(r.body) != "released\n" {
+		t.Fatalf("the request running on the stopping worker: %v %v %q", r.err, r.resp, r.body)
+	}
+	gwRecv(t, a.done, "worker 0 to stop")
+	if a.err != nil {
+		t.Fatalf("worker 0 stopped with %v; want an orderly stop", a.err)
 	}
 }

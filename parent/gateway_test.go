@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sluicegw/sluice/child"
+	"github.com/sluicegw/sluice/ipc"
 )
 
 // gwTagged is a gwHold that names its worker in a response header.
@@ -289,5 +290,73 @@ func TestGatewayShutdownDrains(t *testing.T) {
 	}
 	if got := gwRecv(t, h.ended, "the handler's end"); got != nil {
 		t.Fatalf("handler ended with %v", got)
+	}
+}
+
+// TestGatewayRetryWaiterDoesNotBlockOthers: a retry waits for a worker
+// other than the one that refused it; a slot freed on that worker goes to
+// the next request in line instead of waiting behind it.
+func TestGatewayRetryWaiterDoesNotBlockOthers(t *testing.T) {
+	e := gwStart(t, Config{Workers: 2, MaxInFlight: 1, QueueTimeout: gwWait})
+	h := gwNewHold()
+	e.addWorker(1, gwTagged(1, h), nil)
+	h1 := e.getAsync("/h1")
+	gwRecv(t, h.started, "/h1 on worker 1")
+	raw := e.addRawWorker(0)
+
+	r := e.getAsync("/r")
+	st := raw.accept(t)
+	if p := st.Head().Get(":path"); p != "/r" {
+		t.Fatalf("worker 0 got %s; want /r", p)
+	}
+	st.Reset(ipc.CodeRefused)
+	gwUntil(t, "/r waits for a worker other than 0", func() bool { return e.gwWaiting() == 1 })
+
+	h2 := e.getAsync("/h2") // worker 0 has room: no wait
+	st2 := raw.accept(t)
+	if p := st2.Head().Get(":path"); p != "/h2" {
+		t.Fatalf("worker 0 got %s; want /h2", p)
+	}
+	r3 := e.getAsync("/r3")
+	gwUntil(t, "/r3 waits behind /r", func() bool { return e.gwWaiting() == 2 })
+
+	// Worker 0's slot frees: /r may not have it, /r3 behind it may.
+	st2.WriteHead(ipc.Fields{{Name: ":status", Value: "200"}}, true)
+	if res := gwRecv(t, h2, "/h2"); res.err != nil || res.resp.StatusCode != 200 {
+		t.Fatalf("/h2: %v %v", res.err, res.resp)
+	}
+	st3 := raw.accept(t)
+	if p := st3.Head().Get(":path"); p != "/r3" {
+		t.Fatalf("worker 0 got %s; want /r3", p)
+	}
+	st3.WriteHead(ipc.Fields{{Name: ":status", Value: "202"}}, true)
+	if res := gwRecv(t, r3, "/r3"); res.err != nil || res.resp.StatusCode != 202 {
+		t.Fatalf("/r3: %v %v", res.err, res.resp)
+	}
+	if w := e.gwWaiting(); w != 1 {
+		t.Fatalf("%d waiting; want /r still waiting", w)
+	}
+
+	h.let(t)
+	if res := gwRecv(t, h1, "/h1"); res.err != nil || res.resp.StatusCode != 200 {
+		t.Fatalf("/h1: %v %v", res.err, res.resp)
+	}
+	if p := gwRecv(t, h.started, "/r on worker 1"); p != "/r" {
+		t.Fatalf("worker 1 started %s; want /r", p)
+	}
+	h.let(t)
+	if res := gwRecv(t, r, "/r"); res.err != nil || res.resp.StatusCode != 200 || res.resp.Header.Get("X-Worker") != "1" {
+		t.Fatalf("/r: %v %v", res.err, res.resp)
+	}
+}
+
+// TestGatewayHEAD: a HEAD request gets the worker's head, Content-Length
+// included, and no body.
+func TestGatewayHEAD(t *testing.T) {
+	e := gwStart(t, Config{})
+	e.addWorker(0, gwDemo(), nil)
+	resp, body, err := e.do(gwRequest(t, "HEAD", e.url("/payload?size=1MiB"), nil))
+	if err != nil || resp.StatusCode != 200 || resp.ContentLength != 1<<20 || len(body) != 0 {
+		t.Fatalf("HEAD: %v %v, %d bytes of body", err, resp, len(body))
 	}
 }

@@ -122,7 +122,8 @@ type gwWorker struct {
 	conn   *ipc.Conn // the parent's end
 	wnc    net.Conn  // the worker's socket: closing it is the worker dying
 	cancel context.CancelFunc
-	done   chan error // child.Serve's result
+	done   chan struct{} // closed when child.Serve returned
+	err    error         // what it returned, once done is closed
 }
 
 // gwSocketpair returns both ends of a Unix socketpair as net.Conns.
@@ -162,8 +163,11 @@ func (e *gwEnv) startWorker(id int, h http.Handler, ccfg *child.Config) *gwWorke
 	}
 	pnc, wnc := gwSocketpair(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &gwWorker{id: id, wnc: wnc, cancel: cancel, done: make(chan error, 1)}
-	go func() { w.done <- child.Serve(ctx, wnc, h, ccfg) }()
+	w := &gwWorker{id: id, wnc: wnc, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		w.err = child.Serve(ctx, wnc, h, ccfg)
+		close(w.done)
+	}()
 	conn, err := ipc.Client(pnc, e.g.cfg.IPC)
 	if err != nil {
 		cancel()
