@@ -181,7 +181,10 @@ func (g *Gateway) serveOn(w http.ResponseWriter, r *http.Request, b *backend, he
 	g.metrics.respBytes.Add(float64(n))
 	if err != nil {
 		var se *ipc.StreamError
-		if ctx.Err() != nil || (!(errors.As(err, &se) && se.Remote) && b.conn.Err() == nil) {
+		// net/http refuses bytes past the worker's own Content-Length, or
+		// any on a status without a body: the worker's fault, not the client's.
+		overrun := errors.Is(err, http.ErrContentLength) || errors.Is(err, http.ErrBodyNotAllowed)
+		if ctx.Err() != nil || (!overrun && !(errors.As(err, &se) && se.Remote) && b.conn.Err() == nil) {
 			// The client's write failed: it went away. Tell the worker.
 			g.metrics.aborted.WithLabelValues("client").Inc()
 		} else {
