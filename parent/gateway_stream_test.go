@@ -482,3 +482,47 @@ func TestGatewayConcurrentResponses(t *testing.T) {
 	}
 	gwUntil(t, "every slot is released", func() bool { return e.gwOpen() == 0 })
 }
+
+// TestGatewayWorkerOverrunIsWorkerAbort: a worker that sends more body
+// than its head allows (past its Content-Length, or any body on a 204) has
+// its response cut, and the abort is the worker's: counted and logged as
+// such, not blamed on the client.
+func TestGatewayWorkerOverrunIsWorkerAbort(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		head ipc.Fields
+	}{
+		{"past Content-Length", ipc.Fields{{Name: ":status", Value: "200"}, {Name: "Content-Length", Value: "3"}}},
+		{"body on a 204", ipc.Fields{{Name: ":status", Value: "204"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := gwStart(t, Config{})
+			raw := e.addRawWorker(0)
+			go func() {
+				st := raw.accept(t)
+				st.WriteHead(tc.head, false)
+				st.Write([]byte("abcdef"))
+				st.End(ipc.CodeOK, nil)
+			}()
+			resp, err := e.client.Get(e.url("/"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, err := io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 && (!errors.Is(err, io.ErrUnexpectedEOF) || n != 0) {
+				t.Fatalf("body: %d bytes, %v; want the response cut", n, err)
+			}
+			gwUntil(t, "the slot is released", func() bool { return e.gwOpen() == 0 })
+			if got := gwMetric(t, e.g, "sluice_http_aborted_total", map[string]string{"cause": "worker"}); got != 1 {
+				t.Errorf("aborted{worker} = %v; want 1", got)
+			}
+			if got := gwMetric(t, e.g, "sluice_http_aborted_total", map[string]string{"cause": "client"}); got != 0 {
+				t.Errorf("aborted{client} = %v; want 0: the client did nothing wrong", got)
+			}
+			if recs := e.logs.records("response aborted"); len(recs) != 1 {
+				t.Errorf("log of the abort: %v", recs)
+			}
+		})
+	}
+}
