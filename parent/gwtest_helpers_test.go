@@ -10,9 +10,11 @@ package parent
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -427,4 +429,43 @@ func (e *gwEnv) getAsync(path string) <-chan gwResult {
 		ch <- gwResult{resp, body, err}
 	}()
 	return ch
+}
+
+// gwBlock is the material of gwPattern: 1 MiB of random bytes.
+var gwBlock = func() []byte {
+	b := make([]byte, 1<<20)
+	rand.NewChaCha8([32]byte{7}).Read(b)
+	return b
+}()
+
+// gwPattern is a cheap stream of size bytes for the large transfers (the
+// demo payload's generator is slow under the race detector): MiB i is
+// gwBlock rotated by i*7919 bytes, so that a lost, repeated or reordered
+// MiB changes the digest.
+type gwPattern struct{ pos, size int64 }
+
+func gwNewPattern(size int64) *gwPattern { return &gwPattern{size: size} }
+
+func (p *gwPattern) Read(b []byte) (int, error) {
+	const m = 1 << 20
+	n := 0
+	for n < len(b) && p.pos < p.size {
+		in := p.pos % m
+		off := (in + (p.pos/m)*7919) % m
+		k := copy(b[n:], gwBlock[off:min(m, off+(m-in))])
+		k = int(min(int64(k), p.size-p.pos))
+		n += k
+		p.pos += int64(k)
+	}
+	if n == 0 {
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// gwDigest is the sha-256 of r.
+func gwDigest(r io.Reader) string {
+	h := sha256.New()
+	io.Copy(h, r)
+	return string(h.Sum(nil))
 }
