@@ -99,7 +99,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err == nil {
 			return
 		}
-		if retry && attempt == 0 && retryable {
+		// A stream that never opened sent nothing, not even a large body.
+		var notOpened openError
+		if retry && attempt == 0 && (retryable || errors.As(err, &notOpened)) {
 			g.metrics.retried.Inc()
 			exclude = b
 			continue
@@ -120,7 +122,7 @@ func (g *Gateway) serveOn(w http.ResponseWriter, r *http.Request, b *backend, he
 	ctx := r.Context()
 	st, err := b.conn.OpenStream(ctx, head, !body)
 	if err != nil {
-		return true, fmt.Errorf("opening a stream on worker %d: %w", b.id, err)
+		return true, openError{fmt.Errorf("opening a stream on worker %d: %w", b.id, err)}
 	}
 	if body {
 		// Full duplex: the worker may answer while the body still flows.
@@ -205,6 +207,12 @@ func (g *Gateway) serveOn(w http.ResponseWriter, r *http.Request, b *backend, he
 	}
 	return false, nil
 }
+
+// openError is an attempt that failed to open its stream: nothing of the
+// request reached the worker.
+type openError struct{ error }
+
+func (e openError) Unwrap() error { return e.error }
 
 // abort ends a request that has no answer to give (its client went away)
 // by dropping the connection. Returning instead would let net/http send an
