@@ -383,3 +383,45 @@ func TestGatewayRetriesStreamRefusedAtTheGate(t *testing.T) {
 		t.Fatalf("worker 0 stopped with %v; want an orderly stop", a.err)
 	}
 }
+
+// TestGatewayStreamedBodyRetriedIfNeverSent: a large body is not held, so
+// once it went out it cannot be sent again; but a stream that failed to
+// open sent nothing, and the request runs on another worker. (Here the
+// worker's stream limit is taken by admin streams; in production the worker
+// can also start going away, or die, between the pick and the open.)
+func TestGatewayStreamedBodyRetriedIfNeverSent(t *testing.T) {
+	e := gwStart(t, Config{Workers: 2, MaxInFlight: 1, QueueTimeout: gwWait})
+	raw := e.addRawWorkerWith(0, ipc.Config{MaxStreams: 2}) // one request slot, one for admin
+	var calls atomic.Int32
+	e.addWorker(1, gwEcho(1, &calls), nil)
+	// Two admin streams (say a profile and a scrape) fill worker 0's limit.
+	admin := make(chan gwResult, 2)
+	for i := 0; i < 2; i++ {
+		req := gwRequest(t, "GET", e.admin.URL+"/debug/workers/0/pprof/profile", nil)
+		go func() {
+			resp, body, err := e.do(req)
+			admin <- gwResult{resp, body, err}
+		}()
+	}
+	held := []*ipc.Stream{raw.accept(t), raw.accept(t)}
+
+	body := bytes.Repeat([]byte("u"), maxRetryBody+1)
+	resp, got, err := e.do(gwRequest(t, "POST", e.url("/echo"), bytes.NewReader(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("POST %d:%s", len(body), body); resp.StatusCode != 200 || resp.Header.Get("X-Worker") != "1" || string(got) != want {
+		t.Fatalf("got %d from worker %q: %.80q; want 200 from worker 1 with the body", resp.StatusCode, resp.Header.Get("X-Worker"), got)
+	}
+	if got := gwMetric(t, e.g, "sluice_http_retried_total", nil); got != 1 {
+		t.Fatalf("retried = %v; want 1", got)
+	}
+	for _, st := range held {
+		st.WriteHead(ipc.Fields{{Name: ":status", Value: "200"}}, true)
+	}
+	for i := 0; i < 2; i++ {
+		if r := gwRecv(t, admin, "an admin answer"); r.err != nil || r.resp.StatusCode != 200 {
+			t.Fatalf("admin stream: %v %v", r.err, r.resp)
+		}
+	}
+}

@@ -199,13 +199,19 @@ type gwRaw struct {
 }
 
 // addRawWorker connects a raw ipc.Server end and routes to it as worker id.
-func (e *gwEnv) addRawWorker(id int) *gwRaw {
+func (e *gwEnv) addRawWorker(id int) *gwRaw { return e.addRawWorkerWith(id, ipc.Config{}) }
+
+// addRawWorkerWith is addRawWorker with the worker end's ipc settings.
+func (e *gwEnv) addRawWorkerWith(id int, cfg ipc.Config) *gwRaw {
 	t := e.t
 	t.Helper()
 	pnc, wnc := gwSocketpair(t)
 	srv := make(chan *ipc.Conn, 1)
+	if cfg.Logger == nil {
+		cfg.Logger = e.g.log.With("ipc", "raw worker")
+	}
 	go func() {
-		c, err := ipc.Server(wnc, &ipc.Config{Logger: e.g.log.With("ipc", "raw worker")})
+		c, err := ipc.Server(wnc, &cfg)
 		if err != nil {
 			t.Errorf("raw worker %d handshake: %v", id, err)
 		}
