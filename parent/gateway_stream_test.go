@@ -94,6 +94,39 @@ func TestGatewayFlushPassesThrough(t *testing.T) {
 	}
 }
 
+// TestGatewayHeadBeforeBody: a response head goes to the client as soon as
+// the worker sends it, before any body.
+func TestGatewayHeadBeforeBody(t *testing.T) {
+	e := gwStart(t, Config{})
+	gotHead := make(chan struct{})
+	e.addWorker(0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Early", "1")
+		w.WriteHeader(http.StatusAccepted)
+		w.(http.Flusher).Flush()
+		select {
+		case <-gotHead:
+		case <-r.Context().Done():
+			return
+		}
+		io.WriteString(w, "later")
+	}), nil)
+	resp, err := e.client.Get(e.url("/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted || resp.Header.Get("X-Early") != "1" {
+		t.Fatalf("head %d %v", resp.StatusCode, resp.Header)
+	}
+	close(gotHead)
+	if body, err := io.ReadAll(resp.Body); err != nil || string(body) != "later" {
+		t.Fatalf("body %q, %v", body, err)
+	}
+	if got := gwMetric(t, e.g, "sluice_http_time_to_first_byte_seconds", nil); got != 1 {
+		t.Fatalf("%v time-to-first-byte samples; want 1", got)
+	}
+}
+
 // TestGatewayTrailersArrive: declared trailers are announced in the head and
 // sent after the body; undeclared ones arrive too.
 func TestGatewayTrailersArrive(t *testing.T) {
@@ -275,7 +308,7 @@ func TestGatewayBadResponseHeadIs502(t *testing.T) {
 	if r.err != nil || r.resp.StatusCode != 502 || string(r.body) != want || r.resp.Header.Get("X-Leak") != "" {
 		t.Fatalf("got %v %v %q; want 502 %q without the worker's headers", r.err, r.resp, r.body, want)
 	}
-	<-st.Context().Done()
+	gwRecv(t, st.Context().Done(), "the reset of the worker's stream")
 	var se *ipc.StreamError
 	if err := context.Cause(st.Context()); !errors.As(err, &se) || se.Code != ipc.CodeProtocol {
 		t.Fatalf("the worker's stream ended with %v; want a reset with PROTOCOL", err)
