@@ -3,9 +3,11 @@ package parent
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -361,4 +363,81 @@ func TestGatewayHEAD(t *testing.T) {
 	if err != nil || resp.StatusCode != 200 || resp.ContentLength != 1<<20 || len(body) != 0 {
 		t.Fatalf("HEAD: %v %v, %d bytes of body", err, resp, len(body))
 	}
+}
+
+// TestNewRejectsBadConfig: New names the bad field, its value and what is
+// accepted, and builds nothing.
+func TestNewRejectsBadConfig(t *testing.T) {
+	for _, tc := range []struct {
+		cfg Config
+		msg string
+	}{
+		{Config{Workers: -1}, "parent: Workers -1 is out of range; use 0 (one per CPU) or 1..1024"},
+		{Config{Workers: 1025}, "parent: Workers 1025 is out of range; use 0 (one per CPU) or 1..1024"},
+		{Config{MaxInFlight: -1}, "parent: MaxInFlight -1 is out of range; use 0 (default 2) or 1..65536"},
+		{Config{QueueTimeout: -time.Second}, "parent: QueueTimeout -1s is negative; use 0 (default 30s) or a duration"},
+		{Config{MaxQueue: -1}, "parent: MaxQueue -1 is negative; use 0 (default 1024) or a count"},
+		{Config{KillGrace: -1}, "parent: durations (RetryAfter, RestartDelay, MaxRestartDelay, StopTimeout, HeartbeatInterval, LivenessWindow, KillGrace, RetireTimeout) must not be negative"},
+		{Config{MaxRSS: -1}, "parent: MaxRequests 0 and MaxRSS -1 must not be negative; 0 means no limit"},
+		{Config{HeartbeatInterval: time.Second, LivenessWindow: 1500 * time.Millisecond}, "parent: LivenessWindow 1.5s is less than two HeartbeatIntervals (1s): one late pong would kill a healthy worker"},
+	} {
+		g, err := New(tc.cfg)
+		if err == nil || err.Error() != tc.msg || g != nil {
+			t.Errorf("New(%+v) = %v, %v; want error %q", tc.cfg, g, err, tc.msg)
+		}
+	}
+	if _, err := New(Config{Workers: 1, IPC: &ipc.Config{StreamWindow: 1}}); err == nil {
+		t.Error("New accepted a bad IPC config")
+	}
+}
+
+// TestGatewayDefaultsAndStreamWindow: zero fields take the documented
+// defaults, and the configured stream window is what the metric reports.
+func TestGatewayDefaultsAndStreamWindow(t *testing.T) {
+	g, err := New(Config{Workers: 1, WorkerMemoryLimit: -1, IPC: &ipc.Config{StreamWindow: 1 << 20}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := g.cfg
+	if c.MaxInFlight != DefaultMaxInFlight || c.QueueTimeout != DefaultQueueTimeout || c.MaxQueue != DefaultMaxQueue || c.RetryAfter != DefaultRetryAfter ||
+		c.SendBuffer != DefaultSendBuffer || c.HeartbeatInterval != DefaultHeartbeat || c.LivenessWindow != DefaultLivenessWindow || c.RetireTimeout != DefaultRetireTimeout {
+		t.Fatalf("defaults not applied: %+v", c)
+	}
+	if g.Supervisor() != g.sup || g.maxInFlight() != DefaultMaxInFlight || g.queueTimeout() != DefaultQueueTimeout {
+		t.Fatal("the gateway's live settings differ from its configuration")
+	}
+	if got := gwMetric(t, g, "sluice_gateway_stream_window_bytes", nil); got != 1<<20 {
+		t.Fatalf("stream window metric %v; want %d", got, 1<<20)
+	}
+}
+
+// TestGatewayRemovedWorkerGetsNoRequests: a worker the supervisor took out
+// of the pool (dead, or replaced) is not routed to, and its requests go to
+// the others.
+func TestGatewayRemovedWorkerGetsNoRequests(t *testing.T) {
+	e := gwStart(t, Config{Workers: 2})
+	var calls0, calls1 atomic.Int32
+	w0 := e.addWorker(0, gwCount(0, &calls0), nil)
+	e.addWorker(1, gwCount(1, &calls1), nil)
+	e.g.pool.remove(w0.b)
+	for i := 0; i < 3; i++ {
+		resp, _, err := e.get("/")
+		if err != nil || resp.StatusCode != 200 || resp.Header.Get("X-Worker") != "1" {
+			t.Fatalf("request %d: %v %v", i, err, resp)
+		}
+	}
+	if calls0.Load() != 0 || calls1.Load() != 3 {
+		t.Fatalf("worker 0 ran %d, worker 1 %d; want 0 and 3", calls0.Load(), calls1.Load())
+	}
+	if ids := e.g.pool.ids(); !slices.Equal(ids, []int{1}) {
+		t.Fatalf("pool ids %v; want [1]", ids)
+	}
+}
+
+// gwCount counts its requests and names its worker.
+func gwCount(id int, n *atomic.Int32) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		w.Header().Set("X-Worker", fmt.Sprint(id))
+	})
 }

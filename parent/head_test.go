@@ -314,6 +314,10 @@ func TestRefusedOrGone(t *testing.T) {
 			t.Errorf("refusedOrGone(%s, %v) = %v, want %v", tc.method, tc.err, got, tc.want)
 		}
 	}
+	// An attempt whose stream did not open keeps its cause.
+	if err := (openError{fmt.Errorf("opening: %w", ipc.ErrGoAway)}); !errors.Is(err, ipc.ErrGoAway) {
+		t.Errorf("%v does not wrap ipc.ErrGoAway", err)
+	}
 }
 
 func TestRefusalReason(t *testing.T) {
