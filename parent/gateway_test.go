@@ -280,8 +280,8 @@ func TestGatewayShutdownDrains(t *testing.T) {
 	if err := e.g.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	if e.g.Ready() {
-		t.Fatal("Ready after Shutdown")
+	if e.g.Ready() || !e.g.Status().Draining {
+		t.Fatal("Ready, or not draining, after Shutdown")
 	}
 	resp, body, err := e.get("/new")
 	if err != nil || resp.StatusCode != 503 || !strings.HasPrefix(string(body), "sluice: the gateway is draining (0 workers, 1 requests in flight, 0 waiting)") {
