@@ -393,27 +393,3 @@ func TestWorkerPprofCutIsNotComplete(t *testing.T) {
 		t.Fatalf("cut profile read ended with %v; want unexpected EOF", err)
 	}
 }
-
-// TestPutConfigWithoutWorkers: with no worker up, a new in-flight limit
-// (always valid for a worker) is applied and recorded for the workers to
-// come; watermarks, which only a worker can check, are refused rather than
-// recorded unchecked: a bad pair would make every later worker fail its
-// configuration and exit.
-func TestPutConfigWithoutWorkers(t *testing.T) {
-	e := gwStart(t, Config{})
-	resp, body := e.adminDo("PUT", "/config", `{"low_watermark": 999999999}`)
-	want := "sluice: no worker is up to check high_watermark and low_watermark against; retry once one is (see /readyz)\n"
-	if resp.StatusCode != 503 || body != want {
-		t.Fatalf("watermarks with no worker: %d %q; want 503 %q", resp.StatusCode, body, want)
-	}
-	if env := e.g.sup.workerEnv(); len(env) != 0 {
-		t.Fatalf("recorded for later workers: %q", env)
-	}
-	resp, body = e.adminDo("PUT", "/config", `{"max_inflight": 3}`)
-	if resp.StatusCode != 200 {
-		t.Fatalf("max_inflight with no worker: %d %q", resp.StatusCode, body)
-	}
-	if env := e.g.sup.workerEnv(); !slices.Equal(env, []string{"SLUICE_MAX_INFLIGHT=3"}) || e.g.maxInFlight() != 3 {
-		t.Fatalf("env %q, max_inflight %d", env, e.g.maxInFlight())
-	}
-}
