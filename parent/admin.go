@@ -233,14 +233,7 @@ func (g *Gateway) serveTune(w http.ResponseWriter, r *http.Request) {
 			Low        int64 `json:"low_watermark"`
 			QueueLimit int64 `json:"queue_limit"`
 		}
-		ids := g.pool.ids()
-		if len(ids) == 0 && (t.HighWatermark != nil || t.LowWatermark != nil) {
-			// Recorded unchecked, a bad pair would make every worker started
-			// later fail its configuration and exit.
-			http.Error(w, "sluice: no worker is up to check high_watermark and low_watermark against; retry once one is (see /readyz)", http.StatusServiceUnavailable)
-			return
-		}
-		for _, id := range ids {
+		for _, id := range g.pool.ids() {
 			ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 			code, msg, err := g.adminCall(ctx, id, "PUT", "/config", body)
 			cancel()
