@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -251,9 +251,8 @@ func TestPutConfigAppliesLive(t *testing.T) {
 	if e.g.maxInFlight() != 2 || e.g.queueTimeout() != 250*time.Millisecond {
 		t.Fatalf("parent: max_inflight %d queue_timeout %v", e.g.maxInFlight(), e.g.queueTimeout())
 	}
-	wantEnv := []string{"SLUICE_MAX_INFLIGHT=2", "SLUICE_HIGH_WATERMARK=16777216", "SLUICE_LOW_WATERMARK=1048576",
-		"SLUICE_HIGH_WATERMARK=16777216", "SLUICE_LOW_WATERMARK=1048576", "SLUICE_QUEUE_LIMIT=33554432"}
-	if env := e.g.sup.workerEnv(); !slices.Equal(env, wantEnv) {
+	wantEnv := map[string]string{"SLUICE_MAX_INFLIGHT": "2", "SLUICE_HIGH_WATERMARK": "16777216", "SLUICE_LOW_WATERMARK": "1048576", "SLUICE_QUEUE_LIMIT": "33554432"}
+	if env := gwEffectiveEnv(e.g.sup.workerEnv()); !maps.Equal(env, wantEnv) {
 		t.Fatalf("environment for later workers %q; want %q", env, wantEnv)
 	}
 	if got := gwMetric(t, e.g, "sluice_gateway_queue_timeout_seconds", nil); got != 0.25 {
@@ -276,25 +275,27 @@ func TestPutConfigAppliesLive(t *testing.T) {
 	}
 }
 
-// TestPutConfigRejectsBadInput: a bad PUT /config is 400 with a message that
-// says what is accepted, and changes nothing, also when a worker refuses.
+// TestPutConfigRejectsBadInput: a bad PUT /config is 400 with a message
+// that names what is wrong, and changes nothing, also when a worker
+// refuses. (The messages' wording belongs to the validation, which is
+// being reworked on main: the test pins what each names, not every word.)
 func TestPutConfigRejectsBadInput(t *testing.T) {
 	e := gwStart(t, Config{})
 	e.addWorker(0, http.NotFoundHandler(), nil)
-	for _, tc := range []struct{ body, msg string }{
-		{`{"max_inflight": `, "sluice: PUT /config takes JSON with max_inflight, queue_timeout (e.g. \"10s\"), high_watermark, low_watermark, sched: unexpected EOF\n"},
-		{`{"bogus": 1}`, "sluice: PUT /config takes JSON with max_inflight, queue_timeout (e.g. \"10s\"), high_watermark, low_watermark, sched: json: unknown field \"bogus\"\n"},
-		{`{"max_inflight": "3"}`, "sluice: PUT /config takes JSON with max_inflight, queue_timeout (e.g. \"10s\"), high_watermark, low_watermark, sched: json: cannot unmarshal string into Go struct field Tuning.max_inflight of type int\n"},
-		{`{"queue_timeout": "soon"}`, "sluice: queue_timeout \"soon\": want a positive duration such as \"10s\"\n"},
-		{`{"queue_timeout": "-1s"}`, "sluice: queue_timeout \"-1s\": want a positive duration such as \"10s\"\n"},
-		{`{"sched": "fifo"}`, "sluice: sched \"fifo\": want sequential or round-robin\n"},
-		{`{"max_inflight": 0}`, "sluice: max_inflight 0: want 1..256\n"},
-		{`{"max_inflight": 257}`, "sluice: max_inflight 257: want 1..256\n"},
-		{`{"max_inflight": 5, "queue_timeout": "1s", "low_watermark": 999999999}`, "sluice: worker 0 refused the change (400): sluice worker: low_watermark: low_watermark 999999999 would be above high_watermark 8388608; it must be at most high_watermark (send both to move them together)\n"},
+	for _, tc := range []struct{ body, prefix, mention string }{
+		{`{"max_inflight": `, "sluice: PUT /config", "JSON"},
+		{`{"bogus": 1}`, "sluice: PUT /config", `"bogus"`},
+		{`{"max_inflight": "3"}`, "sluice: PUT /config", "max_inflight"},
+		{`{"queue_timeout": "soon"}`, "sluice: ", `queue_timeout "soon"`},
+		{`{"queue_timeout": "-1s"}`, "sluice: ", `queue_timeout "-1s"`},
+		{`{"sched": "fifo"}`, "sluice: ", "sequential or round-robin"},
+		{`{"max_inflight": 0}`, "sluice: max_inflight 0", "1.."},
+		{`{"max_inflight": 257}`, "sluice: max_inflight 257", "1..256"},
+		{`{"max_inflight": 5, "queue_timeout": "1s", "low_watermark": 999999999}`, "sluice: worker 0 refused the change (400): sluice worker: ", "low_watermark 999999999"},
 	} {
 		resp, body := e.adminDo("PUT", "/config", tc.body)
-		if resp.StatusCode != 400 || body != tc.msg {
-			t.Errorf("PUT %s: %d %q; want 400 %q", tc.body, resp.StatusCode, body, tc.msg)
+		if resp.StatusCode != 400 || !strings.HasPrefix(body, tc.prefix) || !strings.Contains(body, tc.mention) || !strings.HasSuffix(body, "\n") {
+			t.Errorf("PUT %s: %d %q; want 400 starting %q and naming %s", tc.body, resp.StatusCode, body, tc.prefix, tc.mention)
 		}
 	}
 	if e.g.maxInFlight() != DefaultMaxInFlight || e.g.queueTimeout() != DefaultQueueTimeout || len(e.g.sup.workerEnv()) != 0 {
@@ -312,9 +313,9 @@ func TestPutConfigWorkerFails(t *testing.T) {
 		st.Reset(ipc.CodeInternal)
 	}()
 	resp, body := e.adminDo("PUT", "/config", `{"max_inflight": 3}`)
-	want := "sluice: worker 4 did not answer the change: worker 4: ipc: stream 1 reset by the peer with code INTERNAL; workers before it may have applied it, see GET /config\n"
-	if resp.StatusCode != 502 || body != want {
-		t.Fatalf("got %d %q; want 502 %q", resp.StatusCode, body, want)
+	const prefix, suffix = "sluice: worker 4 did not answer the change: worker 4: ", "; workers before it may have applied it, see GET /config\n"
+	if resp.StatusCode != 502 || !strings.HasPrefix(body, prefix) || !strings.HasSuffix(body, suffix) || !strings.Contains(body, "INTERNAL") {
+		t.Fatalf("got %d %q; want 502 %q...the reset (INTERNAL)...%q", resp.StatusCode, body, prefix, suffix)
 	}
 	if e.g.maxInFlight() != DefaultMaxInFlight {
 		t.Fatal("the parent applied a change a worker failed")
@@ -330,7 +331,7 @@ func TestPutConfigSched(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("PUT sched: %d %s", resp.StatusCode, body)
 	}
-	if env := e.g.sup.workerEnv(); !slices.Equal(env, []string{"SLUICE_SCHED=round-robin"}) {
+	if env := gwEffectiveEnv(e.g.sup.workerEnv()); !maps.Equal(env, map[string]string{"SLUICE_SCHED": "round-robin"}) {
 		t.Fatalf("environment for later workers %q", env)
 	}
 	if recs := e.logs.records("scheduling policy changed; replacing workers one at a time"); len(recs) != 1 || recs[0]["sched"] != "round-robin" {
@@ -392,4 +393,15 @@ func TestWorkerPprofCutIsNotComplete(t *testing.T) {
 	if _, err := io.ReadAll(resp.Body); !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("cut profile read ended with %v; want unexpected EOF", err)
 	}
+}
+
+// gwEffectiveEnv is what a process started with env would see: the last
+// value of each variable.
+func gwEffectiveEnv(env []string) map[string]string {
+	m := map[string]string{}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		m[k] = v
+	}
+	return m
 }
