@@ -22,6 +22,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -266,6 +267,22 @@ func (e *gwEnv) addSlot(id int, b *backend) *slot {
 	s.mu.Unlock()
 	return sl
 }
+
+// gwExitedHandle is a worker process handle (the methods of the launcher
+// seam's workerHandle being added to this package alongside these tests)
+// for a worker that has already exited, with a pid no real process has:
+// once that seam is merged, addSlot's process is
+// &process{id: id, h: gwExitedHandle{b.pid}, conn: b.conn, started: time.Now()}.
+type gwExitedHandle struct{ p int }
+
+var gwClosed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+func (h gwExitedHandle) pid() int                { return h.p }
+func (h gwExitedHandle) signal(syscall.Signal)   {}
+func (h gwExitedHandle) exited() <-chan struct{} { return gwClosed }
+func (h gwExitedHandle) exitStatus() string      { return "exit status 0" }
+func (h gwExitedHandle) rss() (int64, error)     { return 0, nil }
+func (h gwExitedHandle) sendBuffer() int         { return 0 }
 
 // url is the gateway's address for path.
 func (e *gwEnv) url(path string) string { return e.srv.URL + path }
