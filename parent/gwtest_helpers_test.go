@@ -250,16 +250,16 @@ func gwFakePID(id int) int { return 1<<22 + 1 + id }
 
 // addSlot records w as the live worker of supervisor slot id, as
 // Supervisor.register does, so that Status, /readyz and the worker metrics
-// see it. Its process is a stand-in that has already exited.
+// see it. Its process is a stand-in that has already exited (gwExitedHandle).
 func (e *gwEnv) addSlot(id int, b *backend) *slot {
+	var h gwHandle = gwExitedHandle{b.pid}
 	p := &process{
 		id:      id,
-		cmd:     &exec.Cmd{Process: &os.Process{Pid: b.pid}},
+		cmd:     &exec.Cmd{Process: &os.Process{Pid: h.pid()}},
 		conn:    b.conn,
 		started: time.Now(),
-		exited:  make(chan struct{}),
+		exited:  gwClosed,
 	}
-	close(p.exited)
 	sl := &slot{id: id, proc: p, backend: b, replace: make(chan chan error)}
 	s := e.g.sup
 	s.mu.Lock()
@@ -268,10 +268,19 @@ func (e *gwEnv) addSlot(id int, b *backend) *slot {
 	return sl
 }
 
-// gwExitedHandle is a worker process handle (the methods of the launcher
-// seam's workerHandle being added to this package alongside these tests)
-// for a worker that has already exited, with a pid no real process has:
-// once that seam is merged, addSlot's process is
+// gwHandle is the method set of a worker process handle (the launcher
+// seam's workerHandle, added to this package alongside these tests).
+type gwHandle interface {
+	pid() int
+	signal(syscall.Signal)
+	exited() <-chan struct{}
+	exitStatus() string
+	rss() (int64, error)
+	sendBuffer() int
+}
+
+// gwExitedHandle is the handle of a worker that has already exited, with a
+// pid no real process has. Once the seam is merged, addSlot's process is
 // &process{id: id, h: gwExitedHandle{b.pid}, conn: b.conn, started: time.Now()}.
 type gwExitedHandle struct{ p int }
 
