@@ -359,7 +359,7 @@ func TestGatewayClientAbortFreesSlot(t *testing.T) {
 			}
 		}
 		<-r.Context().Done()
-		ended <- r.Context().Err()
+		ended <- context.Cause(r.Context())
 	}), &child.Config{MaxInFlight: 1})
 	for i := 0; i < 3; i++ {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -373,8 +373,10 @@ func TestGatewayClientAbortFreesSlot(t *testing.T) {
 		}
 		cancel()
 		resp.Body.Close()
-		if err := gwRecv(t, ended, "the handler's context to end"); !errors.Is(err, context.Canceled) {
-			t.Fatalf("handler context: %v", err)
+		// The gateway reset the stream: that is what ended the handler.
+		var se *ipc.StreamError
+		if err := gwRecv(t, ended, "the handler's context to end"); !errors.As(err, &se) || se.Code != ipc.CodeCancel || !se.Remote {
+			t.Fatalf("handler context ended by %v; want the gateway's reset with CANCEL", err)
 		}
 	}
 	// One slot: served, not refused, only if the three were given back.
