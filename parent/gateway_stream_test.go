@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -557,5 +558,39 @@ func TestGatewayWorkerOverrunIsWorkerAbort(t *testing.T) {
 				t.Errorf("log of the abort: %v", recs)
 			}
 		})
+	}
+}
+
+// TestGatewayCutHasNoFinalChunk: on the wire, a response whose worker
+// failed midway ends without chunked encoding's last chunk, so no HTTP/1.1
+// client can take it for complete; a good one ends with it.
+func TestGatewayCutHasNoFinalChunk(t *testing.T) {
+	e := gwStart(t, Config{})
+	raw := e.addRawWorker(0)
+	for _, code := range []ipc.Code{ipc.CodeOK, ipc.CodeInternal} {
+		go func() {
+			st := raw.accept(t)
+			st.WriteHead(ipc.Fields{{Name: ":status", Value: "200"}}, false)
+			st.Write([]byte("some data"))
+			st.End(code, nil)
+		}()
+		c, err := net.Dial("tcp", e.srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(gwWait))
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		out, err := io.ReadAll(c)
+		c.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(out)
+		if !strings.HasPrefix(s, "HTTP/1.1 200 OK\r\n") || !strings.Contains(s, "\r\nTransfer-Encoding: chunked\r\n") || !strings.Contains(s, "\r\n\r\n9\r\nsome data\r\n") {
+			t.Fatalf("END %v: response %q; want a chunked 200 with the data", code, s)
+		}
+		if complete := strings.HasSuffix(s, "\r\n0\r\n\r\n"); complete != (code == ipc.CodeOK) {
+			t.Fatalf("END %v: final chunk present = %v in %q", code, complete, s)
+		}
 	}
 }
