@@ -117,7 +117,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err == nil {
 			return
 		}
-		if retry && attempt == 0 && retryable {
+		// A stream that never opened sent nothing, not even a large body.
+		var notOpened openError
+		if retry && attempt == 0 && (retryable || errors.As(err, &notOpened)) {
 			g.metrics.retried.Inc()
 			exclude = b
 			continue
@@ -138,7 +140,7 @@ func (g *Gateway) serveOn(w http.ResponseWriter, r *http.Request, b *backend, he
 	ctx := r.Context()
 	st, err := b.conn.OpenStream(ctx, head, !body)
 	if err != nil {
-		return true, fmt.Errorf("opening a stream on worker %d: %w", b.id, err)
+		return true, openError{fmt.Errorf("opening a stream on worker %d: %w", b.id, err)}
 	}
 	if body {
 		// Full duplex: the worker may answer while the body still flows.
@@ -199,7 +201,10 @@ func (g *Gateway) serveOn(w http.ResponseWriter, r *http.Request, b *backend, he
 	g.metrics.respBytes.Add(float64(n))
 	if err != nil {
 		var se *ipc.StreamError
-		if ctx.Err() != nil || (!(errors.As(err, &se) && se.Remote) && b.conn.Err() == nil) {
+		// net/http refuses bytes past the worker's own Content-Length, or
+		// any on a status without a body: the worker's fault, not the client's.
+		overrun := errors.Is(err, http.ErrContentLength) || errors.Is(err, http.ErrBodyNotAllowed)
+		if ctx.Err() != nil || (!overrun && !(errors.As(err, &se) && se.Remote) && b.conn.Err() == nil) {
 			// The client's write failed: it went away. Tell the worker.
 			g.metrics.aborted.WithLabelValues("client").Inc()
 		} else {
@@ -220,6 +225,12 @@ func (g *Gateway) serveOn(w http.ResponseWriter, r *http.Request, b *backend, he
 	}
 	return false, nil
 }
+
+// openError is an attempt that failed to open its stream: nothing of the
+// request reached the worker.
+type openError struct{ error }
+
+func (e openError) Unwrap() error { return e.error }
 
 // abort ends a request that has no answer to give (its client went away)
 // by dropping the connection. Returning instead would let net/http send an
