@@ -18,8 +18,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
@@ -252,14 +250,7 @@ func gwFakePID(id int) int { return 1<<22 + 1 + id }
 // Supervisor.register does, so that Status, /readyz and the worker metrics
 // see it. Its process is a stand-in that has already exited (gwExitedHandle).
 func (e *gwEnv) addSlot(id int, b *backend) *slot {
-	var h gwHandle = gwExitedHandle{b.pid}
-	p := &process{
-		id:      id,
-		cmd:     &exec.Cmd{Process: &os.Process{Pid: h.pid()}},
-		conn:    b.conn,
-		started: time.Now(),
-		exited:  gwClosed,
-	}
+	p := &process{id: id, h: gwExitedHandle{b.pid}, conn: b.conn, started: time.Now()}
 	sl := &slot{id: id, proc: p, backend: b, replace: make(chan chan error)}
 	s := e.g.sup
 	s.mu.Lock()
@@ -268,20 +259,8 @@ func (e *gwEnv) addSlot(id int, b *backend) *slot {
 	return sl
 }
 
-// gwHandle is the method set of a worker process handle (the launcher
-// seam's workerHandle, added to this package alongside these tests).
-type gwHandle interface {
-	pid() int
-	signal(syscall.Signal)
-	exited() <-chan struct{}
-	exitStatus() string
-	rss() (int64, error)
-	sendBuffer() int
-}
-
-// gwExitedHandle is the handle of a worker that has already exited, with a
-// pid no real process has. Once the seam is merged, addSlot's process is
-// &process{id: id, h: gwExitedHandle{b.pid}, conn: b.conn, started: time.Now()}.
+// gwExitedHandle is the workerHandle of a worker that has already exited,
+// with a pid no real process has.
 type gwExitedHandle struct{ p int }
 
 var gwClosed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
