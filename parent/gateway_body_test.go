@@ -444,7 +444,19 @@ func TestGatewayRefusedUploadStillGets502(t *testing.T) {
 	go pw.Write(make([]byte, 4000)) // then the upload stalls
 	req := gwRequest(t, "POST", e.url("/upload"), pr)
 	req.ContentLength = maxRetryBody + 1
-	resp, body, err := e.do(req)
+	res := make(chan gwResult, 1)
+	go func() {
+		resp, body, err := e.do(req)
+		res <- gwResult{resp, body, err}
+	}()
+	var r gwResult
+	select {
+	case r = <-res:
+	case <-time.After(gwWait):
+		// Closing the upload (deferred) lets the client give up.
+		t.Fatal("no answer to the refused upload")
+	}
+	resp, body, err := r.resp, r.body, r.err
 	if err != nil {
 		t.Fatalf("the client got no answer: %v", err)
 	}
