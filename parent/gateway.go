@@ -124,7 +124,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			exclude = b
 			continue
 		}
-		if ctx.Err() != nil {
+		// Unless the gateway itself cut the body's read short (which ends
+		// the request's context too), a context that ended is the client
+		// going away: no answer, no failure to report.
+		var cut bodyCut
+		if ctx.Err() != nil && !errors.As(err, &cut) {
 			abort()
 		}
 		g.log.Warn("request failed before a response", "method", r.Method, "path", r.URL.Path, "worker", b.id, "err", err)
@@ -172,6 +176,9 @@ func (g *Gateway) serveOn(w http.ResponseWriter, r *http.Request, b *backend, he
 			<-bodyDone
 			if held == nil {
 				rc.SetReadDeadline(time.Time{})
+				if err != nil {
+					err = bodyCut{err}
+				}
 			}
 		}()
 	}
@@ -225,6 +232,13 @@ func (g *Gateway) serveOn(w http.ResponseWriter, r *http.Request, b *backend, he
 	}
 	return false, nil
 }
+
+// bodyCut is an attempt that failed while the client was still sending its
+// body, whose read the gateway interrupted: net/http then ends the request's
+// context, although the client is still there for an answer.
+type bodyCut struct{ error }
+
+func (e bodyCut) Unwrap() error { return e.error }
 
 // openError is an attempt that failed to open its stream: nothing of the
 // request reached the worker.

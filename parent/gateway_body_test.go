@@ -268,13 +268,23 @@ func TestGatewayEarlyAnswerToAnUpload(t *testing.T) {
 	defer pw.Close()
 	go pw.Write(make([]byte, 64<<10)) // some body, then the upload stalls
 	req := gwRequest(t, "POST", e.url("/payload?size=1KiB"), pr)
-	resp, err := e.client.Do(req)
+	res := make(chan gwResult, 1)
+	go func() {
+		resp, body, err := e.do(req)
+		res <- gwResult{resp, body, err}
+	}()
+	var r gwResult
+	select {
+	case r = <-res:
+	case <-time.After(gwWait):
+		// Closing the upload (deferred) lets the client give up.
+		t.Fatal("the early answer never completed while the upload stayed open")
+	}
+	resp, body, err := r.resp, r.body, r.err
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil || resp.StatusCode != http.StatusMethodNotAllowed {
+	if resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Fatalf("got %d %q %v; want a complete 405", resp.StatusCode, body, err)
 	}
 	gwUntil(t, "the slot is released", func() bool { return e.gwOpen() == 0 })
@@ -423,5 +433,50 @@ func TestGatewayStreamedBodyRetriedIfNeverSent(t *testing.T) {
 		if r := gwRecv(t, admin, "an admin answer"); r.err != nil || r.resp.StatusCode != 200 {
 			t.Fatalf("admin stream: %v %v", r.err, r.resp)
 		}
+	}
+}
+
+// TestGatewayRefusedUploadStillGets502: a streamed upload that its worker
+// refuses after taking part of the body, while the client is slow to send
+// the rest, is answered 502, logged and counted: the gateway interrupting
+// its own read of the body (which makes net/http end the request's
+// context) is not the client going away.
+func TestGatewayRefusedUploadStillGets502(t *testing.T) {
+	e := gwStart(t, Config{Workers: 1})
+	raw := e.addRawWorker(0)
+	go func() {
+		st := raw.accept(t)
+		io.ReadFull(st, make([]byte, 1000))
+		st.Reset(ipc.CodeRefused)
+	}()
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go pw.Write(make([]byte, 4000)) // then the upload stalls
+	req := gwRequest(t, "POST", e.url("/upload"), pr)
+	req.ContentLength = maxRetryBody + 1
+	res := make(chan gwResult, 1)
+	go func() {
+		resp, body, err := e.do(req)
+		res <- gwResult{resp, body, err}
+	}()
+	var r gwResult
+	select {
+	case r = <-res:
+	case <-time.After(gwWait):
+		// Closing the upload (deferred) lets the client give up.
+		t.Fatal("no answer to the refused upload")
+	}
+	resp, body, err := r.resp, r.body, r.err
+	if err != nil {
+		t.Fatalf("the client got no answer: %v", err)
+	}
+	if resp.StatusCode != 502 || !strings.HasPrefix(string(body), "sluice: the worker failed before responding: ") || !strings.Contains(string(body), "REFUSED") {
+		t.Fatalf("got %d %q; want 502 naming the refusal", resp.StatusCode, body)
+	}
+	if got := gwMetric(t, e.g, "sluice_http_requests_total", map[string]string{"code": "502"}); got != 1 {
+		t.Fatalf("requests{502} = %v; want 1", got)
+	}
+	if recs := e.logs.records("request failed before a response"); len(recs) != 1 {
+		t.Fatalf("log: %v", recs)
 	}
 }

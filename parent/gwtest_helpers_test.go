@@ -108,6 +108,8 @@ func gwStart(t *testing.T, cfg Config) *gwEnv {
 	e.admin = httptest.NewServer(g.AdminHandler())
 	t.Cleanup(e.admin.Close)
 	e.client = e.srv.Client()
+	// No request may hang a test that regresses: each ends within this.
+	e.client.Timeout = 3 * gwWait
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("gateway logs:\n%s", logs.String())
