@@ -4,6 +4,11 @@
 //	go run ./bench/cmd/sluice-bench                      # airtable
 //	go run ./bench/cmd/sluice-bench -rounds 3 airtable relay
 //	go run ./bench/cmd/sluice-bench -c 10 -n 10 -size 4MiB -gateway-args "--max-inflight 2" airtable
+//	go run ./bench/cmd/sluice-bench small                # sluice vs nginx, 4 KiB to 1 MiB
+//	go run ./bench/cmd/sluice-bench -small-sizes 4KiB -small-peers sluice,nginx small
+//
+// Only the airtable scenario runs by default, and `make test` runs none:
+// the tests cover the parsing and the statistics.
 //
 // It builds cmd/sluice into a temporary directory (or uses -bin), starts `sluice serve` once
 // per configuration (in its own process group, on loopback ports chosen by the
@@ -20,6 +25,20 @@
 //	relay     one -relay-size response through --workers 1, read with a
 //	          1 MiB buffer, against bench/relay.Run with a 4 MiB SO_SNDBUF,
 //	          alternating, -relay-rounds times each.
+//	small     GET /payload?size=N for each of -small-sizes (4 KiB, 64 KiB,
+//	          1 MiB) with -small-c (64) keep-alive connections, through
+//	          `sluice serve` with its defaults, through nginx (a temporary
+//	          configuration: 2 workers, keepalive 64 to an upstream on a Unix
+//	          socket, default proxy buffering) in front of this binary
+//	          re-executed as a plain net/http server of child/demo's handler,
+//	          and to that server alone over TCP ("direct", a ceiling). The
+//	          peers alternate within each of -rounds (3 here) rounds; each
+//	          load is -small-duration (10 s) after -small-warmup (2 s) with
+//	          `wrk -t2 -c64 --latency`, or bench/load when wrk is missing.
+//	          Reports req/s, body MB/s, p50, p99, errors and CPU seconds per
+//	          1,000 requests of every process (client included), as medians,
+//	          and the issue's targets for sluice over nginx. Without nginx the
+//	          peer and its targets are reported as skipped, with the reason.
 //
 // The table goes to stdout, progress to stderr, and with -json FILE one JSON
 // line per measurement and per summary. A missed target is reported, not
