@@ -5,6 +5,7 @@ package procstat
 import (
 	"fmt"
 	"runtime"
+	"time"
 )
 
 func unsupported(what string, pid int) error {
@@ -24,3 +25,9 @@ func PeakRSS(pid int) (int64, error) { return 0, unsupported("peak RSS", pid) }
 func TreePeakRSS(pid int) (int64, error) { return 0, unsupported("tree peak RSS", pid) }
 
 func treeRSS(pid int) (int64, error) { return 0, unsupported("tree RSS", pid) }
+
+// CPUTime returns an error: it needs Linux /proc.
+func CPUTime(pid int) (time.Duration, error) { return 0, unsupported("CPU time", pid) }
+
+// TreeCPU returns an error: it needs Linux /proc.
+func TreeCPU(pid int) (map[int]time.Duration, error) { return nil, unsupported("tree CPU time", pid) }

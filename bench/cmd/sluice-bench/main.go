@@ -4,6 +4,11 @@
 //	go run ./bench/cmd/sluice-bench                      # airtable
 //	go run ./bench/cmd/sluice-bench -rounds 3 airtable relay
 //	go run ./bench/cmd/sluice-bench -c 10 -n 10 -size 4MiB -gateway-args "--max-inflight 2" airtable
+//	go run ./bench/cmd/sluice-bench small                # sluice vs nginx, 4 KiB to 1 MiB
+//	go run ./bench/cmd/sluice-bench -small-sizes 4KiB -small-peers sluice,nginx small
+//
+// Only the airtable scenario runs by default, and `make test` runs none:
+// the tests cover the parsing and the statistics.
 //
 // It builds cmd/sluice into a temporary directory (or uses -bin), starts `sluice serve` once
 // per configuration (in its own process group, on loopback ports chosen by the
@@ -20,6 +25,20 @@
 //	relay     one -relay-size response through --workers 1, read with a
 //	          1 MiB buffer, against bench/relay.Run with a 4 MiB SO_SNDBUF,
 //	          alternating, -relay-rounds times each.
+//	small     GET /payload?size=N for each of -small-sizes (4 KiB, 64 KiB,
+//	          1 MiB) with -small-c (64) keep-alive connections, through
+//	          `sluice serve` with its defaults, through nginx (a temporary
+//	          configuration: 2 workers, keepalive 64 to an upstream on a Unix
+//	          socket, default proxy buffering) in front of this binary
+//	          re-executed as a plain net/http server of child/demo's handler,
+//	          and to that server alone over TCP ("direct", a ceiling). The
+//	          peers alternate within each of -rounds (3 here) rounds; each
+//	          load is -small-duration (10 s) after -small-warmup (2 s) with
+//	          `wrk -t2 -c64 --latency`, or bench/load when wrk is missing.
+//	          Reports req/s, body MB/s, p50, p99, errors and CPU seconds per
+//	          1,000 requests of every process (client included), as medians,
+//	          and the issue's targets for sluice over nginx. Without nginx the
+//	          peer and its targets are reported as skipped, with the reason.
 //
 // The table goes to stdout, progress to stderr, and with -json FILE one JSON
 // line per measurement and per summary. A missed target is reported, not
@@ -36,6 +55,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -45,7 +65,8 @@ import (
 )
 
 func main() {
-	relay.Dispatch() // relay.Run re-executes this binary as its producer and relay
+	upstreamDispatch() // the small scenario re-executes this binary as its Go upstream
+	relay.Dispatch()   // relay.Run re-executes this binary as its producer and relay
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -63,13 +84,28 @@ type options struct {
 	relayRounds int
 	logDir      string
 	bin         string // a prebuilt sluice binary; "" builds one
+
+	// The small scenario.
+	smallRounds   int
+	smallDuration time.Duration
+	smallWarmup   time.Duration
+	smallSizes    []int64
+	smallPeers    []string
+	smallConns    int
+	wrk           string // wrk's path or name, "none" for bench/load
+	nginxBin      string // "" finds it
 }
+
+// smallPeerNames are the peers the small scenario knows, in the order it
+// runs them within a round.
+var smallPeerNames = []string{"sluice", "nginx", "direct"}
 
 // scenarios maps a scenario name to its runner. A runner returns whether
 // every request succeeded, and an error if the scenario could not be run.
 var scenarios = map[string]func(ctx context.Context, e *env) (ok bool, err error){
 	"airtable": runAirtable,
 	"relay":    runRelay,
+	"small":    runSmall,
 }
 
 // env is what a scenario needs: the options, the built binary and the outputs.
@@ -86,11 +122,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("sluice-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: sluice-bench [flags] [airtable] [relay]\n\n")
+		fmt.Fprintf(stderr, "usage: sluice-bench [flags] [airtable] [relay] [small]\n\n")
 		fs.PrintDefaults()
 	}
 	var o options
-	var gwArgs, relaySize string
+	var gwArgs, relaySize, smallSizes, smallPeers string
 	fs.IntVar(&o.rounds, "rounds", 1, "repeat each airtable configuration `N` times, interleaved, and report medians across rounds")
 	fs.StringVar(&o.jsonPath, "json", "", "append one JSON line per measurement and summary to this `file`")
 	fs.StringVar(&gwArgs, "gateway-args", "", "extra `flags` for every `sluice serve`, split on spaces (e.g. \"--max-inflight 2\")")
@@ -101,13 +137,32 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "bound on each request")
 	fs.StringVar(&relaySize, "relay-size", "1GiB", "relay: response `size`")
 	fs.IntVar(&o.relayRounds, "relay-rounds", 3, "relay: measurements of each side, alternating")
+	fs.DurationVar(&o.smallDuration, "small-duration", 10*time.Second, "small: measured load per size, per peer, per round (wrk takes whole seconds)")
+	fs.DurationVar(&o.smallWarmup, "small-warmup", 2*time.Second, "small: unmeasured load before each measurement; 0 for none")
+	fs.StringVar(&smallSizes, "small-sizes", "4KiB,64KiB,1MiB", "small: response `sizes`, comma-separated")
+	fs.StringVar(&smallPeers, "small-peers", "sluice,nginx,direct", "small: `peers` to measure, comma-separated, of sluice, nginx, direct")
+	fs.IntVar(&o.smallConns, "small-c", 64, "small: connections")
+	fs.StringVar(&o.wrk, "wrk", "wrk", "small: the wrk `binary`; \"none\" uses bench/load, as when wrk is not installed")
+	fs.StringVar(&o.nginxBin, "nginx", "", "small: the nginx `binary` (default: nginx on PATH, then /usr/sbin/nginx)")
 	fs.StringVar(&o.bin, "bin", "", "use this sluice `binary` instead of building ./cmd/sluice")
 	fs.StringVar(&o.logDir, "logs", "", "keep every gateway's log in this `directory` (default: a temporary one, removed)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	o.gatewayArgs = strings.Fields(gwArgs)
+	// -rounds is 1 by default for airtable, whose rounds are long; the
+	// small scenario's default is 3, unless -rounds is given.
+	o.smallRounds = 3
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "rounds" {
+			o.smallRounds = o.rounds
+		}
+	})
 	if err := o.check(relaySize); err != nil {
+		fmt.Fprintln(stderr, "sluice-bench:", err)
+		return 2
+	}
+	if err := o.checkSmallFlags(smallSizes, smallPeers); err != nil {
 		fmt.Fprintln(stderr, "sluice-bench:", err)
 		return 2
 	}
@@ -117,7 +172,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	for _, n := range names {
 		if scenarios[n] == nil {
-			fmt.Fprintf(stderr, "sluice-bench: unknown scenario %q; use airtable or relay\n", n)
+			fmt.Fprintf(stderr, "sluice-bench: unknown scenario %q; use airtable, relay or small\n", n)
 			return 2
 		}
 	}
@@ -167,6 +222,35 @@ func (o *options) check(relaySize string) error {
 		return fmt.Errorf("-c %d -n %d: use 1 or more for both", o.concurrency, o.requests)
 	case o.cpu < 0 || o.timeout < 0:
 		return errors.New("-cpu and -timeout must not be negative")
+	}
+	return nil
+}
+
+// checkSmallFlags parses and checks the small scenario's lists and settings.
+func (o *options) checkSmallFlags(sizes, peers string) error {
+	o.smallSizes = nil
+	for s := range strings.SplitSeq(sizes, ",") {
+		n, err := demo.ParseSize(strings.TrimSpace(s))
+		if err != nil || n <= 0 {
+			return fmt.Errorf("-small-sizes %q: %q is not a positive size (use e.g. 4KiB,64KiB,1MiB)", sizes, s)
+		}
+		o.smallSizes = append(o.smallSizes, n)
+	}
+	o.smallPeers = nil
+	for p := range strings.SplitSeq(peers, ",") {
+		p = strings.TrimSpace(p)
+		if !slices.Contains(smallPeerNames, p) {
+			return fmt.Errorf("-small-peers %q: unknown peer %q; use sluice, nginx, direct", peers, p)
+		}
+		o.smallPeers = append(o.smallPeers, p)
+	}
+	switch {
+	case o.smallDuration < time.Second:
+		return fmt.Errorf("-small-duration %v: use 1s or more (wrk takes whole seconds)", o.smallDuration)
+	case o.smallWarmup < 0:
+		return fmt.Errorf("-small-warmup %v must not be negative", o.smallWarmup)
+	case o.smallConns < 1:
+		return fmt.Errorf("-small-c %d: use 1 or more", o.smallConns)
 	}
 	return nil
 }

@@ -181,3 +181,140 @@ func (j *jsonl) Close() error {
 	}
 	return j.f.Close()
 }
+
+// reportSmall prints the small scenario: every round (when there are
+// several), the medians per size and peer, the CPU per process, and the
+// targets. It writes the medians and checks as JSON lines.
+func reportSmall(e *env, c loadClient, peers []*smallPeer, runs map[string][]smallRun, notes []string) {
+	o := e.opt
+	out := e.out
+	key := func(p string, size int64) string { return p + "/" + fmt.Sprint(size) }
+	if o.smallRounds > 1 {
+		fmt.Fprintln(out, "small, every round:")
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "size\tpeer\tround\treq/s\tMB/s\tp50 ms\tp99 ms\terrors\tCPU s/1k req")
+		for _, size := range o.smallSizes {
+			for _, p := range peers {
+				for _, r := range runs[key(p.name, size)] {
+					fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%.0f\t%s\t%s\t%d\t%.3f\n", humanBytes(size), p.name, r.Round,
+						r.ReqPerSec, r.MBps, ms(r.P50), ms(r.P99), r.Errors, r.TotalPerK)
+				}
+			}
+		}
+		tw.Flush()
+		fmt.Fprintln(out)
+	}
+	what := "1 round"
+	if o.smallRounds > 1 {
+		what = fmt.Sprintf("medians of %d rounds", o.smallRounds)
+	}
+	fmt.Fprintf(out, "small: GET /payload?size=N, %d connections, %s, after a %v warm-up; peers alternate within each round; %s\n",
+		o.smallConns, c.describe(o.smallConns, o.smallDuration), o.smallWarmup, what)
+	for _, p := range peers {
+		if p.skip != "" {
+			fmt.Fprintf(out, "  %s: SKIPPED: %s\n", p.name, p.skip)
+		} else {
+			fmt.Fprintf(out, "  %s: %s\n", p.name, p.about)
+		}
+	}
+	med := map[string]smallRun{}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "size\tpeer\treq/s\tMB/s\tp50 ms\tp99 ms\terrors\tCPU s/1k req\trequests")
+	fmt.Fprintln(tw, "\t\t\t(bodies)\t\t\t(all rounds)\t(all processes)\t(all rounds)")
+	for _, size := range o.smallSizes {
+		for _, p := range peers {
+			if p.skip != "" {
+				fmt.Fprintf(tw, "%s\t%s\tskipped\t\t\t\t\t\t\n", humanBytes(size), p.name)
+				continue
+			}
+			rs := runs[key(p.name, size)]
+			if len(rs) == 0 {
+				continue
+			}
+			m := medianSmall(rs)
+			med[key(p.name, size)] = m
+			e.report.write(m)
+			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.0f\t%s\t%s\t%d\t%.3f\t%d\n", humanBytes(size), p.name,
+				m.ReqPerSec, m.MBps, ms(m.P50), ms(m.P99), m.Errors, m.TotalPerK, m.Requests)
+		}
+	}
+	tw.Flush()
+	fmt.Fprintln(out)
+
+	fmt.Fprintln(out, "CPU seconds per 1,000 requests, by process (utime+stime from /proc; medians):")
+	tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprint(tw, "peer\tprocess")
+	for _, size := range o.smallSizes {
+		fmt.Fprintf(tw, "\t%s", humanBytes(size))
+	}
+	fmt.Fprintln(tw)
+	for _, p := range peers {
+		if p.skip != "" {
+			continue
+		}
+		var labels []string
+		for _, size := range o.smallSizes {
+			for _, pc := range med[key(p.name, size)].Procs {
+				if !slices.Contains(labels, pc.Label) {
+					labels = append(labels, pc.Label)
+				}
+			}
+		}
+		for _, l := range append(labels, "total") {
+			fmt.Fprintf(tw, "%s\t%s", p.name, l)
+			for _, size := range o.smallSizes {
+				m, ok := med[key(p.name, size)]
+				v, found := m.TotalPerK, ok
+				if l != "total" {
+					found = false
+					for _, pc := range m.Procs {
+						if pc.Label == l {
+							v, found = pc.PerKiloReq, true
+						}
+					}
+				}
+				if found {
+					fmt.Fprintf(tw, "\t%.3f", v)
+				} else {
+					fmt.Fprint(tw, "\t-")
+				}
+			}
+			fmt.Fprintln(tw)
+		}
+	}
+	tw.Flush()
+	fmt.Fprintln(out)
+
+	var nginxSkip string
+	hasNginx := false
+	for _, p := range peers {
+		if p.name == "nginx" {
+			hasNginx, nginxSkip = true, p.skip
+		}
+	}
+	if hasNginx && slices.ContainsFunc(peers, func(p *smallPeer) bool { return p.name == "sluice" }) {
+		fmt.Fprintln(out, "targets, sluice / nginx (medians):")
+		tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "size\ttarget\tmeasured\tresult")
+		for _, size := range o.smallSizes {
+			for _, ch := range checkSmall(size, med[key("sluice", size)], med[key("nginx", size)], nginxSkip) {
+				e.report.write(ch)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", humanBytes(size), ch.Name, ch.Measured, ch.Result)
+			}
+		}
+		tw.Flush()
+	} else {
+		fmt.Fprintln(out, "targets: not judged, nginx or sluice was not among -small-peers")
+	}
+	for _, size := range o.smallSizes {
+		for _, p := range peers {
+			if m, ok := med[key(p.name, size)]; ok && m.FirstError != "" {
+				fmt.Fprintf(out, "%s at %s: %d error(s); first: %s\n", p.name, humanBytes(size), m.Errors, m.FirstError)
+			}
+		}
+	}
+	for _, n := range notes {
+		fmt.Fprintln(out, n)
+	}
+	fmt.Fprintln(out)
+}
