@@ -84,6 +84,9 @@ type benchWriter struct {
 	h      http.Header
 	status int
 	n      int
+	// flushes counts every flush, across requests: the head flushed on
+	// its own is one more per request.
+	flushes int
 }
 
 func (w *benchWriter) Header() http.Header { return w.h }
@@ -99,7 +102,7 @@ func (w *benchWriter) Write(p []byte) (int, error) {
 	w.n += len(p)
 	return len(p), nil
 }
-func (w *benchWriter) Flush() {}
+func (w *benchWriter) Flush() { w.flushes++ }
 
 func (w *benchWriter) reset() {
 	clear(w.h)
@@ -170,6 +173,7 @@ func benchSluice(b *testing.B, self string) {
 		roundTrip()
 	}
 	before := workerMallocs()
+	w.flushes = 0
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
@@ -178,6 +182,7 @@ func benchSluice(b *testing.B, self string) {
 	b.StopTimer()
 	// The scrape's own allocations are counted once, not per request.
 	b.ReportMetric((workerMallocs()-before)/float64(b.N), "server-allocs/op")
+	b.ReportMetric(float64(w.flushes)/float64(b.N), "flushes/op")
 }
 
 func benchNetHTTP(b *testing.B, self string) {

@@ -198,7 +198,15 @@ func (g *Gateway) serveOn(w http.ResponseWriter, r *http.Request, b *backend, he
 	}
 	w.WriteHeader(status)
 	rc := http.NewResponseController(w)
-	rc.Flush() // the head goes out now: time to first byte is not held to the first chunk
+	// A stream whose last frame is already here has its whole body
+	// buffered: its head waits for the body, so that both leave in one
+	// write (CopyTo flushes once it has written everything). Any other
+	// head goes out now, so that time to first byte is not held to the
+	// first chunk.
+	complete := peerDone(st)
+	if !complete {
+		rc.Flush()
+	}
 	g.metrics.ttfb.Observe(time.Since(arrived).Seconds())
 	g.metrics.requests.WithLabelValues(strconv.Itoa(status)).Inc()
 
@@ -207,6 +215,12 @@ func (g *Gateway) serveOn(w http.ResponseWriter, r *http.Request, b *backend, he
 	copyBuffers.Put(buf)
 	g.metrics.respBytes.Add(float64(n))
 	if err != nil {
+		if complete {
+			// What arrived still reaches the client before the cut, as it
+			// would have with the head sent first (a stream reset before
+			// its first byte leaves nothing to flush but the head).
+			rc.Flush()
+		}
 		var se *ipc.StreamError
 		// net/http refuses bytes past the worker's own Content-Length, or
 		// any on a status without a body: the worker's fault, not the client's.
@@ -231,6 +245,19 @@ func (g *Gateway) serveOn(w http.ResponseWriter, r *http.Request, b *backend, he
 		st.Reset(ipc.CodeCancel)
 	}
 	return false, nil
+}
+
+// peerDone reports, without blocking, whether the peer's last frame on st
+// is here (its END, or a reset, or the connection's end), so that reading
+// the rest of the response never waits. The stream's context ends once
+// both directions ended, or on any failure.
+func peerDone(st *ipc.Stream) bool {
+	select {
+	case <-st.Context().Done():
+		return true
+	default:
+		return false
+	}
 }
 
 // bodyCut is an attempt that failed while the client was still sending its
