@@ -81,7 +81,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	arrived := time.Now()
 	defer func() { g.metrics.duration.Observe(time.Since(arrived).Seconds()) }()
 	ctx := r.Context()
-	head := requestHead(r)
+	x := exchanges.Get().(*exchange)
+	defer x.release()
+	x.head = appendRequestHead(x.head[:0], r)
 	body := hasBody(r)
 	// A small body is read first, so that the request can be retried on
 	// another worker like a bodyless one; a large one streams through and
@@ -93,7 +95,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if ctx.Err() != nil {
 				abort()
 			}
-			g.metrics.requests.WithLabelValues("400").Inc()
+			g.metrics.requests.inc(http.StatusBadRequest)
 			http.Error(w, fmt.Sprintf("sluice: reading the request body: got %d of its %d bytes: %v", len(held), r.ContentLength, err), http.StatusBadRequest)
 			return
 		}
@@ -112,7 +114,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// response: a slot that leaked would shrink the worker for good.
 		retry, err := func() (bool, error) {
 			defer g.pool.release(b)
-			return g.serveOn(w, r, b, head, body, held, arrived)
+			return g.serveOn(w, r, b, x, body, held, arrived)
 		}()
 		if err == nil {
 			return
@@ -132,7 +134,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			abort()
 		}
 		g.log.Warn("request failed before a response", "method", r.Method, "path", r.URL.Path, "worker", b.id, "err", err)
-		g.metrics.requests.WithLabelValues("502").Inc()
+		g.metrics.requests.inc(http.StatusBadGateway)
 		http.Error(w, "sluice: the worker failed before responding: "+err.Error(), http.StatusBadGateway)
 		return
 	}
@@ -140,9 +142,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // serveOn runs one attempt of r on b. It returns an error only if nothing
 // was sent to the client yet, and whether another worker may try.
-func (g *Gateway) serveOn(w http.ResponseWriter, r *http.Request, b *backend, head ipc.Fields, body bool, held []byte, arrived time.Time) (retry bool, err error) {
+func (g *Gateway) serveOn(w http.ResponseWriter, r *http.Request, b *backend, x *exchange, body bool, held []byte, arrived time.Time) (retry bool, err error) {
 	ctx := r.Context()
-	st, err := b.conn.OpenStream(ctx, head, !body)
+	st, err := b.conn.OpenStream(ctx, x.head, !body)
 	if err != nil {
 		return true, openError{fmt.Errorf("opening a stream on worker %d: %w", b.id, err)}
 	}
@@ -188,16 +190,14 @@ func (g *Gateway) serveOn(w http.ResponseWriter, r *http.Request, b *backend, he
 		st.Reset(ipc.CodeCancel)
 		return refusedOrGone(r.Method, err), err
 	}
-	status, hdr, err := parseResponseHead(respHead)
+	status, err := relayResponseHead(respHead, w.Header())
 	if err != nil {
 		st.Reset(ipc.CodeProtocol)
 		return false, err
 	}
-	for name, values := range hdr {
-		w.Header()[name] = values
-	}
 	w.WriteHeader(status)
-	rc := http.NewResponseController(w)
+	x.fw = flushWriter{w: w, rc: *http.NewResponseController(w)}
+	rc := &x.fw.rc
 	// A stream whose last frame is already here has its whole body
 	// buffered: its head waits for the body, so that both leave in one
 	// write (CopyTo flushes once it has written everything). Any other
@@ -208,10 +208,10 @@ func (g *Gateway) serveOn(w http.ResponseWriter, r *http.Request, b *backend, he
 		rc.Flush()
 	}
 	g.metrics.ttfb.Observe(time.Since(arrived).Seconds())
-	g.metrics.requests.WithLabelValues(strconv.Itoa(status)).Inc()
+	g.metrics.requests.inc(status)
 
 	buf := copyBuffers.Get().(*[]byte)
-	n, err := st.CopyTo(flushWriter{w, rc}, *buf)
+	n, err := st.CopyTo(&x.fw, *buf)
 	copyBuffers.Put(buf)
 	g.metrics.respBytes.Add(float64(n))
 	if err != nil {
@@ -339,11 +339,34 @@ var copyBuffers = sync.Pool{New: func() any { b := make([]byte, copyBufferSize);
 // (and no extra system call) per chunk.
 type flushWriter struct {
 	w  http.ResponseWriter
-	rc *http.ResponseController
+	rc http.ResponseController
 }
 
-func (f flushWriter) Write(p []byte) (int, error) { return f.w.Write(p) }
-func (f flushWriter) Flush() error                { return f.rc.Flush() }
+func (f *flushWriter) Write(p []byte) (int, error) { return f.w.Write(p) }
+func (f *flushWriter) Flush() error                { return f.rc.Flush() }
+
+// exchange holds what one request needs beyond its handler's stack, reused
+// across requests: the request head, and the writer that CopyTo flushes
+// through (an interface value, so it would escape).
+type exchange struct {
+	head ipc.Fields
+	fw   flushWriter
+}
+
+var exchanges = sync.Pool{New: func() any { return &exchange{head: make(ipc.Fields, 0, 16)} }}
+
+// release returns x to the pool, keeping no request's strings or writer
+// alive. A head that grew far past the common size is dropped rather than
+// kept for every later request.
+func (x *exchange) release() {
+	x.fw = flushWriter{}
+	if cap(x.head) > 64 {
+		return
+	}
+	clear(x.head)
+	x.head = x.head[:0]
+	exchanges.Put(x)
+}
 
 // refuse answers 503 with Retry-After and a message that says why.
 func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, err error) {
@@ -354,7 +377,7 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	reason := refusalReason(err)
 	g.metrics.refused.WithLabelValues(reason).Inc()
 	g.refusals.warn(reason, "request refused with 503", "reason", reason, "err", err, "in_flight", open, "waiting", waiting)
-	g.metrics.requests.WithLabelValues("503").Inc()
+	g.metrics.requests.inc(http.StatusServiceUnavailable)
 	secs := int(math.Ceil(g.cfg.RetryAfter.Seconds()))
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	w.Header().Set("Connection", "close")
