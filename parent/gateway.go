@@ -1,7 +1,6 @@
 package parent
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -156,7 +155,7 @@ func (g *Gateway) serveOn(w http.ResponseWriter, r *http.Request, b *backend, x 
 		go func() {
 			defer close(bodyDone)
 			if held != nil {
-				sendBody(st, bytes.NewReader(held))
+				sendHeld(st, held)
 			} else {
 				sendBody(st, r.Body)
 			}
@@ -318,6 +317,16 @@ func sendBody(st *ipc.Stream, body io.Reader) {
 			return
 		}
 	}
+}
+
+// sendHeld sends a body already in memory and ends it. The stream's queue
+// copies from it directly; reading it through sendBody would cost a buffer
+// of its own and one more copy per request.
+func sendHeld(st *ipc.Stream, held []byte) {
+	if _, err := st.Write(held); err != nil {
+		return
+	}
+	st.CloseWrite()
 }
 
 // maxRetryBody is the largest request body the gateway holds in memory so
