@@ -201,8 +201,11 @@ func (g *Gateway) serveOn(w http.ResponseWriter, r *http.Request, b *backend, x 
 	// buffered: its head waits for the body, so that both leave in one
 	// write (CopyTo flushes once it has written everything). Any other
 	// head goes out now, so that time to first byte is not held to the
-	// first chunk.
-	complete := peerDone(st)
+	// first chunk. A response with trailers also sends its head first, as
+	// before: net/http sends trailers only on a chunked response, and picks
+	// a Content-Length instead for an empty body whose head was not
+	// flushed, dropping trailers it was not told of before the head.
+	complete := peerDone(st) && len(st.Trailers()) == 0
 	if !complete {
 		rc.Flush()
 	}

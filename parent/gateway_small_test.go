@@ -210,3 +210,28 @@ func TestGatewayCompleteButFailedIsCut(t *testing.T) {
 		})
 	}
 }
+
+// TestGatewayCompleteResponseKeepsTrailers: trailers the worker did not
+// declare in its head still reach the client when the whole stream, empty
+// body and END, is already here when its head is read.
+func TestGatewayCompleteResponseKeepsTrailers(t *testing.T) {
+	for _, data := range []string{"", "some data"} {
+		e := gwStart(t, Config{})
+		raw := e.addRawWorker(0)
+		go func() {
+			st := raw.accept(t)
+			st.WriteHead(ipc.Fields{{Name: ":status", Value: "200"}}, false)
+			if data != "" {
+				st.Write([]byte(data))
+			}
+			st.End(ipc.CodeOK, ipc.Fields{{Name: "X-Sum", Value: "abc"}})
+		}()
+		resp, body, err := e.get("/")
+		if err != nil || resp.StatusCode != 200 || string(body) != data {
+			t.Fatalf("body %q: got %v %q %v", data, resp, body, err)
+		}
+		if got := resp.Trailer.Get("X-Sum"); got != "abc" {
+			t.Fatalf("body %q: trailer X-Sum %q, trailers %v; want abc", data, got, resp.Trailer)
+		}
+	}
+}
