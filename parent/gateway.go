@@ -1,7 +1,6 @@
 package parent
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -81,7 +80,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	arrived := time.Now()
 	defer func() { g.metrics.duration.Observe(time.Since(arrived).Seconds()) }()
 	ctx := r.Context()
-	head := requestHead(r)
+	x := exchanges.Get().(*exchange)
+	defer x.release()
+	x.head = appendRequestHead(x.head[:0], r)
 	body := hasBody(r)
 	// A small body is read first, so that the request can be retried on
 	// another worker like a bodyless one; a large one streams through and
@@ -93,7 +94,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if ctx.Err() != nil {
 				abort()
 			}
-			g.metrics.requests.WithLabelValues("400").Inc()
+			g.metrics.requests.inc(http.StatusBadRequest)
 			http.Error(w, fmt.Sprintf("sluice: reading the request body: got %d of its %d bytes: %v", len(held), r.ContentLength, err), http.StatusBadRequest)
 			return
 		}
@@ -112,7 +113,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// response: a slot that leaked would shrink the worker for good.
 		retry, err := func() (bool, error) {
 			defer g.pool.release(b)
-			return g.serveOn(w, r, b, head, body, held, arrived)
+			return g.serveOn(w, r, b, x, body, held, arrived)
 		}()
 		if err == nil {
 			return
@@ -132,7 +133,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			abort()
 		}
 		g.log.Warn("request failed before a response", "method", r.Method, "path", r.URL.Path, "worker", b.id, "err", err)
-		g.metrics.requests.WithLabelValues("502").Inc()
+		g.metrics.requests.inc(http.StatusBadGateway)
 		http.Error(w, "sluice: the worker failed before responding: "+err.Error(), http.StatusBadGateway)
 		return
 	}
@@ -140,9 +141,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // serveOn runs one attempt of r on b. It returns an error only if nothing
 // was sent to the client yet, and whether another worker may try.
-func (g *Gateway) serveOn(w http.ResponseWriter, r *http.Request, b *backend, head ipc.Fields, body bool, held []byte, arrived time.Time) (retry bool, err error) {
+func (g *Gateway) serveOn(w http.ResponseWriter, r *http.Request, b *backend, x *exchange, body bool, held []byte, arrived time.Time) (retry bool, err error) {
 	ctx := r.Context()
-	st, err := b.conn.OpenStream(ctx, head, !body)
+	st, err := b.conn.OpenStream(ctx, x.head, !body)
 	if err != nil {
 		return true, openError{fmt.Errorf("opening a stream on worker %d: %w", b.id, err)}
 	}
@@ -154,7 +155,7 @@ func (g *Gateway) serveOn(w http.ResponseWriter, r *http.Request, b *backend, he
 		go func() {
 			defer close(bodyDone)
 			if held != nil {
-				sendBody(st, bytes.NewReader(held))
+				sendHeld(st, held)
 			} else {
 				sendBody(st, r.Body)
 			}
@@ -188,25 +189,40 @@ func (g *Gateway) serveOn(w http.ResponseWriter, r *http.Request, b *backend, he
 		st.Reset(ipc.CodeCancel)
 		return refusedOrGone(r.Method, err), err
 	}
-	status, hdr, err := parseResponseHead(respHead)
+	status, err := relayResponseHead(respHead, w.Header())
 	if err != nil {
 		st.Reset(ipc.CodeProtocol)
 		return false, err
 	}
-	for name, values := range hdr {
-		w.Header()[name] = values
-	}
 	w.WriteHeader(status)
-	rc := http.NewResponseController(w)
-	rc.Flush() // the head goes out now: time to first byte is not held to the first chunk
+	x.fw = flushWriter{w: w, rc: *http.NewResponseController(w)}
+	rc := &x.fw.rc
+	// A stream whose last frame is already here has its whole body
+	// buffered: its head waits for the body, so that both leave in one
+	// write (CopyTo flushes once it has written everything). Any other
+	// head goes out now, so that time to first byte is not held to the
+	// first chunk. A response with trailers also sends its head first, as
+	// before: net/http sends trailers only on a chunked response, and picks
+	// a Content-Length instead for an empty body whose head was not
+	// flushed, dropping trailers it was not told of before the head.
+	complete := peerDone(st) && len(st.Trailers()) == 0
+	if !complete {
+		rc.Flush()
+	}
 	g.metrics.ttfb.Observe(time.Since(arrived).Seconds())
-	g.metrics.requests.WithLabelValues(strconv.Itoa(status)).Inc()
+	g.metrics.requests.inc(status)
 
 	buf := copyBuffers.Get().(*[]byte)
-	n, err := st.CopyTo(flushWriter{w, rc}, *buf)
+	n, err := st.CopyTo(&x.fw, *buf)
 	copyBuffers.Put(buf)
 	g.metrics.respBytes.Add(float64(n))
 	if err != nil {
+		if complete {
+			// What arrived still reaches the client before the cut, as it
+			// would have with the head sent first (a stream reset before
+			// its first byte leaves nothing to flush but the head).
+			rc.Flush()
+		}
 		var se *ipc.StreamError
 		// net/http refuses bytes past the worker's own Content-Length, or
 		// any on a status without a body: the worker's fault, not the client's.
@@ -231,6 +247,19 @@ func (g *Gateway) serveOn(w http.ResponseWriter, r *http.Request, b *backend, he
 		st.Reset(ipc.CodeCancel)
 	}
 	return false, nil
+}
+
+// peerDone reports, without blocking, whether the peer's last frame on st
+// is here (its END, or a reset, or the connection's end), so that reading
+// the rest of the response never waits. The stream's context ends once
+// both directions ended, or on any failure.
+func peerDone(st *ipc.Stream) bool {
+	select {
+	case <-st.Context().Done():
+		return true
+	default:
+		return false
+	}
 }
 
 // bodyCut is an attempt that failed while the client was still sending its
@@ -293,6 +322,16 @@ func sendBody(st *ipc.Stream, body io.Reader) {
 	}
 }
 
+// sendHeld sends a body already in memory and ends it. The stream's queue
+// copies from it directly; reading it through sendBody would cost a buffer
+// of its own and one more copy per request.
+func sendHeld(st *ipc.Stream, held []byte) {
+	if _, err := st.Write(held); err != nil {
+		return
+	}
+	st.CloseWrite()
+}
+
 // maxRetryBody is the largest request body the gateway holds in memory so
 // that the request can be retried on another worker.
 const maxRetryBody = 64 << 10
@@ -312,11 +351,34 @@ var copyBuffers = sync.Pool{New: func() any { b := make([]byte, copyBufferSize);
 // (and no extra system call) per chunk.
 type flushWriter struct {
 	w  http.ResponseWriter
-	rc *http.ResponseController
+	rc http.ResponseController
 }
 
-func (f flushWriter) Write(p []byte) (int, error) { return f.w.Write(p) }
-func (f flushWriter) Flush() error                { return f.rc.Flush() }
+func (f *flushWriter) Write(p []byte) (int, error) { return f.w.Write(p) }
+func (f *flushWriter) Flush() error                { return f.rc.Flush() }
+
+// exchange holds what one request needs beyond its handler's stack, reused
+// across requests: the request head, and the writer that CopyTo flushes
+// through (an interface value, so it would escape).
+type exchange struct {
+	head ipc.Fields
+	fw   flushWriter
+}
+
+var exchanges = sync.Pool{New: func() any { return &exchange{head: make(ipc.Fields, 0, 16)} }}
+
+// release returns x to the pool, keeping no request's strings or writer
+// alive. A head that grew far past the common size is dropped rather than
+// kept for every later request.
+func (x *exchange) release() {
+	x.fw = flushWriter{}
+	if cap(x.head) > 64 {
+		return
+	}
+	clear(x.head)
+	x.head = x.head[:0]
+	exchanges.Put(x)
+}
 
 // refuse answers 503 with Retry-After and a message that says why.
 func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, err error) {
@@ -327,7 +389,7 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	reason := refusalReason(err)
 	g.metrics.refused.WithLabelValues(reason).Inc()
 	g.refusals.warn(reason, "request refused with 503", "reason", reason, "err", err, "in_flight", open, "waiting", waiting)
-	g.metrics.requests.WithLabelValues("503").Inc()
+	g.metrics.requests.inc(http.StatusServiceUnavailable)
 	secs := int(math.Ceil(g.cfg.RetryAfter.Seconds()))
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	w.Header().Set("Connection", "close")

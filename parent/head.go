@@ -15,15 +15,16 @@ var hopHeaders = []string{
 	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
 }
 
-func isHop(name string, h http.Header) bool {
+// isHop reports whether a header is hop-by-hop: a standard one, or one
+// named in the message's Connection values.
+func isHop(name string, connection []string) bool {
 	for _, x := range hopHeaders {
 		if strings.EqualFold(name, x) {
 			return true
 		}
 	}
-	// Headers named in Connection are hop-by-hop too.
-	for _, v := range h["Connection"] {
-		for _, f := range strings.Split(v, ",") {
+	for _, v := range connection {
+		for f := range strings.SplitSeq(v, ",") {
 			if strings.EqualFold(strings.TrimSpace(f), name) {
 				return true
 			}
@@ -33,25 +34,32 @@ func isHop(name string, h http.Header) bool {
 }
 
 // requestHead maps an HTTP request to a stream head (docs/PROTOCOL.md).
-func requestHead(r *http.Request) ipc.Fields {
+func requestHead(r *http.Request) ipc.Fields { return appendRequestHead(nil, r) }
+
+// appendRequestHead is requestHead appending to f, so that the gateway can
+// reuse one slice per request.
+func appendRequestHead(f ipc.Fields, r *http.Request) ipc.Fields {
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	f := make(ipc.Fields, 0, 6+len(r.Header))
+	// A server's request carries its target as received; only a request
+	// built by hand (a test, an embedder) needs it rebuilt from the URL.
+	target := r.RequestURI
+	if target == "" {
+		target = r.URL.RequestURI()
+	}
 	f = append(f,
 		ipc.Field{Name: ":method", Value: r.Method},
-		ipc.Field{Name: ":path", Value: r.URL.RequestURI()},
+		ipc.Field{Name: ":path", Value: target},
 		ipc.Field{Name: ":authority", Value: r.Host},
 		ipc.Field{Name: ":scheme", Value: scheme},
 		ipc.Field{Name: ":remote", Value: r.RemoteAddr},
 		ipc.Field{Name: ":proto", Value: r.Proto},
 	)
-	if r.RequestURI != "" {
-		f[1].Value = r.RequestURI
-	}
+	connection := r.Header["Connection"]
 	for name, values := range r.Header {
-		if isHop(name, r.Header) {
+		if isHop(name, connection) {
 			continue
 		}
 		for _, v := range values {
@@ -70,50 +78,78 @@ func hasBody(r *http.Request) bool {
 }
 
 // parseResponseHead turns a stream head into a status and the client's
-// response headers, into a fresh header so that a bad head leaves nothing
-// behind in the 502 that replaces it.
+// response headers, in a fresh header.
 func parseResponseHead(head ipc.Fields) (int, http.Header, error) {
 	dst := http.Header{}
-	conn := http.Header{}
-	for _, f := range head {
-		if strings.EqualFold(f.Name, "Connection") {
-			conn.Add("Connection", f.Value)
-		}
+	status, err := relayResponseHead(head, dst)
+	if err != nil {
+		return 0, nil, err
 	}
+	return status, dst, nil
+}
+
+// relayResponseHead checks a stream head and copies its headers into dst,
+// replacing what dst had under their names, and returns its status. A bad
+// head copies nothing, so that it leaves nothing behind in the 502 that
+// replaces it. The values share one allocation rather than one per name.
+func relayResponseHead(head ipc.Fields, dst http.Header) (int, error) {
 	status := 0
-	var declared []string
+	var connection []string
+	kept := 0
 	for _, f := range head {
-		if f.Name == ":status" {
+		switch {
+		case f.Name == ":status":
 			// 1xx are not final: relaying one as the status would turn
 			// the real answer into an implicit 200.
 			n, err := strconv.Atoi(f.Value)
 			if err != nil || n < 200 || n > 599 {
-				return 0, nil, &headError{"the worker sent :status " + strconv.Quote(f.Value) + "; want a final status 200..599"}
+				return 0, &headError{"the worker sent :status " + strconv.Quote(f.Value) + "; want a final status 200..599"}
 			}
 			status = n
-			continue
+		case strings.HasPrefix(f.Name, ":"):
+		default:
+			if strings.EqualFold(f.Name, "Connection") {
+				connection = append(connection, f.Value)
+			}
+			kept++
 		}
-		if strings.HasPrefix(f.Name, ":") {
-			continue
-		}
-		if strings.EqualFold(f.Name, "Trailer") {
-			declared = append(declared, f.Value)
-			continue
-		}
-		if isHop(f.Name, conn) {
-			continue
-		}
-		dst.Add(f.Name, f.Value)
 	}
 	if status == 0 {
-		return 0, nil, &headError{"the worker's response head has no :status"}
+		return 0, &headError{"the worker's response head has no :status"}
+	}
+	relayed := func(name string) bool {
+		return !strings.HasPrefix(name, ":") && (strings.EqualFold(name, "Trailer") || !isHop(name, connection))
+	}
+	for _, f := range head {
+		if relayed(f.Name) {
+			delete(dst, http.CanonicalHeaderKey(f.Name))
+		}
+	}
+	values := make([]string, 0, kept)
+	add := func(key, v string) {
+		if old := dst[key]; len(old) > 0 {
+			dst[key] = append(old, v)
+			return
+		}
+		// Capped at its one value, so that a later append to it copies
+		// rather than overwrite the next name's value.
+		values = append(values, v)
+		dst[key] = values[len(values)-1 : len(values) : len(values)]
+	}
+	for _, f := range head {
+		if !relayed(f.Name) || strings.EqualFold(f.Name, "Trailer") {
+			continue
+		}
+		add(http.CanonicalHeaderKey(f.Name), f.Value)
 	}
 	// Declared trailers are announced to the client before the body, as
-	// net/http expects them in the Trailer header.
-	for _, d := range declared {
-		dst.Add("Trailer", d)
+	// net/http expects them in the Trailer header, after the headers.
+	for _, f := range head {
+		if !strings.HasPrefix(f.Name, ":") && strings.EqualFold(f.Name, "Trailer") {
+			add("Trailer", f.Value)
+		}
 	}
-	return status, dst, nil
+	return status, nil
 }
 
 type headError struct{ msg string }

@@ -1,6 +1,9 @@
 package parent
 
 import (
+	"strconv"
+	"sync/atomic"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -10,7 +13,7 @@ import (
 type metrics struct {
 	reg *prometheus.Registry
 
-	requests  *prometheus.CounterVec // by status code
+	requests  *codeCounters          // by status code
 	refused   *prometheus.CounterVec // by reason
 	aborted   *prometheus.CounterVec // responses cut short, by cause
 	retried   prometheus.Counter
@@ -28,9 +31,9 @@ func newMetrics(g *Gateway) *metrics {
 	reg := prometheus.NewRegistry()
 	m := &metrics{
 		reg: reg,
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+		requests: &codeCounters{vec: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_http_requests_total", Help: "Requests answered by the gateway, by HTTP status code.",
-		}, []string{"code"}),
+		}, []string{"code"})},
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_http_refused_total", Help: "Requests refused with 503, by reason: queue_timeout, queue_full, no_worker, draining.",
 		}, []string{"reason"}),
@@ -54,7 +57,7 @@ func newMetrics(g *Gateway) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}, []string{"worker"}),
 	}
-	reg.MustRegister(m.requests, m.refused, m.aborted, m.retried, m.duration, m.ttfb, m.respBytes, m.rtt, &stateCollector{g: g})
+	reg.MustRegister(m.requests.vec, m.refused, m.aborted, m.retried, m.duration, m.ttfb, m.respBytes, m.rtt, &stateCollector{g: g})
 	// The parent's runtime figures carry worker="parent", so that one
 	// name (go_goroutines, go_sched_latencies_seconds...) covers every
 	// process of the gateway.
@@ -111,4 +114,28 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descQueueTimeout, prometheus.GaugeValue, c.g.queueTimeout().Seconds())
 	ch <- prometheus.MustNewConstMetric(descWindow, prometheus.GaugeValue, float64(c.g.streamWindow()))
 	ch <- prometheus.MustNewConstMetric(descDraining, prometheus.GaugeValue, draining)
+}
+
+// codeCounters are a counter vector by status code whose children are
+// looked up once per code: every request counts its status, and a lookup
+// costs the code's string and a hash of it.
+type codeCounters struct {
+	vec    *prometheus.CounterVec
+	byCode [600]atomic.Pointer[prometheus.Counter]
+}
+
+func (c *codeCounters) inc(code int) {
+	if code < 0 || code >= len(c.byCode) {
+		c.vec.WithLabelValues(strconv.Itoa(code)).Inc()
+		return
+	}
+	p := c.byCode[code].Load()
+	if p == nil {
+		// Two first requests may both look it up: the vector returns the
+		// same child to both.
+		ctr := c.vec.WithLabelValues(strconv.Itoa(code))
+		p = &ctr
+		c.byCode[code].Store(p)
+	}
+	(*p).Inc()
 }
