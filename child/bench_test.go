@@ -1,0 +1,133 @@
+//go:build unix
+
+package child_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"testing"
+
+	"github.com/sluicegw/sluice/child"
+	"github.com/sluicegw/sluice/child/demo"
+	"github.com/sluicegw/sluice/ipc"
+	"github.com/sluicegw/sluice/sockopt"
+)
+
+// BenchmarkSmallResponse is one small request after another through a
+// worker: a parent-side ipc.Client over a socketpair opens a GET stream for
+// /payload?size=4096, child.Serve runs the demo handler, and the parent
+// reads the response to its end. net/http is the same exchange between a
+// plain server and client over a Unix socket, for scale.
+func BenchmarkSmallResponse(b *testing.B) {
+	const path = "/payload?size=4096"
+	b.Run("sluice", func(b *testing.B) {
+		pc, remote, err := sockopt.Socketpair()
+		if err != nil {
+			b.Fatal(err)
+		}
+		wc, err := net.FileConn(remote)
+		remote.Close()
+		if err != nil {
+			pc.Close()
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		served := make(chan error, 1)
+		quiet := slog.New(slog.DiscardHandler)
+		go func() { served <- child.Serve(ctx, wc, demo.New(""), &child.Config{Logger: quiet}) }()
+		conn, err := ipc.Client(pc, &ipc.Config{Logger: quiet})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer func() {
+			cancel()
+			conn.Close()
+			<-served
+		}()
+		head := ipc.Fields{
+			{Name: ":method", Value: "GET"},
+			{Name: ":path", Value: path},
+			{Name: ":authority", Value: "bench.test"},
+			{Name: ":scheme", Value: "http"},
+			{Name: ":remote", Value: "192.0.2.1:4321"},
+			{Name: ":proto", Value: "HTTP/1.1"},
+		}
+		buf := make([]byte, 64<<10)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for range b.N {
+			st, err := conn.OpenStream(context.Background(), head, true)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := st.ReadHead(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			n := 0
+			for {
+				m, err := st.Read(buf)
+				n += m
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			if n != 4096 {
+				b.Fatalf("read %d bytes, want 4096", n)
+			}
+		}
+	})
+	b.Run("net-http", func(b *testing.B) {
+		sock := filepath.Join(b.TempDir(), "s")
+		ln, err := net.Listen("unix", sock)
+		if err != nil {
+			b.Fatal(err)
+		}
+		srv := &http.Server{Handler: demo.New(""), ErrorLog: nil}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			srv.Serve(ln)
+		}()
+		tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		}}
+		client := &http.Client{Transport: tr}
+		defer func() {
+			tr.CloseIdleConnections()
+			srv.Close()
+			<-done
+		}()
+		buf := make([]byte, 64<<10)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for range b.N {
+			resp, err := client.Get("http://bench.test" + path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n := 0
+			for {
+				m, err := resp.Body.Read(buf)
+				n += m
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			resp.Body.Close()
+			if n != 4096 {
+				b.Fatalf("read %d bytes, want 4096", n)
+			}
+		}
+	})
+}
