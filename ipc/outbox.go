@@ -1,12 +1,17 @@
 package ipc
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // outbox is how other goroutines hand work to the writer goroutine, which
 // alone owns the socket and the scheduler. It is a plain mutex-guarded list
 // rather than a channel so that pushing never blocks: a ping reply must never
-// wait for room behind data, and data never enters this list at all (data
-// stays in the streams' queues until the writer pulls it).
+// wait for room behind data, and streamed data never enters this list (it
+// stays in the streams' queues until the writer pulls it). The one exception
+// is a whole small response from WriteResponse, whose body is already
+// covered by credit and goes with its HEAD and END as one frame buffer.
 type outbox struct {
 	mu   sync.Mutex
 	ops  []outOp
@@ -25,6 +30,11 @@ type outOp struct {
 	open  *Stream // start scheduling this stream's data
 	close *Stream // stop scheduling it (reset)
 	end   *Stream // send END once its queue is drained
+	// data is how many body bytes frame carries (a whole response from
+	// WriteResponse), queued at queuedAt: the writer reports their flush
+	// lag as it does for queued data.
+	data     int
+	queuedAt time.Time
 }
 
 func (o *outbox) init() { o.wake = make(chan struct{}, 1) }
@@ -51,6 +61,9 @@ func (o *outbox) pushFrame(f []byte)             { o.push(outOp{frame: f}) }
 func (o *outbox) pushOpen(f []byte, st *Stream)  { o.push(outOp{frame: f, open: st}) }
 func (o *outbox) pushClose(f []byte, st *Stream) { o.push(outOp{frame: f, close: st}) }
 func (o *outbox) pushEnd(st *Stream)             { o.push(outOp{end: st}) }
+func (o *outbox) pushResponse(f []byte, data int) {
+	o.push(outOp{frame: f, data: data, queuedAt: time.Now()})
+}
 func (o *outbox) requestFlushThenFail(err error) {
 	o.mu.Lock()
 	o.failAfterFlush = err

@@ -49,6 +49,74 @@ func (st *Stream) WriteHead(head Fields, endStream bool) error {
 	return nil
 }
 
+// WriteResponse sends this end's whole answer on an accepted stream: the
+// head, body and an END with CodeOK and trailers. When the body fits one
+// frame and the peer's credit, the HEAD, DATA and END frames are handed to
+// the connection's writer as one unit, so that a small response costs the
+// writer one wake-up and one writev instead of one per frame. Otherwise it
+// is WriteHead, Write and End, and may block as Write does. The body is
+// copied; the caller may reuse it once WriteResponse returns.
+func (st *Stream) WriteResponse(head Fields, body []byte, trailers Fields) error {
+	if len(body) == 0 && len(trailers) == 0 {
+		return st.WriteHead(head, true)
+	}
+	if len(body) > int(st.c.peer.MaxFramePayload) || len(body) > st.sendWin.Available() {
+		return st.writeResponseSlowly(head, body, trailers)
+	}
+	endLen := 4 + fieldsSize(trailers)
+	if limit := fieldBlockLimit(st.c.peer.MaxFramePayload); endLen > limit {
+		return fmt.Errorf("ipc: an END frame with these trailers would carry %d bytes; at most %d are allowed", endLen, limit)
+	}
+	frame, err := st.c.headFrameCap(head, false, headerSize+len(body)+headerSize+endLen)
+	if err != nil {
+		return err
+	}
+	putHeader(frame, frameHeader{Length: uint32(len(frame) - headerSize), Type: frameHead, StreamID: st.id})
+	if len(body) > 0 {
+		frame = appendFrame(frame, frameData, 0, st.id, body)
+	}
+	at := len(frame)
+	frame = frame[:at+headerSize+4]
+	putHeader(frame[at:], frameHeader{Length: uint32(endLen), Type: frameEnd, StreamID: st.id})
+	binary.BigEndian.PutUint32(frame[at+headerSize:], uint32(CodeOK))
+	frame = appendFields(frame, trailers)
+
+	st.mu.Lock()
+	switch {
+	case st.writeErr != nil:
+		st.mu.Unlock()
+		return st.writeErr
+	case st.send != sendIdle:
+		st.mu.Unlock()
+		return fmt.Errorf("ipc: WriteResponse called after the head on stream %d", st.id)
+	}
+	// Only this call spends the credit of a stream the writer does not
+	// serve; the check above can only have been overtaken by more credit.
+	st.sendWin.Take(len(body))
+	st.send = sendDone
+	forget := st.recv.over()
+	// Under st.mu, as in WriteHead, so that a concurrent Reset's RESET
+	// follows the whole response.
+	st.c.out.pushResponse(frame, len(body))
+	st.mu.Unlock()
+	if forget {
+		st.c.forget(st)
+	}
+	return nil
+}
+
+// writeResponseSlowly is WriteResponse for a body that must go through the
+// send queue: larger than a frame or than the peer's credit.
+func (st *Stream) writeResponseSlowly(head Fields, body []byte, trailers Fields) error {
+	if err := st.WriteHead(head, false); err != nil {
+		return err
+	}
+	if _, err := st.Write(body); err != nil {
+		return err
+	}
+	return st.End(CodeOK, trailers)
+}
+
 // writableLocked is why Write or End may not go on, or nil.
 func (st *Stream) writableLocked() error {
 	switch {

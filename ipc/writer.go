@@ -22,6 +22,13 @@ type streamSource struct{ st *Stream }
 
 func (s streamSource) Sendable() int { return s.st.sendable() }
 
+// wholeResponse is what the flush-lag report needs of a response that
+// WriteResponse sent as one unit.
+type wholeResponse struct {
+	data     int
+	queuedAt time.Time
+}
+
 // writer is the connection's only writer. Each pass takes every pending
 // control frame first, then data as the policy picks it, up to maxBatch
 // bytes, then the END of every stream whose queue has drained, and hands
@@ -43,7 +50,10 @@ type writer struct {
 	ops   []outOp
 	ended []*Stream        // streams whose END is in the batch
 	segs  []stream.Segment // queue data in the batch, released once written
-	bufs  net.Buffers      // the batch
+	// whole is the body data of whole responses (WriteResponse) taken as
+	// control frames since the last flush, for the flush-lag report.
+	whole []wholeResponse
+	bufs  net.Buffers // the batch
 	// sending is the batch as writev consumes it; a field so that taking
 	// its address for WriteTo costs no allocation.
 	sending net.Buffers
@@ -100,6 +110,9 @@ func (w *writer) takeOps() error {
 	for i, op := range w.ops {
 		if op.frame != nil {
 			w.sched.PushControl(op.frame)
+		}
+		if op.data > 0 && w.c.onFlushed != nil {
+			w.whole = append(w.whole, wholeResponse{op.data, op.queuedAt})
 		}
 		switch {
 		case op.open != nil:
@@ -237,7 +250,14 @@ func (w *writer) flush() bool {
 		for _, seg := range w.segs {
 			w.c.onFlushed(now.Sub(seg.QueuedAt), len(seg.Bytes))
 		}
+		// A control frame taken in this pass is in this batch unless the
+		// batch filled up with control frames first, which only a flood of
+		// them does: then the lag reported is a little short.
+		for _, r := range w.whole {
+			w.c.onFlushed(now.Sub(r.queuedAt), r.data)
+		}
 	}
+	w.whole = w.whole[:0]
 	for i := range w.segs {
 		w.segs[i].Release()
 		w.segs[i] = stream.Segment{}
