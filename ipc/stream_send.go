@@ -55,14 +55,16 @@ func (st *Stream) WriteHead(head Fields, endStream bool) error {
 // the connection's writer as one unit, so that a small response costs the
 // writer one wake-up and one writev instead of one per frame. Otherwise it
 // is WriteHead, Write and End, and may block as Write does. The body is
-// copied; the caller may reuse it once WriteResponse returns.
+// copied; the caller may reuse it once WriteResponse returns. An error while
+// the stream's context has not ended means nothing was sent: the head or the
+// trailers are too large for a frame.
 func (st *Stream) WriteResponse(head Fields, body []byte, trailers Fields) error {
 	if len(body) == 0 && len(trailers) == 0 {
 		return st.WriteHead(head, true)
 	}
-	if len(body) > int(st.c.peer.MaxFramePayload) || len(body) > st.sendWin.Available() {
-		return st.writeResponseSlowly(head, body, trailers)
-	}
+	// Every check that can refuse the response comes first, so that an
+	// error other than the stream's failure means nothing was sent and the
+	// caller may still answer differently.
 	endLen := 4 + fieldsSize(trailers)
 	if limit := fieldBlockLimit(st.c.peer.MaxFramePayload); endLen > limit {
 		return fmt.Errorf("ipc: an END frame with these trailers would carry %d bytes; at most %d are allowed", endLen, limit)
@@ -70,6 +72,9 @@ func (st *Stream) WriteResponse(head Fields, body []byte, trailers Fields) error
 	frame, err := st.c.headFrameCap(head, false, headerSize+len(body)+headerSize+endLen)
 	if err != nil {
 		return err
+	}
+	if len(body) > int(st.c.peer.MaxFramePayload) || len(body) > st.sendWin.Available() {
+		return st.writeResponseSlowly(head, body, trailers)
 	}
 	putHeader(frame, frameHeader{Length: uint32(len(frame) - headerSize), Type: frameHead, StreamID: st.id})
 	if len(body) > 0 {

@@ -58,6 +58,10 @@ type writer struct {
 	// its address for WriteTo costs no allocation.
 	sending net.Buffers
 	hdrs    []byte // DATA frame headers, headerSize bytes per frame
+	// batchData is the queued data in the batch being built, and lastData
+	// what the last batch written carried: what tells a streaming producer
+	// from a small response (see yieldPays).
+	batchData, lastData int
 }
 
 func (c *Conn) writeLoop() {
@@ -138,6 +142,7 @@ func (w *writer) takeOps() error {
 func (w *writer) buildBatch() {
 	w.bufs = w.bufs[:0]
 	size, frames := 0, 0
+	w.batchData = 0
 	for size < w.maxBatch && frames < maxFramesPerBatch && len(w.bufs) < maxIovecs-1 {
 		ctl, id, n, ok := w.sched.Pop(min(w.maxPayload, w.maxBatch-size))
 		if !ok {
@@ -186,6 +191,7 @@ func (w *writer) appendData(st *Stream, hdr []byte, max int) int {
 		return 0
 	}
 	st.tookData(m)
+	w.batchData += m
 	putHeader(hdr, frameHeader{Length: uint32(m), Type: frameData, StreamID: st.id})
 	return m
 }
@@ -216,17 +222,45 @@ func (w *writer) appendEnds() {
 func (w *writer) wait() bool {
 	select {
 	case <-w.c.out.wake:
-		// Woken for data, not for a control frame: let the producer that
-		// woke us run on and queue more before we build the batch. One
-		// writev then moves several chunks instead of one per wake-up.
-		// Control frames do not wait for this.
-		if w.c.out.pending() == 0 {
+		if yieldPays(w.c.out.pending(), w.lastData, w.queuedData) {
 			runtime.Gosched()
 		}
 		return true
 	case <-w.c.done:
 		return false
 	}
+}
+
+// yieldData is how much queued data marks a streaming producer: a queue
+// chunk's worth.
+const yieldData = stream.ChunkSize
+
+// yieldPays reports whether the writer, woken with pending operations in
+// the outbox, should yield before building its batch, so that the producer
+// that woke it runs on and queues more: one writev then moves several chunks
+// instead of one per wake-up. That pays only for a streaming producer, seen
+// as a previous batch (lastData) or queues (queued, asked only if needed)
+// holding at least yieldData. A control frame or a whole response
+// (pending > 0) never waits for it, nor does a small response's data: for
+// those, the yield is a trip through the run queue that delays the reply and
+// contends for the scheduler's lock under load.
+func yieldPays(pending, lastData int, queued func(atLeast int) int) bool {
+	if pending > 0 {
+		return false
+	}
+	return lastData >= yieldData || queued(yieldData) >= yieldData
+}
+
+// queuedData sums the data queued on the scheduled streams, stopping once it
+// reaches atLeast.
+func (w *writer) queuedData(atLeast int) int {
+	n := 0
+	for _, st := range w.active {
+		if n += st.sendq.Len(); n >= atLeast {
+			break
+		}
+	}
+	return n
 }
 
 // flush records the ENDs in the batch, writes the batch, reports the flush
@@ -240,6 +274,7 @@ func (w *writer) flush() bool {
 		w.ended[i] = nil
 	}
 	w.ended = w.ended[:0]
+	w.lastData = w.batchData
 	// WriteTo consumes the slice it is given; bufs keeps the storage for
 	// reuse.
 	w.sending = w.bufs
