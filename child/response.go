@@ -3,7 +3,6 @@ package child
 import (
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -268,7 +267,7 @@ func (w *response) headFields(p []byte) ipc.Fields {
 	}
 	head := make(ipc.Fields, 0, 1+len(h))
 	head = append(head, ipc.Field{Name: ":status", Value: strconv.Itoa(w.status)})
-	for _, k := range slices.Sorted(maps.Keys(h)) {
+	for _, k := range sortedKeys(h) {
 		if strings.HasPrefix(k, http.TrailerPrefix) || connectionHeader(k) {
 			continue
 		}
@@ -363,6 +362,9 @@ func (w *response) abort() {
 // declared in the Trailer header at WriteHeader, and keys prefixed with
 // http.TrailerPrefix (whose prefix is removed), as net/http does.
 func (w *response) trailers() ipc.Fields {
+	if !w.mayHaveTrailers() {
+		return nil
+	}
 	var f ipc.Fields
 	seen := map[string]bool{}
 	for _, v := range w.snap["Trailer"] {
@@ -377,7 +379,7 @@ func (w *response) trailers() ipc.Fields {
 			}
 		}
 	}
-	for _, k := range slices.Sorted(maps.Keys(w.header)) {
+	for _, k := range sortedKeys(w.header) {
 		name, ok := strings.CutPrefix(k, http.TrailerPrefix)
 		if !ok || name == "" {
 			continue
@@ -406,4 +408,28 @@ func respondError(st *ipc.Stream, code int, msg string) error {
 		return err
 	}
 	return st.End(ipc.CodeOK, nil)
+}
+
+// mayHaveTrailers reports whether trailers has anything to look for: most
+// responses declare none, and then cost no allocation here.
+func (w *response) mayHaveTrailers() bool {
+	if len(w.snap["Trailer"]) > 0 {
+		return true
+	}
+	for k := range w.header {
+		if strings.HasPrefix(k, http.TrailerPrefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// sortedKeys returns h's keys in order, in one allocation.
+func sortedKeys(h http.Header) []string {
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
