@@ -78,7 +78,7 @@ func Serve(ctx context.Context, conn net.Conn, handler http.Handler, cfg *Config
 		// (sendLoad).
 		gateLimit = 0
 	}
-	s.gate = newGate(gateLimit, s.budget, func(inFlight, waiting, limit int) { s.sendLoad(inFlight, waiting, limit, false) })
+	s.gate = newGate(gateLimit, s.budget, func(inFlight, waiting, limit int) { s.sendLoad(inFlight, waiting, limit, loadChange) })
 	s.metrics = newMetrics(s, conn)
 	s.admin = s.adminHandler()
 	set.ipc.SendBudget = s.budget
@@ -119,10 +119,28 @@ type server struct {
 	tuneMu      sync.Mutex // serialises PUT /config
 
 	streams sync.WaitGroup // one per accepted stream
-	// lastLoad is the last report sent. Reports are made under the gate's
-	// lock, which guards it.
-	lastLoad ipc.Load
+	// lastLoad is the last report made, and loadQueued says it may still
+	// wait for the writer (ipc.Conn.QueueLoad). Reports are made under the
+	// gate's lock, which guards both.
+	lastLoad   ipc.Load
+	loadQueued bool
 }
+
+// loadReason is why sendLoad is called.
+type loadReason int
+
+const (
+	// loadChange: the gate's counts changed, which happens several times
+	// per request. The report waits for the writer's next batch (usually
+	// the response it belongs to) rather than costing a wake-up and a
+	// write of its own; the next tick sends it at the latest.
+	loadChange loadReason = iota
+	// loadTick: the periodic report, skipped once the worker is idle and
+	// the parent has been told.
+	loadTick
+	// loadNow: a report that must leave now (at start and at stop).
+	loadNow
+)
 
 func (s *server) serve(ctx context.Context) error {
 	tickDone := make(chan struct{})
@@ -132,7 +150,7 @@ func (s *server) serve(ctx context.Context) error {
 		defer ticker.Done()
 		s.tick(tickDone)
 	}()
-	s.gate.report(func(inFlight, waiting, limit int) { s.sendLoad(inFlight, waiting, limit, false) })
+	s.gate.report(func(inFlight, waiting, limit int) { s.sendLoad(inFlight, waiting, limit, loadNow) })
 
 	var err error
 	for {
@@ -163,7 +181,7 @@ func (s *server) serve(ctx context.Context) error {
 	close(tickDone)
 	ticker.Wait()
 	if s.conn.Err() == nil {
-		s.gate.report(func(inFlight, waiting, limit int) { s.sendLoad(inFlight, waiting, limit, false) })
+		s.gate.report(func(inFlight, waiting, limit int) { s.sendLoad(inFlight, waiting, limit, loadNow) })
 		// The ping's reply comes after the peer has read every control
 		// frame queued before it: the last resets and the load report.
 		pctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
@@ -308,12 +326,11 @@ func workerID() string {
 }
 
 // sendLoad reports the worker's load to the parent, which shows it in
-// /status.
-// Changes are always reported (the ipc layer sends only the newest of
-// those not yet written); periodic reports are skipped once the worker is
-// idle and the parent knows it. limit is the gate's (0 when it is off: the
-// connection's stream limit is then the only bound).
-func (s *server) sendLoad(inFlight, waiting, limit int, periodic bool) {
+// /status. Changes are always reported (the ipc layer sends only the newest
+// of those not yet written), within loadInterval at the latest. limit is the
+// gate's (0 when it is off: the connection's stream limit is then the only
+// bound).
+func (s *server) sendLoad(inFlight, waiting, limit int, why loadReason) {
 	if !s.gate.gated {
 		limit = s.maxStreams
 	}
@@ -323,10 +340,17 @@ func (s *server) sendLoad(inFlight, waiting, limit int, periodic bool) {
 		Limit:       uint32(limit),
 		QueuedBytes: uint64(s.budget.Used()),
 	}
-	if periodic && l == s.lastLoad && inFlight == 0 && waiting == 0 && l.QueuedBytes == 0 {
+	switch why {
+	case loadChange:
+		s.lastLoad, s.loadQueued = l, true
+		s.conn.QueueLoad(l)
 		return
+	case loadTick:
+		if !s.loadQueued && l == s.lastLoad && inFlight == 0 && waiting == 0 && l.QueuedBytes == 0 {
+			return
+		}
 	}
-	s.lastLoad = l
+	s.lastLoad, s.loadQueued = l, false
 	s.conn.SendLoad(l)
 }
 
@@ -337,7 +361,7 @@ func (s *server) tick(done <-chan struct{}) {
 	for {
 		select {
 		case <-t.C:
-			s.gate.report(func(inFlight, waiting, limit int) { s.sendLoad(inFlight, waiting, limit, true) })
+			s.gate.report(func(inFlight, waiting, limit int) { s.sendLoad(inFlight, waiting, limit, loadTick) })
 		case <-done:
 			return
 		}

@@ -13,9 +13,10 @@ import (
 // is a whole small response from WriteResponse, whose body is already
 // covered by credit and goes with its HEAD and END as one frame buffer.
 type outbox struct {
-	mu   sync.Mutex
-	ops  []outOp
-	load []byte // the latest load report; older unsent ones are superseded
+	mu      sync.Mutex
+	ops     []outOp
+	load    Load // the latest load report; older unsent ones are superseded
+	hasLoad bool
 	// failAfterFlush, when set, makes the writer end the connection with
 	// this error once the control frames pushed so far are written.
 	failAfterFlush error
@@ -71,11 +72,15 @@ func (o *outbox) requestFlushThenFail(err error) {
 	o.kick()
 }
 
-func (o *outbox) pushLoad(f []byte) {
+// pushLoad replaces the pending load report; wake says whether the writer
+// should come for it now rather than with its next batch.
+func (o *outbox) pushLoad(l Load, wake bool) {
 	o.mu.Lock()
-	o.load = f
+	o.load, o.hasLoad = l, true
 	o.mu.Unlock()
-	o.kick()
+	if wake {
+		o.kick()
+	}
 }
 
 // kick wakes the writer; a pending wake-up is enough, so it never blocks.
@@ -86,14 +91,19 @@ func (o *outbox) kick() {
 	}
 }
 
-// take hands the writer everything pushed so far, reusing buf's storage.
+// take hands the writer everything pushed so far, reusing buf's storage:
+// the operations, the load report's frame if one is pending (else nil), and
+// the error to fail with once flushed.
 func (o *outbox) take(buf []outOp) ([]outOp, []byte, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	buf = append(buf[:0], o.ops...)
 	clear(o.ops)
 	o.ops = o.ops[:0]
-	load := o.load
-	o.load = nil
+	var load []byte
+	if o.hasLoad {
+		load = o.load.frame()
+		o.hasLoad = false
+	}
 	return buf, load, o.failAfterFlush
 }
