@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicegw/sluice/ipc"
@@ -119,6 +120,10 @@ type server struct {
 	tuneMu      sync.Mutex // serialises PUT /config
 
 	streams sync.WaitGroup // one per accepted stream
+	// labelCtxs holds routeLabels' contexts by route; labelRoutes counts
+	// those made, to bound it.
+	labelCtxs   sync.Map
+	labelRoutes atomic.Int64
 	// lastLoad is the last report made, and loadQueued says it may still
 	// wait for the writer (ipc.Conn.QueueLoad). Reports are made under the
 	// gate's lock, which guards both.
@@ -249,11 +254,12 @@ func (s *server) serveStream(st *ipc.Stream, t *ticket) {
 		return
 	}
 	s.metrics.started.Inc()
-	pprof.Do(req.Context(), pprof.Labels("route", routeLabel(req.URL.Path), "worker", s.workerID), func(context.Context) {
-		// The labels stay on this goroutine (and go to any it starts):
-		// req keeps its own context, since its body refers to it.
-		s.handle(st, req, s.handler, true)
-	})
+	// What pprof.Do would do, with the label set made once per route: the
+	// labels stay on this goroutine (and go to any it starts) while the
+	// handler runs; req keeps its own context, since its body refers to it.
+	pprof.SetGoroutineLabels(s.routeLabels(routeLabel(req.URL.Path)))
+	s.handle(st, req, s.handler, true) // recovers the handler's panics
+	pprof.SetGoroutineLabels(s.base)
 	cancel()
 	s.gate.leave()
 	body.drain()
@@ -302,6 +308,25 @@ func (s *server) handle(st *ipc.Stream, req *http.Request, h http.Handler, user 
 		w.abort()
 	}()
 	h.ServeHTTP(w, req)
+}
+
+// maxLabelRoutes bounds the routes whose label contexts are kept: paths come
+// from clients, so a route beyond it gets a context of its own each time.
+const maxLabelRoutes = 256
+
+// routeLabels returns a context carrying the pprof labels of a request on
+// route: those of Serve's context (as pprof.Do on a request context would
+// keep), route and worker. Building one costs a few allocations, so each
+// route's is made once.
+func (s *server) routeLabels(route string) context.Context {
+	if ctx, ok := s.labelCtxs.Load(route); ok {
+		return ctx.(context.Context)
+	}
+	ctx := pprof.WithLabels(s.base, pprof.Labels("route", route, "worker", s.workerID))
+	if s.labelRoutes.Add(1) <= maxLabelRoutes {
+		s.labelCtxs.Store(route, ctx)
+	}
+	return ctx
 }
 
 // routeLabel is the route pprof label of a request path: its first segment,
