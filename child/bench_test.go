@@ -27,66 +27,9 @@ import (
 // plain server and client over a Unix socket, for scale.
 func BenchmarkSmallResponse(b *testing.B) {
 	const path = "/payload?size=4096"
-	b.Run("sluice", func(b *testing.B) {
-		pc, remote, err := sockopt.Socketpair()
-		if err != nil {
-			b.Fatal(err)
-		}
-		wc, err := net.FileConn(remote)
-		remote.Close()
-		if err != nil {
-			pc.Close()
-			b.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		served := make(chan error, 1)
-		quiet := slog.New(slog.DiscardHandler)
-		go func() { served <- child.Serve(ctx, wc, demo.New(""), &child.Config{Logger: quiet}) }()
-		conn, err := ipc.Client(pc, &ipc.Config{Logger: quiet})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer func() {
-			cancel()
-			conn.Close()
-			<-served
-		}()
-		head := ipc.Fields{
-			{Name: ":method", Value: "GET"},
-			{Name: ":path", Value: path},
-			{Name: ":authority", Value: "bench.test"},
-			{Name: ":scheme", Value: "http"},
-			{Name: ":remote", Value: "192.0.2.1:4321"},
-			{Name: ":proto", Value: "HTTP/1.1"},
-		}
-		buf := make([]byte, 64<<10)
-		b.ReportAllocs()
-		defer countSyscalls(b)()
-		b.ResetTimer()
-		for range b.N {
-			st, err := conn.OpenStream(context.Background(), head, true)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, err := st.ReadHead(context.Background()); err != nil {
-				b.Fatal(err)
-			}
-			n := 0
-			for {
-				m, err := st.Read(buf)
-				n += m
-				if err == io.EOF {
-					break
-				}
-				if err != nil {
-					b.Fatal(err)
-				}
-			}
-			if n != 4096 {
-				b.Fatalf("read %d bytes, want 4096", n)
-			}
-		}
-	})
+	b.Run("sluice", func(b *testing.B) { benchSluice(b, path, 4096) })
+	// Past net/http's buffer, within the worker's (child's smallBody).
+	b.Run("sluice-16KiB", func(b *testing.B) { benchSluice(b, "/payload?size=16KiB", 16<<10) })
 	b.Run("net-http", func(b *testing.B) {
 		sock := filepath.Join(b.TempDir(), "s")
 		ln, err := net.Listen("unix", sock)
@@ -169,4 +112,67 @@ func procIO() (reads, writes int64, ok bool) {
 		}
 	}
 	return reads, writes, true
+}
+
+// benchSluice is the sluice side of BenchmarkSmallResponse for path, whose
+// body is size bytes.
+func benchSluice(b *testing.B, path string, size int) {
+	pc, remote, err := sockopt.Socketpair()
+	if err != nil {
+		b.Fatal(err)
+	}
+	wc, err := net.FileConn(remote)
+	remote.Close()
+	if err != nil {
+		pc.Close()
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	quiet := slog.New(slog.DiscardHandler)
+	go func() { served <- child.Serve(ctx, wc, demo.New(""), &child.Config{Logger: quiet}) }()
+	conn, err := ipc.Client(pc, &ipc.Config{Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		cancel()
+		conn.Close()
+		<-served
+	}()
+	head := ipc.Fields{
+		{Name: ":method", Value: "GET"},
+		{Name: ":path", Value: path},
+		{Name: ":authority", Value: "bench.test"},
+		{Name: ":scheme", Value: "http"},
+		{Name: ":remote", Value: "192.0.2.1:4321"},
+		{Name: ":proto", Value: "HTTP/1.1"},
+	}
+	buf := make([]byte, 64<<10)
+	b.ReportAllocs()
+	defer countSyscalls(b)()
+	b.ResetTimer()
+	for range b.N {
+		st, err := conn.OpenStream(context.Background(), head, true)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := st.ReadHead(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		n := 0
+		for {
+			m, err := st.Read(buf)
+			n += m
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		if n != size {
+			b.Fatalf("read %d bytes, want %d", n, size)
+		}
+	}
 }
