@@ -4,6 +4,7 @@ package child_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -27,9 +28,11 @@ import (
 // plain server and client over a Unix socket, for scale.
 func BenchmarkSmallResponse(b *testing.B) {
 	const path = "/payload?size=4096"
-	b.Run("sluice", func(b *testing.B) { benchSluice(b, path, 4096) })
+	b.Run("sluice", func(b *testing.B) { benchSluice(b, path, 4096, 0) })
 	// Past net/http's buffer, within the worker's (child's smallBody).
-	b.Run("sluice-16KiB", func(b *testing.B) { benchSluice(b, "/payload?size=16KiB", 16<<10) })
+	b.Run("sluice-16KiB", func(b *testing.B) { benchSluice(b, "/payload?size=16KiB", 16<<10, 0) })
+	b.Run("sluice-parallel", func(b *testing.B) { benchSluice(b, path, 4096, 32) })
+	b.Run("sluice-16KiB-parallel", func(b *testing.B) { benchSluice(b, "/payload?size=16KiB", 16<<10, 32) })
 	b.Run("net-http", func(b *testing.B) {
 		sock := filepath.Join(b.TempDir(), "s")
 		ln, err := net.Listen("unix", sock)
@@ -115,8 +118,9 @@ func procIO() (reads, writes int64, ok bool) {
 }
 
 // benchSluice is the sluice side of BenchmarkSmallResponse for path, whose
-// body is size bytes.
-func benchSluice(b *testing.B, path string, size int) {
+// body is size bytes: one request at a time, or with parallel > 0 that many
+// per GOMAXPROCS at once on the one connection, as a loaded gateway sends.
+func benchSluice(b *testing.B, path string, size, parallel int) {
 	pc, remote, err := sockopt.Socketpair()
 	if err != nil {
 		b.Fatal(err)
@@ -148,31 +152,53 @@ func benchSluice(b *testing.B, path string, size int) {
 		{Name: ":remote", Value: "192.0.2.1:4321"},
 		{Name: ":proto", Value: "HTTP/1.1"},
 	}
-	buf := make([]byte, 64<<10)
 	b.ReportAllocs()
 	defer countSyscalls(b)()
 	b.ResetTimer()
-	for range b.N {
-		st, err := conn.OpenStream(context.Background(), head, true)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := st.ReadHead(context.Background()); err != nil {
-			b.Fatal(err)
-		}
-		n := 0
-		for {
-			m, err := st.Read(buf)
-			n += m
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
+	if parallel == 0 {
+		buf := make([]byte, 64<<10)
+		for range b.N {
+			if err := fetch(conn, head, buf, size); err != nil {
 				b.Fatal(err)
 			}
 		}
-		if n != size {
-			b.Fatalf("read %d bytes, want %d", n, size)
+		return
+	}
+	b.SetParallelism(parallel)
+	b.RunParallel(func(pb *testing.PB) {
+		buf := make([]byte, 64<<10)
+		for pb.Next() {
+			if err := fetch(conn, head, buf, size); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// fetch opens a stream with head and reads the response, of size bytes, to
+// its end.
+func fetch(conn *ipc.Conn, head ipc.Fields, buf []byte, size int) error {
+	st, err := conn.OpenStream(context.Background(), head, true)
+	if err != nil {
+		return err
+	}
+	if _, err := st.ReadHead(context.Background()); err != nil {
+		return err
+	}
+	n := 0
+	for {
+		m, err := st.Read(buf)
+		n += m
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
 		}
 	}
+	if n != size {
+		return fmt.Errorf("read %d bytes, want %d", n, size)
+	}
+	return nil
 }
