@@ -31,9 +31,11 @@ type outOp struct {
 	open  *Stream // start scheduling this stream's data
 	close *Stream // stop scheduling it (reset)
 	end   *Stream // send END once its queue is drained
-	// data is how many body bytes frame carries (a whole response from
-	// WriteResponse), queued at queuedAt: the writer reports their flush
-	// lag as it does for queued data.
+	// response is a whole response from WriteResponse, whose buffer goes
+	// back to its pool once written; it carries data body bytes, queued at
+	// queuedAt, whose flush lag the writer reports as it does for queued
+	// data.
+	response *[]byte
 	data     int
 	queuedAt time.Time
 }
@@ -62,8 +64,8 @@ func (o *outbox) pushFrame(f []byte)             { o.push(outOp{frame: f}) }
 func (o *outbox) pushOpen(f []byte, st *Stream)  { o.push(outOp{frame: f, open: st}) }
 func (o *outbox) pushClose(f []byte, st *Stream) { o.push(outOp{frame: f, close: st}) }
 func (o *outbox) pushEnd(st *Stream)             { o.push(outOp{end: st}) }
-func (o *outbox) pushResponse(f []byte, data int) {
-	o.push(outOp{frame: f, data: data, queuedAt: time.Now()})
+func (o *outbox) pushResponse(f *[]byte, data int) {
+	o.push(outOp{frame: *f, response: f, data: data, queuedAt: time.Now()})
 }
 func (o *outbox) requestFlushThenFail(err error) {
 	o.mu.Lock()

@@ -3,6 +3,7 @@ package ipc
 import (
 	"bytes"
 	"encoding/binary"
+	"io"
 	"net"
 	"slices"
 	"sync"
@@ -167,5 +168,45 @@ func TestWriteResponseEmpty(t *testing.T) {
 	p.write(framePing, 0, 0, make([]byte, 8))
 	if h, _ := p.read(); h.Type != framePing {
 		t.Fatalf("frame %s, want the PING reply", h)
+	}
+}
+
+// TestWriteResponseBuffersAreReusedSafely: whole responses' buffers go back
+// to their pool only once written, also when a tiny batch makes control
+// frames spill over several passes: every body arrives intact.
+func TestWriteResponseBuffersAreReusedSafely(t *testing.T) {
+	for _, maxBatch := range []int{0, 1} {
+		oc, ac := pair(t, nil, &Config{MaxBatch: maxBatch})
+		ctx := ctxTimeout(t, 20*time.Second)
+		const n = 200
+		go func() {
+			for i := range n {
+				st, err := ac.AcceptStream(ctx)
+				if err != nil {
+					return
+				}
+				body := bytes.Repeat([]byte{byte(i)}, 100+i*37)
+				if err := st.WriteResponse(Fields{{":status", "200"}}, body, nil); err != nil {
+					t.Errorf("stream %d: %v", i, err)
+				}
+			}
+		}()
+		streams := make([]*Stream, n)
+		for i := range streams {
+			st, err := oc.OpenStream(ctx, nil, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			streams[i] = st
+		}
+		for i, st := range streams {
+			got, err := io.ReadAll(st)
+			if err != nil {
+				t.Fatalf("max batch %d, stream %d: %v", maxBatch, i, err)
+			}
+			if want := bytes.Repeat([]byte{byte(i)}, 100+i*37); !bytes.Equal(got, want) {
+				t.Fatalf("max batch %d, stream %d: the body is not what was sent", maxBatch, i)
+			}
+		}
 	}
 }

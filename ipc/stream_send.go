@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/sluicegw/sluice/stream"
 )
@@ -69,11 +70,15 @@ func (st *Stream) WriteResponse(head Fields, body []byte, trailers Fields) error
 	if limit := fieldBlockLimit(st.c.peer.MaxFramePayload); endLen > limit {
 		return fmt.Errorf("ipc: an END frame with these trailers would carry %d bytes; at most %d are allowed", endLen, limit)
 	}
-	frame, err := st.c.headFrameCap(head, false, headerSize+len(body)+headerSize+endLen)
+	need := headerSize + fieldsSize(head) + headerSize + len(body) + headerSize + endLen
+	pooled := getResponseFrame(need)
+	frame, err := st.c.appendHeadFrame((*pooled)[:0], head, false)
 	if err != nil {
+		putResponseFrame(pooled)
 		return err
 	}
 	if len(body) > int(st.c.peer.MaxFramePayload) || len(body) > st.sendWin.Available() {
+		putResponseFrame(pooled)
 		return st.writeResponseSlowly(head, body, trailers)
 	}
 	putHeader(frame, frameHeader{Length: uint32(len(frame) - headerSize), Type: frameHead, StreamID: st.id})
@@ -86,13 +91,16 @@ func (st *Stream) WriteResponse(head Fields, body []byte, trailers Fields) error
 	binary.BigEndian.PutUint32(frame[at+headerSize:], uint32(CodeOK))
 	frame = appendFields(frame, trailers)
 
+	*pooled = frame
 	st.mu.Lock()
 	switch {
 	case st.writeErr != nil:
 		st.mu.Unlock()
+		putResponseFrame(pooled)
 		return st.writeErr
 	case st.send != sendIdle:
 		st.mu.Unlock()
+		putResponseFrame(pooled)
 		return fmt.Errorf("ipc: WriteResponse called after the head on stream %d", st.id)
 	}
 	// Only this call spends the credit of a stream the writer does not
@@ -102,12 +110,38 @@ func (st *Stream) WriteResponse(head Fields, body []byte, trailers Fields) error
 	forget := st.recv.over()
 	// Under st.mu, as in WriteHead, so that a concurrent Reset's RESET
 	// follows the whole response.
-	st.c.out.pushResponse(frame, len(body))
+	st.c.out.pushResponse(pooled, len(body))
 	st.mu.Unlock()
 	if forget {
 		st.c.forget(st)
 	}
 	return nil
+}
+
+// maxPooledFrame bounds the whole-response buffers kept for reuse, so that
+// a rare large one does not stay pinned in the pool.
+const maxPooledFrame = 64 << 10
+
+// responseFrames recycles the buffers of whole responses (WriteResponse):
+// one per small response would otherwise be garbage as large as its body.
+// The writer puts a buffer back once the batch holding it is written.
+var responseFrames = sync.Pool{New: func() any { return new([]byte) }}
+
+// getResponseFrame returns an empty buffer with room for n bytes.
+func getResponseFrame(n int) *[]byte {
+	p := responseFrames.Get().(*[]byte)
+	if cap(*p) < n {
+		*p = make([]byte, 0, max(n, 4<<10))
+	}
+	return p
+}
+
+func putResponseFrame(p *[]byte) {
+	if cap(*p) > maxPooledFrame {
+		return
+	}
+	*p = (*p)[:0]
+	responseFrames.Put(p)
 }
 
 // writeResponseSlowly is WriteResponse for a body that must go through the

@@ -53,7 +53,11 @@ type writer struct {
 	// whole is the body data of whole responses (WriteResponse) taken as
 	// control frames since the last flush, for the flush-lag report.
 	whole []wholeResponse
-	bufs  net.Buffers // the batch
+	// responses are the buffers of whole responses pushed as control
+	// frames and not yet known to be written: they go back to their pool
+	// after a batch that took every pending control frame.
+	responses []*[]byte
+	bufs      net.Buffers // the batch
 	// sending is the batch as writev consumes it; a field so that taking
 	// its address for WriteTo costs no allocation.
 	sending net.Buffers
@@ -114,6 +118,9 @@ func (w *writer) takeOps() error {
 	for i, op := range w.ops {
 		if op.frame != nil {
 			w.sched.PushControl(op.frame)
+		}
+		if op.response != nil {
+			w.responses = append(w.responses, op.response)
 		}
 		if op.data > 0 && w.c.onFlushed != nil {
 			w.whole = append(w.whole, wholeResponse{op.data, op.queuedAt})
@@ -275,6 +282,9 @@ func (w *writer) flush() bool {
 	}
 	w.ended = w.ended[:0]
 	w.lastData = w.batchData
+	// Every control frame taken so far is in this batch unless some wait
+	// for a later one; only then may the responses' buffers be reused.
+	allControl := w.sched.ControlLen() == 0
 	// WriteTo consumes the slice it is given; bufs keeps the storage for
 	// reuse.
 	w.sending = w.bufs
@@ -293,6 +303,13 @@ func (w *writer) flush() bool {
 		}
 	}
 	w.whole = w.whole[:0]
+	if allControl && err == nil {
+		for i, p := range w.responses {
+			putResponseFrame(p)
+			w.responses[i] = nil
+		}
+		w.responses = w.responses[:0]
+	}
 	for i := range w.segs {
 		w.segs[i].Release()
 		w.segs[i] = stream.Segment{}
