@@ -85,7 +85,8 @@ func (w *response) releaseHeld() {
 func (w *response) Header() http.Header { return w.header }
 
 // WriteHeader records the status and a snapshot of the header; the head
-// goes out with the first Write or Flush, or when the handler returns.
+// goes out at the first Flush, once the body outgrows smallBody, or when the
+// handler returns.
 // Informational statuses (1xx) are not relayed, and 101 Switching Protocols
 // is answered 500: a stream cannot be taken over.
 func (w *response) WriteHeader(code int) {
