@@ -111,8 +111,12 @@ func (g *gate) wait(ctx context.Context, t *ticket) error {
 			g.mu.Unlock()
 			g.waitLow(ctx)
 		default:
-			g.queue[0] = nil
-			g.queue = g.queue[1:]
+			// Shifted rather than resliced, so that the queue keeps its
+			// storage: reslicing from the front would make every join
+			// reallocate once the queue had emptied.
+			n := copy(g.queue, g.queue[1:])
+			g.queue[n] = nil
+			g.queue = g.queue[:n]
 			g.inFlight++
 			// The next in line may start too if a slot is left.
 			g.signalHeadLocked()

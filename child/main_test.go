@@ -180,6 +180,13 @@ type worker struct {
 // Serve must return.
 func startWorker(t *testing.T, ctx context.Context, h http.Handler, cfg *Config, pcfg *ipc.Config) *worker {
 	t.Helper()
+	return startWorkerOn(t, ctx, h, cfg, pcfg, nil)
+}
+
+// startWorkerOn is startWorker with the worker's end of the socket passed
+// through wrap (if not nil) before Serve gets it.
+func startWorkerOn(t *testing.T, ctx context.Context, h http.Handler, cfg *Config, pcfg *ipc.Config, wrap func(net.Conn) net.Conn) *worker {
+	t.Helper()
 	w := &worker{
 		loads:  &loadLog{kick: make(chan struct{}, 1)},
 		log:    newLogSink(t),
@@ -201,6 +208,9 @@ func startWorker(t *testing.T, ctx context.Context, h http.Handler, cfg *Config,
 	pc.Logger = w.plog.logger()
 
 	a, b := socketpair(t)
+	if wrap != nil {
+		b = wrap(b)
+	}
 	ctx, w.cancel = context.WithCancel(ctx)
 	go func() { w.served <- Serve(ctx, b, h, &c) }()
 	conn, err := ipc.Client(a, &pc)

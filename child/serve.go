@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicegw/sluice/ipc"
@@ -78,7 +79,7 @@ func Serve(ctx context.Context, conn net.Conn, handler http.Handler, cfg *Config
 		// (sendLoad).
 		gateLimit = 0
 	}
-	s.gate = newGate(gateLimit, s.budget, func(inFlight, waiting, limit int) { s.sendLoad(inFlight, waiting, limit, false) })
+	s.gate = newGate(gateLimit, s.budget, func(inFlight, waiting, limit int) { s.sendLoad(inFlight, waiting, limit, loadChange) })
 	s.metrics = newMetrics(s, conn)
 	s.admin = s.adminHandler()
 	set.ipc.SendBudget = s.budget
@@ -119,10 +120,32 @@ type server struct {
 	tuneMu      sync.Mutex // serialises PUT /config
 
 	streams sync.WaitGroup // one per accepted stream
-	// lastLoad is the last report sent. Reports are made under the gate's
-	// lock, which guards it.
-	lastLoad ipc.Load
+	// labelCtxs holds routeLabels' contexts by route; labelRoutes counts
+	// those made, to bound it.
+	labelCtxs   sync.Map
+	labelRoutes atomic.Int64
+	// lastLoad is the last report made, and loadQueued says it may still
+	// wait for the writer (ipc.Conn.QueueLoad). Reports are made under the
+	// gate's lock, which guards both.
+	lastLoad   ipc.Load
+	loadQueued bool
 }
+
+// loadReason is why sendLoad is called.
+type loadReason int
+
+const (
+	// loadChange: the gate's counts changed, which happens several times
+	// per request. The report waits for the writer's next batch (usually
+	// the response it belongs to) rather than costing a wake-up and a
+	// write of its own; the next tick sends it at the latest.
+	loadChange loadReason = iota
+	// loadTick: the periodic report, skipped once the worker is idle and
+	// the parent has been told.
+	loadTick
+	// loadNow: a report that must leave now (at start and at stop).
+	loadNow
+)
 
 func (s *server) serve(ctx context.Context) error {
 	tickDone := make(chan struct{})
@@ -132,7 +155,7 @@ func (s *server) serve(ctx context.Context) error {
 		defer ticker.Done()
 		s.tick(tickDone)
 	}()
-	s.gate.report(func(inFlight, waiting, limit int) { s.sendLoad(inFlight, waiting, limit, false) })
+	s.gate.report(func(inFlight, waiting, limit int) { s.sendLoad(inFlight, waiting, limit, loadNow) })
 
 	var err error
 	for {
@@ -163,7 +186,7 @@ func (s *server) serve(ctx context.Context) error {
 	close(tickDone)
 	ticker.Wait()
 	if s.conn.Err() == nil {
-		s.gate.report(func(inFlight, waiting, limit int) { s.sendLoad(inFlight, waiting, limit, false) })
+		s.gate.report(func(inFlight, waiting, limit int) { s.sendLoad(inFlight, waiting, limit, loadNow) })
 		// The ping's reply comes after the peer has read every control
 		// frame queued before it: the last resets and the load report.
 		pctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
@@ -231,11 +254,12 @@ func (s *server) serveStream(st *ipc.Stream, t *ticket) {
 		return
 	}
 	s.metrics.started.Inc()
-	pprof.Do(req.Context(), pprof.Labels("route", routeLabel(req.URL.Path), "worker", s.workerID), func(context.Context) {
-		// The labels stay on this goroutine (and go to any it starts):
-		// req keeps its own context, since its body refers to it.
-		s.handle(st, req, s.handler, true)
-	})
+	// What pprof.Do would do, with the label set made once per route: the
+	// labels stay on this goroutine (and go to any it starts) while the
+	// handler runs; req keeps its own context, since its body refers to it.
+	pprof.SetGoroutineLabels(s.routeLabels(routeLabel(req.URL.Path)))
+	s.handle(st, req, s.handler, true) // recovers the handler's panics
+	pprof.SetGoroutineLabels(s.base)
 	cancel()
 	s.gate.leave()
 	body.drain()
@@ -286,6 +310,25 @@ func (s *server) handle(st *ipc.Stream, req *http.Request, h http.Handler, user 
 	h.ServeHTTP(w, req)
 }
 
+// maxLabelRoutes bounds the routes whose label contexts are kept: paths come
+// from clients, so a route beyond it gets a context of its own each time.
+const maxLabelRoutes = 256
+
+// routeLabels returns a context carrying the pprof labels of a request on
+// route: those of Serve's context (as pprof.Do on a request context would
+// keep), route and worker. Building one costs a few allocations, so each
+// route's is made once.
+func (s *server) routeLabels(route string) context.Context {
+	if ctx, ok := s.labelCtxs.Load(route); ok {
+		return ctx.(context.Context)
+	}
+	ctx := pprof.WithLabels(s.base, pprof.Labels("route", route, "worker", s.workerID))
+	if s.labelRoutes.Add(1) <= maxLabelRoutes {
+		s.labelCtxs.Store(route, ctx)
+	}
+	return ctx
+}
+
 // routeLabel is the route pprof label of a request path: its first segment,
 // so that profiles group by route without one label per resource
 // ("/files/x" and "/files/y" are both "/files").
@@ -308,12 +351,11 @@ func workerID() string {
 }
 
 // sendLoad reports the worker's load to the parent, which shows it in
-// /status.
-// Changes are always reported (the ipc layer sends only the newest of
-// those not yet written); periodic reports are skipped once the worker is
-// idle and the parent knows it. limit is the gate's (0 when it is off: the
-// connection's stream limit is then the only bound).
-func (s *server) sendLoad(inFlight, waiting, limit int, periodic bool) {
+// /status. Changes are always reported (the ipc layer sends only the newest
+// of those not yet written), within loadInterval at the latest. limit is the
+// gate's (0 when it is off: the connection's stream limit is then the only
+// bound).
+func (s *server) sendLoad(inFlight, waiting, limit int, why loadReason) {
 	if !s.gate.gated {
 		limit = s.maxStreams
 	}
@@ -323,10 +365,17 @@ func (s *server) sendLoad(inFlight, waiting, limit int, periodic bool) {
 		Limit:       uint32(limit),
 		QueuedBytes: uint64(s.budget.Used()),
 	}
-	if periodic && l == s.lastLoad && inFlight == 0 && waiting == 0 && l.QueuedBytes == 0 {
+	switch why {
+	case loadChange:
+		s.lastLoad, s.loadQueued = l, true
+		s.conn.QueueLoad(l)
 		return
+	case loadTick:
+		if !s.loadQueued && l == s.lastLoad && inFlight == 0 && waiting == 0 && l.QueuedBytes == 0 {
+			return
+		}
 	}
-	s.lastLoad = l
+	s.lastLoad, s.loadQueued = l, false
 	s.conn.SendLoad(l)
 }
 
@@ -337,7 +386,7 @@ func (s *server) tick(done <-chan struct{}) {
 	for {
 		select {
 		case <-t.C:
-			s.gate.report(func(inFlight, waiting, limit int) { s.sendLoad(inFlight, waiting, limit, true) })
+			s.gate.report(func(inFlight, waiting, limit int) { s.sendLoad(inFlight, waiting, limit, loadTick) })
 		case <-done:
 			return
 		}

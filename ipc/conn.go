@@ -303,6 +303,12 @@ func headFlags(end bool) frameFlags {
 // headFrame encodes a HEAD frame (stream id filled in later) and checks that
 // it fits the peer's maximum payload: heads are never split.
 func (c *Conn) headFrame(head Fields, end bool) ([]byte, error) {
+	return c.appendHeadFrame(nil, head, end)
+}
+
+// appendHeadFrame is headFrame appended to buf (nil: a buffer of its own),
+// whose spare capacity may hold the frames that follow it.
+func (c *Conn) appendHeadFrame(buf []byte, head Fields, end bool) ([]byte, error) {
 	n := fieldsSize(head)
 	if limit := fieldBlockLimit(c.peer.MaxFramePayload); n > limit {
 		return nil, fmt.Errorf("ipc: head of %d bytes exceeds the %d bytes a HEAD frame may carry; send fewer or smaller fields", n, limit)
@@ -312,10 +318,14 @@ func (c *Conn) headFrame(head Fields, end bool) ([]byte, error) {
 			return nil, fmt.Errorf("ipc: field name of %d bytes; names must be 1..%d bytes", len(f.Name), maxFieldName)
 		}
 	}
-	b := make([]byte, headerSize, headerSize+n)
-	b = appendFields(b, head)
-	putHeader(b, frameHeader{Length: uint32(n), Type: frameHead, Flags: headFlags(end)})
-	return b, nil
+	if buf == nil {
+		buf = make([]byte, 0, headerSize+n)
+	}
+	at := len(buf)
+	buf = append(buf, make([]byte, headerSize)...)
+	buf = appendFields(buf, head)
+	putHeader(buf[at:], frameHeader{Length: uint32(n), Type: frameHead, Flags: headFlags(end)})
+	return buf, nil
 }
 
 // AcceptStream waits for the peer to open a stream. It returns ErrGoAway

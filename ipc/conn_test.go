@@ -256,6 +256,31 @@ func TestLoadReport(t *testing.T) {
 	}
 }
 
+// TestQueuedLoadRidesWithTheNextFrames: QueueLoad does not wake the writer,
+// and the report leaves with whatever the connection sends next.
+func TestQueuedLoadRidesWithTheNextFrames(t *testing.T) {
+	var o outbox
+	o.init()
+	o.pushLoad(Load{InFlight: 1}, false)
+	if len(o.wake) != 0 {
+		t.Fatal("a queued load report woke the writer")
+	}
+	if _, f, _ := o.take(nil); f == nil || parseLoad(f[headerSize:]) != (Load{InFlight: 1}) {
+		t.Fatalf("the writer took load frame %x, want the queued report", f)
+	}
+
+	got := make(chan Load, 4)
+	_, ac := pair(t, &Config{OnLoad: func(l Load) { got <- l }}, nil)
+	want := Load{InFlight: 2, Limit: 4}
+	ac.QueueLoad(want)
+	if _, err := ac.Ping(ctxTimeout(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if l := within(t, 5*time.Second, got, "the queued load report"); l != want {
+		t.Fatalf("load %+v, want %+v", l, want)
+	}
+}
+
 func TestConcurrentStreamsIntegrity(t *testing.T) {
 	for _, policy := range []string{"sequential", "round-robin"} {
 		t.Run(policy, func(t *testing.T) {

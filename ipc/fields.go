@@ -50,30 +50,45 @@ func fieldsSize(f Fields) int {
 }
 
 // parseFields decodes a field block; it never reads past b and copies what it
-// keeps, so b can be reused.
+// keeps, so b can be reused. The names and values share one copy of the
+// block, and the slice is sized by a first pass that checks the lengths, so
+// a head costs two allocations however many fields it has.
 func parseFields(b []byte) (Fields, error) {
-	var f Fields
-	for len(b) > 0 {
-		if len(b) < 2 {
-			return nil, protoErrorf(CodeProtocol, "field block: %d stray bytes where a name length was expected", len(b))
+	n := 0
+	for rest := b; len(rest) > 0; n++ {
+		if len(rest) < 2 {
+			return nil, protoErrorf(CodeProtocol, "field block: %d stray bytes where a name length was expected", len(rest))
 		}
-		nl := int(binary.BigEndian.Uint16(b))
-		b = b[2:]
+		nl := int(binary.BigEndian.Uint16(rest))
+		rest = rest[2:]
 		if nl == 0 {
 			return nil, protoErrorf(CodeProtocol, "field block: empty field name")
 		}
-		if len(b) < nl+4 {
-			return nil, protoErrorf(CodeProtocol, "field block: name of %d bytes and value length need %d bytes, %d left", nl, nl+4, len(b))
+		if len(rest) < nl+4 {
+			return nil, protoErrorf(CodeProtocol, "field block: name of %d bytes and value length need %d bytes, %d left", nl, nl+4, len(rest))
 		}
-		name := string(b[:nl])
-		b = b[nl:]
-		vl := binary.BigEndian.Uint32(b)
-		b = b[4:]
-		if uint64(vl) > uint64(len(b)) {
-			return nil, protoErrorf(CodeProtocol, "field block: value of %q has length %d, %d bytes left", name, vl, len(b))
+		name := rest[:nl]
+		rest = rest[nl:]
+		vl := binary.BigEndian.Uint32(rest)
+		rest = rest[4:]
+		if uint64(vl) > uint64(len(rest)) {
+			return nil, protoErrorf(CodeProtocol, "field block: value of %q has length %d, %d bytes left", name, vl, len(rest))
 		}
-		f = append(f, Field{Name: name, Value: string(b[:vl])})
-		b = b[vl:]
+		rest = rest[vl:]
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	s := string(b)
+	f := make(Fields, 0, n)
+	for at := 0; at < len(s); {
+		nl := int(binary.BigEndian.Uint16(b[at:]))
+		name := s[at+2 : at+2+nl]
+		at += 2 + nl
+		vl := int(binary.BigEndian.Uint32(b[at:]))
+		at += 4
+		f = append(f, Field{Name: name, Value: s[at : at+vl]})
+		at += vl
 	}
 	return f, nil
 }

@@ -45,7 +45,14 @@ func parseLoad(p []byte) Load {
 // SendLoad reports this end's load to the peer. Reports are control frames;
 // one not yet sent is replaced by a newer one, so a burst of reports costs
 // one frame.
-func (c *Conn) SendLoad(l Load) { c.out.pushLoad(l.frame()) }
+func (c *Conn) SendLoad(l Load) { c.out.pushLoad(l, true) }
+
+// QueueLoad is SendLoad without waking the connection's writer: the report
+// leaves with the next frames the connection sends for any reason, or with
+// the next SendLoad. It is for reports made so often (a worker's on every
+// request) that a wake-up and a write of their own would cost more than the
+// report is worth, while traffic or a periodic SendLoad carries them soon.
+func (c *Conn) QueueLoad(l Load) { c.out.pushLoad(l, false) }
 
 // PeerLoad is the last load report from the peer and when it arrived (zero
 // before the first).

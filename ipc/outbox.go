@@ -1,16 +1,22 @@
 package ipc
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // outbox is how other goroutines hand work to the writer goroutine, which
 // alone owns the socket and the scheduler. It is a plain mutex-guarded list
 // rather than a channel so that pushing never blocks: a ping reply must never
-// wait for room behind data, and data never enters this list at all (data
-// stays in the streams' queues until the writer pulls it).
+// wait for room behind data, and streamed data never enters this list (it
+// stays in the streams' queues until the writer pulls it). The one exception
+// is a whole small response from WriteResponse, whose body is already
+// covered by credit and goes with its HEAD and END as one frame buffer.
 type outbox struct {
-	mu   sync.Mutex
-	ops  []outOp
-	load []byte // the latest load report; older unsent ones are superseded
+	mu      sync.Mutex
+	ops     []outOp
+	load    Load // the latest load report; older unsent ones are superseded
+	hasLoad bool
 	// failAfterFlush, when set, makes the writer end the connection with
 	// this error once the control frames pushed so far are written.
 	failAfterFlush error
@@ -25,6 +31,13 @@ type outOp struct {
 	open  *Stream // start scheduling this stream's data
 	close *Stream // stop scheduling it (reset)
 	end   *Stream // send END once its queue is drained
+	// response is a whole response from WriteResponse, whose buffer goes
+	// back to its pool once written; it carries data body bytes, queued at
+	// queuedAt, whose flush lag the writer reports as it does for queued
+	// data.
+	response *[]byte
+	data     int
+	queuedAt time.Time
 }
 
 func (o *outbox) init() { o.wake = make(chan struct{}, 1) }
@@ -51,6 +64,9 @@ func (o *outbox) pushFrame(f []byte)             { o.push(outOp{frame: f}) }
 func (o *outbox) pushOpen(f []byte, st *Stream)  { o.push(outOp{frame: f, open: st}) }
 func (o *outbox) pushClose(f []byte, st *Stream) { o.push(outOp{frame: f, close: st}) }
 func (o *outbox) pushEnd(st *Stream)             { o.push(outOp{end: st}) }
+func (o *outbox) pushResponse(f *[]byte, data int) {
+	o.push(outOp{frame: *f, response: f, data: data, queuedAt: time.Now()})
+}
 func (o *outbox) requestFlushThenFail(err error) {
 	o.mu.Lock()
 	o.failAfterFlush = err
@@ -58,11 +74,15 @@ func (o *outbox) requestFlushThenFail(err error) {
 	o.kick()
 }
 
-func (o *outbox) pushLoad(f []byte) {
+// pushLoad replaces the pending load report; wake says whether the writer
+// should come for it now rather than with its next batch.
+func (o *outbox) pushLoad(l Load, wake bool) {
 	o.mu.Lock()
-	o.load = f
+	o.load, o.hasLoad = l, true
 	o.mu.Unlock()
-	o.kick()
+	if wake {
+		o.kick()
+	}
 }
 
 // kick wakes the writer; a pending wake-up is enough, so it never blocks.
@@ -73,14 +93,19 @@ func (o *outbox) kick() {
 	}
 }
 
-// take hands the writer everything pushed so far, reusing buf's storage.
+// take hands the writer everything pushed so far, reusing buf's storage:
+// the operations, the load report's frame if one is pending (else nil), and
+// the error to fail with once flushed.
 func (o *outbox) take(buf []outOp) ([]outOp, []byte, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	buf = append(buf[:0], o.ops...)
 	clear(o.ops)
 	o.ops = o.ops[:0]
-	load := o.load
-	o.load = nil
+	var load []byte
+	if o.hasLoad {
+		load = o.load.frame()
+		o.hasLoad = false
+	}
 	return buf, load, o.failAfterFlush
 }

@@ -57,15 +57,24 @@ type Stream struct {
 // registers it with its Conn.
 func newStream(c *Conn, id uint32, send sendState, recv recvState, head Fields) *Stream {
 	ctx, cancel := context.WithCancelCause(context.Background())
-	st := &Stream{
+	// One allocation for the stream and its queues and windows, which live
+	// exactly as long as it does: a stream per request makes their count
+	// show.
+	p := new(streamParts)
+	p.sendq.Init(c.local.sendQueue, c.budget)
+	p.sendWin.Init(int(c.peer.StreamWindow))
+	p.recvq.Init(c.local.streamWindow, nil)
+	p.recvWin.Init(c.local.streamWindow)
+	st := &p.Stream
+	*st = Stream{
 		c:        c,
 		id:       id,
 		ctx:      ctx,
 		cancel:   cancel,
-		sendq:    stream.NewQueue(c.local.sendQueue, c.budget),
-		sendWin:  stream.NewSendWindow(int(c.peer.StreamWindow)),
-		recvq:    stream.NewQueue(c.local.streamWindow, nil),
-		recvWin:  stream.NewRecvWindow(c.local.streamWindow),
+		sendq:    &p.sendq,
+		sendWin:  &p.sendWin,
+		recvq:    &p.recvq,
+		recvWin:  &p.recvWin,
 		readable: make(chan struct{}, 1),
 		headDone: make(chan struct{}),
 		send:     send,
@@ -80,6 +89,14 @@ func newStream(c *Conn, id uint32, send sendState, recv recvState, head Fields) 
 		st.settleHead(nil)
 	}
 	return st
+}
+
+// streamParts is a Stream with the queues and windows it points to.
+type streamParts struct {
+	Stream
+	sendq, recvq stream.Queue
+	sendWin      stream.SendWindow
+	recvWin      stream.RecvWindow
 }
 
 // ID is the stream's identifier on its connection.

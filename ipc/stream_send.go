@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/sluicegw/sluice/stream"
 )
@@ -47,6 +48,112 @@ func (st *Stream) WriteHead(head Fields, endStream bool) error {
 	st.c.out.pushOpen(frame, st)
 	st.mu.Unlock()
 	return nil
+}
+
+// WriteResponse sends this end's whole answer on an accepted stream: the
+// head, body and an END with CodeOK and trailers. When the body fits one
+// frame and the peer's credit, the HEAD, DATA and END frames are handed to
+// the connection's writer as one unit, so that a small response costs the
+// writer one wake-up and one writev instead of one per frame. Otherwise it
+// is WriteHead, Write and End, and may block as Write does. The body is
+// copied; the caller may reuse it once WriteResponse returns. An error while
+// the stream's context has not ended means nothing was sent: the head or the
+// trailers are too large for a frame.
+func (st *Stream) WriteResponse(head Fields, body []byte, trailers Fields) error {
+	if len(body) == 0 && len(trailers) == 0 {
+		return st.WriteHead(head, true)
+	}
+	// Every check that can refuse the response comes first, so that an
+	// error other than the stream's failure means nothing was sent and the
+	// caller may still answer differently.
+	endLen := 4 + fieldsSize(trailers)
+	if limit := fieldBlockLimit(st.c.peer.MaxFramePayload); endLen > limit {
+		return fmt.Errorf("ipc: an END frame with these trailers would carry %d bytes; at most %d are allowed", endLen, limit)
+	}
+	need := headerSize + fieldsSize(head) + headerSize + len(body) + headerSize + endLen
+	pooled := getResponseFrame(need)
+	frame, err := st.c.appendHeadFrame((*pooled)[:0], head, false)
+	if err != nil {
+		putResponseFrame(pooled)
+		return err
+	}
+	if len(body) > int(st.c.peer.MaxFramePayload) || len(body) > st.sendWin.Available() {
+		putResponseFrame(pooled)
+		return st.writeResponseSlowly(head, body, trailers)
+	}
+	putHeader(frame, frameHeader{Length: uint32(len(frame) - headerSize), Type: frameHead, StreamID: st.id})
+	if len(body) > 0 {
+		frame = appendFrame(frame, frameData, 0, st.id, body)
+	}
+	at := len(frame)
+	frame = frame[:at+headerSize+4]
+	putHeader(frame[at:], frameHeader{Length: uint32(endLen), Type: frameEnd, StreamID: st.id})
+	binary.BigEndian.PutUint32(frame[at+headerSize:], uint32(CodeOK))
+	frame = appendFields(frame, trailers)
+
+	*pooled = frame
+	st.mu.Lock()
+	switch {
+	case st.writeErr != nil:
+		st.mu.Unlock()
+		putResponseFrame(pooled)
+		return st.writeErr
+	case st.send != sendIdle:
+		st.mu.Unlock()
+		putResponseFrame(pooled)
+		return fmt.Errorf("ipc: WriteResponse called after the head on stream %d", st.id)
+	}
+	// Only this call spends the credit of a stream the writer does not
+	// serve; the check above can only have been overtaken by more credit.
+	st.sendWin.Take(len(body))
+	st.send = sendDone
+	forget := st.recv.over()
+	// Under st.mu, as in WriteHead, so that a concurrent Reset's RESET
+	// follows the whole response.
+	st.c.out.pushResponse(pooled, len(body))
+	st.mu.Unlock()
+	if forget {
+		st.c.forget(st)
+	}
+	return nil
+}
+
+// maxPooledFrame bounds the whole-response buffers kept for reuse, so that
+// a rare large one does not stay pinned in the pool.
+const maxPooledFrame = 64 << 10
+
+// responseFrames recycles the buffers of whole responses (WriteResponse):
+// one per small response would otherwise be garbage as large as its body.
+// The writer puts a buffer back once the batch holding it is written.
+var responseFrames = sync.Pool{New: func() any { return new([]byte) }}
+
+// getResponseFrame returns an empty buffer with room for n bytes.
+func getResponseFrame(n int) *[]byte {
+	p := responseFrames.Get().(*[]byte)
+	if cap(*p) < n {
+		*p = make([]byte, 0, max(n, 4<<10))
+	}
+	return p
+}
+
+func putResponseFrame(p *[]byte) {
+	if cap(*p) > maxPooledFrame {
+		return
+	}
+	*p = (*p)[:0]
+	responseFrames.Put(p)
+}
+
+// writeResponseSlowly is WriteResponse for a body that must go through the
+// send queue: larger than a frame or than the peer's credit.
+func (st *Stream) writeResponseSlowly(head Fields, body []byte, trailers Fields) error {
+	if err := st.WriteHead(head, false); err != nil {
+		return err
+	}
+	if _, err := st.Write(body); err != nil {
+		return err
+	}
+	return st.End(CodeOK, trailers)
 }
 
 // writableLocked is why Write or End may not go on, or nil.

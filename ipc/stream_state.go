@@ -16,6 +16,8 @@ import "io"
 //	(new, opened)         done      App     OpenStream with endStream: HEAD carries END_STREAM
 //	idle                  open      App     WriteHead
 //	idle                  done      App     WriteHead with endStream
+//	idle                  done      App     WriteResponse, body within a frame and the credit: HEAD,
+//	                                        DATA and END queued as one op (else WriteHead, Write, End)
 //	open                  closing   App     End, CloseWrite: the END waits for the queue to drain
 //	closing               done      Writer  the END is put in a batch (sentEnd)
 //	idle/open/closing     reset     App     Reset: our RESET is queued

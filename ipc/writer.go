@@ -22,6 +22,13 @@ type streamSource struct{ st *Stream }
 
 func (s streamSource) Sendable() int { return s.st.sendable() }
 
+// wholeResponse is what the flush-lag report needs of a response that
+// WriteResponse sent as one unit.
+type wholeResponse struct {
+	data     int
+	queuedAt time.Time
+}
+
 // writer is the connection's only writer. Each pass takes every pending
 // control frame first, then data as the policy picks it, up to maxBatch
 // bytes, then the END of every stream whose queue has drained, and hands
@@ -43,11 +50,22 @@ type writer struct {
 	ops   []outOp
 	ended []*Stream        // streams whose END is in the batch
 	segs  []stream.Segment // queue data in the batch, released once written
-	bufs  net.Buffers      // the batch
+	// whole is the body data of whole responses (WriteResponse) taken as
+	// control frames since the last flush, for the flush-lag report.
+	whole []wholeResponse
+	// responses are the buffers of whole responses pushed as control
+	// frames and not yet known to be written: they go back to their pool
+	// after a batch that took every pending control frame.
+	responses []*[]byte
+	bufs      net.Buffers // the batch
 	// sending is the batch as writev consumes it; a field so that taking
 	// its address for WriteTo costs no allocation.
 	sending net.Buffers
 	hdrs    []byte // DATA frame headers, headerSize bytes per frame
+	// batchData is the queued data in the batch being built, and lastData
+	// what the last batch written carried: what tells a streaming producer
+	// from a small response (see yieldPays).
+	batchData, lastData int
 }
 
 func (c *Conn) writeLoop() {
@@ -101,6 +119,12 @@ func (w *writer) takeOps() error {
 		if op.frame != nil {
 			w.sched.PushControl(op.frame)
 		}
+		if op.response != nil {
+			w.responses = append(w.responses, op.response)
+		}
+		if op.data > 0 && w.c.onFlushed != nil {
+			w.whole = append(w.whole, wholeResponse{op.data, op.queuedAt})
+		}
 		switch {
 		case op.open != nil:
 			w.active[op.open.id] = op.open
@@ -125,6 +149,7 @@ func (w *writer) takeOps() error {
 func (w *writer) buildBatch() {
 	w.bufs = w.bufs[:0]
 	size, frames := 0, 0
+	w.batchData = 0
 	for size < w.maxBatch && frames < maxFramesPerBatch && len(w.bufs) < maxIovecs-1 {
 		ctl, id, n, ok := w.sched.Pop(min(w.maxPayload, w.maxBatch-size))
 		if !ok {
@@ -173,6 +198,7 @@ func (w *writer) appendData(st *Stream, hdr []byte, max int) int {
 		return 0
 	}
 	st.tookData(m)
+	w.batchData += m
 	putHeader(hdr, frameHeader{Length: uint32(m), Type: frameData, StreamID: st.id})
 	return m
 }
@@ -203,17 +229,45 @@ func (w *writer) appendEnds() {
 func (w *writer) wait() bool {
 	select {
 	case <-w.c.out.wake:
-		// Woken for data, not for a control frame: let the producer that
-		// woke us run on and queue more before we build the batch. One
-		// writev then moves several chunks instead of one per wake-up.
-		// Control frames do not wait for this.
-		if w.c.out.pending() == 0 {
+		if yieldPays(w.c.out.pending(), w.lastData, w.queuedData) {
 			runtime.Gosched()
 		}
 		return true
 	case <-w.c.done:
 		return false
 	}
+}
+
+// yieldData is how much queued data marks a streaming producer: a queue
+// chunk's worth.
+const yieldData = stream.ChunkSize
+
+// yieldPays reports whether the writer, woken with pending operations in
+// the outbox, should yield before building its batch, so that the producer
+// that woke it runs on and queues more: one writev then moves several chunks
+// instead of one per wake-up. That pays only for a streaming producer, seen
+// as a previous batch (lastData) or queues (queued, asked only if needed)
+// holding at least yieldData. A control frame or a whole response
+// (pending > 0) never waits for it, nor does a small response's data: for
+// those, the yield is a trip through the run queue that delays the reply and
+// contends for the scheduler's lock under load.
+func yieldPays(pending, lastData int, queued func(atLeast int) int) bool {
+	if pending > 0 {
+		return false
+	}
+	return lastData >= yieldData || queued(yieldData) >= yieldData
+}
+
+// queuedData sums the data queued on the scheduled streams, stopping once it
+// reaches atLeast.
+func (w *writer) queuedData(atLeast int) int {
+	n := 0
+	for _, st := range w.active {
+		if n += st.sendq.Len(); n >= atLeast {
+			break
+		}
+	}
+	return n
 }
 
 // flush records the ENDs in the batch, writes the batch, reports the flush
@@ -227,6 +281,10 @@ func (w *writer) flush() bool {
 		w.ended[i] = nil
 	}
 	w.ended = w.ended[:0]
+	w.lastData = w.batchData
+	// Every control frame taken so far is in this batch unless some wait
+	// for a later one; only then may the responses' buffers be reused.
+	allControl := w.sched.ControlLen() == 0
 	// WriteTo consumes the slice it is given; bufs keeps the storage for
 	// reuse.
 	w.sending = w.bufs
@@ -237,6 +295,20 @@ func (w *writer) flush() bool {
 		for _, seg := range w.segs {
 			w.c.onFlushed(now.Sub(seg.QueuedAt), len(seg.Bytes))
 		}
+		// A control frame taken in this pass is in this batch unless the
+		// batch filled up with control frames first, which only a flood of
+		// them does: then the lag reported is a little short.
+		for _, r := range w.whole {
+			w.c.onFlushed(now.Sub(r.queuedAt), r.data)
+		}
+	}
+	w.whole = w.whole[:0]
+	if allControl && err == nil {
+		for i, p := range w.responses {
+			putResponseFrame(p)
+			w.responses[i] = nil
+		}
+		w.responses = w.responses[:0]
 	}
 	for i := range w.segs {
 		w.segs[i].Release()

@@ -24,7 +24,7 @@ var ErrAborted = errors.New("stream: queue aborted")
 // backpressure on the handler instead of memory: Write blocks while the
 // queue holds limit bytes that have not been popped.
 //
-// The zero Queue is not usable; call [NewQueue].
+// The zero Queue is not usable; call [NewQueue] or [Queue.Init].
 type Queue struct {
 	limit  int
 	budget *Budget
@@ -59,15 +59,22 @@ type Queue struct {
 // popped [Segment] is released, since the bytes occupy memory until they are
 // on the wire, not merely until they leave the queue.
 func NewQueue(limit int, budget *Budget) *Queue {
+	q := new(Queue)
+	q.Init(limit, budget)
+	return q
+}
+
+// Init readies a zero Queue as NewQueue does, for a queue embedded in a
+// larger struct so that it costs no allocation of its own. Call it once,
+// before the queue is used.
+func (q *Queue) Init(limit int, budget *Budget) {
 	if limit < 1 {
 		limit = ChunkSize
 	}
-	return &Queue{
-		limit:   limit,
-		budget:  budget,
-		space:   make(chan struct{}, 1),
-		aborted: make(chan struct{}),
-	}
+	q.limit = limit
+	q.budget = budget
+	q.space = make(chan struct{}, 1)
+	q.aborted = make(chan struct{})
 }
 
 // SetNotify sets fn to be called when data is added to a queue that the

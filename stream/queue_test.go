@@ -509,3 +509,31 @@ func BenchmarkQueueWritePopConcurrent(b *testing.B) {
 		seg.Release()
 	}
 }
+
+// TestInitInPlace: a queue and windows embedded in a struct and set up with
+// Init behave as the ones New returns.
+func TestInitInPlace(t *testing.T) {
+	var parts struct {
+		q  Queue
+		sw SendWindow
+		rw RecvWindow
+	}
+	parts.q.Init(0, nil)
+	parts.sw.Init(100)
+	parts.rw.Init(50)
+	if parts.q.Limit() != ChunkSize || parts.sw.Available() != 100 || parts.rw.Credit() != 50 || parts.rw.Size() != 50 {
+		t.Fatalf("limit %d, send credit %d, receive credit %d size %d", parts.q.Limit(), parts.sw.Available(), parts.rw.Credit(), parts.rw.Size())
+	}
+	if _, err := parts.q.Write(context.Background(), []byte("abc")); err != nil {
+		t.Fatal(err)
+	}
+	parts.q.CloseWrite()
+	seg := parts.q.Pop(10)
+	if string(seg.Bytes) != "abc" {
+		t.Fatalf("popped %q", seg.Bytes)
+	}
+	seg.Release()
+	if !parts.q.Done() {
+		t.Fatal("the drained, closed queue is not done")
+	}
+}

@@ -25,9 +25,13 @@ type SendWindow struct {
 // [0, MaxWindow].
 func NewSendWindow(initial int) *SendWindow {
 	w := new(SendWindow)
-	w.n.Store(int32(min(max(initial, 0), MaxWindow)))
+	w.Init(initial)
 	return w
 }
+
+// Init sets a zero SendWindow up as NewSendWindow does, for a window
+// embedded in a larger struct. Call it before the window is shared.
+func (w *SendWindow) Init(initial int) { w.n.Store(int32(min(max(initial, 0), MaxWindow))) }
 
 // Available returns the credit left: the bytes we may send now.
 func (w *SendWindow) Available() int { return int(w.n.Load()) }
@@ -88,8 +92,16 @@ type RecvWindow struct {
 // peer. size is clamped to [1, MaxWindow]: a window of 0 could never carry a
 // byte.
 func NewRecvWindow(size int) *RecvWindow {
+	w := new(RecvWindow)
+	w.Init(size)
+	return w
+}
+
+// Init sets a zero RecvWindow up as NewRecvWindow does, for a window
+// embedded in a larger struct. Call it before the window is shared.
+func (w *RecvWindow) Init(size int) {
 	size = min(max(size, 1), MaxWindow)
-	return &RecvWindow{size: size, credit: size}
+	w.size, w.credit = size, size
 }
 
 // Size returns the window size: the most bytes the peer may have sent and

@@ -3,6 +3,7 @@ package demo
 import (
 	"encoding/binary"
 	"io"
+	"sync/atomic"
 )
 
 // blockSize is the unit of payload generation: one base block is derived
@@ -29,6 +30,24 @@ type generator struct {
 	base [blockWords]uint64
 }
 
+// generators caches the generators of recent seeds, so that a request does
+// not derive a 64 KiB base block first: for a small payload that dominated
+// the cost of serving it. A generator is read-only once made, so requests
+// share it. The cache is direct-mapped by seed, which bounds its memory
+// whatever seeds clients send; seeds that collide just derive again.
+var generators [8]atomic.Pointer[generator]
+
+// generatorFor returns the generator for seed, from the cache if it holds it.
+func generatorFor(seed uint64) *generator {
+	slot := &generators[seed%uint64(len(generators))]
+	if g := slot.Load(); g != nil && g.seed == seed {
+		return g
+	}
+	g := newGenerator(seed)
+	slot.Store(g)
+	return g
+}
+
 func newGenerator(seed uint64) *generator {
 	g := &generator{seed: seed}
 	x := splitmix64(seed)
@@ -49,25 +68,42 @@ func (g *generator) fill(dst []byte, k uint64) {
 	}
 }
 
+// fillAt writes into dst the bytes of block k from offset off on, as fill
+// would have put them at dst[off:]; off+len(dst) must not pass the block.
+// Words are generated independently, so a partial block costs only its own
+// words: no block buffer is needed for a read that is not a whole block.
+func (g *generator) fillAt(dst []byte, k uint64, off int) {
+	key := splitmix64(g.seed ^ splitmix64(k))
+	var word [8]byte
+	for len(dst) > 0 {
+		i, in := off/8, off%8
+		if in == 0 && len(dst) >= 8 {
+			binary.LittleEndian.PutUint64(dst, g.base[i]^key)
+			dst, off = dst[8:], off+8
+			continue
+		}
+		binary.LittleEndian.PutUint64(word[:], g.base[i]^key)
+		c := copy(dst, word[in:])
+		dst, off = dst[c:], off+c
+	}
+}
+
 // Payload returns a reader of the size bytes that /payload?seed=seed serves.
 // Clients use it to check that a relayed payload is byte-for-byte intact.
 func Payload(seed uint64, size int64) io.Reader {
 	return newPayloadReader(seed, size)
 }
 
-// payloadReader reads the payload sequentially. Reads of whole aligned
-// blocks are generated straight into the caller's buffer; anything else goes
-// through one cached block, so steady-state reading allocates nothing.
+// payloadReader reads the payload sequentially, generating straight into
+// the caller's buffer, so reading allocates nothing.
 type payloadReader struct {
-	gen     *generator
-	size    int64
-	off     int64
-	block   []byte
-	blockNo int64 // the block held in block, or -1
+	gen  *generator
+	size int64
+	off  int64
 }
 
 func newPayloadReader(seed uint64, size int64) *payloadReader {
-	return &payloadReader{gen: newGenerator(seed), size: max(size, 0), blockNo: -1}
+	return &payloadReader{gen: generatorFor(seed), size: max(size, 0)}
 }
 
 // Read implements io.Reader.
@@ -87,14 +123,8 @@ func (r *payloadReader) Read(p []byte) (int, error) {
 			r.off += blockSize
 			continue
 		}
-		if r.blockNo != k {
-			if r.block == nil {
-				r.block = make([]byte, blockSize)
-			}
-			r.gen.fill(r.block, uint64(k))
-			r.blockNo = k
-		}
-		c := copy(p[n:], r.block[in:])
+		c := min(len(p)-n, blockSize-in)
+		r.gen.fillAt(p[n:n+c], uint64(k), in)
 		n += c
 		r.off += int64(c)
 	}
