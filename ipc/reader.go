@@ -113,7 +113,21 @@ func (r *reader) control(h frameHeader) error {
 	if err != nil {
 		return err
 	}
-	return r.c.handle(h, p)
+	if err := r.c.handle(h, p); err != nil {
+		return err
+	}
+	if h.Type == frameHead && r.c.role == roleOpener && h.Flags&flagEndStream == 0 {
+		// A response head wakes ReadHead with the data after it (see
+		// Stream.onHead). The stream is still registered: its receive side
+		// is open.
+		r.c.mu.Lock()
+		st := r.c.streams[h.StreamID]
+		r.c.mu.Unlock()
+		if st != nil && st.markWoken() {
+			r.woken = append(r.woken, st)
+		}
+	}
+	return nil
 }
 
 // wakeAll wakes the readers of the streams that got data since the last

@@ -36,7 +36,8 @@ type Stream struct {
 	pendingWake bool
 
 	// The peer's head arrives once, or never: headDone is closed by
-	// settleHead, with headErr saying why there will be none.
+	// settleHead, with headErr saying why there will be none, unless headIn
+	// says the head arrived before the failure did.
 	headOnce sync.Once
 	headDone chan struct{}
 	headErr  error
@@ -47,6 +48,7 @@ type Stream struct {
 	writeErr  error  // why Write fails, once it does
 	readErr   error  // io.EOF after a complete END, else why reading failed
 	head      Fields // the peer's head
+	headIn    bool   // head holds the peer's head
 	trailers  Fields
 	endCode   Code // what our END carries, once End was called
 	endFields Fields
@@ -86,6 +88,7 @@ func newStream(c *Conn, id uint32, send sendState, recv recvState, head Fields) 
 	// and it wakes the stream's reader in batches (reader.wakeAll); every
 	// other change (end, reset, failure) signals readable itself.
 	if recv != recvHead {
+		st.headIn = true
 		st.settleHead(nil)
 	}
 	return st
@@ -122,10 +125,12 @@ func (st *Stream) ReadHead(ctx context.Context) (Fields, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	if st.headErr != nil {
-		return nil, st.headErr
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.headIn {
+		return st.head, nil
 	}
-	return st.Head(), nil
+	return nil, st.headErr
 }
 
 // Close ends the stream from this end: it sends END if writing was still

@@ -192,6 +192,9 @@ func (st *Stream) markWoken() bool {
 // wake wakes the stream's reader for the data filed since markWoken.
 func (st *Stream) wake() {
 	st.pendingWake = false
+	// Only a stream whose head arrived (or that already failed, which
+	// settled it) is ever woken: DATA before the head is a protocol error.
+	st.settleHead(nil)
 	st.signalReadable()
 }
 
@@ -212,14 +215,18 @@ func (st *Stream) onHead(head Fields, end bool) error {
 		return protoErrorf(CodeProtocol, "a second HEAD on stream %d", st.id)
 	}
 	st.head = head
+	st.headIn = true
 	st.recv = recvOpen
-	// Settled before the lock goes, so that a reset or failure racing in
-	// cannot settle the head as never coming once it has arrived.
-	st.settleHead(nil)
 	st.mu.Unlock()
 	if end {
+		st.settleHead(nil)
 		return st.onEnd(CodeOK, nil)
 	}
+	// Otherwise ReadHead is woken with the stream's reader, once the reader
+	// goroutine has filed what else the same read brought (reader.control,
+	// reader.wakeAll): a small response's DATA and END usually arrive with
+	// its HEAD, and its consumer then finds the whole response in hand and
+	// can send it on in one write.
 	return nil
 }
 

@@ -48,8 +48,10 @@ import "io"
 // End and WriteHead report (a reset or the connection's failure), and
 // readErr is what Read reports once the buffered data is drained (io.EOF
 // after an END with status OK). Whether the peer's head arrived is not a
-// state but a one-shot result (headDone, headErr), since a reset may come
-// before or after it.
+// state but a flag (headIn) and a one-shot wake-up (headDone, with headErr
+// for a head that will never come), since a reset may come before or after
+// it. The reader goroutine wakes ReadHead with the stream's reader, after
+// the rest of the read that brought the head is filed.
 //
 // Every terminal transition (Reset, onReset, connFailed) ends in terminate,
 // which stops the queues, cancels the context and wakes the waiters.

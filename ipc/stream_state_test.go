@@ -198,3 +198,37 @@ func TestCloseWithoutHeadResetsAcceptedStream(t *testing.T) {
 	}
 	waitFor(t, func() bool { return ac.NumStreams() == 0 && oc.NumStreams() == 0 }, "both ends forget the stream")
 }
+
+// TestReadHeadReturnsWithWhatCameWithIt: a response whose HEAD, DATA and
+// END arrive in one read is whole when ReadHead returns, so its consumer
+// can send it on in one write instead of flushing the head alone.
+func TestReadHeadReturnsWithWhatCameWithIt(t *testing.T) {
+	p, oc, err := newRawPeer(t, roleAcceptor, defaultHello(), client(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxTimeout(t, 10*time.Second)
+	for i := 0; i < 20; i++ {
+		st, err := oc.OpenStream(ctx, Fields{{":path", "/"}}, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.read()
+		var burst []byte
+		burst = appendFrame(burst, frameHead, 0, st.ID(), head(":status", "200"))
+		burst = appendFrame(burst, frameData, 0, st.ID(), []byte("whole"))
+		burst = appendFrame(burst, frameEnd, 0, st.ID(), u32(uint32(CodeOK)))
+		p.writeRaw(burst)
+		if _, err := st.ReadHead(ctx); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-st.Context().Done():
+		default:
+			t.Fatalf("round %d: ReadHead returned before the DATA and END read with the HEAD were filed", i)
+		}
+		if b, err := io.ReadAll(st); err != nil || string(b) != "whole" {
+			t.Fatalf("round %d: read %q, %v", i, b, err)
+		}
+	}
+}
