@@ -243,6 +243,18 @@ func (g *Gateway) serveTune(w http.ResponseWriter, r *http.Request) {
 	// if every running worker accepted.
 	workerPart := settings.Config{MaxInFlight: t.MaxInFlight, HighWatermark: t.HighWatermark, LowWatermark: t.LowWatermark}
 	if env := workerPart.Env(); len(env) > 0 {
+		// With no worker up, none validates the change, and a bad one (a
+		// low watermark above the high one in force) would make every
+		// worker started from now on refuse its environment: a crash loop
+		// caused by a PUT that was answered 200. Running workers are the
+		// better judges (a worker binary may set its own limits), so
+		// they decide when there are any.
+		if len(g.pool.ids()) == 0 {
+			if err := g.sup.checkEnvOverrides(env); err != nil {
+				http.Error(w, "sluice: workers started with this change would refuse it: "+err.Error(), http.StatusBadRequest)
+				return
+			}
+		}
 		body, _ := json.Marshal(workerPart)
 		var live settings.Config
 		for _, id := range g.pool.ids() {

@@ -41,6 +41,9 @@ func TestTuneWithoutWorkers(t *testing.T) {
 		{`{"queue_timeout": "-1s"}`, "queue_timeout"},
 		{`{"high_watermark": 0}`, "high_watermark"},
 		{`{"high_watermark": 1000, "low_watermark": 2000}`, "low_watermark"},
+		// Above the default high watermark (8 MiB) in force: no worker is
+		// up to refuse it, and every later worker would.
+		{`{"low_watermark": 999999999}`, "would refuse it: SLUICE_LOW_WATERMARK"},
 		{`{"sched": "random"}`, "use sequential or round-robin"},
 		{`{"queue_limit": 1}`, "--queue-limit"},
 		{`{"admission": false}`, "--admission"},

@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"os"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/sluicegw/sluice/ipc"
+	"github.com/sluicegw/sluice/ipc/settings"
 )
 
 // supervisor runs the worker processes: one slot per worker, each started,
@@ -237,6 +240,23 @@ func (s *supervisor) addEnvOverrides(env []string) {
 	s.envMu.Lock()
 	s.envOverrides = append(s.envOverrides, env...)
 	s.envMu.Unlock()
+}
+
+// checkEnvOverrides reports why a worker started with env added to what it
+// would get now (this process's environment, the configured one, the
+// overrides so far) would refuse its settings, or nil.
+func (s *supervisor) checkEnvOverrides(env []string) error {
+	vars := map[string]string{}
+	for _, kv := range append(append(os.Environ(), s.workerEnv()...), env...) {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			vars[k] = v // later entries win, as in a process environment
+		}
+	}
+	w, err := settings.FromEnv(func(k string) (string, bool) { v, ok := vars[k]; return v, ok })
+	if err != nil {
+		return err
+	}
+	return w.Validate()
 }
 
 func (s *supervisor) workerEnv() []string {
