@@ -164,8 +164,12 @@ func (w *response) Write(p []byte) (int, error) {
 // WriteString is Write for a string, as io.StringWriter.
 func (w *response) WriteString(s string) (int, error) { return w.Write([]byte(s)) }
 
-// Flush sends the head if it has not gone yet. Body bytes need no flushing:
-// they are queued for the socket as soon as they are written.
+// Flush sends the head, and any body bytes held back, if they have not gone
+// yet. The first 16 KiB of a body are held (as net/http's own buffer does)
+// so that a small response can go whole with a Content-Length; after a
+// Flush, or beyond them, bytes are queued for the socket as soon as they
+// are written. A handler that writes a prompt and then waits for the
+// client must Flush, as with net/http.
 func (w *response) Flush() { w.FlushError() }
 
 // FlushError is Flush that reports why the head could not be sent; it is
@@ -347,10 +351,18 @@ func (w *response) finish() {
 
 // abort ends the response of a handler that panicked: a plain 500 if no head
 // went out yet, else an END with INTERNAL so that the parent aborts what the
-// client received so far.
-func (w *response) abort() {
+// client received so far. A handler that panics with http.ErrAbortHandler
+// asks for the response to be aborted, not answered (net/http sends
+// nothing; httputil.ReverseProxy does it when its upstream fails midway):
+// once it wrote body bytes that are still held back, its stream is reset
+// rather than answered 500, and the parent answers 502, as it would have
+// cut the response had those bytes gone out.
+func (w *response) abort(abortHandler bool) {
 	w.releaseHeld()
 	switch {
+	case !w.headSent && abortHandler && w.written > 0:
+		w.headSent = true
+		w.st.Reset(ipc.CodeInternal)
 	case !w.headSent:
 		respondError(w.st, http.StatusInternalServerError, http.StatusText(http.StatusInternalServerError))
 	case w.ended:

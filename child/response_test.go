@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/sluicegw/sluice/child/digest"
 	"github.com/sluicegw/sluice/ipc"
@@ -249,5 +251,25 @@ func TestPanicAfterHeldWrite(t *testing.T) {
 	}
 	if body := mustBody(t, st); strings.Contains(body, "partial") {
 		t.Errorf("body %q carries the held bytes", body)
+	}
+}
+
+// TestAbortHandlerAfterHeldWriteResetsTheStream: http.ErrAbortHandler asks
+// for the response to be aborted, so bytes held back are not answered with
+// a clean 500 either: the stream is reset and the parent sees a failure.
+func TestAbortHandlerAfterHeldWriteResetsTheStream(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, "partial")
+		panic(http.ErrAbortHandler)
+	})
+	wk := startWorker(t, context.Background(), h, nil, nil)
+	st := wk.get(t, "/")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	head, err := st.ReadHead(ctx)
+	var se *ipc.StreamError
+	if !errors.As(err, &se) || se.Code != ipc.CodeInternal {
+		t.Fatalf("ReadHead: head %v, err %v; want the stream reset with INTERNAL", head, err)
 	}
 }

@@ -305,7 +305,7 @@ func (s *server) handle(st *ipc.Stream, req *http.Request, h http.Handler, user 
 			s.log.Error("sluice worker: handler panicked", "stream", st.ID(), "admin", !user,
 				"method", req.Method, "path", req.URL.Path, "panic", v, "stack", string(buf))
 		}
-		w.abort()
+		w.abort(v == http.ErrAbortHandler)
 	}()
 	h.ServeHTTP(w, req)
 }

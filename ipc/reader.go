@@ -109,6 +109,11 @@ func (r *reader) control(h frameHeader) error {
 		// so this settles after a few frames.
 		r.buf = make([]byte, max(int(h.Length), 2*len(r.buf), 512))
 	}
+	if len(r.woken) > 0 && r.br.Buffered() < int(h.Length) {
+		// This payload is still on its way: what was filed before it (a
+		// response head among them) must not wait for it.
+		r.wakeAll()
+	}
 	p, err := readPayload(r.br, h, r.buf)
 	if err != nil {
 		return err

@@ -232,3 +232,32 @@ func TestReadHeadReturnsWithWhatCameWithIt(t *testing.T) {
 		}
 	}
 }
+
+// TestReadHeadDoesNotWaitForTheNextPayload: a response HEAD followed in
+// the same read by only the header of the next frame (its payload still on
+// its way, as when the worker stops mid-write) is delivered at once, not
+// when that payload arrives.
+func TestReadHeadDoesNotWaitForTheNextPayload(t *testing.T) {
+	p, oc, err := newRawPeer(t, roleAcceptor, defaultHello(), client(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxTimeout(t, 10*time.Second)
+	st, err := oc.OpenStream(ctx, Fields{{":path", "/"}}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.read()
+	var burst []byte
+	burst = appendFrame(burst, frameHead, 0, st.ID(), head(":status", "200"))
+	end := appendFrame(nil, frameEnd, 0, st.ID(), u32(uint32(CodeOK)))
+	burst = append(burst, end[:headerSize]...)
+	p.writeRaw(burst)
+	if _, err := st.ReadHead(ctx); err != nil {
+		t.Fatalf("ReadHead while the next frame's payload is on its way: %v", err)
+	}
+	p.writeRaw(end[headerSize:])
+	if b, err := io.ReadAll(st); err != nil || len(b) != 0 {
+		t.Fatalf("read %q, %v", b, err)
+	}
+}
