@@ -1,6 +1,7 @@
 package ipc
 
 import (
+	"context"
 	"errors"
 	"io"
 	"testing"
@@ -121,16 +122,7 @@ func TestResetBeforeResponseHead(t *testing.T) {
 // stopped (Close waits for it) and its handlers are called directly, in
 // the order the race would run them.
 func TestEndAfterConnectionFailureStaysFailed(t *testing.T) {
-	p, oc, err := newRawPeer(t, roleAcceptor, defaultHello(), client(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := ctxTimeout(t, 10*time.Second)
-	st, err := oc.OpenStream(ctx, Fields{{":path", "/"}}, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.read()
+	p, oc, st, _ := rawOpenedGET(t)
 	p.write(frameHead, 0, st.ID(), head(":status", "200"))
 	p.write(frameData, 0, st.ID(), []byte("abc"))
 	waitFor(t, func() bool { return st.recvq.Len() == 3 }, "abc queued")
@@ -238,16 +230,7 @@ func TestReadHeadReturnsWithWhatCameWithIt(t *testing.T) {
 // its way, as when the worker stops mid-write) is delivered at once, not
 // when that payload arrives.
 func TestReadHeadDoesNotWaitForTheNextPayload(t *testing.T) {
-	p, oc, err := newRawPeer(t, roleAcceptor, defaultHello(), client(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := ctxTimeout(t, 10*time.Second)
-	st, err := oc.OpenStream(ctx, Fields{{":path", "/"}}, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.read()
+	p, _, st, ctx := rawOpenedGET(t)
 	var burst []byte
 	burst = appendFrame(burst, frameHead, 0, st.ID(), head(":status", "200"))
 	end := appendFrame(nil, frameEnd, 0, st.ID(), u32(uint32(CodeOK)))
@@ -260,4 +243,21 @@ func TestReadHeadDoesNotWaitForTheNextPayload(t *testing.T) {
 	if b, err := io.ReadAll(st); err != nil || len(b) != 0 {
 		t.Fatalf("read %q, %v", b, err)
 	}
+}
+
+// rawOpenedGET opens a GET stream, without a body, from an opener to a raw
+// peer that has read its HEAD: the raw peer then answers as a test needs.
+func rawOpenedGET(t *testing.T) (*rawPeer, *Conn, *Stream, context.Context) {
+	t.Helper()
+	p, oc, err := newRawPeer(t, roleAcceptor, defaultHello(), client(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxTimeout(t, 10*time.Second)
+	st, err := oc.OpenStream(ctx, Fields{{":path", "/"}}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.read()
+	return p, oc, st, ctx
 }
