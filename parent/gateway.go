@@ -101,8 +101,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	retryable := !body || held != nil
 	var exclude *backend
-	// A request the worker never started (refused at its gate, or its
-	// worker went away first) is retried once elsewhere.
+	// A request the worker never started (refused at its gate, or a
+	// stream that never opened) is retried elsewhere, up to
+	// maxNeverStarted attempts in all: when workers are replaced together
+	// (recycling, a rolling restart) the next one may be going away too.
+	// One whose worker went away before answering may have run, so an
+	// idempotent one gets one more attempt, and only as the first retry.
 	for attempt := 0; ; attempt++ {
 		b, err := g.pool.acquire(ctx, g.queueTimeout(), exclude)
 		if err != nil {
@@ -120,7 +124,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		// A stream that never opened sent nothing, not even a large body.
 		var notOpened openError
-		if retry && attempt == 0 && (retryable || errors.As(err, &notOpened)) {
+		neverStarted := errors.As(err, &notOpened) || isRefused(err)
+		if retry && (retryable || errors.As(err, &notOpened)) &&
+			(attempt == 0 || neverStarted && attempt+1 < maxNeverStarted) {
 			g.metrics.retried.Inc()
 			exclude = b
 			continue
@@ -280,6 +286,18 @@ func (e openError) Unwrap() error { return e.error }
 // empty 200, which a client still listening would take for a complete
 // response.
 func abort() { panic(http.ErrAbortHandler) }
+
+// maxNeverStarted bounds the attempts of a request that no worker started:
+// enough to get past workers that go away together, few enough that a
+// gateway whose every worker refuses answers at once.
+const maxNeverStarted = 3
+
+// isRefused reports whether err is a worker's refusal of a stream it never
+// started (CodeRefused).
+func isRefused(err error) bool {
+	var se *ipc.StreamError
+	return errors.As(err, &se) && se.Code == ipc.CodeRefused
+}
 
 // refusedOrGone reports whether a stream that failed before its response
 // head may run again on another worker: one the worker refused (never

@@ -2,6 +2,7 @@ package parent
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"io"
@@ -78,17 +79,24 @@ func TestGatewayRetriesRefusedStreamElsewhere(t *testing.T) {
 	}
 }
 
-// TestGatewayRetriesOnlyOnce: a request refused by two workers is answered
-// 502 after one retry.
-func TestGatewayRetriesOnlyOnce(t *testing.T) {
+// TestGatewayRefusedRetriesAreBounded: a request every worker refuses is
+// answered 502 after maxNeverStarted attempts, not retried for ever.
+func TestGatewayRefusedRetriesAreBounded(t *testing.T) {
 	e := gwStart(t, Config{Workers: 3})
 	raws := []*gwRaw{e.addRawWorker(0), e.addRawWorker(1), e.addRawWorker(2)}
-	accepted := make(chan int, 3)
-	for _, r := range raws[:2] {
+	accepted := make(chan int, maxNeverStarted)
+	for _, r := range raws {
 		go func() {
-			st := r.accept(t)
-			accepted <- r.id
-			st.Reset(ipc.CodeRefused)
+			for {
+				ctx, cancel := context.WithTimeout(context.Background(), gwWait)
+				st, err := r.peer.AcceptStream(ctx)
+				cancel()
+				if err != nil {
+					return // the test is over: its conn closed
+				}
+				accepted <- r.id
+				st.Reset(ipc.CodeRefused)
+			}
 		}()
 	}
 	resp, body, err := e.get("/")
@@ -98,17 +106,53 @@ func TestGatewayRetriesOnlyOnce(t *testing.T) {
 	if resp.StatusCode != 502 || !strings.HasPrefix(string(body), "sluice: the worker failed before responding: ") || !strings.Contains(string(body), "REFUSED") {
 		t.Fatalf("got %d %q; want 502 naming the refusal", resp.StatusCode, body)
 	}
-	if a, b := gwRecv(t, accepted, "a stream"), gwRecv(t, accepted, "a stream"); a == b {
-		t.Fatalf("both attempts went to worker %d", a)
+	prev := -1
+	for i := 0; i < maxNeverStarted; i++ {
+		id := gwRecv(t, accepted, "an attempt")
+		if id == prev {
+			t.Fatalf("attempt %d went to worker %d again, right after its refusal", i+1, id)
+		}
+		prev = id
 	}
-	if n := raws[2].peer.NumStreams(); n != 0 {
-		t.Fatalf("a third attempt was made")
+	select {
+	case id := <-accepted:
+		t.Fatalf("attempt %d, on worker %d: more than %d", maxNeverStarted+1, id, maxNeverStarted)
+	default:
 	}
-	if got := gwMetric(t, e.g, "sluice_http_retried_total", nil); got != 1 {
-		t.Fatalf("retried = %v; want 1", got)
+	if got := gwMetric(t, e.g, "sluice_http_retried_total", nil); got != maxNeverStarted-1 {
+		t.Fatalf("retried = %v; want %d", got, maxNeverStarted-1)
 	}
 	if got := gwMetric(t, e.g, "sluice_http_requests_total", map[string]string{"code": "502"}); got != 1 {
 		t.Fatalf("requests{502} = %v; want 1", got)
+	}
+}
+
+// TestGatewayRefusedTwiceStillServed: when workers go away together
+// (recycling, a rolling restart), a request refused by one and then by the
+// next still runs: refused streams never started, so a third attempt is
+// safe.
+func TestGatewayRefusedTwiceStillServed(t *testing.T) {
+	e := gwStart(t, Config{Workers: 2})
+	first, second := e.addRawWorker(0), e.addRawWorker(1)
+	go func() {
+		st := first.accept(t)
+		st.Reset(ipc.CodeRefused)
+		st = first.accept(t)
+		st.WriteHead(ipc.Fields{{Name: ":status", Value: "204"}}, true)
+	}()
+	go func() {
+		st := second.accept(t)
+		st.Reset(ipc.CodeRefused)
+	}()
+	resp, _, err := e.get("/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 204 {
+		t.Fatalf("status %d after two refusals; want the third attempt's 204", resp.StatusCode)
+	}
+	if got := gwMetric(t, e.g, "sluice_http_retried_total", nil); got != 2 {
+		t.Fatalf("retried = %v; want 2", got)
 	}
 }
 
