@@ -143,6 +143,9 @@ type requestBody struct {
 	req    *http.Request
 	ended  atomic.Bool // a Read returned io.EOF or an error: nothing is left to read
 	closed atomic.Bool
+	// left is drain's limit on what it discards, kept here so that the
+	// io.LimitedReader costs no allocation of its own.
+	left io.LimitedReader
 }
 
 // Read reads the request body. It returns io.EOF after a complete body and a
@@ -200,5 +203,8 @@ func (b *requestBody) drain() {
 	if b.ended.Load() {
 		return
 	}
-	io.CopyN(io.Discard, b.st, maxDrain)
+	// io.CopyN without its allocated LimitedReader.
+	b.left = io.LimitedReader{R: b.st, N: maxDrain}
+	io.Copy(io.Discard, &b.left)
+	b.left.R = nil
 }
