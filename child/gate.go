@@ -50,6 +50,23 @@ type ticket struct {
 	turn chan struct{}
 }
 
+// tickets reuses tickets and their channels. A ticket's life is bounded by
+// the gate: once wait has returned or withdraw has taken it out of the
+// queue, nothing signals it any more, and serveStream releases it.
+var tickets = sync.Pool{New: func() any { return &ticket{turn: make(chan struct{}, 1)} }}
+
+// release returns t, which is no longer in the queue (wait has returned or
+// withdraw has run), for reuse; t must not be used after. A token left in
+// its channel is dropped so that the next stream to get it does not start
+// its wait with a stale signal.
+func (g *gate) release(t *ticket) {
+	select {
+	case <-t.turn:
+	default:
+	}
+	tickets.Put(t)
+}
+
 // newGate returns a gate for limit handlers (0: no gate) that also holds new
 // handlers back while budget is High.
 func newGate(limit int, budget *stream.Budget, onChange func(inFlight, waiting, limit int)) *gate {
@@ -62,7 +79,7 @@ func newGate(limit int, budget *stream.Budget, onChange func(inFlight, waiting, 
 // queue keeps the order in which the parent opened the streams whatever the
 // order in which their goroutines run.
 func (g *gate) join() *ticket {
-	t := &ticket{turn: make(chan struct{}, 1)}
+	t := tickets.Get().(*ticket)
 	if !g.gated {
 		return t
 	}

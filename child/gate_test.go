@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/sluicegw/sluice/ipc"
+	"github.com/sluicegw/sluice/stream"
 )
 
 // blocking is a handler that counts how many run at once and blocks until
@@ -228,5 +229,35 @@ func TestDisableAdmission(t *testing.T) {
 	b.free()
 	for _, st := range streams {
 		mustBody(t, st)
+	}
+}
+
+// TestGateTicketReleasedClean: a pooled ticket goes back with no token left
+// in its channel, so that the stream that gets it next does not take a stale
+// signal for its turn.
+func TestGateTicketReleasedClean(t *testing.T) {
+	g := newGate(2, stream.NewBudget(1<<22, 1<<20, 1<<10), nil)
+	tk := g.join() // at the head: signalled
+	if len(tk.turn) != 1 {
+		t.Fatalf("head ticket has %d tokens, want 1", len(tk.turn))
+	}
+	if err := g.wait(context.Background(), tk); err != nil {
+		t.Fatal(err)
+	}
+	g.release(tk)
+	if len(tk.turn) != 0 {
+		t.Fatalf("released ticket keeps %d tokens", len(tk.turn))
+	}
+	g.leave()
+
+	// Withdrawn after a signal, too.
+	tk = g.join()
+	g.withdraw(tk)
+	g.release(tk)
+	if len(tk.turn) != 0 {
+		t.Fatalf("released withdrawn ticket keeps %d tokens", len(tk.turn))
+	}
+	if in, waiting, _ := g.counts(); in != 0 || waiting != 0 {
+		t.Fatalf("counts %d in flight, %d waiting; want 0, 0", in, waiting)
 	}
 }

@@ -31,7 +31,9 @@ func badHead(format string, args ...any) error {
 // with http.NoBody when the parent's head ended the stream (a GET), and -1
 // (unknown) when a body follows, as in net/http.
 func newRequest(ctx context.Context, st *ipc.Stream) (*http.Request, *requestBody, error) {
-	r := &http.Request{
+	// Built on the stack and copied once by WithContext: a request made on
+	// the heap first would cost a second allocation.
+	req := http.Request{
 		Header:     make(http.Header),
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,
@@ -41,59 +43,59 @@ func newRequest(ctx context.Context, st *ipc.Stream) (*http.Request, *requestBod
 	for _, f := range st.Head() {
 		if !strings.HasPrefix(f.Name, ":") {
 			k := http.CanonicalHeaderKey(f.Name)
-			r.Header[k] = append(r.Header[k], f.Value)
+			req.Header[k] = append(req.Header[k], f.Value)
 			continue
 		}
 		switch f.Name {
 		case ":method":
-			r.Method = f.Value
+			req.Method = f.Value
 		case ":path":
-			r.RequestURI = f.Value
+			req.RequestURI = f.Value
 		case ":authority":
-			r.Host = f.Value
+			req.Host = f.Value
 		case ":remote":
-			r.RemoteAddr = f.Value
+			req.RemoteAddr = f.Value
 		case ":proto":
-			r.Proto, haveProto = f.Value, true
+			req.Proto, haveProto = f.Value, true
 		}
 		// :scheme has no place in a server's http.Request (r.TLS would
 		// be a lie without the connection state), and unknown
 		// pseudo-fields are ignored so that the parent may add some.
 	}
-	if r.Method == "" {
+	if req.Method == "" {
 		return nil, nil, badHead(":method is missing")
 	}
-	if !isToken(r.Method) {
-		return nil, nil, badHead(":method %q is not an HTTP token", r.Method)
+	if !isToken(req.Method) {
+		return nil, nil, badHead(":method %q is not an HTTP token", req.Method)
 	}
-	if r.RequestURI == "" {
+	if req.RequestURI == "" {
 		return nil, nil, badHead(":path is missing")
 	}
-	u, err := url.ParseRequestURI(r.RequestURI)
+	u, err := url.ParseRequestURI(req.RequestURI)
 	if err != nil {
-		return nil, nil, badHead(":path %q: %v", r.RequestURI, err)
+		return nil, nil, badHead(":path %q: %v", req.RequestURI, err)
 	}
-	r.URL = u
+	req.URL = u
 	if haveProto {
 		var ok bool
-		if r.ProtoMajor, r.ProtoMinor, ok = http.ParseHTTPVersion(r.Proto); !ok {
-			return nil, nil, badHead(":proto %q is not an HTTP version such as HTTP/1.1", r.Proto)
+		if req.ProtoMajor, req.ProtoMinor, ok = http.ParseHTTPVersion(req.Proto); !ok {
+			return nil, nil, badHead(":proto %q is not an HTTP version such as HTTP/1.1", req.Proto)
 		}
 	}
 	// As net/http does: the host lives in r.Host, not in the header.
-	if r.Host == "" {
-		r.Host = r.Header.Get("Host")
+	if req.Host == "" {
+		req.Host = req.Header.Get("Host")
 	}
-	delete(r.Header, "Host")
-	if te, ok := r.Header["Transfer-Encoding"]; ok {
-		r.TransferEncoding = te
-		delete(r.Header, "Transfer-Encoding")
+	delete(req.Header, "Host")
+	if te, ok := req.Header["Transfer-Encoding"]; ok {
+		req.TransferEncoding = te
+		delete(req.Header, "Transfer-Encoding")
 	}
-	if r.ContentLength, err = contentLength(r.Header["Content-Length"]); err != nil {
+	if req.ContentLength, err = contentLength(req.Header["Content-Length"]); err != nil {
 		return nil, nil, err
 	}
 
-	r = r.WithContext(ctx)
+	r := req.WithContext(ctx)
 	body := &requestBody{st: st, req: r}
 	r.Body = body
 	if r.ContentLength == -1 && st.PeerEnded() {
@@ -143,6 +145,9 @@ type requestBody struct {
 	req    *http.Request
 	ended  atomic.Bool // a Read returned io.EOF or an error: nothing is left to read
 	closed atomic.Bool
+	// left is drain's limit on what it discards, kept here so that the
+	// io.LimitedReader costs no allocation of its own.
+	left io.LimitedReader
 }
 
 // Read reads the request body. It returns io.EOF after a complete body and a
@@ -200,5 +205,8 @@ func (b *requestBody) drain() {
 	if b.ended.Load() {
 		return
 	}
-	io.CopyN(io.Discard, b.st, maxDrain)
+	// io.CopyN without its allocated LimitedReader.
+	b.left = io.LimitedReader{R: b.st, N: maxDrain}
+	io.Copy(io.Discard, &b.left)
+	b.left.R = nil
 }

@@ -273,7 +273,7 @@ func (w *response) headFields(p []byte) ipc.Fields {
 		h.Set("Content-Type", http.DetectContentType(p))
 	}
 	head := make(ipc.Fields, 0, 1+len(h))
-	head = append(head, ipc.Field{Name: ":status", Value: strconv.Itoa(w.status)})
+	head = append(head, ipc.Field{Name: ":status", Value: statusString(w.status)})
 	for _, k := range sortedKeys(h) {
 		if strings.HasPrefix(k, http.TrailerPrefix) || connectionHeader(k) {
 			continue
@@ -437,6 +437,24 @@ func (w *response) mayHaveTrailers() bool {
 		}
 	}
 	return false
+}
+
+// statusStrings holds the decimal text of the statuses 100 to 599, made
+// once: strconv.Itoa allocates for every number from 100 up.
+var statusStrings = func() (t [500]string) {
+	for i := range t {
+		t[i] = strconv.Itoa(100 + i)
+	}
+	return t
+}()
+
+// statusString is strconv.Itoa(code) without an allocation for the usual
+// statuses.
+func statusString(code int) string {
+	if code >= 100 && code < 600 {
+		return statusStrings[code-100]
+	}
+	return strconv.Itoa(code)
 }
 
 // sortedKeys returns h's keys in order, in one allocation.

@@ -273,3 +273,11 @@ func TestAbortHandlerAfterHeldWriteResetsTheStream(t *testing.T) {
 		t.Fatalf("ReadHead: head %v, err %v; want the stream reset with INTERNAL", head, err)
 	}
 }
+
+func TestStatusString(t *testing.T) {
+	for _, code := range []int{100, 101, 200, 204, 404, 500, 599, 600, 999} {
+		if got, want := statusString(code), strconv.Itoa(code); got != want {
+			t.Fatalf("statusString(%d) = %q, want %q", code, got, want)
+		}
+	}
+}

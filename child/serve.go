@@ -239,12 +239,15 @@ func (s *server) serveStream(st *ipc.Stream, t *ticket) {
 	req, body, err := newRequest(ctx, st)
 	if err != nil {
 		s.gate.withdraw(t)
+		s.gate.release(t)
 		s.log.Warn("sluice worker: answering 400", "stream", st.ID(), "err", err)
 		respondError(st, http.StatusBadRequest, "sluice worker: "+err.Error())
 		io.CopyN(io.Discard, st, maxDrain)
 		return
 	}
-	if err := s.gate.wait(st.Context(), t); err != nil {
+	err = s.gate.wait(st.Context(), t)
+	s.gate.release(t)
+	if err != nil {
 		// Never started: REFUSED tells the parent that it may retry the
 		// stream elsewhere. A no-op if the parent reset it.
 		st.Reset(ipc.CodeRefused)

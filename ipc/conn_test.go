@@ -265,8 +265,8 @@ func TestQueuedLoadRidesWithTheNextFrames(t *testing.T) {
 	if len(o.wake) != 0 {
 		t.Fatal("a queued load report woke the writer")
 	}
-	if _, f, _ := o.take(nil); f == nil || parseLoad(f[headerSize:]) != (Load{InFlight: 1}) {
-		t.Fatalf("the writer took load frame %x, want the queued report", f)
+	if _, l, ok, _ := o.take(nil); !ok || l != (Load{InFlight: 1}) {
+		t.Fatalf("the writer took load report %+v (pending %v), want the queued report", l, ok)
 	}
 
 	got := make(chan Load, 4)
@@ -437,5 +437,31 @@ func TestPeerEnded(t *testing.T) {
 	post.CloseWrite()
 	if b, err := io.ReadAll(st); string(b) != "body" || err != nil || !st.PeerEnded() {
 		t.Fatalf("after reading the body: %q %v PeerEnded=%v", b, err, st.PeerEnded())
+	}
+}
+
+// TestLoadFrameBufferReused: the writer reuses one LOAD frame buffer, and
+// every report still arrives with its own values, never an older one after
+// a newer (a report not yet sent may be superseded by the next).
+func TestLoadFrameBufferReused(t *testing.T) {
+	got := make(chan Load, 256)
+	_, ac := pair(t, &Config{OnLoad: func(l Load) { got <- l }}, nil)
+	var last Load
+	for i := uint32(1); i <= 50; i++ {
+		want := Load{InFlight: i, Waiting: 2 * i, Limit: 3 * i, QueuedBytes: uint64(i) << 33}
+		ac.SendLoad(want)
+		if i%2 == 0 {
+			// Also a pass with another control frame before the next report.
+			if _, err := ac.Ping(ctxTimeout(t, 5*time.Second)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for last != want {
+			l := within(t, 5*time.Second, got, "the load report")
+			if l.InFlight <= last.InFlight || l != (Load{InFlight: l.InFlight, Waiting: 2 * l.InFlight, Limit: 3 * l.InFlight, QueuedBytes: uint64(l.InFlight) << 33}) {
+				t.Fatalf("report %+v after %+v", l, last)
+			}
+			last = l
+		}
 	}
 }

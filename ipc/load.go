@@ -24,13 +24,19 @@ type Load struct {
 
 func (l Load) frame() []byte {
 	b := make([]byte, headerSize+loadSize)
+	l.putFrame(b)
+	return b
+}
+
+// putFrame writes l's LOAD frame into b, which holds headerSize+loadSize
+// bytes.
+func (l Load) putFrame(b []byte) {
 	putHeader(b, frameHeader{Length: loadSize, Type: frameLoad})
 	p := b[headerSize:]
 	binary.BigEndian.PutUint32(p[0:4], l.InFlight)
 	binary.BigEndian.PutUint32(p[4:8], l.Waiting)
 	binary.BigEndian.PutUint32(p[8:12], l.Limit)
 	binary.BigEndian.PutUint64(p[16:24], l.QueuedBytes)
-	return b
 }
 
 func parseLoad(p []byte) Load {

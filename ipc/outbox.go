@@ -94,18 +94,15 @@ func (o *outbox) kick() {
 }
 
 // take hands the writer everything pushed so far, reusing buf's storage:
-// the operations, the load report's frame if one is pending (else nil), and
-// the error to fail with once flushed.
-func (o *outbox) take(buf []outOp) ([]outOp, []byte, error) {
+// the operations, the load report and whether one is pending, and the error
+// to fail with once flushed.
+func (o *outbox) take(buf []outOp) ([]outOp, Load, bool, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	buf = append(buf[:0], o.ops...)
 	clear(o.ops)
 	o.ops = o.ops[:0]
-	var load []byte
-	if o.hasLoad {
-		load = o.load.frame()
-		o.hasLoad = false
-	}
-	return buf, load, o.failAfterFlush
+	load, hasLoad := o.load, o.hasLoad
+	o.hasLoad = false
+	return buf, load, hasLoad, o.failAfterFlush
 }

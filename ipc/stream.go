@@ -78,7 +78,6 @@ func newStream(c *Conn, id uint32, send sendState, recv recvState, head Fields) 
 		recvq:    &p.recvq,
 		recvWin:  &p.recvWin,
 		readable: make(chan struct{}, 1),
-		headDone: make(chan struct{}),
 		send:     send,
 		recv:     recv,
 		head:     head,
@@ -88,11 +87,25 @@ func newStream(c *Conn, id uint32, send sendState, recv recvState, head Fields) 
 	// and it wakes the stream's reader in batches (reader.wakeAll); every
 	// other change (end, reset, failure) signals readable itself.
 	if recv != recvHead {
+		// The head is in already: ReadHead never waits, and sharing one
+		// closed channel saves a channel per accepted stream. headOnce is
+		// spent so that no later settleHead closes it again.
 		st.headIn = true
-		st.settleHead(nil)
+		st.headDone = closedChan
+		st.headOnce.Do(func() {})
+	} else {
+		st.headDone = make(chan struct{})
 	}
 	return st
 }
+
+// closedChan is the headDone of every stream that opens with the peer's
+// head.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
 
 // streamParts is a Stream with the queues and windows it points to.
 type streamParts struct {

@@ -62,6 +62,14 @@ type writer struct {
 	// its address for WriteTo costs no allocation.
 	sending net.Buffers
 	hdrs    []byte // DATA frame headers, headerSize bytes per frame
+	// loadFrame is the one LOAD frame buffer, reused for every report.
+	// loadQueued says it sits in the scheduler's control queue, not yet
+	// popped into a batch: a newer report then overwrites it in place
+	// (an unsent report is superseded anyway) instead of queueing another.
+	// Once popped it is not touched until the batch is written, which
+	// happens before the next takeOps.
+	loadFrame  [headerSize + loadSize]byte
+	loadQueued bool
 	// batchData is the queued data in the batch being built, and lastData
 	// what the last batch written carried: what tells a streaming producer
 	// from a small response (see yieldPays).
@@ -112,9 +120,10 @@ func (w *writer) run() {
 // in push order, and returns the error to end the connection with once the
 // control frames are out, if one was asked for.
 func (w *writer) takeOps() error {
-	var load []byte
+	var load Load
+	var hasLoad bool
 	var failErr error
-	w.ops, load, failErr = w.c.out.take(w.ops)
+	w.ops, load, hasLoad, failErr = w.c.out.take(w.ops)
 	for i, op := range w.ops {
 		if op.frame != nil {
 			w.sched.PushControl(op.frame)
@@ -138,8 +147,12 @@ func (w *writer) takeOps() error {
 		}
 		w.ops[i] = outOp{}
 	}
-	if load != nil {
-		w.sched.PushControl(load)
+	if hasLoad {
+		load.putFrame(w.loadFrame[:])
+		if !w.loadQueued {
+			w.sched.PushControl(w.loadFrame[:])
+			w.loadQueued = true
+		}
 	}
 	return failErr
 }
@@ -156,6 +169,9 @@ func (w *writer) buildBatch() {
 			break
 		}
 		if ctl != nil {
+			if &ctl[0] == &w.loadFrame[0] {
+				w.loadQueued = false
+			}
 			w.bufs = append(w.bufs, ctl)
 			size += len(ctl)
 			continue

@@ -45,6 +45,9 @@ type Queue struct {
 	// Pop must leave in the queue even when it has drained it.
 	filling *chunk
 
+	// Both made under mu when first needed (see waitChansLocked), so that
+	// a queue that never blocks its producer (a small response, a request
+	// without a body) costs no channels.
 	space   chan struct{} // a token per wake-up of a producer blocked for space
 	aborted chan struct{} // closed by Abort: wakes a producer blocked anywhere
 
@@ -73,8 +76,29 @@ func (q *Queue) Init(limit int, budget *Budget) {
 	}
 	q.limit = limit
 	q.budget = budget
-	q.space = make(chan struct{}, 1)
-	q.aborted = make(chan struct{})
+	q.space = nil
+	q.aborted = nil
+}
+
+// spaceLocked returns the channel a producer blocked for space waits on,
+// making it if need be. q.mu must be held.
+func (q *Queue) spaceLocked() chan struct{} {
+	if q.space == nil {
+		q.space = make(chan struct{}, 1)
+	}
+	return q.space
+}
+
+// abortedLocked returns the channel Abort closes, making it if need be
+// (closed already if the queue was aborted). q.mu must be held.
+func (q *Queue) abortedLocked() chan struct{} {
+	if q.aborted == nil {
+		q.aborted = make(chan struct{})
+		if q.abortErr != nil {
+			close(q.aborted)
+		}
+	}
+	return q.aborted
 }
 
 // SetNotify sets fn to be called when data is added to a queue that the
@@ -146,17 +170,22 @@ func (q *Queue) Write(ctx context.Context, p []byte) (n int, err error) {
 		space := q.limit - int(q.queued.Load())
 		if space <= 0 {
 			q.waiting = true
+			spaceCh, abortCh := q.spaceLocked(), q.abortedLocked()
 			q.mu.Unlock()
 			if q.onBlock != nil {
 				q.onBlock()
 			}
 			select {
-			case <-q.space:
-			case <-q.aborted:
+			case <-spaceCh:
+			case <-abortCh:
 			case <-ctx.Done():
 				return n, ctx.Err()
 			}
 			continue
+		}
+		var abortCh chan struct{}
+		if q.budget != nil {
+			abortCh = q.abortedLocked()
 		}
 		q.mu.Unlock()
 
@@ -165,7 +194,7 @@ func (q *Queue) Write(ctx context.Context, p []byte) (n int, err error) {
 		// that other queues can interleave with.
 		m := min(space, len(p), ChunkSize)
 		if q.budget != nil {
-			if err := q.budget.acquire(ctx, int64(m), q.aborted); err != nil {
+			if err := q.budget.acquire(ctx, int64(m), abortCh); err != nil {
 				if err == errAborted {
 					continue // the top of the loop reports the abort error
 				}
@@ -279,11 +308,15 @@ func (q *Queue) Pop(max int) Segment {
 	}
 	wake := q.waiting
 	q.waiting = false
+	var spaceCh chan struct{}
+	if wake {
+		spaceCh = q.spaceLocked()
+	}
 	q.mu.Unlock()
 
 	if wake {
 		select {
-		case q.space <- struct{}{}:
+		case spaceCh <- struct{}{}:
 		default: // a token is already pending
 		}
 	}
@@ -345,7 +378,9 @@ func (q *Queue) Abort(err error) {
 	q.closed = true
 	dropped := q.queued.Swap(0)
 	q.dropChunksLocked()
-	close(q.aborted)
+	if q.aborted != nil {
+		close(q.aborted)
+	}
 	q.mu.Unlock()
 
 	q.budget.Release(dropped)

@@ -537,3 +537,49 @@ func TestInitInPlace(t *testing.T) {
 		t.Fatal("the drained, closed queue is not done")
 	}
 }
+
+// TestQueueChannelsMadeLazily: a queue whose producer never blocks makes no
+// channels, Abort works without them, and one made after the abort is
+// already closed, so that no waiter can miss it.
+func TestQueueChannelsMadeLazily(t *testing.T) {
+	q := NewQueue(8, nil)
+	if _, err := q.Write(context.Background(), []byte("abc")); err != nil {
+		t.Fatal(err)
+	}
+	if q.space != nil || q.aborted != nil {
+		t.Fatal("a Write that did not block made the queue's channels")
+	}
+	q.Abort(nil)
+	q.mu.Lock()
+	ch := q.abortedLocked()
+	q.mu.Unlock()
+	select {
+	case <-ch:
+	default:
+		t.Fatal("the abort channel made after Abort is open")
+	}
+
+	// A producer blocked for space is woken by a Pop and by an Abort.
+	q = NewQueue(4, nil)
+	done := make(chan error, 1)
+	go func() {
+		_, err := q.Write(context.Background(), []byte("0123456789"))
+		done <- err
+	}()
+	for q.Len() < 4 {
+		time.Sleep(time.Millisecond)
+	}
+	q.Pop(4).Release()
+	for q.Len() < 4 {
+		time.Sleep(time.Millisecond)
+	}
+	q.Abort(nil)
+	select {
+	case err := <-done:
+		if err != ErrAborted {
+			t.Fatalf("blocked Write returned %v, want ErrAborted", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Abort did not wake the blocked Write")
+	}
+}
