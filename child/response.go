@@ -361,7 +361,6 @@ func (w *response) abort(abortHandler bool) {
 	w.releaseHeld()
 	switch {
 	case !w.headSent && abortHandler && w.written > 0:
-		w.headSent = true
 		w.st.Reset(ipc.CodeInternal)
 	case !w.headSent:
 		respondError(w.st, http.StatusInternalServerError, http.StatusText(http.StatusInternalServerError))

@@ -66,9 +66,12 @@ func (st *Stream) WriteResponse(head Fields, body []byte, trailers Fields) error
 	// Every check that can refuse the response comes first, so that an
 	// error other than the stream's failure means nothing was sent and the
 	// caller may still answer differently.
-	endLen := 4 + fieldsSize(trailers)
-	if limit := fieldBlockLimit(st.c.peer.MaxFramePayload); endLen > limit {
-		return fmt.Errorf("ipc: an END frame with these trailers would carry %d bytes; at most %d are allowed", endLen, limit)
+	endLen, err := st.endPayloadLen(trailers)
+	if err != nil {
+		return err
+	}
+	if len(body) > int(st.c.peer.MaxFramePayload) || len(body) > st.sendWin.Available() {
+		return st.writeResponseSlowly(head, body, trailers)
 	}
 	need := headerSize + fieldsSize(head) + headerSize + len(body) + headerSize + endLen
 	pooled := getResponseFrame(need)
@@ -77,19 +80,11 @@ func (st *Stream) WriteResponse(head Fields, body []byte, trailers Fields) error
 		putResponseFrame(pooled)
 		return err
 	}
-	if len(body) > int(st.c.peer.MaxFramePayload) || len(body) > st.sendWin.Available() {
-		putResponseFrame(pooled)
-		return st.writeResponseSlowly(head, body, trailers)
-	}
 	putHeader(frame, frameHeader{Length: uint32(len(frame) - headerSize), Type: frameHead, StreamID: st.id})
 	if len(body) > 0 {
 		frame = appendFrame(frame, frameData, 0, st.id, body)
 	}
-	at := len(frame)
-	frame = frame[:at+headerSize+4]
-	putHeader(frame[at:], frameHeader{Length: uint32(endLen), Type: frameEnd, StreamID: st.id})
-	binary.BigEndian.PutUint32(frame[at+headerSize:], uint32(CodeOK))
-	frame = appendFields(frame, trailers)
+	frame = appendEndFrame(frame, st.id, CodeOK, trailers)
 
 	*pooled = frame
 	st.mu.Lock()
@@ -197,9 +192,8 @@ func (st *Stream) CloseWrite() error { return st.End(CodeOK, nil) }
 // End ends what this end sends: once the queued data has left, an END frame
 // carries code (CodeOK for a complete stream) and trailers.
 func (st *Stream) End(code Code, trailers Fields) error {
-	n := 4 + fieldsSize(trailers)
-	if limit := fieldBlockLimit(st.c.peer.MaxFramePayload); n > limit {
-		return fmt.Errorf("ipc: an END frame with these trailers would carry %d bytes; at most %d are allowed", n, limit)
+	if _, err := st.endPayloadLen(trailers); err != nil {
+		return err
 	}
 	st.mu.Lock()
 	if err := st.writableLocked(); err != nil {
@@ -240,10 +234,25 @@ func (st *Stream) endFrameIfDrained() []byte {
 	st.mu.Lock()
 	code, trailers := st.endCode, st.endFields
 	st.mu.Unlock()
+	return appendEndFrame(make([]byte, 0, headerSize+4+fieldsSize(trailers)), st.id, code, trailers)
+}
+
+// endPayloadLen is the payload length of an END frame with trailers, or
+// why the peer would not accept one that large.
+func (st *Stream) endPayloadLen(trailers Fields) (int, error) {
 	n := 4 + fieldsSize(trailers)
-	b := make([]byte, headerSize+4, headerSize+n)
-	putHeader(b, frameHeader{Length: uint32(n), Type: frameEnd, StreamID: st.id})
-	binary.BigEndian.PutUint32(b[headerSize:], uint32(code))
+	if limit := fieldBlockLimit(st.c.peer.MaxFramePayload); n > limit {
+		return 0, fmt.Errorf("ipc: an END frame with these trailers would carry %d bytes; at most %d are allowed: send fewer or smaller trailers", n, limit)
+	}
+	return n, nil
+}
+
+// appendEndFrame appends stream id's END frame: code, then the trailers.
+func appendEndFrame(b []byte, id uint32, code Code, trailers Fields) []byte {
+	at := len(b)
+	b = append(b, make([]byte, headerSize+4)...)
+	putHeader(b[at:], frameHeader{Length: uint32(4 + fieldsSize(trailers)), Type: frameEnd, StreamID: id})
+	binary.BigEndian.PutUint32(b[at+headerSize:], uint32(code))
 	return appendFields(b, trailers)
 }
 

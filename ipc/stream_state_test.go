@@ -32,14 +32,7 @@ func TestHeadEndStreamCrossingResetIsForgotten(t *testing.T) {
 func TestStreamStateErrors(t *testing.T) {
 	oc, ac := pair(t, nil, nil)
 	ctx := ctxTimeout(t, 10*time.Second)
-	ost, err := oc.OpenStream(ctx, Fields{{":path", "/"}}, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ast, err := ac.AcceptStream(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ost, ast := openAccepted(t, ctx, oc, ac, false)
 	if err := ost.WriteHead(nil, false); err == nil {
 		t.Fatal("WriteHead on an opened stream, whose head is out: no error")
 	}
@@ -98,14 +91,7 @@ func TestStreamStateErrors(t *testing.T) {
 func TestResetBeforeResponseHead(t *testing.T) {
 	oc, ac := pair(t, nil, nil)
 	ctx := ctxTimeout(t, 10*time.Second)
-	ost, err := oc.OpenStream(ctx, Fields{{":path", "/"}}, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ast, err := ac.AcceptStream(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ost, ast := openAccepted(t, ctx, oc, ac, false)
 	ast.Reset(CodeRefused)
 	var se *StreamError
 	if h, err := ost.ReadHead(ctx); !errors.As(err, &se) || se.Code != CodeRefused || !se.Remote || h != nil {
@@ -175,14 +161,7 @@ func TestFramesAfterConnectionFailureOpenNothing(t *testing.T) {
 func TestCloseWithoutHeadResetsAcceptedStream(t *testing.T) {
 	oc, ac := pair(t, nil, nil)
 	ctx := ctxTimeout(t, 10*time.Second)
-	ost, err := oc.OpenStream(ctx, Fields{{":path", "/"}}, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ast, err := ac.AcceptStream(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ost, ast := openAccepted(t, ctx, oc, ac, true)
 	waitFor(t, ast.PeerEnded, "the request's end")
 	ast.Close()
 	if _, err := ost.ReadHead(ctx); err == nil {
@@ -260,4 +239,19 @@ func rawOpenedGET(t *testing.T) (*rawPeer, *Conn, *Stream, context.Context) {
 	}
 	p.read()
 	return p, oc, st, ctx
+}
+
+// openAccepted opens a stream to "/" on oc (with endStream, a request
+// without a body) and returns it with its accepted end on ac.
+func openAccepted(t *testing.T, ctx context.Context, oc, ac *Conn, endStream bool) (*Stream, *Stream) {
+	t.Helper()
+	ost, err := oc.OpenStream(ctx, Fields{{":path", "/"}}, endStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ast, err := ac.AcceptStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ost, ast
 }

@@ -84,10 +84,8 @@ func smallGet(t *testing.T, addr, path string) string {
 
 // TestGatewayCompleteResponseInOneWrite: a small response that the worker
 // has sent whole by the time its head is relayed reaches the client in one
-// write, head and body together, with the worker's Content-Length. Whether
-// the body is already here when the head is read depends on scheduling, so
-// the test asks it of some tries, not all; before the change it held for
-// none, the head always being flushed on its own.
+// write, head and body together, with the worker's Content-Length. Before
+// the change it held for none, the head always being flushed on its own.
 func TestGatewayCompleteResponseInOneWrite(t *testing.T) {
 	e := gwStart(t, Config{})
 	e.addWorker(0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -110,8 +108,12 @@ func TestGatewayCompleteResponseInOneWrite(t *testing.T) {
 			t.Fatalf("try %d: %d bytes written in %v, %d read", i, total, writes, len(s))
 		}
 	}
-	if single == 0 {
-		t.Fatalf("no response of %d went out in one write", tries)
+	// The worker sends the whole response in one writev and the parent's
+	// reader wakes ReadHead only after the rest of that read is filed, so
+	// a miss needs the kernel to split one small write across two reads:
+	// rare, but not impossible on a loaded machine.
+	if single < tries*3/4 {
+		t.Fatalf("%d of %d responses went out in one write; want nearly all", single, tries)
 	}
 	t.Logf("%d of %d responses in one write", single, tries)
 }
