@@ -148,7 +148,7 @@ func checkFixedLength(h frameHeader) error {
 	case framePing:
 		ok = h.Length == 8
 	case frameLoad:
-		ok = h.Length == loadSize
+		ok = h.Length == loadSize || h.Length == loadSizeShort
 	case frameHead:
 		ok = h.Length <= maxFieldBlockFrame
 	case frameEnd:
