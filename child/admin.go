@@ -63,9 +63,13 @@ func (l promLog) Println(v ...any) {
 // currentConfig is what GET /config answers: the settings in force, every
 // field present. (queue_timeout is the gateway's and stays absent.)
 func (s *server) currentConfig() settings.Config {
-	_, _, limit := s.gate.counts()
-	if !s.gate.gated {
+	c := s.gate.counts()
+	limit := 0 // automatic
+	switch {
+	case !s.gate.gated:
 		limit = s.maxInFlight // not enforced: admission is off
+	case c.fixed:
+		limit = c.limit
 	}
 	queue, high, low := s.budget.Limits()
 	return settings.Config{
@@ -114,7 +118,7 @@ func (s *server) serveTune(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if t.MaxInFlight != nil && s.gate.gated && *t.MaxInFlight != *cur.MaxInFlight {
-		if err := s.gate.setLimit(*t.MaxInFlight); err != nil {
+		if err := s.setMaxInFlight(*t.MaxInFlight); err != nil {
 			http.Error(w, "sluice worker: max_inflight: "+err.Error(), http.StatusInternalServerError)
 			return
 		}
@@ -125,6 +129,16 @@ func (s *server) serveTune(w http.ResponseWriter, r *http.Request) {
 			"max_inflight", *now.MaxInFlight, "high_watermark", *now.HighWatermark, "low_watermark", *now.LowWatermark)
 	}
 	writeJSON(w, http.StatusOK, now)
+}
+
+// setMaxInFlight puts a hard cap of n handlers in place, or with 0 gives
+// the gate back to the CPU admission controller, which resumes from the
+// limit it had.
+func (s *server) setMaxInFlight(n int) error {
+	if n > 0 {
+		return s.gate.setLimit(n, true)
+	}
+	return s.gate.setLimit(int(s.autoLimit.Load()), false)
 }
 
 // checkTuning returns an error naming the first field of t, already

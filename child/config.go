@@ -13,7 +13,11 @@ import (
 // Config tunes a worker. Every field states its unit and what its zero value
 // means, so a zero Config is a sound default; VerifyConfig checks it.
 type Config struct {
-	// MaxInFlight is how many handlers run at once. Zero means 2.
+	// MaxInFlight, if positive, is a hard cap: at most that many handlers
+	// run at once, whatever they do. Zero means automatic: the gate admits
+	// handlers by CPU headroom, counting only those computing (not those
+	// blocked on a slow client or waiting on I/O), under a limit that a
+	// controller sets from CPU pressure and scheduler latency.
 	MaxInFlight int
 
 	// HighWatermark is the response bytes queued for flushing, across all
@@ -45,6 +49,10 @@ type Config struct {
 	// slog.Default().
 	Logger *slog.Logger
 
+	// cpuSource, if not nil, replaces the operating system's signals for
+	// the automatic limit (tests drive the controller with it).
+	cpuSource cpuSource
+
 	// DisableAdmission turns the admission gate off: every accepted stream
 	// starts at once, however many run and however much is queued.
 	// QueueLimit still applies, and load reports give the connection's
@@ -69,7 +77,7 @@ func VerifyConfig(c *Config) error {
 	}
 	switch {
 	case c.MaxInFlight < 0 || c.MaxInFlight > settings.MaxInFlightLimit:
-		return fmt.Errorf("child: MaxInFlight %d is out of range; use 0 (default %d) or 1..%d", c.MaxInFlight, DefaultMaxInFlight, settings.MaxInFlightLimit)
+		return fmt.Errorf("child: MaxInFlight %d is out of range; use 0 (automatic) or 1..%d for a hard cap", c.MaxInFlight, settings.MaxInFlightLimit)
 	case c.HighWatermark < 0:
 		return fmt.Errorf("child: HighWatermark %d is negative; use 0 (default %d) or a size in bytes", c.HighWatermark, DefaultHighWatermark)
 	case c.LowWatermark < 0:
@@ -97,8 +105,9 @@ func VerifyConfig(c *Config) error {
 
 // resolved is a Config with every default filled in.
 type resolved struct {
-	maxInFlight      int
+	maxInFlight      int // 0: automatic
 	high, low, limit int64
+	cpuSource        cpuSource
 	sendBuffer       int
 	admission        bool
 	maxStreams       int
@@ -116,11 +125,9 @@ func (c *Config) settings() resolved {
 		sendBuffer:  c.SendBuffer,
 		admission:   !c.DisableAdmission,
 		log:         c.Logger,
+		cpuSource:   c.cpuSource,
 	}
 	s.high, s.low, s.limit = settings.Watermarks(c.HighWatermark, c.LowWatermark, c.QueueLimit)
-	if s.maxInFlight == 0 {
-		s.maxInFlight = DefaultMaxInFlight
-	}
 	if s.sendBuffer == 0 {
 		s.sendBuffer = DefaultSendBuffer
 	}

@@ -37,7 +37,7 @@ func TestVerifyConfig(t *testing.T) {
 
 func TestConfigDefaults(t *testing.T) {
 	s := (&Config{}).settings()
-	if s.maxInFlight != DefaultMaxInFlight || s.high != 8<<20 || s.low != 2<<20 || s.limit != 32<<20 || s.sendBuffer != 4<<20 || !s.admission {
+	if s.maxInFlight != 0 || s.high != 8<<20 || s.low != 2<<20 || s.limit != 32<<20 || s.sendBuffer != 4<<20 || !s.admission {
 		t.Errorf("defaults %+v", s)
 	}
 	s = (&Config{HighWatermark: 1 << 20, SendBuffer: -1}).settings()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/sluicegw/sluice/ipc/settings"
 	"github.com/sluicegw/sluice/stream"
@@ -17,30 +18,68 @@ var errStopping = errors.New("child: the worker is stopping; the stream was neve
 
 // gate is the admission gate: it decides when an accepted stream's handler
 // may start. Flushing what was already produced goes before starting more
-// work, so a stream waits while limit handlers run, or while the shared send
-// budget is above its high watermark, until it falls to the low one.
-// Without this, a worker under load keeps starting handlers whose output
-// competes with, and starves, the responses already under way
-// (docs/ARCHITECTURE.md, "Starved flushing").
+// work, so a stream waits while the CPUs are taken by handlers already
+// computing, or while the shared send budget is above its high watermark,
+// until it falls to the low one. Without this, a worker under load keeps
+// starting handlers whose output competes with, and starves, the responses
+// already under way (docs/ARCHITECTURE.md, "Starved flushing").
+//
+// A gate has one of two modes. With a fixed limit (Config.MaxInFlight, or
+// PUT /config max_inflight) at most limit handlers run, whatever they do.
+// Automatic (the default), limit is the CPU admission limit that the
+// controller (cpulimit.go) sets, and it counts only the handlers computing:
+// not those blocked on a slow client (block), and not, as far as the Go
+// scheduler can tell (demand), those waiting on anything else. A handler
+// asleep on a database call holds a stream, not a CPU.
 //
 // Waiting streams start in arrival order: only the ticket at the head of the
 // queue looks at the slots and the budget; the others wait for it to move.
 type gate struct {
 	gated  bool           // false: no gate at all (admission is off)
 	budget *stream.Budget // its watermarks hold new handlers back
+	// demand, if not nil, measures the goroutines of the process that are
+	// running or waiting for a thread, not counting the caller; the
+	// automatic mode admits by it when the counts alone would not.
+	demand func() int
 	// onChange is called, with mu held so that reports leave in order, each
 	// time the counts or the limit change; it must not block.
-	onChange func(inFlight, waiting, limit int)
+	onChange func(gateCounts)
 
 	stopCtx context.Context // ends when the gate stops
 	stopNow context.CancelFunc
 
+	// tickets reuses tickets and their channels. A ticket's life is
+	// bounded by the gate: once wait has returned or withdraw has taken it
+	// out of the queue, nothing signals it any more, and serveStream
+	// releases it. The pool is the gate's, not the process's, so that a
+	// channel never outlives the Serve (or synctest bubble) that made it.
+	tickets sync.Pool
+
 	mu       sync.Mutex
-	limit    int // most handlers at once (when gated); may change at run time
-	inFlight int
+	fixed    bool      // limit caps handlers running, not handlers computing
+	limit    int       // may change at run time
+	inFlight int       // handlers running
+	blocked  int       // of those, how many wait on their client (block)
+	draining int       // streams whose handler returned, response still going
 	queue    []*ticket // waiting, in arrival order
-	stopped  bool
+	// held records that the limit held the head of the queue back since
+	// the controller last asked (takeHeld).
+	held    bool
+	stopped bool
 }
+
+// gateCounts is a snapshot of the gate, for load reports and metrics.
+type gateCounts struct {
+	inFlight, waiting, limit int
+	blocked                  int // handlers known to wait on their client
+	draining                 int
+	fixed                    bool
+}
+
+// cpuPoll is how often the head of the queue re-measures demand while the
+// automatic limit holds it back: nothing signals that a handler went to
+// sleep on I/O, so a freed CPU is found by looking.
+const cpuPoll = 2 * time.Millisecond
 
 // ticket is one stream's place in the queue.
 type ticket struct {
@@ -50,10 +89,8 @@ type ticket struct {
 	turn chan struct{}
 }
 
-// tickets reuses tickets and their channels. A ticket's life is bounded by
-// the gate: once wait has returned or withdraw has taken it out of the
-// queue, nothing signals it any more, and serveStream releases it.
-var tickets = sync.Pool{New: func() any { return &ticket{turn: make(chan struct{}, 1)} }}
+// newTicket makes a ticket for the gate's pool.
+func newTicket() any { return &ticket{turn: make(chan struct{}, 1)} }
 
 // release returns t, which is no longer in the queue (wait has returned or
 // withdraw has run), for reuse; t must not be used after. A token left in
@@ -64,13 +101,16 @@ func (g *gate) release(t *ticket) {
 	case <-t.turn:
 	default:
 	}
-	tickets.Put(t)
+	g.tickets.Put(t)
 }
 
-// newGate returns a gate for limit handlers (0: no gate) that also holds new
-// handlers back while budget is High.
-func newGate(limit int, budget *stream.Budget, onChange func(inFlight, waiting, limit int)) *gate {
-	g := &gate{gated: limit > 0, limit: limit, budget: budget, onChange: onChange}
+// newGate returns a gate that starts streams under limit, fixed or
+// automatic (see gate), and also holds new handlers back while budget is
+// High. A limit of 0 means no gate at all. demand may be nil (the automatic
+// mode then counts every handler not blocked on its client as computing).
+func newGate(limit int, fixed bool, budget *stream.Budget, demand func() int, onChange func(gateCounts)) *gate {
+	g := &gate{gated: limit > 0, fixed: fixed, limit: limit, budget: budget, demand: demand, onChange: onChange}
+	g.tickets.New = newTicket
 	g.stopCtx, g.stopNow = context.WithCancel(context.Background())
 	return g
 }
@@ -79,7 +119,7 @@ func newGate(limit int, budget *stream.Budget, onChange func(inFlight, waiting, 
 // queue keeps the order in which the parent opened the streams whatever the
 // order in which their goroutines run.
 func (g *gate) join() *ticket {
-	t := tickets.Get().(*ticket)
+	t := g.tickets.Get().(*ticket)
 	if !g.gated {
 		return t
 	}
@@ -117,12 +157,19 @@ func (g *gate) wait(ctx context.Context, t *ticket) error {
 			g.removeLocked(t)
 			g.mu.Unlock()
 			return context.Cause(ctx)
-		case g.queue[0] != t || g.inFlight >= g.limit:
+		case g.queue[0] != t:
 			g.mu.Unlock()
-			select {
-			case <-t.turn:
-			case <-ctx.Done():
-			case <-g.stopCtx.Done():
+			g.await(ctx, t, nil)
+		case !g.roomLocked():
+			g.held = true
+			measured := !g.fixed && g.demand != nil
+			g.mu.Unlock()
+			if measured {
+				poll := time.NewTimer(cpuPoll)
+				g.await(ctx, t, poll.C)
+				poll.Stop()
+			} else {
+				g.await(ctx, t, nil)
 			}
 		case g.budget.High():
 			g.mu.Unlock()
@@ -145,6 +192,38 @@ func (g *gate) wait(ctx context.Context, t *ticket) error {
 	}
 }
 
+// await blocks until t gets a turn, poll fires, ctx ends or the gate stops.
+func (g *gate) await(ctx context.Context, t *ticket, poll <-chan time.Time) {
+	select {
+	case <-t.turn:
+	case <-poll:
+	case <-ctx.Done():
+	case <-g.stopCtx.Done():
+	}
+}
+
+// roomLocked says whether one more handler may start now, by the limit
+// alone (the budget is checked apart).
+func (g *gate) roomLocked() bool {
+	if g.fixed {
+		return g.inFlight < g.limit
+	}
+	return g.computingLocked() < g.limit
+}
+
+// computingLocked is how many running handlers count toward the automatic
+// limit: those not blocked on their client, fewer if the scheduler sees
+// fewer goroutines wanting a CPU. Demand is measured only when the count
+// alone reaches the limit, which keeps it off the path of a worker with
+// room.
+func (g *gate) computingLocked() int {
+	n := g.inFlight - g.blocked
+	if n < g.limit || g.demand == nil {
+		return n
+	}
+	return min(n, g.demand())
+}
+
 // waitLow blocks until the budget is low again, ctx ends or the gate stops.
 func (g *gate) waitLow(ctx context.Context) {
 	ctx, cancel := context.WithCancel(ctx)
@@ -164,20 +243,56 @@ func (g *gate) withdraw(t *ticket) {
 	g.mu.Unlock()
 }
 
-// leave marks a handler that wait admitted as finished, freeing its slot.
+// leave marks a handler that wait admitted as finished, freeing its slot;
+// its stream counts as draining until drained is called.
 func (g *gate) leave() {
 	g.mu.Lock()
 	g.inFlight--
+	g.draining++
 	g.signalHeadLocked()
 	g.changedLocked()
 	g.mu.Unlock()
 }
 
-// setLimit changes how many handlers run at once, effective at once:
-// raising it starts waiting streams; lowering it lets running handlers
-// finish, and new ones wait until fewer than n run. It fails on a gate that
+// drained marks the end of a stream that leave counted as draining.
+func (g *gate) drained() {
+	g.mu.Lock()
+	g.draining--
+	g.changedLocked()
+	g.mu.Unlock()
+}
+
+// block marks a running handler as waiting on its client (it stops
+// counting toward the automatic limit), or, with false, as back at work.
+// The ipc stream's wait hook calls it.
+func (g *gate) block(waiting bool) {
+	g.mu.Lock()
+	if waiting {
+		g.blocked++
+		g.signalHeadLocked()
+	} else {
+		g.blocked--
+	}
+	g.changedLocked()
+	g.mu.Unlock()
+}
+
+// takeHeld reports whether the limit held a stream back since the last
+// call, and forgets it; a stream still held now counts.
+func (g *gate) takeHeld() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	held := g.held || (len(g.queue) > 0 && g.gated && !g.roomLocked())
+	g.held = false
+	return held
+}
+
+// setLimit changes the limit, effective at once: raising it starts waiting
+// streams; lowering it lets running handlers finish, and new ones wait until
+// there is room. fixed says whether n caps handlers running (a hard cap set
+// by the operator) or computing (the controller's). It fails on a gate that
 // is off (admission disabled), which has no limit to change.
-func (g *gate) setLimit(n int) error {
+func (g *gate) setLimit(n int, fixed bool) error {
 	if !g.gated {
 		return fmt.Errorf("the admission gate is off (DisableAdmission, %s=%s), so there is no in-flight limit to change", settings.EnvAdmission, settings.AdmissionOff)
 	}
@@ -186,10 +301,10 @@ func (g *gate) setLimit(n int) error {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if n == g.limit {
+	if n == g.limit && fixed == g.fixed {
 		return nil
 	}
-	g.limit = n
+	g.limit, g.fixed = n, fixed
 	// The head re-checks, and each stream that starts signals the next,
 	// so a raise starts as many as the new slots allow.
 	g.signalHeadLocked()
@@ -197,12 +312,48 @@ func (g *gate) setLimit(n int) error {
 	return nil
 }
 
-// counts returns the handlers running and the streams waiting, and the
-// limit in force (0 when the gate is off).
-func (g *gate) counts() (inFlight, waiting, limit int) {
+// setAutoLimit is the controller's setLimit: it changes the limit only
+// while the gate is automatic, so that a hard cap put in place by PUT
+// /config between the controller's reading and its writing stays.
+func (g *gate) setAutoLimit(n int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.inFlight, len(g.queue), g.limit
+	if !g.gated || g.fixed || n < 1 || n == g.limit {
+		return
+	}
+	g.limit = n
+	g.signalHeadLocked()
+	g.changedLocked()
+}
+
+// counts returns a snapshot of the gate. limit is 0 when the gate is off.
+func (g *gate) counts() gateCounts {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.countsLocked()
+}
+
+func (g *gate) countsLocked() gateCounts {
+	return gateCounts{inFlight: g.inFlight, waiting: len(g.queue), limit: g.limit,
+		blocked: g.blocked, draining: g.draining, fixed: g.fixed}
+}
+
+// idleBlocked is how many running handlers do not count toward the
+// automatic limit now: those blocked on their client and, as the scheduler
+// measures it, those waiting on anything else. It is what a load report
+// gives the parent as blocked, so that the parent keeps sending this
+// worker streams while its handlers wait.
+func (g *gate) idleBlocked() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.idleBlockedLocked()
+}
+
+func (g *gate) idleBlockedLocked() int {
+	if g.fixed || g.demand == nil || g.inFlight-g.blocked < 1 {
+		return g.blocked
+	}
+	return g.inFlight - min(g.inFlight-g.blocked, g.demand())
 }
 
 // stop makes every waiting stream, and any that joins later, fail wait with
@@ -216,9 +367,9 @@ func (g *gate) stop() {
 
 // report calls fn with the current counts, under the same lock as onChange,
 // so that a periodic report never overtakes a newer change.
-func (g *gate) report(fn func(inFlight, waiting, limit int)) {
+func (g *gate) report(fn func(gateCounts)) {
 	g.mu.Lock()
-	fn(g.inFlight, len(g.queue), g.limit)
+	fn(g.countsLocked())
 	g.mu.Unlock()
 }
 
@@ -247,6 +398,6 @@ func (g *gate) signalHeadLocked() {
 
 func (g *gate) changedLocked() {
 	if g.onChange != nil {
-		g.onChange(g.inFlight, len(g.queue), g.limit)
+		g.onChange(g.countsLocked())
 	}
 }

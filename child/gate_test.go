@@ -236,7 +236,7 @@ func TestDisableAdmission(t *testing.T) {
 // in its channel, so that the stream that gets it next does not take a stale
 // signal for its turn.
 func TestGateTicketReleasedClean(t *testing.T) {
-	g := newGate(2, stream.NewBudget(1<<22, 1<<20, 1<<10), nil)
+	g := newGate(2, true, stream.NewBudget(1<<22, 1<<20, 1<<10), nil, nil)
 	tk := g.join() // at the head: signalled
 	if len(tk.turn) != 1 {
 		t.Fatalf("head ticket has %d tokens, want 1", len(tk.turn))
@@ -257,7 +257,7 @@ func TestGateTicketReleasedClean(t *testing.T) {
 	if len(tk.turn) != 0 {
 		t.Fatalf("released withdrawn ticket keeps %d tokens", len(tk.turn))
 	}
-	if in, waiting, _ := g.counts(); in != 0 || waiting != 0 {
-		t.Fatalf("counts %d in flight, %d waiting; want 0, 0", in, waiting)
+	if c := g.counts(); c.inFlight != 0 || c.waiting != 0 || c.draining != 1 {
+		t.Fatalf("counts %+v; want none in flight or waiting, and the first stream draining", c)
 	}
 }

@@ -54,8 +54,11 @@ func newMetrics(s *server, conn net.Conn) *metrics {
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
-	counts := func(pick func(inFlight, waiting, limit int) int) func() float64 {
+	counts := func(pick func(gateCounts) int) func() float64 {
 		return func() float64 { return float64(pick(s.gate.counts())) }
+	}
+	signal := func(v interface{ Load() uint32 }, scale float64) func() float64 {
+		return func() float64 { return float64(v.Load()) * scale }
 	}
 	limits := func(pick func(limit, high, low int64) int64) func() float64 {
 		return func() float64 { return float64(pick(s.budget.Limits())) }
@@ -65,16 +68,28 @@ func newMetrics(s *server, conn net.Conn) *metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.started, m.panics, m.refused, m.flushLag,
 		gauge("sluice_worker_inflight", "Handlers running now (admin streams are not counted).",
-			counts(func(n, _, _ int) int { return n })),
+			counts(func(c gateCounts) int { return c.inFlight })),
 		gauge("sluice_worker_waiting", "Streams accepted and waiting at the admission gate for their handler to start.",
-			counts(func(_, n, _ int) int { return n })),
-		gauge("sluice_worker_max_inflight", "Handlers the admission gate runs at once (live-tunable with PUT /config); with admission off, the connection's stream limit.",
-			counts(func(_, _, n int) int {
+			counts(func(c gateCounts) int { return c.waiting })),
+		gauge("sluice_worker_max_inflight", "The admission gate's limit: with a fixed --max-inflight, handlers running at once; automatic, handlers computing at once (the CPU admission limit); with admission off, the connection's stream limit.",
+			counts(func(c gateCounts) int {
 				if !s.gate.gated {
 					return s.maxStreams
 				}
-				return n
+				return c.limit
 			})),
+		gauge("sluice_worker_blocked_on_client", "Running handlers blocked on their client: writing a response it reads slowly, or reading a body it sends slowly. They do not count toward the CPU admission limit.",
+			counts(func(c gateCounts) int { return c.blocked })),
+		gauge("sluice_worker_idle_handlers", "Running handlers that do not count toward the CPU admission limit now: those blocked on their client and those the Go scheduler sees waiting (on I/O, a lock, a timer).",
+			func() float64 { return float64(s.gate.idleBlocked()) }),
+		gauge("sluice_worker_draining", "Streams whose handler returned while their response is still being sent.",
+			counts(func(c gateCounts) int { return c.draining })),
+		gauge("sluice_worker_cpu_pressure_ratio", "Share of the CPU admission controller's last interval during which runnable work waited for a CPU (PSI some; 0 where PSI is missing).",
+			signal(&s.pressurePermille, 1e-3)),
+		gauge("sluice_worker_sched_latency_p99_seconds", "The Go scheduler latency's 99th percentile over the CPU admission controller's last interval.",
+			signal(&s.schedMicros, 1e-6)),
+		gauge("sluice_worker_flush_lag_p99_seconds", "The flush lag's 99th percentile over the last load interval (the histogram sluice_worker_flush_lag_seconds has it since the start).",
+			signal(&s.flushLagMicros, 1e-6)),
 		gauge("sluice_worker_queued_bytes", "Response bytes queued by handlers across all streams and not yet written to the socket.",
 			func() float64 { return float64(s.budget.Used()) }),
 		gauge("sluice_worker_queue_limit_bytes", "Cap on queued response bytes across all streams: a handler's Write blocks beyond it.",

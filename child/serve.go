@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -23,8 +24,16 @@ import (
 )
 
 // loadInterval is how often a busy worker repeats its load report, so that
-// the parent sees queued bytes drain even while no handler starts or ends.
-const loadInterval = 100 * time.Millisecond
+// the parent sees queued bytes drain even while no handler starts or ends,
+// and how often the CPU admission controller takes a step.
+const loadInterval = controlInterval
+
+// autoLimitMax is the least upper bound of the automatic CPU limit (which is
+// also at least four times GOMAXPROCS): goroutines computing beyond what the
+// threads can run only wait in the scheduler's queue, but the controller
+// must be able to admit a few more than the CPUs when handlers spend part
+// of their time in system calls it cannot see.
+const autoLimitMax = 8
 
 // flushTimeout bounds the ping that, before Serve closes the connection,
 // makes sure the last resets and the load report have left.
@@ -68,34 +77,53 @@ func Serve(ctx context.Context, conn net.Conn, handler http.Handler, cfg *Config
 		maxStreams:  set.maxStreams,
 		sched:       set.ipc.Policy,
 		workerID:    workerID(),
+		cpuLimit:    newCPULimit(runtime.GOMAXPROCS(0), 1, min(max(autoLimitMax, 4*runtime.GOMAXPROCS(0)), set.maxStreams)),
+		cpuSource:   set.cpuSource,
+		lags:        newLagWindow(),
 	}
 	if s.sched == "" {
 		s.sched = settings.PolicySequential
 	}
-	gateLimit := set.maxInFlight
+	gateLimit, fixed := set.maxInFlight, set.maxInFlight > 0
+	var demand func() int
+	if !fixed {
+		gateLimit = s.cpuLimit.limit
+		demand = newDemandMeter().others
+	}
 	if !set.admission {
 		// Nothing holds streams back, so the connection's stream limit
 		// is the only bound, and load reports give it as the worker's limit
 		// (sendLoad).
 		gateLimit = 0
 	}
-	s.gate = newGate(gateLimit, s.budget, func(inFlight, waiting, limit int) { s.sendLoad(inFlight, waiting, limit, loadChange) })
+	s.gate = newGate(gateLimit, fixed, s.budget, demand, func(c gateCounts) { s.sendLoad(c, loadChange) })
 	s.metrics = newMetrics(s, conn)
 	s.admin = s.adminHandler()
 	set.ipc.SendBudget = s.budget
+	observe := func(lag time.Duration, n int) {
+		s.metrics.observeFlush(lag, n)
+		s.lags.observe(lag)
+	}
 	if user := set.ipc.OnFlushed; user != nil {
 		set.ipc.OnFlushed = func(lag time.Duration, n int) {
-			s.metrics.observeFlush(lag, n)
+			observe(lag, n)
 			user(lag, n)
 		}
 	} else {
-		set.ipc.OnFlushed = s.metrics.observeFlush
+		set.ipc.OnFlushed = observe
 	}
 	ic, err := ipc.Server(conn, &set.ipc)
 	if err != nil {
 		return fmt.Errorf("sluice worker: handshake with the parent: %w", err)
 	}
 	s.conn = ic
+	s.autoLimit.Store(int32(s.cpuLimit.limit))
+	if s.cpuSource == nil && set.admission {
+		psi, why := findPSI("/")
+		s.log.Info("sluice worker: CPU admission is automatic", "cpu_pressure_from", why,
+			"initial_limit", s.cpuLimit.limit, "max_limit", s.cpuLimit.max)
+		s.cpuSource = newOSSignals(psi, time.Now())
+	}
 	s.log.Info("sluice worker: serving",
 		"max_inflight", set.maxInFlight, "admission", set.admission,
 		"high_watermark", set.high, "low_watermark", set.low, "queue_limit", set.limit)
@@ -113,7 +141,7 @@ type server struct {
 	metrics *metrics
 	base    context.Context // its values reach every request context
 
-	maxInFlight int        // as configured (the gate's limit may change since)
+	maxInFlight int        // as configured, 0 for automatic (the gate's limit may change since)
 	maxStreams  int        // the connection's stream limit
 	sched       string     // the data scheduling policy
 	workerID    string     // the worker pprof label
@@ -124,6 +152,19 @@ type server struct {
 	// those made, to bound it.
 	labelCtxs   sync.Map
 	labelRoutes atomic.Int64
+	// cpuLimit is the CPU admission controller, and cpuSource what it
+	// reads; both are the tick goroutine's (cpuSource is nil when
+	// admission is off). autoLimit is the controller's last limit, which
+	// PUT /config gives back to the gate when a hard cap is lifted. lags
+	// holds the flush lags of the current interval.
+	cpuLimit  *cpuLimit
+	cpuSource cpuSource
+	autoLimit atomic.Int32
+	lags      *lagWindow
+	// signals are the controller's last readings, for load reports and
+	// metrics: written by the tick goroutine, read by any.
+	pressurePermille, schedMicros, flushLagMicros atomic.Uint32
+
 	// lastLoad is the last report made, and loadQueued says it may still
 	// wait for the writer (ipc.Conn.QueueLoad). Reports are made under the
 	// gate's lock, which guards both.
@@ -155,7 +196,7 @@ func (s *server) serve(ctx context.Context) error {
 		defer ticker.Done()
 		s.tick(tickDone)
 	}()
-	s.gate.report(func(inFlight, waiting, limit int) { s.sendLoad(inFlight, waiting, limit, loadNow) })
+	s.gate.report(func(c gateCounts) { s.sendLoad(c, loadNow) })
 
 	var err error
 	for {
@@ -186,7 +227,7 @@ func (s *server) serve(ctx context.Context) error {
 	close(tickDone)
 	ticker.Wait()
 	if s.conn.Err() == nil {
-		s.gate.report(func(inFlight, waiting, limit int) { s.sendLoad(inFlight, waiting, limit, loadNow) })
+		s.gate.report(func(c gateCounts) { s.sendLoad(c, loadNow) })
 		// The ping's reply comes after the peer has read every control
 		// frame queued before it: the last resets and the load report.
 		pctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
@@ -266,6 +307,8 @@ func (s *server) serveStream(st *ipc.Stream, t *ticket) {
 	cancel()
 	s.gate.leave()
 	body.drain()
+	s.awaitEnd(st)
+	s.gate.drained()
 }
 
 // serveAdmin serves an admin stream: like serveStream, with the admin
@@ -353,20 +396,26 @@ func workerID() string {
 	return strconv.Itoa(os.Getpid())
 }
 
-// sendLoad reports the worker's load to the parent, which shows it in
-// /status. Changes are always reported (the ipc layer sends only the newest
-// of those not yet written), within loadInterval at the latest. limit is the
-// gate's (0 when it is off: the connection's stream limit is then the only
-// bound).
-func (s *server) sendLoad(inFlight, waiting, limit int, why loadReason) {
+// sendLoad reports the worker's load to the parent, which routes by it and
+// shows it in /status. Changes are always reported (the ipc layer sends only
+// the newest of those not yet written), within loadInterval at the latest.
+// It runs with the gate's lock held (gate.report and onChange), which keeps
+// reports in order and lets it read the gate's measured figures.
+func (s *server) sendLoad(c gateCounts, why loadReason) {
+	limit := c.limit
 	if !s.gate.gated {
 		limit = s.maxStreams
 	}
 	l := ipc.Load{
-		InFlight:    uint32(inFlight),
-		Waiting:     uint32(waiting),
-		Limit:       uint32(limit),
-		QueuedBytes: uint64(s.budget.Used()),
+		InFlight:           uint32(c.inFlight),
+		Waiting:            uint32(c.waiting),
+		Limit:              uint32(limit),
+		Blocked:            uint32(s.gate.idleBlockedLocked()),
+		QueuedBytes:        uint64(s.budget.Used()),
+		Draining:           uint32(c.draining),
+		PressurePermille:   s.pressurePermille.Load(),
+		SchedLatencyMicros: s.schedMicros.Load(),
+		FlushLagMicros:     s.flushLagMicros.Load(),
 	}
 	switch why {
 	case loadChange:
@@ -374,7 +423,9 @@ func (s *server) sendLoad(inFlight, waiting, limit int, why loadReason) {
 		s.conn.QueueLoad(l)
 		return
 	case loadTick:
-		if !s.loadQueued && l == s.lastLoad && inFlight == 0 && waiting == 0 && l.QueuedBytes == 0 {
+		// An idle worker that has told the parent so stays quiet; its
+		// signals alone do not make a report worth sending.
+		if !s.loadQueued && idleLoad(l) && idleLoad(s.lastLoad) && l.Limit == s.lastLoad.Limit {
 			return
 		}
 	}
@@ -382,18 +433,50 @@ func (s *server) sendLoad(inFlight, waiting, limit int, why loadReason) {
 	s.conn.SendLoad(l)
 }
 
-// tick repeats the load report every loadInterval until done is closed.
+// idleLoad says a report shows nothing running, waiting or queued.
+func idleLoad(l ipc.Load) bool {
+	return l.InFlight == 0 && l.Waiting == 0 && l.Draining == 0 && l.QueuedBytes == 0
+}
+
+// tick runs the CPU admission controller and repeats the load report every
+// loadInterval until done is closed.
 func (s *server) tick(done <-chan struct{}) {
 	t := time.NewTicker(loadInterval)
 	defer t.Stop()
 	for {
 		select {
-		case <-t.C:
-			s.gate.report(func(inFlight, waiting, limit int) { s.sendLoad(inFlight, waiting, limit, loadTick) })
+		case now := <-t.C:
+			s.control(now)
+			s.gate.report(func(c gateCounts) { s.sendLoad(c, loadTick) })
 		case <-done:
 			return
 		}
 	}
+}
+
+// control reads one interval's signals and sets the automatic limit from
+// them; it runs on the tick goroutine.
+func (s *server) control(now time.Time) {
+	s.flushLagMicros.Store(durationMicros(s.lags.p99()))
+	if s.cpuSource == nil {
+		return
+	}
+	pressure, schedP99, cpuUsed := s.cpuSource.sample(now)
+	s.schedMicros.Store(durationMicros(schedP99))
+	if pressure >= 0 {
+		s.pressurePermille.Store(uint32(pressure * 1000))
+	}
+	held := s.gate.takeHeld()
+	if s.gate.counts().fixed {
+		return // a hard cap is in force: nothing to control
+	}
+	limit := s.cpuLimit.step(cpuSample{pressure: pressure, schedP99: schedP99, cpuUsed: cpuUsed, held: held})
+	s.autoLimit.Store(int32(limit))
+	s.gate.setAutoLimit(limit)
+}
+
+func durationMicros(d time.Duration) uint32 {
+	return uint32(min(d.Microseconds(), math.MaxUint32))
 }
 
 // valuesFrom is a stream's context that also carries the values of Serve's

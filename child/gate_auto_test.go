@@ -1,0 +1,226 @@
+package child
+
+import (
+	"context"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/sluicegw/sluice/ipc"
+)
+
+// admitted runs wait for a new ticket on its own goroutine and returns a
+// channel that gets its result.
+func admitted(g *gate) <-chan error {
+	t := g.join()
+	done := make(chan error, 1)
+	go func() {
+		err := g.wait(context.Background(), t)
+		g.release(t)
+		done <- err
+	}()
+	return done
+}
+
+func started(c <-chan error) bool {
+	select {
+	case err := <-c:
+		return err == nil
+	default:
+		return false
+	}
+}
+
+// A handler blocked on its client frees its CPU slot in the automatic mode,
+// and takes it back when it resumes; a fixed cap counts it all the same.
+func TestGateAutomaticExemptsBlocked(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := newGate(1, false, nil, nil, nil)
+		first := admitted(g)
+		synctest.Wait()
+		if !started(first) {
+			t.Fatal("the first stream did not start")
+		}
+		second := admitted(g)
+		synctest.Wait()
+		if started(second) {
+			t.Fatal("a second stream started while the first computes under a limit of 1")
+		}
+		if !g.takeHeld() {
+			t.Error("takeHeld: false while a stream is held")
+		}
+		g.block(true) // the first handler now waits on a slow client
+		synctest.Wait()
+		if !started(second) {
+			t.Fatal("the second stream did not start once the first blocked on its client")
+		}
+		if c := g.counts(); c.inFlight != 2 || c.blocked != 1 {
+			t.Errorf("counts %+v, want 2 in flight, 1 blocked", c)
+		}
+		g.block(false)
+		third := admitted(g)
+		synctest.Wait()
+		if started(third) {
+			t.Fatal("a third stream started with two computing under a limit of 1")
+		}
+		g.stop()
+		synctest.Wait()
+		if err := <-third; err != errStopping {
+			t.Errorf("the held stream got %v at stop, want errStopping", err)
+		}
+	})
+
+	synctest.Test(t, func(t *testing.T) {
+		g := newGate(1, true, nil, func() int { return 0 }, nil)
+		if !started(admittedNow(t, g)) {
+			t.Fatal("the first stream did not start")
+		}
+		g.block(true)
+		second := admitted(g)
+		synctest.Wait()
+		if started(second) {
+			t.Fatal("a fixed cap of 1 let a second stream start beside a blocked one")
+		}
+		g.stop()
+		synctest.Wait()
+	})
+}
+
+func admittedNow(t *testing.T, g *gate) <-chan error {
+	t.Helper()
+	c := admitted(g)
+	synctest.Wait()
+	return c
+}
+
+// Handlers the scheduler sees waiting (asleep on I/O) do not count: a
+// stream starts at once while demand is under the limit, and a held one
+// starts within cpuPoll of demand falling.
+func TestGateAutomaticAdmitsByDemand(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var demand atomic.Int64
+		g := newGate(2, false, nil, func() int { return int(demand.Load()) }, nil)
+		for i := range 5 {
+			if !started(admittedNow(t, g)) {
+				t.Fatalf("stream %d did not start with no demand", i)
+			}
+		}
+		if got := g.idleBlocked(); got != 5 {
+			t.Errorf("idleBlocked %d with 5 handlers and no demand, want 5", got)
+		}
+		demand.Store(2) // two of the five compute now
+		if got := g.idleBlocked(); got != 3 {
+			t.Errorf("idleBlocked %d with 2 computing of 5, want 3", got)
+		}
+		held := admitted(g)
+		synctest.Wait()
+		if started(held) {
+			t.Fatal("a stream started with demand at the limit")
+		}
+		time.Sleep(10 * cpuPoll)
+		synctest.Wait()
+		if started(held) {
+			t.Fatal("a stream started while demand stayed at the limit")
+		}
+		demand.Store(1)
+		time.Sleep(cpuPoll)
+		synctest.Wait()
+		if !started(held) {
+			t.Fatal("the held stream did not start within cpuPoll of demand falling")
+		}
+		g.stop()
+	})
+}
+
+// Raising the automatic limit starts held streams at once; a fixed cap set
+// meanwhile is not overwritten by the controller.
+func TestGateAutoLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := newGate(1, false, nil, nil, nil)
+		admittedNow(t, g)
+		held := admittedNow(t, g)
+		g.setAutoLimit(2)
+		synctest.Wait()
+		if !started(held) {
+			t.Fatal("raising the automatic limit did not start the held stream")
+		}
+		if err := g.setLimit(3, true); err != nil {
+			t.Fatal(err)
+		}
+		g.setAutoLimit(1)
+		if c := g.counts(); c.limit != 3 || !c.fixed {
+			t.Errorf("counts %+v after the controller's step under a hard cap, want the cap 3", c)
+		}
+		g.stop()
+	})
+}
+
+// A stream counts as draining from its handler's return to its end.
+func TestGateDraining(t *testing.T) {
+	var seen []gateCounts
+	g := newGate(2, false, nil, nil, func(c gateCounts) { seen = append(seen, c) })
+	tk := g.join()
+	if err := g.wait(context.Background(), tk); err != nil {
+		t.Fatal(err)
+	}
+	g.release(tk)
+	g.leave()
+	if c := g.counts(); c.inFlight != 0 || c.draining != 1 {
+		t.Fatalf("after leave: %+v, want 1 draining", c)
+	}
+	g.drained()
+	if c := g.counts(); c.draining != 0 {
+		t.Fatalf("after drained: %+v", c)
+	}
+	// Every change was reported, in order.
+	want := []gateCounts{
+		{waiting: 1, limit: 2},
+		{inFlight: 1, limit: 2},
+		{draining: 1, limit: 2},
+		{limit: 2},
+	}
+	if len(seen) != len(want) {
+		t.Fatalf("reports %+v, want %+v", seen, want)
+	}
+	for i := range want {
+		if seen[i] != want[i] {
+			t.Errorf("report %d: %+v, want %+v", i, seen[i], want[i])
+		}
+	}
+}
+
+// fakeCPU is a cpuSource that reports what the test sets.
+type fakeCPU struct {
+	pressure atomic.Int64 // permille
+}
+
+func (f *fakeCPU) sample(time.Time) (float64, time.Duration, float64) {
+	return float64(f.pressure.Load()) / 1000, time.Millisecond, 1
+}
+
+// The worker's controller reads its signals every interval and reports the
+// limit it sets, and the pressure that set it, in LOAD: pressure halves the
+// limit down to 1; with a hard cap in force it stays put.
+func TestWorkerControllerReportsLimit(t *testing.T) {
+	cpu := &fakeCPU{}
+	cpu.pressure.Store(900)
+	wk := startWorker(t, context.Background(), http.NotFoundHandler(), &Config{cpuSource: cpu}, nil)
+	wk.loads.waitFor(t, "the limit lowered to 1 by pressure 0.9", func(l ipc.Load) bool {
+		return l.Limit == 1 && l.PressurePermille == 900
+	})
+
+	// A busy worker (an idle one sends no reports for its signals alone).
+	cpu2 := &fakeCPU{}
+	cpu2.pressure.Store(900)
+	b := newBlocking(t)
+	capped := startWorker(t, context.Background(), b, &Config{MaxInFlight: 3, cpuSource: cpu2}, nil)
+	st := capped.get(t, "/busy")
+	capped.loads.waitFor(t, "the pressure reported beside the hard cap", func(l ipc.Load) bool {
+		return l.PressurePermille == 900 && l.InFlight == 1
+	})
+	capped.loads.waitFor(t, "the hard cap unchanged", func(l ipc.Load) bool { return l.Limit == 3 && l.InFlight == 1 })
+	b.free()
+	mustBody(t, st)
+}
