@@ -13,7 +13,7 @@ import (
 // it and the tick goroutine reads it: counters, no lock.
 type lagWindow struct {
 	counts []atomic.Uint64 // one more than flushLagBuckets: the last is +Inf
-	last   []uint64 // the tick's copy at its previous reading
+	last   []uint64        // the tick's copy at its previous reading
 	now    []uint64
 	bounds []float64 // lower and upper bounds of each count, in seconds
 }
