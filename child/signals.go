@@ -12,20 +12,28 @@ import (
 const (
 	metricRunning      = "/sched/goroutines/running:goroutines"
 	metricRunnable     = "/sched/goroutines/runnable:goroutines"
+	metricNotInGo      = "/sched/goroutines/not-in-go:goroutines"
 	metricSchedLatency = "/sched/latencies:seconds"
 )
 
-// demandMeter measures the goroutines that want a CPU: running, or runnable
-// and waiting for a thread. Its sample slice is reused, so a meter must not
-// be used by two goroutines at once; the gate calls it under its lock.
+// demandMeter measures the goroutines that want a CPU: running, runnable
+// and waiting for a thread, or in a system call or cgo call. The last count
+// matters: a handler that computes in C, or that the runtime keeps on its
+// own thread (runtime.LockOSThread) and that enters the kernel often, is
+// counted there, not as running; a goroutine blocked in a slow system call
+// is counted too, which errs on the side of starting less. Network I/O,
+// timers and locks leave a goroutine waiting, which is not counted. Its
+// sample slice is reused, so a meter must not be used by two goroutines at
+// once; the gate calls it under its lock.
 type demandMeter struct {
-	samples [2]rtmetrics.Sample
+	samples [3]rtmetrics.Sample
 }
 
 func newDemandMeter() *demandMeter {
 	m := &demandMeter{}
 	m.samples[0].Name = metricRunning
 	m.samples[1].Name = metricRunnable
+	m.samples[2].Name = metricNotInGo
 	return m
 }
 
