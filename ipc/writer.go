@@ -74,6 +74,9 @@ type writer struct {
 	// what the last batch written carried: what tells a streaming producer
 	// from a small response (see yieldPays).
 	batchData, lastData int
+	// backlog is this writer's share of the send budget's backlog, as last
+	// reported (see noteBacklog).
+	backlog int64
 }
 
 func (c *Conn) writeLoop() {
@@ -88,6 +91,7 @@ func (c *Conn) writeLoop() {
 		hdrs:       make([]byte, maxFramesPerBatch*headerSize),
 	}
 	w.run()
+	w.setBacklog(0) // a writer that has stopped is behind with nothing
 }
 
 // run makes passes until the connection ends.
@@ -96,6 +100,7 @@ func (w *writer) run() {
 		failErr := w.takeOps()
 		w.buildBatch()
 		w.appendEnds()
+		w.noteBacklog()
 		if len(w.bufs) == 0 {
 			if failErr != nil {
 				w.c.fail(failErr)
@@ -186,6 +191,36 @@ func (w *writer) buildBatch() {
 			n -= m
 			size += headerSize + m
 		}
+	}
+}
+
+// noteBacklog tells the send budget how far behind this writer is: the data
+// in the batch it is about to write and what its streams still hold under
+// the peer's credit. Bytes no credit covers are left out: they wait for a
+// slow client, not for the writer, and must not hold the admission gate
+// shut. The figure is taken once a pass, so bytes queued while a write to
+// the socket blocks count from the next pass; a pass that finds nothing to
+// send reports zero before the writer sleeps.
+func (w *writer) noteBacklog() {
+	if w.c.budget == nil {
+		return
+	}
+	n := int64(w.batchData)
+	if len(w.bufs) > 0 {
+		for _, st := range w.active {
+			n += int64(st.sendable())
+		}
+	}
+	w.setBacklog(n)
+}
+
+// setBacklog makes this writer's share of the budget's backlog n. Only a
+// change takes the budget's lock, so that a writer that sends no queued
+// data (small whole responses) never does.
+func (w *writer) setBacklog(n int64) {
+	if n != w.backlog {
+		w.c.budget.AddBacklog(n - w.backlog)
+		w.backlog = n
 	}
 }
 
