@@ -35,6 +35,12 @@ type Stream struct {
 	// its reader will be woken before the reader goroutine next blocks.
 	pendingWake bool
 
+	// waitHook is the application's SetWaitHook; creditWait says it was
+	// told that a Write waits for credit. Both are used only by the
+	// application's goroutines (see stream_wait.go).
+	waitHook   func(waiting bool)
+	creditWait bool
+
 	// The peer's head arrives once, or never: headDone is closed by
 	// settleHead, with headErr saying why there will be none, unless headIn
 	// says the head arrived before the failure did.

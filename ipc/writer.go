@@ -231,7 +231,13 @@ func (w *writer) setBacklog(n int64) {
 // A frame spans chunks so that a peer accepting large frames gets its data
 // in long runs (a receiver can then read most of a payload straight from
 // the socket into its own buffer) rather than one header per 64 KiB.
+//
+// The credit is taken before the bytes are popped and what was not spent
+// given back after: a Write that a pop wakes must find the credit already
+// spent, or it could take credit that is gone for the reason it waits
+// (Stream.SetWaitHook).
 func (w *writer) appendData(st *Stream, hdr []byte, max int) int {
+	max = st.takeCredit(max)
 	at := len(w.bufs)
 	w.bufs = append(w.bufs, hdr)
 	m := 0
@@ -244,11 +250,11 @@ func (w *writer) appendData(st *Stream, hdr []byte, max int) int {
 		w.segs = append(w.segs, seg)
 		m += len(seg.Bytes)
 	}
+	st.refundCredit(max - m)
 	if m == 0 {
 		w.bufs = w.bufs[:at]
 		return 0
 	}
-	st.tookData(m)
 	w.batchData += m
 	putHeader(hdr, frameHeader{Length: uint32(m), Type: frameData, StreamID: st.id})
 	return m
