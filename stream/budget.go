@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 )
 
 // errAborted is what acquire returns when its abort channel closes; the
@@ -37,6 +38,9 @@ var errAborted = errors.New("stream: acquire aborted")
 // nothing and is never High.
 type Budget struct {
 	limit int64 // immutable after NewBudget
+	// holders counts the queues holding bytes of the budget, for share.
+	// Queues change it outside mu, on a holding's first byte and its last.
+	holders atomic.Int64
 
 	mu        sync.Mutex
 	high, low int64 // may change at run time (SetWatermarks)
@@ -197,6 +201,25 @@ func (b *Budget) TryAcquire(n int64) bool {
 func (b *Budget) fitsLocked(n int64, q *Queue) bool {
 	return b.limit == 0 || b.used == 0 || b.used+n <= b.limit ||
 		q != nil && n <= ChunkSize && q.held.Load() == 0
+}
+
+// share is the most a queue of at most most bytes may queue while other
+// queues hold bytes of the budget too: an equal part of the limit, at least
+// a chunk. A queue alone, or a budget without a cap, keeps most.
+//
+// Without it, the first limit/most slow streams would take the whole
+// budget and every other stream, fast or not, would move a chunk at a time
+// on the progress guarantee; with it, streams that drain fast can queue as
+// much as the slow ones hold.
+func (b *Budget) share(most int) int {
+	if b == nil || b.limit == 0 {
+		return most
+	}
+	n := b.holders.Load()
+	if n <= 1 {
+		return most
+	}
+	return int(min(max(b.limit/n, ChunkSize), int64(most)))
 }
 
 // waitChanLocked returns the channel *ch, which the next wakeLocked on it

@@ -165,14 +165,32 @@ func (q *Queue) endWait() {
 	}
 }
 
+// hold counts n budget bytes the producer acquired as held by the queue.
+func (q *Queue) hold(n int64) {
+	if q.held.Add(n) == n {
+		q.budget.holders.Add(1)
+	}
+}
+
 // release gives n budget bytes held by the queue back to the budget: what
 // it holds first, so that a Write woken by the budget finds it up to date.
 func (q *Queue) release(n int64) {
-	q.held.Add(-n)
+	if n <= 0 {
+		return
+	}
+	if q.held.Add(-n) == 0 {
+		q.budget.holders.Add(-1)
+	}
 	q.budget.Release(n)
 }
 
-// Limit returns the most bytes the queue holds before Write blocks.
+// capacity is the most the queue may hold before Write blocks: its limit,
+// or less, its share of the budget, while other queues hold bytes of it.
+func (q *Queue) capacity() int { return q.budget.share(q.limit) }
+
+// Limit returns the most bytes the queue holds before Write blocks; while
+// other queues hold bytes of its budget, Write may block sooner, at an
+// equal share of the budget's limit (but never below a chunk).
 func (q *Queue) Limit() int { return q.limit }
 
 // Len returns the bytes queued and not yet popped. It takes no lock, so the
@@ -203,7 +221,7 @@ func (q *Queue) Write(ctx context.Context, p []byte) (n int, err error) {
 			q.mu.Unlock()
 			return n, nil
 		}
-		space := q.limit - int(q.queued.Load())
+		space := q.capacity() - int(q.queued.Load())
 		if space <= 0 {
 			q.waiting = true
 			spaceCh, abortCh := q.spaceLocked(), q.abortedLocked()
@@ -236,7 +254,7 @@ func (q *Queue) Write(ctx context.Context, p []byte) (n int, err error) {
 				}
 				return n, err
 			}
-			q.held.Add(int64(m))
+			q.hold(int64(m))
 		}
 
 		q.mu.Lock()

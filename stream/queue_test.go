@@ -441,6 +441,56 @@ func TestQueueProgressGuarantee(t *testing.T) {
 	}
 }
 
+// TestQueueShare: while several queues hold bytes of a budget, each may
+// queue an equal part of its limit, at least a chunk; a queue alone keeps
+// its own limit, even above the budget's.
+func TestQueueShare(t *testing.T) {
+	const limit = 8 * ChunkSize
+	b := NewBudget(limit, 0, 0)
+	qs := make([]*Queue, 5)
+	for i := range qs {
+		qs[i] = NewQueue(4*ChunkSize, b)
+	}
+	ctx := context.Background()
+	for i, want := range []int{4 * ChunkSize, 4 * ChunkSize, limit / 3, limit / 4, limit / 5} {
+		if _, err := qs[i].Write(ctx, make([]byte, 100)); err != nil {
+			t.Fatal(err)
+		}
+		if got := qs[0].capacity(); got != want {
+			t.Fatalf("with %d queues holding bytes: capacity %d; want %d", i+1, got, want)
+		}
+	}
+
+	// qs[0] holds 100 bytes and may queue limit/5 in all: a Write beyond
+	// that waits for its own bytes to leave, not for the others'.
+	calls := waitCalls(qs[0])
+	share := qs[0].capacity()
+	done := goWrite(ctx, qs[0], make([]byte, share))
+	expectCalls(t, calls, true)
+	if got := qs[0].Len(); got != share {
+		t.Fatalf("Len() = %d with the Write blocked; want the share, %d", got, share)
+	}
+	qs[0].Pop(100).Release()
+	if r := recv(t, done, "Write to return"); r.n != share || r.err != nil {
+		t.Fatalf("Write = %d, %v; want %d, nil", r.n, r.err, share)
+	}
+	expectCalls(t, calls, false)
+
+	for _, q := range qs {
+		q.Abort(nil)
+	}
+	if got := b.Used(); got != 0 {
+		t.Fatalf("Used() = %d after aborting every queue; want 0", got)
+	}
+	if got := qs[0].capacity(); got != 4*ChunkSize {
+		t.Fatalf("capacity %d once no queue holds bytes; want the limit, %d", got, 4*ChunkSize)
+	}
+	alone := NewQueue(4*ChunkSize, NewBudget(ChunkSize, 0, 0))
+	if got := alone.capacity(); got != 4*ChunkSize {
+		t.Fatalf("a queue alone on a budget smaller than its limit: capacity %d; want its limit, %d", got, 4*ChunkSize)
+	}
+}
+
 // TestQueueWaitHookSpace: a Write that blocks for queue space calls the hook
 // with true, then false once space is popped; one that does not block never
 // calls it.
