@@ -15,14 +15,7 @@ import (
 func openOne(t *testing.T, oc, ac *Conn) (opened, accepted *Stream) {
 	t.Helper()
 	ctx := context.Background()
-	opened, err := oc.OpenStream(ctx, Fields{{":path", "/"}}, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	accepted, err = ac.AcceptStream(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	opened, accepted = openAccepted(t, ctx, oc, ac, true)
 	if err := accepted.WriteHead(Fields{{":status", "200"}}, false); err != nil {
 		t.Fatal(err)
 	}

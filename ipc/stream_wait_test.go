@@ -123,15 +123,7 @@ func TestWaitHookQueueFullWithCredit(t *testing.T) {
 func TestWaitHookBlockedRead(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		oc, ac, _ := bubblePair(t, nil, nil)
-		ctx := context.Background()
-		opened, err := oc.OpenStream(ctx, Fields{{":method", "POST"}}, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		accepted, err := ac.AcceptStream(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		opened, accepted := openAccepted(t, context.Background(), oc, ac, false)
 		calls := recordWaits(accepted)
 		type result struct {
 			p   string
