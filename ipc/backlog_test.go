@@ -108,3 +108,62 @@ func TestBacklogCountsWhatTheWriterIsSending(t *testing.T) {
 		readAll(t, opened, body)
 	})
 }
+
+// TestSlowStreamsDoNotStallAFastOne: slow clients' unread bytes fill the
+// shared budget, and a stream whose client reads still completes, a chunk at
+// a time past the full budget, with every slow client still not reading.
+func TestSlowStreamsDoNotStallAFastOne(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const window, limit, slowSize, fastSize = 64 << 10, 256 << 10, 512 << 10, 2 << 20
+		budget := stream.NewBudget(limit, 0, 0)
+		oc, ac, _ := bubblePair(t, &Config{StreamWindow: window}, &Config{SendQueue: 256 << 10, SendBudget: budget})
+
+		slowBody := bytes.Repeat([]byte("s"), slowSize)
+		var slow []*Stream
+		wrote := make(chan error, 3)
+		for range 3 {
+			opened, accepted := openOne(t, oc, ac)
+			slow = append(slow, opened)
+			go func() {
+				_, err := accepted.Write(slowBody)
+				if err == nil {
+					err = accepted.CloseWrite()
+				}
+				wrote <- err
+			}()
+		}
+		synctest.Wait()
+		if used := budget.Used(); used < limit-stream.ChunkSize {
+			t.Fatalf("Used %d with the slow streams unread; want the budget (%d) about full", used, limit)
+		}
+
+		opened, accepted := openOne(t, oc, ac)
+		fastBody := bytes.Repeat([]byte("f"), fastSize)
+		read := make(chan []byte, 1)
+		go func() {
+			got, _ := io.ReadAll(opened)
+			read <- got
+		}()
+		if _, err := accepted.Write(fastBody); err != nil {
+			t.Fatal(err)
+		}
+		if err := accepted.CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		if got := <-read; !bytes.Equal(got, fastBody) {
+			t.Fatalf("fast stream: read %d bytes; want the %d written", len(got), fastSize)
+		}
+		if used, bound := budget.Used(), int64(limit+4*stream.ChunkSize); used > bound {
+			t.Fatalf("Used %d; want at most the limit and a chunk per stream, %d", used, bound)
+		}
+
+		for _, st := range slow {
+			readAll(t, st, slowBody)
+		}
+		for range slow {
+			if err := <-wrote; err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}

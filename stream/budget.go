@@ -25,7 +25,7 @@ var errAborted = errors.New("stream: acquire aborted")
 // The cap has one exception, so that a slow stream can never stall a fast
 // one: a queue that holds no bytes of the budget may always take one chunk
 // ([ChunkSize]), even at the limit. Every stream can then always make
-// progress, and the memory held stays below limit + ChunkSize × the queues
+// progress, and the memory held stays within limit + ChunkSize × the queues
 // holding bytes (at most one per open stream).
 //
 // The watermarks have hysteresis and follow the backlog: [Budget.High] turns
