@@ -28,12 +28,20 @@ type Stream struct {
 	sendWin *stream.SendWindow
 	// The reader goroutine fills recvq and charges recvWin; the application
 	// drains both (see stream_recv.go).
-	recvq    *stream.Queue
-	recvWin  *stream.RecvWindow
+	recvq   *stream.Queue
+	recvWin *stream.RecvWindow
+	// waitHook is the application's SetWaitHook. The fields are laid out
+	// so that creditWait and headOnce fill the word after pendingWake: a
+	// stream's allocation keeps its size class.
+	waitHook func(waiting bool)
 	readable chan struct{} // a token whenever Read may make progress
 	// pendingWake is owned by the reader goroutine: the stream got data and
 	// its reader will be woken before the reader goroutine next blocks.
 	pendingWake bool
+	// creditWait says the wait hook was told that a Write waits for
+	// credit. It and waitHook are used only by the application's
+	// goroutines (see stream_wait.go).
+	creditWait bool
 
 	// The peer's head arrives once, or never: headDone is closed by
 	// settleHead, with headErr saying why there will be none, unless headIn

@@ -34,7 +34,7 @@ func (st *Stream) Read(p []byte) (int, error) {
 			}
 			return 0, err
 		}
-		<-st.readable
+		st.awaitReadable()
 	}
 }
 
@@ -116,7 +116,7 @@ func (st *Stream) CopyTo(w io.Writer, buf []byte) (int64, error) {
 			}
 			return total, rerr
 		}
-		<-st.readable
+		st.awaitReadable()
 	}
 }
 

@@ -217,13 +217,17 @@ func (st *Stream) End(code Code, trailers Fields) error {
 // by the peer's credit.
 func (st *Stream) sendable() int { return min(st.sendq.Len(), st.sendWin.Available()) }
 
-// popData takes up to max queued bytes for a DATA frame; the caller
-// releases the segment once it is on the wire and spends the credit with
-// tookData.
-func (st *Stream) popData(max int) stream.Segment { return st.sendq.Pop(max) }
+// takeCredit takes up to n bytes of the peer's credit for DATA frames and
+// returns how much it took.
+func (st *Stream) takeCredit(n int) int { return st.sendWin.Take(n) }
 
-// tookData spends the peer's credit for n bytes put in DATA frames.
-func (st *Stream) tookData(n int) { st.sendWin.Take(n) }
+// refundCredit gives back n bytes of credit takeCredit took and no DATA
+// frame spent.
+func (st *Stream) refundCredit(n int) { st.sendWin.Refund(n) }
+
+// popData takes up to max queued bytes for a DATA frame, covered by credit
+// taken first; the caller releases the segment once it is on the wire.
+func (st *Stream) popData(max int) stream.Segment { return st.sendq.Pop(max) }
 
 // endFrameIfDrained returns the stream's END frame once End was called and
 // every queued byte has left, or nil while data remains.

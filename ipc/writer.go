@@ -74,6 +74,9 @@ type writer struct {
 	// what the last batch written carried: what tells a streaming producer
 	// from a small response (see yieldPays).
 	batchData, lastData int
+	// backlog is this writer's share of the send budget's backlog, as last
+	// reported (see noteBacklog).
+	backlog int64
 }
 
 func (c *Conn) writeLoop() {
@@ -88,6 +91,7 @@ func (c *Conn) writeLoop() {
 		hdrs:       make([]byte, maxFramesPerBatch*headerSize),
 	}
 	w.run()
+	w.setBacklog(0) // a writer that has stopped is behind with nothing
 }
 
 // run makes passes until the connection ends.
@@ -96,6 +100,7 @@ func (w *writer) run() {
 		failErr := w.takeOps()
 		w.buildBatch()
 		w.appendEnds()
+		w.noteBacklog()
 		if len(w.bufs) == 0 {
 			if failErr != nil {
 				w.c.fail(failErr)
@@ -189,6 +194,36 @@ func (w *writer) buildBatch() {
 	}
 }
 
+// noteBacklog tells the send budget how far behind this writer is: the data
+// in the batch it is about to write and what its streams still hold under
+// the peer's credit. Bytes no credit covers are left out: they wait for a
+// slow client, not for the writer, and must not hold the admission gate
+// shut. The figure is taken once a pass, so bytes queued while a write to
+// the socket blocks count from the next pass; a pass that finds nothing to
+// send reports zero before the writer sleeps.
+func (w *writer) noteBacklog() {
+	if w.c.budget == nil {
+		return
+	}
+	n := int64(w.batchData)
+	if len(w.bufs) > 0 {
+		for _, st := range w.active {
+			n += int64(st.sendable())
+		}
+	}
+	w.setBacklog(n)
+}
+
+// setBacklog makes this writer's share of the budget's backlog n. Only a
+// change takes the budget's lock, so that a writer that sends no queued
+// data (small whole responses) never does.
+func (w *writer) setBacklog(n int64) {
+	if n != w.backlog {
+		w.c.budget.AddBacklog(n - w.backlog)
+		w.backlog = n
+	}
+}
+
 // appendData appends to bufs one DATA frame of up to max bytes of st's
 // queue: its header (written into hdr) and the queue chunks it spans, and
 // to segs the segments to release once the frame is on the wire. It takes
@@ -196,7 +231,13 @@ func (w *writer) buildBatch() {
 // A frame spans chunks so that a peer accepting large frames gets its data
 // in long runs (a receiver can then read most of a payload straight from
 // the socket into its own buffer) rather than one header per 64 KiB.
+//
+// The credit is taken before the bytes are popped and what was not spent
+// given back after: a Write that a pop wakes must find the credit already
+// spent, or it could take credit that is gone for the reason it waits
+// (Stream.SetWaitHook).
 func (w *writer) appendData(st *Stream, hdr []byte, max int) int {
+	max = st.takeCredit(max)
 	at := len(w.bufs)
 	w.bufs = append(w.bufs, hdr)
 	m := 0
@@ -209,11 +250,11 @@ func (w *writer) appendData(st *Stream, hdr []byte, max int) int {
 		w.segs = append(w.segs, seg)
 		m += len(seg.Bytes)
 	}
+	st.refundCredit(max - m)
 	if m == 0 {
 		w.bufs = w.bufs[:at]
 		return 0
 	}
-	st.tookData(m)
 	w.batchData += m
 	putHeader(hdr, frameHeader{Length: uint32(m), Type: frameData, StreamID: st.id})
 	return m

@@ -86,7 +86,7 @@ func TestBudgetAcquireContext(t *testing.T) {
 func TestBudgetHysteresis(t *testing.T) {
 	b := NewBudget(0, 100, 40) // no cap, watermarks only
 	steps := []struct {
-		delta int64 // > 0 acquire, < 0 release
+		delta int64 // added to the backlog
 		high  bool
 	}{
 		{50, false},
@@ -101,16 +101,30 @@ func TestBudgetHysteresis(t *testing.T) {
 		{-109, false},
 	}
 	for i, st := range steps {
-		if st.delta > 0 {
-			if !b.TryAcquire(st.delta) {
-				t.Fatalf("step %d: TryAcquire(%d) failed without a cap", i, st.delta)
-			}
-		} else {
-			b.Release(-st.delta)
-		}
+		b.AddBacklog(st.delta)
 		if got := b.High(); got != st.high {
-			t.Fatalf("step %d: High() = %v with %d used; want %v", i, got, b.Used(), st.high)
+			t.Fatalf("step %d: High() = %v with a backlog of %d; want %v", i, got, b.Backlog(), st.high)
 		}
+	}
+}
+
+// TestBudgetHighIgnoresUsed: bytes held but not in the backlog (queued on a
+// stream without credit) never make the budget High, however many.
+func TestBudgetHighIgnoresUsed(t *testing.T) {
+	b := NewBudget(1000, 100, 40)
+	if !b.TryAcquire(900) {
+		t.Fatal("TryAcquire(900) failed under the cap")
+	}
+	if b.High() {
+		t.Fatalf("High() with %d used and a backlog of %d; want false", b.Used(), b.Backlog())
+	}
+	b.AddBacklog(100)
+	if !b.High() || b.Used() != 900 {
+		t.Fatalf("after a backlog of 100: High() = %v, Used() = %d; want true, 900", b.High(), b.Used())
+	}
+	b.Release(900) // the memory goes; the backlog is the writer's to report
+	if !b.High() {
+		t.Fatal("High() turned false on Release with the backlog unchanged")
 	}
 }
 
@@ -121,22 +135,22 @@ func TestBudgetWaitLow(t *testing.T) {
 	if err := b.WaitLow(ctx); err != nil {
 		t.Fatalf("WaitLow on a low budget = %v; want nil at once", err)
 	}
-	if err := b.Acquire(ctx, 100); err != nil {
-		t.Fatal(err)
-	}
+	b.AddBacklog(100)
 	done := make(chan error, 1)
 	go func() { done <- b.WaitLow(ctx) }()
 	recv(t, waiting, "WaitLow to block")
-	b.Release(50) // 50: above low, still waiting
-	recv(t, waiting, "WaitLow to block again")
-	b.Release(10) // 40: low
+	b.AddBacklog(-50) // 50: above low, still waiting, and not woken
+	b.AddBacklog(-10) // 40: low
 	if err := recv(t, done, "WaitLow to return"); err != nil {
 		t.Fatal(err)
 	}
-
-	if err := b.Acquire(ctx, 100); err != nil {
-		t.Fatal(err)
+	select {
+	case <-waiting:
+		t.Fatal("WaitLow blocked a second time: it was woken above the low watermark")
+	default:
 	}
+
+	b.AddBacklog(60)
 	cctx, cancel := context.WithCancel(ctx)
 	go func() { done <- b.WaitLow(cctx) }()
 	recv(t, waiting, "WaitLow to block")
@@ -144,6 +158,38 @@ func TestBudgetWaitLow(t *testing.T) {
 	if err := recv(t, done, "WaitLow to return"); !errors.Is(err, context.Canceled) {
 		t.Fatalf("WaitLow = %v; want context.Canceled", err)
 	}
+}
+
+// TestBudgetSetWatermarksWakes: lowering the bar re-evaluates the backlog
+// and lets WaitLow go.
+func TestBudgetSetWatermarksWakes(t *testing.T) {
+	b := NewBudget(1000, 100, 40)
+	waiting := waitHook(b)
+	b.AddBacklog(100)
+	done := make(chan error, 1)
+	go func() { done <- b.WaitLow(context.Background()) }()
+	recv(t, waiting, "WaitLow to block")
+	if err := b.SetWatermarks(200, 100); err != nil {
+		t.Fatal(err)
+	}
+	if err := recv(t, done, "WaitLow to return"); err != nil {
+		t.Fatal(err)
+	}
+	if b.High() {
+		t.Fatal("High() with a backlog of 100 at the new low watermark 100; want false")
+	}
+}
+
+func TestBudgetBacklogBelowZero(t *testing.T) {
+	b := NewBudget(0, 0, 0)
+	b.AddBacklog(10)
+	defer func() {
+		msg, _ := recover().(string)
+		if !strings.Contains(msg, "AddBacklog(-11)") || !strings.Contains(msg, "only 10") {
+			t.Fatalf("panic %q; want one naming AddBacklog(-11) and the 10 bytes", msg)
+		}
+	}()
+	b.AddBacklog(-11)
 }
 
 func TestNewBudgetClamps(t *testing.T) {
@@ -184,6 +230,10 @@ func TestBudgetNil(t *testing.T) {
 		t.Fatal("a nil Budget must accept everything and count nothing")
 	}
 	b.Release(5)
+	b.AddBacklog(5)
+	if b.Backlog() != 0 || b.High() {
+		t.Fatal("a nil Budget must keep no backlog")
+	}
 	if err := b.WaitLow(context.Background()); err != nil {
 		t.Fatal(err)
 	}

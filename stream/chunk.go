@@ -84,17 +84,17 @@ type Segment struct {
 	// long the data waited (an upper bound for the later bytes of a chunk).
 	QueuedAt time.Time
 
-	c      *chunk  // chunk Bytes points into; nil for a zero Segment
-	budget *Budget // budget the bytes were acquired from; may be nil
-	n      int64   // budget bytes to give back (len(Bytes) when popped)
+	c *chunk // chunk Bytes points into; nil for a zero Segment
+	q *Queue // queue whose budget bytes these are; nil without a budget
+	n int64  // budget bytes to give back (len(Bytes) when popped)
 }
 
 // Release is called after the bytes are on the wire: it returns the budget
 // bytes and, if this segment was the last holder of its chunk, the chunk to
 // the pool. It is safe on a zero Segment.
 func (s Segment) Release() {
-	if s.budget != nil && s.n > 0 {
-		s.budget.Release(s.n)
+	if s.q != nil && s.n > 0 {
+		s.q.release(s.n)
 	}
 	if s.c != nil {
 		s.c.unref()

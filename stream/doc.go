@@ -22,5 +22,6 @@
 // Memory is bounded by construction: a queue never holds more than its limit
 // of unsent bytes, a [RecvWindow] never lets the peer send more than its size,
 // and a [Budget] caps the bytes held by all queues together until they are on
-// the wire.
+// the wire, at its limit plus one [ChunkSize] per queue holding bytes (the
+// chunk every queue may always take, so that none is starved).
 package stream

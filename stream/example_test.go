@@ -86,27 +86,29 @@ func ExampleNewRoundRobin() {
 	// stream 1: 20 bytes
 }
 
-// A Budget's watermarks have hysteresis: High turns true when the bytes in
-// use reach the high mark and stays true until they fall to the low one.
-// The worker's admission gate starts no new handler while it is true.
+// A Budget's watermarks have hysteresis: High turns true when the backlog
+// (what the writers could send now) reaches the high mark and stays true
+// until it falls to the low one. The worker's admission gate starts no new
+// handler while it is true. Bytes held that cannot be sent count in Used, the
+// memory, but not in the backlog.
 func ExampleBudget() {
 	b := stream.NewBudget(1000, 800, 200)
 	ctx := context.Background()
 
-	b.Acquire(ctx, 500)
+	b.Acquire(ctx, 900) // queued, but the peer granted no credit
 	fmt.Println("used", b.Used(), "high", b.High())
-	b.Acquire(ctx, 300)
-	fmt.Println("used", b.Used(), "high", b.High())
-	b.Release(400)
-	fmt.Println("used", b.Used(), "high", b.High())
-	b.Release(200)
-	fmt.Println("used", b.Used(), "high", b.High())
+	b.AddBacklog(800) // credit came: the writer could send 800 now
+	fmt.Println("backlog", b.Backlog(), "high", b.High())
+	b.AddBacklog(-400)
+	fmt.Println("backlog", b.Backlog(), "high", b.High())
+	b.AddBacklog(-200)
+	fmt.Println("backlog", b.Backlog(), "high", b.High())
 	fmt.Println("fits 900 more:", b.TryAcquire(900))
 	// Output:
-	// used 500 high false
-	// used 800 high true
-	// used 400 high true
-	// used 200 high false
+	// used 900 high false
+	// backlog 800 high true
+	// backlog 400 high true
+	// backlog 200 high false
 	// fits 900 more: false
 }
 

@@ -51,7 +51,13 @@ type Queue struct {
 	space   chan struct{} // a token per wake-up of a producer blocked for space
 	aborted chan struct{} // closed by Abort: wakes a producer blocked anywhere
 
-	onBlock func() // test hook: the producer is about to block for space
+	// held is the budget bytes the queue holds: queued, or popped and not
+	// yet released. Its producer adds to it and releases take from it, on
+	// any goroutine; the budget reads it for the progress guarantee.
+	held atomic.Int64
+	// waitHook, if set, is told when the producer starts and stops waiting
+	// (see SetWaitHook). Owned by the producer.
+	waitHook func(waiting bool)
 }
 
 // NewQueue returns a queue that holds at most limit bytes that have been
@@ -60,7 +66,9 @@ type Queue struct {
 // budget is an optional process-wide cap shared with other queues (nil means
 // none): every byte written is acquired from it, and given back only when the
 // popped [Segment] is released, since the bytes occupy memory until they are
-// on the wire, not merely until they leave the queue.
+// on the wire, not merely until they leave the queue. A queue that holds
+// none of the budget's bytes may take one chunk even from a full budget, so
+// that queues whose bytes cannot leave (slow clients) never stop the others.
 func NewQueue(limit int, budget *Budget) *Queue {
 	q := new(Queue)
 	q.Init(limit, budget)
@@ -136,7 +144,53 @@ func (q *Queue) newChunkLocked() *chunk {
 	return c
 }
 
-// Limit returns the most bytes the queue holds before Write blocks.
+// SetWaitHook sets fn to be called on the producer's goroutine with true
+// just before a Write blocks, for queue space or for room in the budget, and
+// with false when that wait ends (the Write goes on, or returns). A Write
+// that never blocks never calls it. Set it before the queue is used, or from
+// the producer's goroutine between Writes; nil removes it.
+func (q *Queue) SetWaitHook(fn func(waiting bool)) { q.waitHook = fn }
+
+// startWait and endWait call the wait hook, if any, around a wait of the
+// producer.
+func (q *Queue) startWait() {
+	if q.waitHook != nil {
+		q.waitHook(true)
+	}
+}
+
+func (q *Queue) endWait() {
+	if q.waitHook != nil {
+		q.waitHook(false)
+	}
+}
+
+// hold counts n budget bytes the producer acquired as held by the queue.
+func (q *Queue) hold(n int64) {
+	if q.held.Add(n) == n {
+		q.budget.holders.Add(1)
+	}
+}
+
+// release gives n budget bytes held by the queue back to the budget: what
+// it holds first, so that a Write woken by the budget finds it up to date.
+func (q *Queue) release(n int64) {
+	if n <= 0 {
+		return
+	}
+	if q.held.Add(-n) == 0 {
+		q.budget.holders.Add(-1)
+	}
+	q.budget.Release(n)
+}
+
+// capacity is the most the queue may hold before Write blocks: its limit,
+// or less, its share of the budget, while other queues hold bytes of it.
+func (q *Queue) capacity() int { return q.budget.share(q.limit) }
+
+// Limit returns the most bytes the queue holds before Write blocks; while
+// other queues hold bytes of its budget, Write may block sooner, at an
+// equal share of the budget's limit (but never below a chunk).
 func (q *Queue) Limit() int { return q.limit }
 
 // Len returns the bytes queued and not yet popped. It takes no lock, so the
@@ -167,20 +221,20 @@ func (q *Queue) Write(ctx context.Context, p []byte) (n int, err error) {
 			q.mu.Unlock()
 			return n, nil
 		}
-		space := q.limit - int(q.queued.Load())
+		space := q.capacity() - int(q.queued.Load())
 		if space <= 0 {
 			q.waiting = true
 			spaceCh, abortCh := q.spaceLocked(), q.abortedLocked()
 			q.mu.Unlock()
-			if q.onBlock != nil {
-				q.onBlock()
-			}
+			q.startWait()
 			select {
 			case <-spaceCh:
 			case <-abortCh:
 			case <-ctx.Done():
+				q.endWait()
 				return n, ctx.Err()
 			}
+			q.endWait()
 			continue
 		}
 		var abortCh chan struct{}
@@ -194,12 +248,13 @@ func (q *Queue) Write(ctx context.Context, p []byte) (n int, err error) {
 		// that other queues can interleave with.
 		m := min(space, len(p), ChunkSize)
 		if q.budget != nil {
-			if err := q.budget.acquire(ctx, int64(m), abortCh); err != nil {
+			if err := q.budget.acquire(ctx, int64(m), q, abortCh); err != nil {
 				if err == errAborted {
 					continue // the top of the loop reports the abort error
 				}
 				return n, err
 			}
+			q.hold(int64(m))
 		}
 
 		q.mu.Lock()
@@ -207,7 +262,9 @@ func (q *Queue) Write(ctx context.Context, p []byte) (n int, err error) {
 			// Aborted (or closed by a misbehaving second goroutine)
 			// while we waited for the budget: give the bytes back.
 			q.mu.Unlock()
-			q.budget.Release(int64(m))
+			if q.budget != nil {
+				q.release(int64(m))
+			}
 			continue
 		}
 		wasEmpty := q.queued.Load() == 0
@@ -291,7 +348,10 @@ func (q *Queue) Pop(max int) Segment {
 	}
 	c := q.chunks[q.head]
 	k := min(c.w-c.r, max)
-	seg := Segment{Bytes: c.buf[c.r : c.r+k : c.r+k], QueuedAt: fromNanotime(c.queuedAt), c: c, budget: q.budget, n: int64(k)}
+	seg := Segment{Bytes: c.buf[c.r : c.r+k : c.r+k], QueuedAt: fromNanotime(c.queuedAt), c: c, n: int64(k)}
+	if q.budget != nil {
+		seg.q = q
+	}
 	c.r += k
 	q.queued.Add(-int64(k))
 
@@ -383,7 +443,9 @@ func (q *Queue) Abort(err error) {
 	}
 	q.mu.Unlock()
 
-	q.budget.Release(dropped)
+	if q.budget != nil {
+		q.release(dropped)
+	}
 	if q.notify != nil {
 		q.notify()
 	}

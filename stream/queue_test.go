@@ -43,10 +43,14 @@ func goWrite(ctx context.Context, q *Queue, p []byte) <-chan writeResult {
 }
 
 // blockedHook makes q report on the returned channel each time a Write is
-// about to block for space.
+// about to block.
 func blockedHook(q *Queue) <-chan struct{} {
 	ch := make(chan struct{}, 16)
-	q.onBlock = func() { ch <- struct{}{} }
+	q.SetWaitHook(func(waiting bool) {
+		if waiting {
+			ch <- struct{}{}
+		}
+	})
 	return ch
 }
 
@@ -330,35 +334,192 @@ func TestQueueBudget(t *testing.T) {
 	Segment{}.Release() // safe on a zero Segment
 }
 
+// waitCalls records a queue's wait-hook calls in order.
+func waitCalls(q *Queue) <-chan bool {
+	ch := make(chan bool, 16)
+	q.SetWaitHook(func(waiting bool) { ch <- waiting })
+	return ch
+}
+
+// expectCalls takes the wait-hook calls want from ch, in order, and fails if
+// a different one comes first.
+func expectCalls(t *testing.T, ch <-chan bool, want ...bool) {
+	t.Helper()
+	for i, w := range want {
+		if got := recv(t, ch, "a wait-hook call"); got != w {
+			t.Fatalf("wait-hook call %d: %v; want %v (sequence %v)", i, got, w, want)
+		}
+	}
+}
+
 func TestQueueBlocksOnBudget(t *testing.T) {
 	b := NewBudget(100, 0, 0)
-	waiting := make(chan struct{}, 16)
-	b.onWait = func() { waiting <- struct{}{} }
 	q1, q2 := NewQueue(1000, b), NewQueue(1000, b)
+	calls := waitCalls(q2)
 	ctx := context.Background()
 	if _, err := q1.Write(ctx, make([]byte, 100)); err != nil {
 		t.Fatal(err)
 	}
+	// q2 holds nothing, so the full budget still lets it take a chunk.
+	if n, err := q2.Write(ctx, make([]byte, 30)); n != 30 || err != nil {
+		t.Fatalf("first Write on a full budget = %d, %v; want 30, nil (progress guarantee)", n, err)
+	}
+	// Now it holds 30 and must wait for room.
 	done := goWrite(ctx, q2, make([]byte, 30))
-	recv(t, waiting, "the second queue's Write to wait for the budget")
-	seg := q1.Pop(50)
-	seg.Release()
+	expectCalls(t, calls, true)
+	seg := q1.Pop(100)
+	seg.Release() // 30 + 30 fit in 100
 	if r := recv(t, done, "Write to return"); r.n != 30 || r.err != nil {
 		t.Fatalf("Write = %d, %v; want 30, nil", r.n, r.err)
+	}
+	expectCalls(t, calls, false)
+	if got := b.Used(); got != 60 {
+		t.Fatalf("Used() = %d; want 60", got)
 	}
 
 	// Abort wakes a Write blocked on the budget, too.
 	done = goWrite(ctx, q2, make([]byte, 100))
-	recv(t, waiting, "Write to wait for the budget")
+	expectCalls(t, calls, true)
 	errStop := errors.New("stop")
 	q2.Abort(errStop)
 	if r := recv(t, done, "Write to return"); r.n != 0 || r.err != errStop {
 		t.Fatalf("Write = %d, %v; want 0, %v", r.n, r.err, errStop)
 	}
-	q1.Abort(nil)
-	if got := b.Used(); got != 0 {
-		t.Fatalf("Used() = %d after aborting both queues; want 0", got)
+	expectCalls(t, calls, false)
+	abortAll(t, b, q1)
+}
+
+// abortAll aborts qs and checks that they gave every byte back to b.
+func abortAll(t *testing.T, b *Budget, qs ...*Queue) {
+	t.Helper()
+	for _, q := range qs {
+		q.Abort(nil)
 	}
+	if got := b.Used(); got != 0 {
+		t.Fatalf("Used() = %d after aborting every queue; want 0", got)
+	}
+}
+
+// TestQueueProgressGuarantee: with the budget taken by one queue, every
+// queue that holds nothing may still take one chunk, and no more until what
+// it holds is released; so the budget holds at most its limit plus a chunk
+// per queue.
+func TestQueueProgressGuarantee(t *testing.T) {
+	const limit = 2 * ChunkSize
+	b := NewBudget(limit, 0, 0)
+	slow, fast, other := NewQueue(4*ChunkSize, b), NewQueue(4*ChunkSize, b), NewQueue(4*ChunkSize, b)
+	calls := waitCalls(fast)
+	ctx := context.Background()
+	if _, err := slow.Write(ctx, make([]byte, limit)); err != nil {
+		t.Fatal(err)
+	}
+
+	done := goWrite(ctx, fast, make([]byte, ChunkSize+1))
+	expectCalls(t, calls, true) // the first chunk went in; the last byte waits
+	if got := b.Used(); got != limit+ChunkSize {
+		t.Fatalf("Used() = %d with fast blocked; want %d", got, limit+ChunkSize)
+	}
+	if n, err := other.Write(ctx, make([]byte, ChunkSize)); n != ChunkSize || err != nil {
+		t.Fatalf("other queue's Write = %d, %v; want %d, nil", n, err, ChunkSize)
+	}
+	if got := b.Used(); got != limit+2*ChunkSize {
+		t.Fatalf("Used() = %d; want the limit and the two chunks over it, %d", got, limit+2*ChunkSize)
+	}
+
+	// Popped, fast still holds its chunk until the writer releases it.
+	seg := fast.Pop(ChunkSize)
+	select {
+	case r := <-done:
+		t.Fatalf("Write returned %d, %v while its popped chunk was unreleased", r.n, r.err)
+	default:
+	}
+	seg.Release()
+	if r := recv(t, done, "fast's Write to return"); r.n != ChunkSize+1 || r.err != nil {
+		t.Fatalf("fast's Write = %d, %v; want %d, nil", r.n, r.err, ChunkSize+1)
+	}
+	expectCalls(t, calls, false)
+	if got := b.Used(); got != limit+ChunkSize+1 {
+		t.Fatalf("Used() = %d; want %d", got, limit+ChunkSize+1)
+	}
+	abortAll(t, b, fast, slow, other)
+}
+
+// TestQueueShare: while several queues hold bytes of a budget, each may
+// queue an equal part of its limit, at least a chunk; a queue alone keeps
+// its own limit, even above the budget's.
+func TestQueueShare(t *testing.T) {
+	const limit = 8 * ChunkSize
+	b := NewBudget(limit, 0, 0)
+	qs := make([]*Queue, 5)
+	for i := range qs {
+		qs[i] = NewQueue(4*ChunkSize, b)
+	}
+	ctx := context.Background()
+	for i, want := range []int{4 * ChunkSize, 4 * ChunkSize, limit / 3, limit / 4, limit / 5} {
+		if _, err := qs[i].Write(ctx, make([]byte, 100)); err != nil {
+			t.Fatal(err)
+		}
+		if got := qs[0].capacity(); got != want {
+			t.Fatalf("with %d queues holding bytes: capacity %d; want %d", i+1, got, want)
+		}
+	}
+
+	// qs[0] holds 100 bytes and may queue limit/5 in all: a Write beyond
+	// that waits for its own bytes to leave, not for the others'.
+	calls := waitCalls(qs[0])
+	share := qs[0].capacity()
+	done := goWrite(ctx, qs[0], make([]byte, share))
+	expectCalls(t, calls, true)
+	if got := qs[0].Len(); got != share {
+		t.Fatalf("Len() = %d with the Write blocked; want the share, %d", got, share)
+	}
+	qs[0].Pop(100).Release()
+	if r := recv(t, done, "Write to return"); r.n != share || r.err != nil {
+		t.Fatalf("Write = %d, %v; want %d, nil", r.n, r.err, share)
+	}
+	expectCalls(t, calls, false)
+
+	abortAll(t, b, qs...)
+	if got := qs[0].capacity(); got != 4*ChunkSize {
+		t.Fatalf("capacity %d once no queue holds bytes; want the limit, %d", got, 4*ChunkSize)
+	}
+	alone := NewQueue(4*ChunkSize, NewBudget(ChunkSize, 0, 0))
+	if got := alone.capacity(); got != 4*ChunkSize {
+		t.Fatalf("a queue alone on a budget smaller than its limit: capacity %d; want its limit, %d", got, 4*ChunkSize)
+	}
+}
+
+// TestQueueWaitHookSpace: a Write that blocks for queue space calls the hook
+// with true, then false once space is popped; one that does not block never
+// calls it.
+func TestQueueWaitHookSpace(t *testing.T) {
+	q := NewQueue(100, nil)
+	calls := waitCalls(q)
+	ctx := context.Background()
+	if _, err := q.Write(ctx, make([]byte, 100)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case c := <-calls:
+		t.Fatalf("a Write that did not block called the hook with %v", c)
+	default:
+	}
+	done := goWrite(ctx, q, make([]byte, 10))
+	expectCalls(t, calls, true)
+	q.Pop(10).Release()
+	if r := recv(t, done, "Write to return"); r.n != 10 || r.err != nil {
+		t.Fatalf("Write = %d, %v; want 10, nil", r.n, r.err)
+	}
+	expectCalls(t, calls, false)
+
+	cctx, cancel := context.WithCancel(ctx)
+	done = goWrite(cctx, q, make([]byte, 10))
+	expectCalls(t, calls, true)
+	cancel()
+	if r := recv(t, done, "Write to return"); !errors.Is(r.err, context.Canceled) {
+		t.Fatalf("Write = %d, %v; want context.Canceled", r.n, r.err)
+	}
+	expectCalls(t, calls, false)
 }
 
 // TestQueueConcurrent streams data between a producer and a consumer

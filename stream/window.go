@@ -54,6 +54,22 @@ func (w *SendWindow) Take(n int) int {
 	}
 }
 
+// Refund gives back n bytes of credit that Take took and the caller did not
+// spend, as a writer does that takes credit before it knows how much it
+// will send. It never raises the credit above [MaxWindow].
+func (w *SendWindow) Refund(n int) {
+	if n < 1 {
+		return
+	}
+	for {
+		cur := w.n.Load()
+		next := int32(min(int64(cur)+int64(n), MaxWindow))
+		if w.n.CompareAndSwap(cur, next) {
+			return
+		}
+	}
+}
+
 // Add adds n bytes of credit that the peer granted. It returns an error,
 // naming the values, if n < 1 or the credit would exceed [MaxWindow]: both
 // mean the peer is misbehaving, and the window is left unchanged.

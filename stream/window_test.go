@@ -25,6 +25,25 @@ func TestSendWindowTake(t *testing.T) {
 	}
 }
 
+func TestSendWindowRefund(t *testing.T) {
+	w := NewSendWindow(100)
+	took := w.Take(60)
+	w.Refund(took - 45) // 45 spent
+	if got := w.Available(); got != 55 {
+		t.Fatalf("Available() = %d after refunding 15 of 60; want 55", got)
+	}
+	w.Refund(0)
+	w.Refund(-4)
+	if got := w.Available(); got != 55 {
+		t.Fatalf("Available() = %d after empty refunds; want 55", got)
+	}
+	full := NewSendWindow(MaxWindow)
+	full.Refund(10)
+	if got := full.Available(); got != MaxWindow {
+		t.Fatalf("Available() = %d after a refund at the maximum; want %d", got, MaxWindow)
+	}
+}
+
 func TestNewSendWindowClamps(t *testing.T) {
 	for _, tt := range []struct{ initial, want int }{
 		{-5, 0}, {0, 0}, {7, 7}, {MaxWindow, MaxWindow}, {MaxWindow + 1, MaxWindow},
