@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -291,7 +292,8 @@ func medianAdm(rs []admRun, rows []admRow) admRun {
 func printAdm(out io.Writer, sc admScenario, med map[string]*admRun) admTargets {
 	t := admTargets{Scenario: sc.name, Kind: "targets"}
 	var judged []string
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	var buf bytes.Buffer
+	tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
 	fmt.Fprint(tw, "figure")
 	for _, c := range sc.configs {
 		fmt.Fprintf(tw, "\t%s", c.label)
@@ -322,6 +324,11 @@ func printAdm(out io.Writer, sc admScenario, med map[string]*admRun) admTargets 
 		fmt.Fprintf(tw, "\t%s\t%s\n", r.target.text, strings.Join(res, " / "))
 	}
 	tw.Flush()
+	// A row without a target keeps its empty cells, so that the columns
+	// stay aligned across it, but not the padding they end with.
+	for l := range bytes.Lines(buf.Bytes()) {
+		out.Write(append(bytes.TrimRight(l, " \n"), '\n'))
+	}
 	return t
 }
 

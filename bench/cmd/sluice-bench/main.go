@@ -156,14 +156,15 @@ type env struct {
 	report *jsonl
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+// parseArgs parses the command line into options and scenario names; on
+// bad usage it says why on stderr and ok is false.
+func parseArgs(args []string, stderr io.Writer) (o options, names []string, ok bool) {
 	fs := flag.NewFlagSet("sluice-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: sluice-bench [flags] [scenario ...]\n\nscenarios: %s\n\n", scenarioNames)
 		fs.PrintDefaults()
 	}
-	var o options
 	var gwArgs, relaySize, smallSizes, smallPeers, plaidLevels, slowRate string
 	fs.IntVar(&o.rounds, "rounds", 1, "repeat each configuration `N` times, interleaved, and report medians across rounds (default 1 for airtable, 3 for small and the admission comparison)")
 	fs.StringVar(&o.jsonPath, "json", "", "append one JSON line per measurement and summary to this `file`")
@@ -190,11 +191,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.bin, "bin", "", "use this sluice `binary` instead of building ./cmd/sluice")
 	fs.StringVar(&o.logDir, "logs", "", "keep every gateway's log in this `directory` (default: a temporary one, removed)")
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return o, nil, false
 	}
 	o.gatewayArgs = strings.Fields(gwArgs)
 	// -rounds is 1 by default for airtable, whose rounds are long; the
-	// small scenario's default is 3, unless -rounds is given.
+	// small scenario and the admission comparison take 3, unless -rounds
+	// is given.
 	o.smallRounds, o.admRounds = 3, 3
 	fs.Visit(func(f *flag.Flag) {
 		if f.Name == "rounds" {
@@ -203,25 +205,33 @@ func run(args []string, stdout, stderr io.Writer) int {
 	})
 	if err := o.check(relaySize); err != nil {
 		fmt.Fprintln(stderr, "sluice-bench:", err)
-		return 2
+		return o, nil, false
 	}
 	if err := o.checkSmallFlags(smallSizes, smallPeers); err != nil {
 		fmt.Fprintln(stderr, "sluice-bench:", err)
-		return 2
+		return o, nil, false
 	}
 	if err := o.checkAdmissionFlags(plaidLevels, slowRate); err != nil {
 		fmt.Fprintln(stderr, "sluice-bench:", err)
-		return 2
+		return o, nil, false
 	}
-	names := fs.Args()
+	names = fs.Args()
 	if len(names) == 0 {
 		names = []string{"airtable"}
 	}
 	for _, n := range names {
 		if scenarios[n] == nil {
 			fmt.Fprintf(stderr, "sluice-bench: unknown scenario %q; use %s\n", n, scenarioNames)
-			return 2
+			return o, nil, false
 		}
+	}
+	return o, names, true
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	o, names, ok := parseArgs(args, stderr)
+	if !ok {
+		return 2
 	}
 	if err := supported(); err != nil {
 		fmt.Fprintln(stderr, "sluice-bench:", err)

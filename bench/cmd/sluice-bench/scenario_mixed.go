@@ -16,7 +16,7 @@ const (
 	targetMixedIO     = 0.7                    // I/O-bound req/s, at least this share of mixedIOLoops / plaidWait
 	targetMixedHeavy  = 500 * time.Millisecond // heavy responses' transfer p99, at most
 	targetMixedRSS    = 512 << 20              // peak RSS of the gateway tree, at most
-	mixedIOTargetRate = targetMixedIO * mixedIOLoops / (float64(plaidWait) / float64(time.Second))
+	mixedIOTargetRate = targetMixedIO * mixedIOLoops * float64(time.Second) / float64(plaidWait)
 )
 
 // mixedScenario runs every kind of client at once on one gateway.

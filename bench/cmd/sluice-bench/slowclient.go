@@ -178,13 +178,13 @@ func (c *payloadCheck) Write(p []byte) (int, error) {
 	}
 	c.sum.Write(p)
 	for rest := p; c.bad == "" && len(rest) > 0; {
-		k := min(len(rest), len(c.buf))
-		if _, err := io.ReadFull(c.want, c.buf[:k]); err != nil {
-			c.bad = fmt.Sprintf("more than the %d bytes of the payload arrived", c.off)
-			break
-		}
+		k, err := io.ReadFull(c.want, c.buf[:min(len(rest), len(c.buf))])
 		if !bytes.Equal(rest[:k], c.buf[:k]) {
 			c.bad = fmt.Sprintf("the bytes at offset %d..%d differ from demo.Payload's", c.off, c.off+int64(k))
+			break
+		}
+		if err != nil {
+			c.bad = fmt.Sprintf("more than the %d bytes of the payload arrived", c.off+int64(k))
 			break
 		}
 		rest = rest[k:]
