@@ -6,6 +6,8 @@
 //	go run ./bench/cmd/sluice-bench -c 10 -n 10 -size 4MiB -gateway-args "--max-inflight 2" airtable
 //	go run ./bench/cmd/sluice-bench small                # sluice vs nginx, 4 KiB to 1 MiB
 //	go run ./bench/cmd/sluice-bench -small-sizes 4KiB -small-peers sluice,nginx small
+//	go run ./bench/cmd/sluice-bench admission            # auto vs --max-inflight 2, 3 rounds
+//	go run ./bench/cmd/sluice-bench -rounds 1 -adm-scale 0.1 -n 8 -c 8 -size 4MiB admission  # a quick look
 //
 // Only the airtable scenario runs by default, and `make test` runs none:
 // the tests cover the parsing and the statistics.
@@ -40,10 +42,34 @@
 //	          and the issue's targets for sluice over nginx. Without nginx the
 //	          peer and its targets are reported as skipped, with the reason.
 //
+// The admission comparison runs each of its scenarios against the gateway's
+// defaults ("auto") and against --max-inflight 2, both in each of -rounds
+// (3 here) rounds in an order that rotates, on --workers 2, and prints the
+// medians side by side with the targets, PASS or MISS for each. Every body
+// is checked (Content-Digest, and a slow client's bytes against
+// demo.Payload). -adm-scale shortens the windows of plaid, slow and mixed.
+//
+//	airtable-admission  the airtable load (-n, -c, -size, -cpu), also with
+//	          --admission off as the baseline: median TTLB over the
+//	          baseline's, transfer p99, peak RSS, worker flush-lag p99.
+//	plaid     GET /payload?size=4096&wait=200ms by -plaid-clients (1, 8,
+//	          32, 64, 128) closed-loop clients in turn, 5 s each: req/s,
+//	          p50, p99, errors.
+//	slow      -slow-clients (200) clients reading /payload?size=27MiB at
+//	          -slow-rate (64 KiB/s) with a 64 KiB SO_RCVBUF, and one loop
+//	          of size=4096, for 10 s: fast p50/p99 and failures, the slow
+//	          clients' rate and failures, peak RSS.
+//	mixed     for 20 s at once: 8 loops of size=27MiB&cpu=300ms, 32 of
+//	          size=4096&wait=200ms, -mixed-slow-clients (50) slow clients
+//	          and one fast loop.
+//	admission the four above in turn.
+//
 // The table goes to stdout, progress to stderr, and with -json FILE one JSON
 // line per measurement and per summary. A missed target is reported, not
-// fatal: the exit status is 1 only if requests failed or a gateway could not
-// be run, 2 for bad usage.
+// fatal: the exit status is 1 only if requests failed (in the admission
+// comparison, only if a body failed its integrity check: the other failures
+// are figures its targets judge) or a gateway could not be run, 2 for bad
+// usage.
 package main
 
 import (

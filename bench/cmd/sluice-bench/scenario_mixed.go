@@ -39,7 +39,7 @@ func mixedScenario(o options) admScenario {
 			ms(s["fast"].P99), s["io"].RPS, ms(s["heavy"].TransferP99), ss.Served, ss.Clients)
 		return m, err
 	}
-	sc.rows = fastRows(targetMixedFast)
+	sc.rows = fastRows(targetMixedFast, false)
 	sc.rows = append(sc.rows,
 		admRow{key: "io.rps", label: "I/O-bound: req/s", format: fmtRate,
 			target: &admTarget{op: "≥", bound: mixedIOTargetRate, text: fmt.Sprintf("≥ %.1f (%.1f × %d / %v)", mixedIOTargetRate, targetMixedIO, mixedIOLoops, plaidWait)}},
