@@ -147,7 +147,7 @@ type admTargets struct {
 	Checks   []admCheck `json:"checks"`
 }
 
-// gatewayArgs are the flags of one configuration's `sluice serve`.
+// admArgs are the flags of one configuration's `sluice serve`.
 func (e *env) admArgs(c admConfig) []string {
 	return slices.Concat([]string{"--workers", "2"}, e.opt.gatewayArgs, c.args)
 }
@@ -158,51 +158,67 @@ func (e *env) admArgs(c admConfig) []string {
 // by side with the targets. It reports false if a response failed its
 // integrity check: the other failures are figures the targets judge.
 func runAdmission(ctx context.Context, e *env, sc admScenario) (bool, error) {
-	o := e.opt
 	runs := map[string][]admRun{}
-	for r := 1; r <= o.admRounds; r++ {
-		n := len(sc.configs)
-		for k := range n {
-			c := sc.configs[(k+r-1)%n]
-			args := e.admArgs(c)
-			fmt.Fprintf(e.log, "%s round %d/%d, %s: sluice serve %s ... ", sc.name, r, o.admRounds, c.name, strings.Join(args, " "))
-			var m admMeasure
-			var lag flushLag
-			sess, err := e.withGateway(ctx, fmt.Sprintf("%s-%s-%d", sc.name, c.name, r), args, func(g *gateway) error {
-				before, berr := scrapeFlushLag(ctx, g)
-				var err error
-				if m, err = sc.measure(ctx, g); err != nil {
-					return err
-				}
-				after, aerr := scrapeFlushLag(ctx, g)
-				lag = flushLagOver(before, after, berr, aerr)
-				return ctx.Err()
-			})
+	for r := 1; r <= e.opt.admRounds; r++ {
+		for k := range sc.configs {
+			c := sc.configs[(k+r-1)%len(sc.configs)]
+			run, err := e.measureAdm(ctx, sc, c, r)
 			if err != nil {
-				fmt.Fprintln(e.log)
 				return false, err
 			}
-			run := admRun{Scenario: sc.name, Kind: "round", Config: c.name, Round: r, Args: args, Figures: m.figures,
-				FirstError: m.firstError, FirstIntegrity: m.firstIntegrity, session: sess}
-			if run.Figures == nil {
-				run.Figures = map[string]float64{}
-			}
-			run.Figures[figPeakRSS] = float64(sess.PeakRSS)
-			run.Figures[figMaxInFlight] = float64(sess.Gateway.MaxInFlight)
-			if lag.err == "" {
-				run.Figures[figFlushLagP99] = lag.p99
-			} else {
-				run.Note = "no flush-lag figure: " + lag.err
-			}
-			if _, ok := run.Figures[figIntegrity]; !ok {
-				run.Figures[figIntegrity] = 0
-			}
-			fmt.Fprintf(e.log, "%s; peak %s MiB, flush-lag p99 %s\n", m.summary, mib(sess.PeakRSS), fmtFig(run.Figures, figFlushLagP99, fmtSeconds))
-			e.report.write(run)
 			runs[c.name] = append(runs[c.name], run)
 		}
 	}
+	return reportAdm(e, sc, runs), nil
+}
 
+// measureAdm runs one configuration c of sc, in round r, on a gateway of
+// its own, and adds the figures every run has: peak RSS, most handlers in
+// flight, and the workers' flush-lag p99 over the load.
+func (e *env) measureAdm(ctx context.Context, sc admScenario, c admConfig, r int) (admRun, error) {
+	args := e.admArgs(c)
+	fmt.Fprintf(e.log, "%s round %d/%d, %s: sluice serve %s ... ", sc.name, r, e.opt.admRounds, c.name, strings.Join(args, " "))
+	var m admMeasure
+	var lag flushLag
+	sess, err := e.withGateway(ctx, fmt.Sprintf("%s-%s-%d", sc.name, c.name, r), args, func(g *gateway) error {
+		before, berr := scrapeFlushLag(ctx, g)
+		var err error
+		if m, err = sc.measure(ctx, g); err != nil {
+			return err
+		}
+		after, aerr := scrapeFlushLag(ctx, g)
+		lag = flushLagOver(before, after, berr, aerr)
+		return ctx.Err()
+	})
+	if err != nil {
+		fmt.Fprintln(e.log)
+		return admRun{}, err
+	}
+	run := admRun{Scenario: sc.name, Kind: "round", Config: c.name, Round: r, Args: args, Figures: m.figures,
+		FirstError: m.firstError, FirstIntegrity: m.firstIntegrity, session: sess}
+	if run.Figures == nil {
+		run.Figures = map[string]float64{}
+	}
+	run.Figures[figPeakRSS] = float64(sess.PeakRSS)
+	run.Figures[figMaxInFlight] = float64(sess.Gateway.MaxInFlight)
+	if lag.err == "" {
+		run.Figures[figFlushLagP99] = lag.p99
+	} else {
+		run.Note = "no flush-lag figure: " + lag.err
+	}
+	if _, ok := run.Figures[figIntegrity]; !ok {
+		run.Figures[figIntegrity] = 0
+	}
+	fmt.Fprintf(e.log, "%s; peak %s MiB, flush-lag p99 %s\n", m.summary, mib(sess.PeakRSS), fmtFig(run.Figures, figFlushLagP99, fmtSeconds))
+	e.report.write(run)
+	return run, nil
+}
+
+// reportAdm prints and writes the medians of every configuration of sc,
+// the table and its checks, and the notes; it reports whether every body
+// passed its integrity check.
+func reportAdm(e *env, sc admScenario, runs map[string][]admRun) bool {
+	o := e.opt
 	med := map[string]*admRun{}
 	for _, c := range sc.configs {
 		m := medianAdm(runs[c.name], sc.rows)
@@ -237,7 +253,7 @@ func runAdmission(ctx context.Context, e *env, sc admScenario) (bool, error) {
 		printNotes(e.out, c.label, nil, "", m.session)
 	}
 	fmt.Fprintln(e.out)
-	return ok, nil
+	return ok
 }
 
 // medianAdm takes the median of every figure across the rounds of one

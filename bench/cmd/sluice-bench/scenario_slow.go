@@ -25,8 +25,8 @@ func slowScenario(o options) admScenario {
 	window := o.scaled(slowWindow)
 	sc := admScenario{
 		name: "slow",
-		heading: fmt.Sprintf("slow: %d clients reading GET /payload?size=%s at %s/s (SO_RCVBUF %s) and one loop of GET %s, for %v, digests checked",
-			o.slowClients, humanBytes(slowSize), humanBytes(o.slowRate), humanBytes(slowRcvBuf), fastPath, window),
+		heading: fmt.Sprintf("slow: %d clients reading GET /payload?size=%dMiB at %s/s (SO_RCVBUF %s) and one loop of GET %s, for %v, digests checked",
+			o.slowClients, slowSize>>20, humanBytes(o.slowRate), humanBytes(slowRcvBuf), fastPath, window),
 		configs: []admConfig{autoConfig, fixedConfig},
 	}
 	sc.measure = func(ctx context.Context, g *gateway) (admMeasure, error) {
