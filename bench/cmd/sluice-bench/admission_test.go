@@ -7,9 +7,11 @@ import (
 	"encoding/base64"
 	"io"
 	"math"
+	"net"
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -17,6 +19,7 @@ import (
 	"github.com/sluicegw/sluice/bench/load"
 	"github.com/sluicegw/sluice/child/demo"
 	"github.com/sluicegw/sluice/child/digest"
+	"github.com/sluicegw/sluice/sockopt"
 )
 
 // digestOf is the Content-Digest field value of body.
@@ -367,5 +370,31 @@ peak RSS (parent+workers)  100 MiB  40 MiB            300 MiB        ≤ 128 MiB
 	}
 	if len(got.Checks) != 6 || got.Checks[1].Config != "fixed-2" || got.Checks[1].Pass || !got.Checks[0].Pass || got.Checks[3].Pass {
 		t.Errorf("checks %+v; want auto and fixed-2 for each of three targets, the baseline never judged", got.Checks)
+	}
+}
+
+// The slow clients' connections have the receive buffer asked for (Linux
+// reads back twice what was set). 16 KiB, because an untouched loopback
+// socket may well read back 128 KiB, twice slowRcvBuf.
+func TestSlowTransportReceiveBuffer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	const want = 16 << 10
+	tr := slowTransport(want)
+	defer tr.CloseIdleConnections()
+	c, err := tr.DialContext(t.Context(), "tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	got, err := sockopt.RecvBuffer(c.(syscall.Conn))
+	if err != nil {
+		t.Skipf("SO_RCVBUF cannot be read here: %v", err)
+	}
+	if got > 2*want {
+		t.Errorf("effective SO_RCVBUF %d; want at most %d", got, 2*want)
 	}
 }

@@ -33,8 +33,8 @@ const (
 
 // pace copies r to w at no more than rate bytes a second: before each read
 // of at most piece bytes it waits until the bytes already read are due at
-// that rate. It returns the bytes copied and nil at EOF, r's error, or
-// ctx's error once ctx ends.
+// that rate. It returns the bytes copied and nil at EOF, r's or w's error,
+// or ctx's error once ctx ends.
 func pace(ctx context.Context, r io.Reader, w io.Writer, rate int64, piece int) (int64, error) {
 	buf := make([]byte, piece)
 	start := time.Now()
@@ -52,7 +52,9 @@ func pace(ctx context.Context, r io.Reader, w io.Writer, rate int64, piece int) 
 		}
 		m, err := r.Read(buf)
 		if m > 0 {
-			w.Write(buf[:m])
+			if _, werr := w.Write(buf[:m]); werr != nil {
+				return n, werr
+			}
 			n += int64(m)
 		}
 		if err == io.EOF {
@@ -70,17 +72,19 @@ type rawSock struct{ syscall.RawConn }
 func (r rawSock) SyscallConn() (syscall.RawConn, error) { return r.RawConn, nil }
 
 // slowTransport is an HTTP transport whose connections have a receive
-// buffer of slowRcvBuf. A short grant (a sysctl cap) is not an error: it can
-// only make the buffer smaller.
-func slowTransport() *http.Transport {
+// buffer of rcvbuf bytes. A short grant (a sysctl cap) is not an error: it
+// can only make the buffer smaller.
+func slowTransport(rcvbuf int) *http.Transport {
 	d := &net.Dialer{Timeout: 30 * time.Second, Control: func(_, _ string, c syscall.RawConn) error {
-		_, err := sockopt.SetRecvBuffer(rawSock{c}, slowRcvBuf)
+		_, err := sockopt.SetRecvBuffer(rawSock{c}, rcvbuf)
 		var short *sockopt.BufferError
 		if errors.As(err, &short) {
 			return nil
 		}
 		return err
 	}}
+	// The transport's own read buffer is no larger than a piece, so that it
+	// does not read far ahead of the pace either.
 	return &http.Transport{DialContext: d.DialContext, DisableCompression: true, ReadBufferSize: slowPiece}
 }
 
@@ -103,7 +107,7 @@ type slowResult struct {
 func runSlow(ctx context.Context, base string, n int, size, rate int64, window time.Duration) []slowResult {
 	wctx, cancel := context.WithTimeout(ctx, window)
 	defer cancel()
-	tr := slowTransport()
+	tr := slowTransport(slowRcvBuf)
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr}
 	out := make([]slowResult, n)
