@@ -176,6 +176,7 @@ type payloadCheck struct {
 	bad   string // the first difference, if any
 }
 
+// Write checks p as the next bytes of the payload.
 func (c *payloadCheck) Write(p []byte) (int, error) {
 	if c.first.IsZero() {
 		c.first = time.Now()
@@ -207,6 +208,7 @@ type slowStats struct {
 	failures
 }
 
+// summarizeSlow aggregates the slow clients of a run that lasted window.
 func summarizeSlow(rs []slowResult, window time.Duration) slowStats {
 	s := slowStats{Clients: len(rs)}
 	var overWindow, whileServed []float64
