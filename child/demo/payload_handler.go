@@ -1,9 +1,13 @@
 package demo
 
 import (
+	"context"
+	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,13 +34,13 @@ func servePayload(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	var cpu time.Duration
-	if s := q.Get("cpu"); s != "" {
-		cpu, err = time.ParseDuration(s)
-		if err != nil || cpu < 0 || cpu > MaxCPU {
-			badRequest(w, "cpu", s, "not a duration between 0 and 10m; use e.g. 200ms or 1.5s")
-			return
-		}
+	cpu, ok := durationParam(w, q, "cpu", MaxCPU)
+	if !ok {
+		return
+	}
+	wait, ok := durationParam(w, q, "wait", MaxWait)
+	if !ok {
+		return
 	}
 	var seed uint64
 	if s := q.Get("seed"); s != "" {
@@ -52,14 +56,58 @@ func servePayload(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodHead {
 		return
 	}
-	used, err := burnCPU(r.Context(), cpu)
+	// The wait comes first, as in a handler that fetches its data and then
+	// renders it. An error from either phase means the client is gone (or
+	// the clock failed): nobody will read a body.
+	err = sleep(r.Context(), wait)
+	var used time.Duration
+	if err == nil {
+		used, err = burnCPU(r.Context(), cpu)
+	}
 	if err != nil {
-		// The client is gone (or the clock failed): nobody will read a body.
 		http.Error(w, "payload: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}
 	h.Set(CPUTimeHeader, used.String())
 	writePayload(w, r, seed, size)
+}
+
+// durationParam reads the duration parameter name of q, 0 if absent. A value
+// that does not parse or lies outside 0..limit gets a 400 naming it, and ok
+// is false.
+func durationParam(w http.ResponseWriter, q url.Values, name string, limit time.Duration) (d time.Duration, ok bool) {
+	s := q.Get(name)
+	if s == "" {
+		return 0, true
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 || d > limit {
+		// "10m", not time.Duration's "10m0s".
+		badRequest(w, name, s, fmt.Sprintf("not a duration between 0 and %s; use e.g. 200ms or 1.5s", strings.TrimSuffix(limit.String(), "0s")))
+		return 0, false
+	}
+	return d, true
+}
+
+// MaxWait bounds the wait parameter, like MaxCPU bounds cpu: a typo must
+// not park a handler for hours.
+const MaxWait = 10 * time.Minute
+
+// sleep waits d without using CPU, as a handler blocked on a database or an
+// upstream does, and gives up as soon as ctx ends: a client that went away
+// must not keep an admission slot for the rest of the wait.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
 }
 
 // writePayload streams the payload in blockSize writes, stopping as soon as

@@ -101,7 +101,7 @@ func TestPayloadRouteServesExactBytes(t *testing.T) {
 func TestPayloadHeadHasLengthButNoBody(t *testing.T) {
 	srv := httptest.NewServer(New(""))
 	defer srv.Close()
-	resp, body := get(t, "HEAD", srv.URL+"/payload?size=1GiB&cpu=10m")
+	resp, body := get(t, "HEAD", srv.URL+"/payload?size=1GiB&cpu=10m&wait=10m")
 	if resp.StatusCode != 200 || resp.ContentLength != 1<<30 || len(body) != 0 {
 		t.Fatalf("HEAD: status %d, Content-Length %d, %d body bytes", resp.StatusCode, resp.ContentLength, len(body))
 	}

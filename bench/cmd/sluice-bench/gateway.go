@@ -161,19 +161,30 @@ func (g *gateway) status(ctx context.Context) (gwStatus, error) {
 	var st gwStatus
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+g.admin+"/status", nil)
-	if err != nil {
-		return st, err
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := g.adminGet(ctx, "/status")
 	if err != nil {
 		return st, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return st, fmt.Errorf("GET /status: %s", resp.Status)
-	}
 	return st, json.NewDecoder(resp.Body).Decode(&st)
+}
+
+// adminGet GETs path from the gateway's admin listener. Any status but 200
+// is an error; otherwise the caller closes the body.
+func (g *gateway) adminGet(ctx context.Context, path string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+g.admin+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, fmt.Errorf("GET %s: %s", path, resp.Status)
+	}
+	return resp, nil
 }
 
 // noteWorkers remembers the worker pids in st, for stop.

@@ -6,6 +6,8 @@
 //	go run ./bench/cmd/sluice-bench -c 10 -n 10 -size 4MiB -gateway-args "--max-inflight 2" airtable
 //	go run ./bench/cmd/sluice-bench small                # sluice vs nginx, 4 KiB to 1 MiB
 //	go run ./bench/cmd/sluice-bench -small-sizes 4KiB -small-peers sluice,nginx small
+//	go run ./bench/cmd/sluice-bench admission            # auto vs --max-inflight 2, 3 rounds
+//	go run ./bench/cmd/sluice-bench -rounds 1 -adm-scale 0.1 -n 8 -c 8 -size 4MiB admission  # a quick look
 //
 // Only the airtable scenario runs by default, and `make test` runs none:
 // the tests cover the parsing and the statistics.
@@ -40,10 +42,34 @@
 //	          and the issue's targets for sluice over nginx. Without nginx the
 //	          peer and its targets are reported as skipped, with the reason.
 //
+// The admission comparison runs each of its scenarios against the gateway's
+// defaults ("auto") and against --max-inflight 2, both in each of -rounds
+// (3 here) rounds in an order that rotates, on --workers 2, and prints the
+// medians side by side with the targets, PASS or MISS for each. Every body
+// is checked (Content-Digest, and a slow client's bytes against
+// demo.Payload). -adm-scale shortens the windows of plaid, slow and mixed.
+//
+//	airtable-admission  the airtable load (-n, -c, -size, -cpu), also with
+//	          --admission off as the baseline: median TTLB over the
+//	          baseline's, transfer p99, peak RSS, worker flush-lag p99.
+//	plaid     GET /payload?size=4096&wait=200ms by -plaid-clients (1, 8,
+//	          32, 64, 128) closed-loop clients in turn, 5 s each: req/s,
+//	          p50, p99, errors.
+//	slow      -slow-clients (200) clients reading /payload?size=27MiB at
+//	          -slow-rate (64 KiB/s) with a 64 KiB SO_RCVBUF, and one loop
+//	          of size=4096, for 10 s: fast p50/p99 and failures, the slow
+//	          clients' rate and failures, peak RSS.
+//	mixed     for 20 s at once: 8 loops of size=27MiB&cpu=300ms, 32 of
+//	          size=4096&wait=200ms, -mixed-slow-clients (50) slow clients
+//	          and one fast loop.
+//	admission the four above in turn.
+//
 // The table goes to stdout, progress to stderr, and with -json FILE one JSON
 // line per measurement and per summary. A missed target is reported, not
-// fatal: the exit status is 1 only if requests failed or a gateway could not
-// be run, 2 for bad usage.
+// fatal: the exit status is 1 only if requests failed (in the admission
+// comparison, only if a body failed its integrity check: the other failures
+// are figures its targets judge) or a gateway could not be run, 2 for bad
+// usage.
 package main
 
 import (
@@ -56,6 +82,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -94,6 +121,19 @@ type options struct {
 	smallConns    int
 	wrk           string // wrk's path or name, "none" for bench/load
 	nginxBin      string // "" finds it
+
+	// The admission comparison (airtable-admission, plaid, slow, mixed).
+	admRounds   int
+	admScale    float64 // multiplies the windows of plaid, slow and mixed
+	plaidLevels []int
+	slowClients int
+	mixedSlow   int
+	slowRate    int64 // bytes a second
+}
+
+// scaled is d multiplied by -adm-scale.
+func (o options) scaled(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * o.admScale)
 }
 
 // smallPeerNames are the peers the small scenario knows, in the order it
@@ -103,10 +143,34 @@ var smallPeerNames = []string{"sluice", "nginx", "direct"}
 // scenarios maps a scenario name to its runner. A runner returns whether
 // every request succeeded, and an error if the scenario could not be run.
 var scenarios = map[string]func(ctx context.Context, e *env) (ok bool, err error){
-	"airtable": runAirtable,
-	"relay":    runRelay,
-	"small":    runSmall,
+	"airtable":  runAirtable,
+	"relay":     runRelay,
+	"small":     runSmall,
+	"admission": runAdmissionSet,
 }
+
+// The scenarios of the admission comparison also run one by one.
+func init() {
+	for _, s := range admissionSet {
+		scenarios[s.name] = s.run
+	}
+}
+
+// runAdmissionSet runs every scenario of the admission comparison in turn.
+func runAdmissionSet(ctx context.Context, e *env) (bool, error) {
+	ok := true
+	for _, s := range admissionSet {
+		fine, err := s.run(ctx, e)
+		if err != nil {
+			return false, fmt.Errorf("%s: %w", s.name, err)
+		}
+		ok = ok && fine
+	}
+	return ok, nil
+}
+
+// scenarioNames lists the scenarios for usage messages.
+const scenarioNames = "airtable, relay, small, airtable-admission, plaid, slow, mixed, or admission (the last four in turn)"
 
 // env is what a scenario needs: the options, the built binary and the outputs.
 type env struct {
@@ -118,16 +182,17 @@ type env struct {
 	report *jsonl
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+// parseArgs parses the command line into options and scenario names; on
+// bad usage it says why on stderr and ok is false.
+func parseArgs(args []string, stderr io.Writer) (o options, names []string, ok bool) {
 	fs := flag.NewFlagSet("sluice-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: sluice-bench [flags] [airtable] [relay] [small]\n\n")
+		fmt.Fprintf(stderr, "usage: sluice-bench [flags] [scenario ...]\n\nscenarios: %s\n\n", scenarioNames)
 		fs.PrintDefaults()
 	}
-	var o options
-	var gwArgs, relaySize, smallSizes, smallPeers string
-	fs.IntVar(&o.rounds, "rounds", 1, "repeat each airtable configuration `N` times, interleaved, and report medians across rounds")
+	var gwArgs, relaySize, smallSizes, smallPeers, plaidLevels, slowRate string
+	fs.IntVar(&o.rounds, "rounds", 1, "repeat each configuration `N` times, interleaved, and report medians across rounds (default 1 for airtable, 3 for small and the admission comparison)")
 	fs.StringVar(&o.jsonPath, "json", "", "append one JSON line per measurement and summary to this `file`")
 	fs.StringVar(&gwArgs, "gateway-args", "", "extra `flags` for every `sluice serve`, split on spaces (e.g. \"--max-inflight 2\")")
 	fs.IntVar(&o.concurrency, "c", 50, "airtable: requests in flight at once")
@@ -144,37 +209,55 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.smallConns, "small-c", 64, "small: connections")
 	fs.StringVar(&o.wrk, "wrk", "wrk", "small: the wrk `binary`; \"none\" uses bench/load, as when wrk is not installed")
 	fs.StringVar(&o.nginxBin, "nginx", "", "small: the nginx `binary` (default: nginx on PATH, then /usr/sbin/nginx)")
+	fs.Float64Var(&o.admScale, "adm-scale", 1, "plaid, slow, mixed: multiply their windows (5s per level, 10s, 20s) by `F`, e.g. 0.1 for a quick look")
+	fs.StringVar(&plaidLevels, "plaid-clients", "1,8,32,64,128", "plaid: closed-loop client `counts`, comma-separated, run in turn")
+	fs.IntVar(&o.slowClients, "slow-clients", 200, "slow: slow clients")
+	fs.IntVar(&o.mixedSlow, "mixed-slow-clients", 50, "mixed: slow clients")
+	fs.StringVar(&slowRate, "slow-rate", "64KiB", "slow, mixed: each slow client's read rate, a `size` per second")
 	fs.StringVar(&o.bin, "bin", "", "use this sluice `binary` instead of building ./cmd/sluice")
 	fs.StringVar(&o.logDir, "logs", "", "keep every gateway's log in this `directory` (default: a temporary one, removed)")
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return o, nil, false
 	}
 	o.gatewayArgs = strings.Fields(gwArgs)
 	// -rounds is 1 by default for airtable, whose rounds are long; the
-	// small scenario's default is 3, unless -rounds is given.
-	o.smallRounds = 3
+	// small scenario and the admission comparison take 3, unless -rounds
+	// is given.
+	o.smallRounds, o.admRounds = 3, 3
 	fs.Visit(func(f *flag.Flag) {
 		if f.Name == "rounds" {
-			o.smallRounds = o.rounds
+			o.smallRounds, o.admRounds = o.rounds, o.rounds
 		}
 	})
 	if err := o.check(relaySize); err != nil {
 		fmt.Fprintln(stderr, "sluice-bench:", err)
-		return 2
+		return o, nil, false
 	}
 	if err := o.checkSmallFlags(smallSizes, smallPeers); err != nil {
 		fmt.Fprintln(stderr, "sluice-bench:", err)
-		return 2
+		return o, nil, false
 	}
-	names := fs.Args()
+	if err := o.checkAdmissionFlags(plaidLevels, slowRate); err != nil {
+		fmt.Fprintln(stderr, "sluice-bench:", err)
+		return o, nil, false
+	}
+	names = fs.Args()
 	if len(names) == 0 {
 		names = []string{"airtable"}
 	}
 	for _, n := range names {
 		if scenarios[n] == nil {
-			fmt.Fprintf(stderr, "sluice-bench: unknown scenario %q; use airtable, relay or small\n", n)
-			return 2
+			fmt.Fprintf(stderr, "sluice-bench: unknown scenario %q; use %s\n", n, scenarioNames)
+			return o, nil, false
 		}
+	}
+	return o, names, true
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	o, names, ok := parseArgs(args, stderr)
+	if !ok {
+		return 2
 	}
 	if err := supported(); err != nil {
 		fmt.Fprintln(stderr, "sluice-bench:", err)
@@ -251,6 +334,30 @@ func (o *options) checkSmallFlags(sizes, peers string) error {
 		return fmt.Errorf("-small-warmup %v must not be negative", o.smallWarmup)
 	case o.smallConns < 1:
 		return fmt.Errorf("-small-c %d: use 1 or more", o.smallConns)
+	}
+	return nil
+}
+
+// checkAdmissionFlags parses and checks the admission comparison's settings.
+func (o *options) checkAdmissionFlags(levels, rate string) error {
+	o.plaidLevels = nil
+	for s := range strings.SplitSeq(levels, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			return fmt.Errorf("-plaid-clients %q: %q is not a positive count (use e.g. 1,8,32,64,128)", levels, s)
+		}
+		o.plaidLevels = append(o.plaidLevels, n)
+	}
+	r, err := demo.ParseSize(rate)
+	if err != nil || r < 1 {
+		return fmt.Errorf("-slow-rate %q: not a positive size a second (use e.g. 64KiB)", rate)
+	}
+	o.slowRate = r
+	switch {
+	case !(o.admScale > 0) || o.admScale > 100:
+		return fmt.Errorf("-adm-scale %v: use a factor above 0 and at most 100 (e.g. 0.1 for a quick look)", o.admScale)
+	case o.slowClients < 1 || o.mixedSlow < 1:
+		return fmt.Errorf("-slow-clients %d -mixed-slow-clients %d: use 1 or more for both", o.slowClients, o.mixedSlow)
 	}
 	return nil
 }

@@ -64,7 +64,7 @@ func runAirtable(ctx context.Context, e *env) (bool, error) {
 			var results []load.Result
 			var wall time.Duration
 			sess, err := e.withGateway(ctx, fmt.Sprintf("airtable-%s-%d", c.name, r), args, func(g *gateway) error {
-				results, wall = fetchAll(ctx, "http://"+g.addr, o)
+				results, wall = fetchAll(ctx, "http://"+g.addr, o, false)
 				return ctx.Err()
 			})
 			if err != nil {
@@ -127,8 +127,9 @@ func reportAirtable(e *env, runs [][]airtableRun) bool {
 // with its own seed (its index). Each request is a one-request load.Run, so
 // it gets the same timing and short-body checks as the load generator; the
 // price is a new connection per request, which the load generator would also
-// make with as many requests in flight as in all.
-func fetchAll(ctx context.Context, base string, o options) ([]load.Result, time.Duration) {
+// make with as many requests in flight as in all. With digest, every 2xx
+// body is checked against its Content-Digest trailer.
+func fetchAll(ctx context.Context, base string, o options, digest bool) ([]load.Result, time.Duration) {
 	results := make([]load.Result, o.requests)
 	for i := range results {
 		results[i] = load.Result{Index: i, Err: "not started: the run was interrupted"}
@@ -145,7 +146,7 @@ func fetchAll(ctx context.Context, base string, o options) ([]load.Result, time.
 				}
 				at := time.Since(start)
 				u := base + "/payload?size=" + url.QueryEscape(o.size) + "&cpu=" + o.cpu.String() + "&seed=" + strconv.Itoa(i)
-				rep, err := load.Run(ctx, load.Config{URL: u, Requests: 1, Concurrency: 1, Timeout: o.timeout})
+				rep, err := load.Run(ctx, load.Config{URL: u, Requests: 1, Concurrency: 1, Timeout: o.timeout, Digest: digest})
 				switch {
 				case rep != nil && len(rep.Results) == 1:
 					results[i] = rep.Results[0]
