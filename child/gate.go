@@ -217,7 +217,7 @@ func (g *gate) roomLocked() bool {
 // alone reaches the limit, which keeps it off the path of a worker with
 // room.
 func (g *gate) computingLocked() int {
-	n := g.inFlight - g.blocked
+	n := max(g.inFlight-g.blocked, 0) // a drained body's read may still count
 	if n < g.limit || g.demand == nil {
 		return n
 	}
@@ -351,7 +351,7 @@ func (g *gate) idleBlocked() int {
 
 func (g *gate) idleBlockedLocked() int {
 	if g.fixed || g.demand == nil || g.inFlight-g.blocked < 1 {
-		return g.blocked
+		return min(g.blocked, g.inFlight)
 	}
 	return g.inFlight - min(g.inFlight-g.blocked, g.demand())
 }

@@ -2,6 +2,7 @@ package child
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"sync/atomic"
 	"testing"
@@ -223,4 +224,33 @@ func TestWorkerControllerReportsLimit(t *testing.T) {
 	capped.loads.waitFor(t, "the hard cap unchanged", func(l ipc.Load) bool { return l.Limit == 3 && l.InFlight == 1 })
 	b.free()
 	mustBody(t, st)
+}
+
+// A handler whose client grants no more credit is reported blocked, stops
+// counting toward the CPU limit (a second stream starts beside it under a
+// limit of 1), and counts again once the client reads.
+func TestWorkerReportsHandlerBlockedOnClient(t *testing.T) {
+	const size = 1 << 20
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			w.Write(make([]byte, size))
+			return
+		}
+		io.WriteString(w, "fast")
+	})
+	cpu := &fakeCPU{}
+	cpu.pressure.Store(900) // keeps the automatic limit at 1
+	wk := startWorker(t, context.Background(), h, &Config{cpuSource: cpu}, &ipc.Config{StreamWindow: 64 << 10})
+	wk.loads.waitFor(t, "the limit at 1", func(l ipc.Load) bool { return l.Limit == 1 })
+	slow := wk.get(t, "/slow")
+	wk.loads.waitFor(t, "/slow blocked on its client", func(l ipc.Load) bool {
+		return l.InFlight == 1 && l.Blocked == 1
+	})
+	if body := mustBody(t, wk.get(t, "/fast")); body != "fast" {
+		t.Errorf("/fast: %q", body)
+	}
+	if b, err := readBody(t, slow); err != nil || len(b) != size {
+		t.Fatalf("/slow: %d bytes, %v", len(b), err)
+	}
+	wk.loads.waitFor(t, "nothing blocked", func(l ipc.Load) bool { return l.InFlight == 0 && l.Blocked == 0 })
 }

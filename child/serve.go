@@ -302,6 +302,11 @@ func (s *server) serveStream(st *ipc.Stream, t *ticket) {
 	// labels stay on this goroutine (and go to any it starts) while the
 	// handler runs; req keeps its own context, since its body refers to it.
 	pprof.SetGoroutineLabels(s.routeLabels(routeLabel(req.URL.Path)))
+	// A handler waiting on its client (its Write on credit, its body Read
+	// on data) holds no CPU: the gate stops counting it meanwhile. The hook
+	// stays set after the handler returns (a goroutine it left behind may
+	// still read): its calls come in pairs, so the count stays true.
+	st.SetWaitHook(s.gate.block)
 	s.handle(st, req, s.handler, true) // recovers the handler's panics
 	pprof.SetGoroutineLabels(s.base)
 	cancel()

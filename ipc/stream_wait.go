@@ -53,7 +53,8 @@ func (st *Stream) sendWait(waiting bool) {
 // awaitReadable blocks until reading may make progress, telling the wait
 // hook if it has to wait.
 func (st *Stream) awaitReadable() {
-	if st.waitHook == nil {
+	hook := st.waitHook // one hook for the pair, whatever is set meanwhile
+	if hook == nil {
 		<-st.readable
 		return
 	}
@@ -62,7 +63,7 @@ func (st *Stream) awaitReadable() {
 		return
 	default:
 	}
-	st.waitHook(true)
+	hook(true)
 	<-st.readable
-	st.waitHook(false)
+	hook(false)
 }
