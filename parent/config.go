@@ -39,10 +39,13 @@ type Config struct {
 	// negative leaves the kernel default.
 	SendBuffer int
 
-	// MaxInFlight is how many requests the gateway sends to one worker at
-	// once; the worker runs at most this many handlers. Zero means 2: for
-	// CPU-heavy handlers, fewer work phases at once than cores is what
-	// keeps responses flowing (see bench/README.md).
+	// MaxInFlight is a hard cap on the requests the gateway sends to one
+	// worker at once, and on the handlers the worker runs (with no
+	// admission controller); the workers' load reports are then not used
+	// for routing. Zero means automatic: each worker's controller sets its
+	// limit from measured CPU pressure, and the gateway sends a worker a
+	// request while its open streams are fewer than what its last load
+	// report allows (docs/PROTOCOL.md, "Routing and LOAD").
 	MaxInFlight int
 
 	// QueueTimeout is how long a request may wait for a worker with room
@@ -127,7 +130,7 @@ func VerifyConfig(c *Config) error {
 	case c.Workers < 0 || c.Workers > 1024:
 		return fmt.Errorf("parent: Workers %d is out of range; use 0 (one per CPU) or 1..1024", c.Workers)
 	case c.MaxInFlight < 0 || c.MaxInFlight > settings.MaxInFlightLimit:
-		return fmt.Errorf("parent: MaxInFlight %d is out of range; use 0 (default %d) or 1..%d", c.MaxInFlight, DefaultMaxInFlight, settings.MaxInFlightLimit)
+		return fmt.Errorf("parent: MaxInFlight %d is out of range; use 0 (automatic) or a hard cap of 1..%d", c.MaxInFlight, settings.MaxInFlightLimit)
 	case c.QueueTimeout < 0:
 		return fmt.Errorf("parent: QueueTimeout %v is negative; use 0 (default %v) or a duration", c.QueueTimeout, DefaultQueueTimeout)
 	case c.MaxQueue < 0:
@@ -178,9 +181,6 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.SendBuffer == 0 {
 		c.SendBuffer = DefaultSendBuffer
-	}
-	if c.MaxInFlight == 0 {
-		c.MaxInFlight = DefaultMaxInFlight
 	}
 	if c.QueueTimeout == 0 {
 		c.QueueTimeout = DefaultQueueTimeout

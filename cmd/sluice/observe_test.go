@@ -227,14 +227,14 @@ func TestTuneInFlightLimitLive(t *testing.T) {
 	if v, _ := value(fams, "sluice_gateway_max_inflight_per_worker", nil); v != 3 {
 		t.Fatalf("metric sluice_gateway_max_inflight_per_worker = %v, want 3", v)
 	}
-	req, _ = http.NewRequest("PUT", g.admin+"/config", strings.NewReader(`{"max_inflight": 0}`))
+	req, _ = http.NewRequest("PUT", g.admin+"/config", strings.NewReader(`{"max_inflight": -1}`))
 	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != 400 {
-		t.Fatalf("max_inflight 0 answered %d; want 400", resp.StatusCode)
+		t.Fatalf("max_inflight -1 answered %d; want 400", resp.StatusCode)
 	}
 	_ = fmt.Sprint
 }
