@@ -56,6 +56,16 @@ type Config struct {
 	// answered 503 at once. Zero means 1024.
 	MaxQueue int
 
+	// SendTimeout cuts a client that takes no bytes of its response for
+	// this long (nginx's send_timeout): each write to it that may block
+	// gets this, and at most an eighth more, before the response is
+	// aborted (the connection closes, so it never looks complete) and its
+	// stream reset, which ends the handler's context. A write is of up to
+	// 1 MiB, so a client that takes less than that within the timeout is
+	// cut too. Zero means none; sluice serve's default is
+	// DefaultSendTimeout.
+	SendTimeout time.Duration
+
 	// RetryAfter is the delay suggested to refused clients, rounded up to
 	// whole seconds in the Retry-After header. Zero means 1 s.
 	RetryAfter time.Duration
@@ -113,6 +123,7 @@ const (
 	DefaultMaxInFlight     = settings.DefaultMaxInFlight
 	DefaultQueueTimeout    = 30 * time.Second
 	DefaultMaxQueue        = 1024
+	DefaultSendTimeout     = 60 * time.Second
 	DefaultRetryAfter      = time.Second
 	DefaultRestartDelay    = 100 * time.Millisecond
 	DefaultMaxRestartDelay = 30 * time.Second
@@ -135,6 +146,8 @@ func VerifyConfig(c *Config) error {
 		return fmt.Errorf("parent: QueueTimeout %v is negative; use 0 (default %v) or a duration", c.QueueTimeout, DefaultQueueTimeout)
 	case c.MaxQueue < 0:
 		return fmt.Errorf("parent: MaxQueue %d is negative; use 0 (default %d) or a count", c.MaxQueue, DefaultMaxQueue)
+	case c.SendTimeout < 0:
+		return fmt.Errorf("parent: SendTimeout %v is negative; use 0 (none) or a duration", c.SendTimeout)
 	case c.RetryAfter < 0, c.RestartDelay < 0, c.MaxRestartDelay < 0, c.StopTimeout < 0,
 		c.HeartbeatInterval < 0, c.LivenessWindow < 0, c.KillGrace < 0, c.RetireTimeout < 0:
 		return fmt.Errorf("parent: durations (RetryAfter, RestartDelay, MaxRestartDelay, StopTimeout, HeartbeatInterval, LivenessWindow, KillGrace, RetireTimeout) must not be negative")

@@ -12,6 +12,8 @@ import (
 // each worker at scrape time and exposed beside these with a worker label.
 type metrics struct {
 	reg *prometheus.Registry
+	// sendTimeouts counts the responses cut by the send timeout.
+	sendTimeouts prometheus.Counter
 
 	requests  *codeCounters          // by status code
 	refused   *prometheus.CounterVec // by reason
@@ -58,6 +60,10 @@ func newMetrics(g *Gateway) *metrics {
 		}, []string{"worker"}),
 	}
 	reg.MustRegister(m.requests.vec, m.refused, m.aborted, m.retried, m.duration, m.ttfb, m.respBytes, m.rtt, &stateCollector{g: g})
+	m.sendTimeouts = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "sluice_http_send_timeouts_total", Help: `Responses cut because the client took no bytes for the send timeout; each also counts in sluice_http_aborted_total{cause="client"}.`,
+	})
+	reg.MustRegister(m.sendTimeouts)
 	// The parent's runtime figures carry worker="parent", so that one
 	// name (go_goroutines, go_sched_latencies_seconds...) covers every
 	// process of the gateway.
