@@ -3,6 +3,7 @@ package parent
 import (
 	"context"
 	"log/slog"
+	"net"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -244,6 +245,41 @@ func TestRouteDefaultAllowance(t *testing.T) {
 		}
 		if _, err := p.acquire(context.Background(), time.Second, nil); err != errQueueTimeout {
 			t.Fatalf("acquire beyond the default allowance: %v; want errQueueTimeout", err)
+		}
+	})
+}
+
+// routeLauncher starts workers whose ends the test drives.
+type routeLauncher struct{ peers chan *ipc.Conn }
+
+func (l routeLauncher) launch(id int, env []string) (workerHandle, net.Conn, error) {
+	pe, we := launchPipe()
+	go func() {
+		c, _ := ipc.Server(we, &ipc.Config{Logger: slog.New(slog.DiscardHandler)})
+		l.peers <- c
+	}()
+	return gwExitedHandle{gwFakePID(id)}, pe, nil
+}
+
+// TestSpawnWiresLoadReports: a worker the supervisor starts feeds its load
+// reports to its backend from the first one, before it is routed to.
+func TestSpawnWiresLoadReports(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := routeLauncher{peers: make(chan *ipc.Conn, 1)}
+		p := &pool{maxQueue: 1}
+		s := &supervisor{cfg: Config{IPC: &ipc.Config{Logger: slog.New(slog.DiscardHandler)}}, pool: p, launcher: l}
+		proc, b, err := s.spawn(&slot{id: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		peer := <-l.peers
+		defer peer.Close()
+		defer proc.conn.Close()
+		peer.SendLoad(ipc.Load{Limit: 5, Blocked: 2})
+		synctest.Wait()
+		if b.conn != proc.conn || b.id != 3 || b.pid != gwFakePID(3) || b.reported.Load() != 7 {
+			t.Fatalf("backend id %d pid %d, its connection the process's: %v, reported %d; want 3, %d, true, 7",
+				b.id, b.pid, b.conn == proc.conn, b.reported.Load(), gwFakePID(3))
 		}
 	})
 }
