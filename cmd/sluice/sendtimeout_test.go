@@ -25,16 +25,8 @@ func TestSendTimeoutFlag(t *testing.T) {
 	}
 	defer conn.Close()
 	fmt.Fprintf(conn, "GET /payload?size=1GiB HTTP/1.1\r\nHost: sluice\r\n\r\n")
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		fams, _ := g.scrape()
-		if v, _ := value(fams, "sluice_http_send_timeouts_total", nil); v == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no send timeout counted 20s after the client stopped reading")
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !g.waitMetric("sluice_http_send_timeouts_total", 1, 20*time.Second) {
+		t.Fatal("no send timeout counted 20s after the client stopped reading")
 	}
 	// What was sent arrives, then the connection's end: far less than
 	// the 1 GiB asked for.
