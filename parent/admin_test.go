@@ -34,7 +34,7 @@ func TestTuneWithoutWorkers(t *testing.T) {
 		return resp.StatusCode, string(b)
 	}
 	for _, c := range []struct{ body, mention string }{
-		{`{"max_inflight": 0}`, "max_inflight 0 is out of range"},
+		{`{"max_inflight": -1}`, "max_inflight -1 is out of range; use 0 (automatic)"},
 		{`{"max_inflight": 257}`, "default stream limit, 256"},
 		{`{"max_inflight": 1048577}`, "max_inflight 1048577"},
 		{`{"queue_timeout": "soon"}`, "queue_timeout"},

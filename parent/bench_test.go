@@ -84,6 +84,8 @@ type benchWriter struct {
 	h      http.Header
 	status int
 	n      int
+	// deadlines counts the write deadlines set, across requests.
+	deadlines int
 	// flushes counts every flush, across requests: the head flushed on
 	// its own is one more per request.
 	flushes int
@@ -103,6 +105,11 @@ func (w *benchWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 func (w *benchWriter) Flush() { w.flushes++ }
+
+// SetWriteDeadline takes the send timeout's deadlines, as net/http's
+// writer does without allocating; a writer without it would have
+// http.ResponseController allocate an ErrNotSupported on every request.
+func (w *benchWriter) SetWriteDeadline(time.Time) error { w.deadlines++; return nil }
 
 func (w *benchWriter) reset() {
 	clear(w.h)
@@ -131,6 +138,8 @@ func benchSluice(b *testing.B, self string, upload []byte) {
 		WorkerCmd: []string{self, "-test.run=^TestBenchHelperServer$"},
 		WorkerEnv: []string{benchHelperEnv + "=sluice", launchNoRaceSleep},
 		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+		// As sluice serve runs: every write to the client has a deadline.
+		SendTimeout: DefaultSendTimeout,
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -180,7 +189,7 @@ func benchSluice(b *testing.B, self string, upload []byte) {
 		roundTrip()
 	}
 	before := workerMallocs()
-	w.flushes = 0
+	w.flushes, w.deadlines = 0, 0
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
@@ -190,6 +199,7 @@ func benchSluice(b *testing.B, self string, upload []byte) {
 	// The scrape's own allocations are counted once, not per request.
 	b.ReportMetric((workerMallocs()-before)/float64(b.N), "server-allocs/op")
 	b.ReportMetric(float64(w.flushes)/float64(b.N), "flushes/op")
+	b.ReportMetric(float64(w.deadlines)/float64(b.N), "deadlines/op")
 }
 
 func benchNetHTTP(b *testing.B, self string) {

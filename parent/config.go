@@ -39,10 +39,13 @@ type Config struct {
 	// negative leaves the kernel default.
 	SendBuffer int
 
-	// MaxInFlight is how many requests the gateway sends to one worker at
-	// once; the worker runs at most this many handlers. Zero means 2: for
-	// CPU-heavy handlers, fewer work phases at once than cores is what
-	// keeps responses flowing (see bench/README.md).
+	// MaxInFlight is a hard cap on the requests the gateway sends to one
+	// worker at once, and on the handlers the worker runs (with no
+	// admission controller); the workers' load reports are then not used
+	// for routing. Zero means automatic: each worker's controller sets its
+	// limit from measured CPU pressure, and the gateway sends a worker a
+	// request while its open streams are fewer than what its last load
+	// report allows (docs/PROTOCOL.md, "Routing and LOAD").
 	MaxInFlight int
 
 	// QueueTimeout is how long a request may wait for a worker with room
@@ -52,6 +55,16 @@ type Config struct {
 	// MaxQueue is how many requests may wait for a worker at once; more are
 	// answered 503 at once. Zero means 1024.
 	MaxQueue int
+
+	// SendTimeout cuts a client that takes no bytes of its response for
+	// this long (nginx's send_timeout): each write to it that may block
+	// gets this, and at most an eighth more, before the response is
+	// aborted (the connection closes, so it never looks complete) and its
+	// stream reset, which ends the handler's context. A write is of up to
+	// 1 MiB, so a client that takes less than that within the timeout is
+	// cut too. Zero means none; sluice serve's default is
+	// DefaultSendTimeout.
+	SendTimeout time.Duration
 
 	// RetryAfter is the delay suggested to refused clients, rounded up to
 	// whole seconds in the Retry-After header. Zero means 1 s.
@@ -110,6 +123,7 @@ const (
 	DefaultMaxInFlight     = settings.DefaultMaxInFlight
 	DefaultQueueTimeout    = 30 * time.Second
 	DefaultMaxQueue        = 1024
+	DefaultSendTimeout     = 60 * time.Second
 	DefaultRetryAfter      = time.Second
 	DefaultRestartDelay    = 100 * time.Millisecond
 	DefaultMaxRestartDelay = 30 * time.Second
@@ -127,11 +141,13 @@ func VerifyConfig(c *Config) error {
 	case c.Workers < 0 || c.Workers > 1024:
 		return fmt.Errorf("parent: Workers %d is out of range; use 0 (one per CPU) or 1..1024", c.Workers)
 	case c.MaxInFlight < 0 || c.MaxInFlight > settings.MaxInFlightLimit:
-		return fmt.Errorf("parent: MaxInFlight %d is out of range; use 0 (default %d) or 1..%d", c.MaxInFlight, DefaultMaxInFlight, settings.MaxInFlightLimit)
+		return fmt.Errorf("parent: MaxInFlight %d is out of range; use 0 (automatic) or a hard cap of 1..%d", c.MaxInFlight, settings.MaxInFlightLimit)
 	case c.QueueTimeout < 0:
 		return fmt.Errorf("parent: QueueTimeout %v is negative; use 0 (default %v) or a duration", c.QueueTimeout, DefaultQueueTimeout)
 	case c.MaxQueue < 0:
 		return fmt.Errorf("parent: MaxQueue %d is negative; use 0 (default %d) or a count", c.MaxQueue, DefaultMaxQueue)
+	case c.SendTimeout < 0:
+		return fmt.Errorf("parent: SendTimeout %v is negative; use 0 (none) or a duration", c.SendTimeout)
 	case c.RetryAfter < 0, c.RestartDelay < 0, c.MaxRestartDelay < 0, c.StopTimeout < 0,
 		c.HeartbeatInterval < 0, c.LivenessWindow < 0, c.KillGrace < 0, c.RetireTimeout < 0:
 		return fmt.Errorf("parent: durations (RetryAfter, RestartDelay, MaxRestartDelay, StopTimeout, HeartbeatInterval, LivenessWindow, KillGrace, RetireTimeout) must not be negative")
@@ -178,9 +194,6 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.SendBuffer == 0 {
 		c.SendBuffer = DefaultSendBuffer
-	}
-	if c.MaxInFlight == 0 {
-		c.MaxInFlight = DefaultMaxInFlight
 	}
 	if c.QueueTimeout == 0 {
 		c.QueueTimeout = DefaultQueueTimeout

@@ -19,8 +19,10 @@ func Example() {
 	gw, err := parent.New(parent.Config{
 		Workers:      4,
 		WorkerCmd:    []string{"/usr/local/bin/my-worker"}, // calls child.Main(handler)
-		MaxInFlight:  2,
 		QueueTimeout: 10 * time.Second,
+		// Cut a client that takes nothing for a minute; MaxInFlight is
+		// left automatic, set by each worker from its CPU pressure.
+		SendTimeout: parent.DefaultSendTimeout,
 	})
 	if err != nil {
 		log.Fatal(err)

@@ -28,6 +28,8 @@ type Gateway struct {
 	startOnce sync.Once // Start's; Shutdown uses it up, so no Start follows
 	metrics   *metrics
 	refusals  *rateLog
+	// slowClients logs responses cut by the send timeout.
+	slowClients *rateLog
 	// queueWait is the live queue timeout in nanoseconds (tunable).
 	queueWait atomic.Int64
 }
@@ -49,6 +51,7 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	g.queueWait.Store(int64(cfg.QueueTimeout))
 	g.refusals = newRateLog(cfg.Logger, time.Second)
+	g.slowClients = newRateLog(cfg.Logger, time.Second)
 	g.sup = newSupervisor(cfg, g.pool)
 	g.metrics = newMetrics(g)
 	g.sup.onRTT = func(worker int, rtt time.Duration) {
@@ -82,6 +85,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	x := exchanges.Get().(*exchange)
 	defer x.release()
+	x.fw = flushWriter{w: w, rc: *http.NewResponseController(w), timeout: g.cfg.SendTimeout}
+	x.fw.armSendDeadline(arrived)
 	x.head = appendRequestHead(x.head[:0], r)
 	body := hasBody(r)
 	// A small body is read first, so that the request can be retried on
@@ -94,6 +99,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if ctx.Err() != nil {
 				abort()
 			}
+			x.fw.keepSendDeadline()
 			g.metrics.requests.inc(http.StatusBadRequest)
 			http.Error(w, fmt.Sprintf("sluice: reading the request body: got %d of its %d bytes: %v", len(held), r.ContentLength, err), http.StatusBadRequest)
 			return
@@ -110,6 +116,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for attempt := 0; ; attempt++ {
 		b, err := g.pool.acquire(ctx, g.queueTimeout(), exclude)
 		if err != nil {
+			x.fw.keepSendDeadline() // it may have waited long
 			g.refuse(w, r, err)
 			return
 		}
@@ -139,6 +146,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			abort()
 		}
 		g.log.Warn("request failed before a response", "method", r.Method, "path", r.URL.Path, "worker", b.id, "err", err)
+		x.fw.keepSendDeadline()
 		g.metrics.requests.inc(http.StatusBadGateway)
 		http.Error(w, "sluice: the worker failed before responding: "+err.Error(), http.StatusBadGateway)
 		return
@@ -201,8 +209,6 @@ func (g *Gateway) serveOn(w http.ResponseWriter, r *http.Request, b *backend, x 
 		return false, err
 	}
 	w.WriteHeader(status)
-	x.fw = flushWriter{w: w, rc: *http.NewResponseController(w)}
-	rc := &x.fw.rc
 	// A stream whose last frame is already here has its whole body
 	// buffered: its head waits for the body, so that both leave in one
 	// write (CopyTo flushes once it has written everything). Any other
@@ -213,7 +219,7 @@ func (g *Gateway) serveOn(w http.ResponseWriter, r *http.Request, b *backend, x 
 	// flushed, dropping trailers it was not told of before the head.
 	complete := peerDone(st) && len(st.Trailers()) == 0
 	if !complete {
-		rc.Flush()
+		x.fw.Flush()
 	}
 	g.metrics.ttfb.Observe(time.Since(arrived).Seconds())
 	g.metrics.requests.inc(status)
@@ -227,15 +233,19 @@ func (g *Gateway) serveOn(w http.ResponseWriter, r *http.Request, b *backend, x 
 			// What arrived still reaches the client before the cut, as it
 			// would have with the head sent first (a stream reset before
 			// its first byte leaves nothing to flush but the head).
-			rc.Flush()
+			x.fw.Flush()
 		}
 		var se *ipc.StreamError
 		// net/http refuses bytes past the worker's own Content-Length, or
 		// any on a status without a body: the worker's fault, not the client's.
 		overrun := errors.Is(err, http.ErrContentLength) || errors.Is(err, http.ErrBodyNotAllowed)
 		if ctx.Err() != nil || (!overrun && !(errors.As(err, &se) && se.Remote) && b.conn.Err() == nil) {
-			// The client's write failed: it went away. Tell the worker.
+			// The client's write failed: it went away, or took nothing
+			// for the send timeout. Tell the worker.
 			g.metrics.aborted.WithLabelValues("client").Inc()
+			if isSendTimeout(err) {
+				g.countSendTimeout(r, b)
+			}
 		} else {
 			g.metrics.aborted.WithLabelValues("worker").Inc()
 			g.log.Warn("response aborted", "method", r.Method, "path", r.URL.Path, "worker", b.id, "err", err)
@@ -366,14 +376,20 @@ var copyBuffers = sync.Pool{New: func() any { b := make([]byte, copyBufferSize);
 // flushWriter lets Stream.WriteTo flush the client's response whenever the
 // worker's data has all been written and more is not there yet: bytes never
 // wait in a buffer while the stream is idle, and a busy stream pays no flush
-// (and no extra system call) per chunk.
+// (and no extra system call) per chunk. Every write it makes, either of
+// which may block on the client, keeps the send timeout's deadline ahead
+// (sendtimeout.go).
 type flushWriter struct {
 	w  http.ResponseWriter
 	rc http.ResponseController
+	// timeout is the send timeout (0: none); armed is when its
+	// deadline was last moved.
+	timeout time.Duration
+	armed   time.Time
 }
 
-func (f *flushWriter) Write(p []byte) (int, error) { return f.w.Write(p) }
-func (f *flushWriter) Flush() error                { return f.rc.Flush() }
+func (f *flushWriter) Write(p []byte) (int, error) { f.keepSendDeadline(); return f.w.Write(p) }
+func (f *flushWriter) Flush() error                { f.keepSendDeadline(); return f.rc.Flush() }
 
 // exchange holds what one request needs beyond its handler's stack, reused
 // across requests: the request head, and the writer that CopyTo flushes

@@ -281,7 +281,8 @@ func TestPutConfigAppliesLive(t *testing.T) {
 // being reworked on main: the test pins what each names, not every word.)
 func TestPutConfigRejectsBadInput(t *testing.T) {
 	e := gwStart(t, Config{})
-	e.addWorker(0, http.NotFoundHandler(), nil)
+	// A worker with a hard cap of its own, which takes a new one live.
+	e.addWorker(0, http.NotFoundHandler(), &child.Config{MaxInFlight: 2})
 	for _, tc := range []struct{ body, prefix, mention string }{
 		{`{"max_inflight": `, "sluice: PUT /config", "JSON"},
 		{`{"bogus": 1}`, "sluice: PUT /config", `"bogus"`},
@@ -289,7 +290,7 @@ func TestPutConfigRejectsBadInput(t *testing.T) {
 		{`{"queue_timeout": "soon"}`, "sluice: ", `queue_timeout "soon"`},
 		{`{"queue_timeout": "-1s"}`, "sluice: ", `queue_timeout "-1s"`},
 		{`{"sched": "fifo"}`, "sluice: ", "sequential or round-robin"},
-		{`{"max_inflight": 0}`, "sluice: max_inflight 0", "1.."},
+		{`{"max_inflight": -1}`, "sluice: max_inflight -1", "0 (automatic) or a hard cap of 1.."},
 		{`{"max_inflight": 257}`, "sluice: max_inflight 257", "1..256"},
 		{`{"max_inflight": 5, "queue_timeout": "1s", "low_watermark": 999999999}`, "sluice: worker 0 refused the change (400): sluice worker: ", "low_watermark 999999999"},
 	} {

@@ -46,7 +46,9 @@ func TestGatewayRetriesRefusedStreamElsewhere(t *testing.T) {
 		{"POST", strings.Repeat("b", maxRetryBody)},
 	} {
 		t.Run(fmt.Sprintf("%s %d bytes", tc.method, len(tc.body)), func(t *testing.T) {
-			e := gwStart(t, Config{Workers: 2})
+			// A hard cap, so that routing ignores the load reports of
+			// worker 1 and the tie goes to the first worker.
+			e := gwStart(t, Config{Workers: 2, MaxInFlight: 2})
 			raw := e.addRawWorker(0) // first on a tie: it gets the first attempt
 			var calls atomic.Int32
 			e.addWorker(1, gwEcho(1, &calls), nil)
@@ -171,7 +173,7 @@ func TestGatewayRetryAfterWorkerLoss(t *testing.T) {
 		{"POST", "small body", false},
 	} {
 		t.Run(tc.method, func(t *testing.T) {
-			e := gwStart(t, Config{Workers: 2})
+			e := gwStart(t, Config{Workers: 2, MaxInFlight: 2}) // worker 0 first, as above
 			raw := e.addRawWorker(0)
 			var calls atomic.Int32
 			e.addWorker(1, gwEcho(1, &calls), nil)
@@ -214,7 +216,7 @@ func TestGatewayRetryAfterWorkerLoss(t *testing.T) {
 // TestGatewayStreamedBodyIsNotRetried: a body too large to hold streams to
 // the worker and is gone once sent: a refusal is final (502).
 func TestGatewayStreamedBodyIsNotRetried(t *testing.T) {
-	e := gwStart(t, Config{Workers: 2})
+	e := gwStart(t, Config{Workers: 2, MaxInFlight: 2}) // worker 0 first, as above
 	raw := e.addRawWorker(0)
 	var calls atomic.Int32
 	e.addWorker(1, gwEcho(1, &calls), nil)

@@ -374,7 +374,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	}{
 		{Config{Workers: -1}, "parent: Workers -1 is out of range; use 0 (one per CPU) or 1..1024"},
 		{Config{Workers: 1025}, "parent: Workers 1025 is out of range; use 0 (one per CPU) or 1..1024"},
-		{Config{MaxInFlight: -1}, "parent: MaxInFlight -1 is out of range; use 0 (default 2) or 1.."},
+		{Config{MaxInFlight: -1}, "parent: MaxInFlight -1 is out of range; use 0 (automatic) or a hard cap of 1.."},
 		{Config{QueueTimeout: -time.Second}, "parent: QueueTimeout -1s is negative; use 0 (default 30s) or a duration"},
 		{Config{MaxQueue: -1}, "parent: MaxQueue -1 is negative; use 0 (default 1024) or a count"},
 		{Config{KillGrace: -1}, "parent: durations (RetryAfter, RestartDelay, MaxRestartDelay, StopTimeout, HeartbeatInterval, LivenessWindow, KillGrace, RetireTimeout) must not be negative"},

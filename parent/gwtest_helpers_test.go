@@ -171,13 +171,13 @@ func (e *gwEnv) startWorker(id int, h http.Handler, ccfg *child.Config) *gwWorke
 		w.err = child.Serve(ctx, wnc, h, ccfg)
 		close(w.done)
 	}()
-	conn, err := ipc.Client(pnc, e.g.cfg.IPC)
+	w.b = &backend{id: id, pid: gwFakePID(id)}
+	conn, err := ipc.Client(pnc, e.g.pool.connConfig(e.g.cfg.IPC, w.b))
 	if err != nil {
 		cancel()
 		t.Fatalf("handshake with worker %d: %v", id, err)
 	}
-	w.conn = conn
-	w.b = &backend{id: id, pid: gwFakePID(id), conn: conn}
+	w.conn, w.b.conn = conn, conn
 	t.Cleanup(func() {
 		conn.Close()
 		cancel()
@@ -218,15 +218,17 @@ func (e *gwEnv) addRawWorkerWith(id int, cfg ipc.Config) *gwRaw {
 		}
 		srv <- c
 	}()
-	conn, err := ipc.Client(pnc, e.g.cfg.IPC)
+	b := &backend{id: id, pid: gwFakePID(id)}
+	conn, err := ipc.Client(pnc, e.g.pool.connConfig(e.g.cfg.IPC, b))
 	if err != nil {
 		t.Fatal(err)
 	}
+	b.conn = conn
 	peer := <-srv
 	if peer == nil {
 		t.FailNow()
 	}
-	r := &gwRaw{id: id, conn: conn, peer: peer, b: &backend{id: id, pid: gwFakePID(id), conn: conn}}
+	r := &gwRaw{id: id, conn: conn, peer: peer, b: b}
 	t.Cleanup(func() { conn.Close(); peer.Close() })
 	e.g.pool.add(r.b)
 	return r

@@ -12,6 +12,8 @@ import (
 // each worker at scrape time and exposed beside these with a worker label.
 type metrics struct {
 	reg *prometheus.Registry
+	// sendTimeouts counts the responses cut by the send timeout.
+	sendTimeouts prometheus.Counter
 
 	requests  *codeCounters          // by status code
 	refused   *prometheus.CounterVec // by reason
@@ -58,6 +60,10 @@ func newMetrics(g *Gateway) *metrics {
 		}, []string{"worker"}),
 	}
 	reg.MustRegister(m.requests.vec, m.refused, m.aborted, m.retried, m.duration, m.ttfb, m.respBytes, m.rtt, &stateCollector{g: g})
+	m.sendTimeouts = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "sluice_http_send_timeouts_total", Help: `Responses cut because the client took no bytes for the send timeout; each also counts in sluice_http_aborted_total{cause="client"}.`,
+	})
+	reg.MustRegister(m.sendTimeouts)
 	// The parent's runtime figures carry worker="parent", so that one
 	// name (go_goroutines, go_sched_latencies_seconds...) covers every
 	// process of the gateway.
@@ -79,7 +85,7 @@ var (
 	descWorkerSndbuf   = prometheus.NewDesc("sluice_worker_parent_sndbuf_bytes", "Effective SO_SNDBUF of the parent's end of the worker socket.", []string{"worker"}, nil)
 	descWaiting        = prometheus.NewDesc("sluice_gateway_waiting_requests", "Requests waiting for a worker with room.", nil, nil)
 	descMaxQueue       = prometheus.NewDesc("sluice_gateway_max_waiting_requests", "Bound on waiting requests; beyond it requests get 503 at once.", nil, nil)
-	descMaxInFlight    = prometheus.NewDesc("sluice_gateway_max_inflight_per_worker", "Requests the gateway sends one worker at once (live-tunable).", nil, nil)
+	descMaxInFlight    = prometheus.NewDesc("sluice_gateway_max_inflight_per_worker", "The hard cap on requests the gateway sends one worker at once; 0 when automatic, by the workers' load reports (live-tunable).", nil, nil)
 	descQueueTimeout   = prometheus.NewDesc("sluice_gateway_queue_timeout_seconds", "How long a request may wait for a worker before 503 (live-tunable).", nil, nil)
 	descWindow         = prometheus.NewDesc("sluice_gateway_stream_window_bytes", "Credit per stream: the most the parent buffers for one response.", nil, nil)
 	descDraining       = prometheus.NewDesc("sluice_gateway_draining", "1 while the gateway drains.", nil, nil)
@@ -87,6 +93,9 @@ var (
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descWorkerUp, descWorkerRestarts, descWorkerOpen, descWorkerSndbuf, descWaiting, descMaxQueue, descMaxInFlight, descQueueTimeout, descWindow, descDraining} {
+		ch <- d
+	}
+	for _, d := range loadDescs {
 		ch <- d
 	}
 }
@@ -103,6 +112,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descWorkerRestarts, prometheus.CounterValue, float64(w.Restarts), id)
 		ch <- prometheus.MustNewConstMetric(descWorkerOpen, prometheus.GaugeValue, float64(w.Open), id)
 		ch <- prometheus.MustNewConstMetric(descWorkerSndbuf, prometheus.GaugeValue, float64(w.SendBuffer), id)
+		collectLoad(ch, w)
 	}
 	draining := 0.0
 	if st.Draining {

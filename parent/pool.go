@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicegw/sluice/ipc"
@@ -17,15 +18,26 @@ var (
 	errDraining     = errors.New("the gateway is draining")
 )
 
+// defaultAllowance is what a worker may have open in automatic mode before
+// its first load report: enough to start work at once, few enough that a
+// burst does not pile onto a worker whose limit is not known yet (a worker
+// that never reports keeps it, as with the old fixed default).
+const defaultAllowance = 2
+
 // backend is one live worker connection as the router sees it.
 type backend struct {
 	id   int
 	pid  int
 	conn *ipc.Conn
 	// open counts the streams this gateway has on the worker; guarded by
-	// pool.mu. The gateway's own count is exact and immediate, unlike the
-	// worker's load report, which arrives later.
+	// pool.mu. It is the gateway's own count, exact and immediate, which
+	// the worker's load report cannot be: a report tells how many the
+	// worker will take, open tells how many it already has.
 	open int
+	// reported is the allowance of the worker's last load report
+	// (Limit + Blocked + Draining, at least 1), 0 before the first. The
+	// connection's reader writes it (pool.noteLoad), the router reads it.
+	reported atomic.Int64
 	// gone is set when the backend left the pool; guarded by pool.mu.
 	gone bool
 	// served counts the requests routed to it, for --max-requests;
@@ -45,7 +57,12 @@ type pool struct {
 	mu       sync.Mutex
 	backends []*backend
 	waiters  []*waiter
-	limit    int // streams per worker
+	// queued is len(waiters), readable without mu: a load report takes
+	// the lock only when a request waits.
+	queued atomic.Int32
+	// limit is the hard cap on streams per worker; 0 is automatic, by
+	// the workers' load reports (allowanceLocked).
+	limit    int
 	maxQueue int
 	draining bool
 }
@@ -71,6 +88,10 @@ func (p *pool) acquire(ctx context.Context, timeout time.Duration, exclude *back
 	empty := len(p.backends) == 0
 	w := &waiter{exclude: exclude, got: make(chan *backend, 1)}
 	p.waiters = append(p.waiters, w)
+	p.queued.Store(int32(len(p.waiters)))
+	// A load report that raised an allowance after the pick above found
+	// no waiter to dispatch (noteLoad): look again now that this one shows.
+	p.dispatchLocked()
 	p.mu.Unlock()
 
 	t := time.NewTimer(timeout)
@@ -92,6 +113,7 @@ func (p *pool) acquire(ctx context.Context, timeout time.Duration, exclude *back
 	for i, x := range p.waiters {
 		if x == w {
 			p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
+			p.queued.Store(int32(len(p.waiters)))
 			return nil, err
 		}
 	}
@@ -103,7 +125,8 @@ func (p *pool) acquire(ctx context.Context, timeout time.Duration, exclude *back
 	return nil, err
 }
 
-// pickLocked returns the usable backend with the most spare slots, or nil.
+// pickLocked returns the usable backend with the most room (allowance −
+// open), on a tie the one with the fewest open, or nil.
 func (p *pool) pickLocked(exclude *backend) *backend {
 	var best *backend
 	bestSpare := 0
@@ -111,14 +134,61 @@ func (p *pool) pickLocked(exclude *backend) *backend {
 		if b == exclude || b.conn.GoingAway() || b.conn.Err() != nil {
 			continue
 		}
-		// Never more than the worker accepts streams (its admin streams
-		// count there too), or OpenStream would refuse what we granted.
-		limit := min(p.limit, int(b.conn.PeerHello().MaxStreams)-1)
-		if spare := limit - b.open; spare > bestSpare {
+		spare := p.allowanceLocked(b) - b.open
+		if spare > bestSpare || spare == bestSpare && best != nil && b.open < best.open {
 			best, bestSpare = b, spare
 		}
 	}
 	return best
+}
+
+// allowanceLocked is how many streams b may have open: the hard cap, or in
+// automatic mode what its last load report allows, Limit + Blocked +
+// Draining, so that only streams that will compute count against its CPU
+// limit. Never more than the worker accepts streams (its admin streams count
+// there too), or OpenStream would refuse what was granted.
+func (p *pool) allowanceLocked(b *backend) int {
+	streams := int(b.conn.PeerHello().MaxStreams) - 1
+	if p.limit > 0 {
+		return min(p.limit, streams)
+	}
+	n := int(b.reported.Load())
+	if n == 0 {
+		n = defaultAllowance
+	}
+	return min(n, streams)
+}
+
+// noteLoad records a load report of b's worker. It runs on the connection's
+// reader, so it must not block: the lock is taken only when the report
+// raised the allowance while requests wait, and it dispatches them at once.
+func (p *pool) noteLoad(b *backend, l ipc.Load) {
+	n := max(1, int64(l.Limit)+int64(l.Blocked)+int64(l.Draining))
+	if old := b.reported.Swap(n); n <= old || p.queued.Load() == 0 {
+		return
+	}
+	p.mu.Lock()
+	if p.limit == 0 {
+		p.dispatchLocked()
+	}
+	p.mu.Unlock()
+}
+
+// connConfig is base (nil: defaults) with b's load reports fed to the pool,
+// for the connection to b's worker; any OnLoad of base still runs.
+func (p *pool) connConfig(base *ipc.Config, b *backend) *ipc.Config {
+	var c ipc.Config
+	if base != nil {
+		c = *base
+	}
+	next := c.OnLoad
+	c.OnLoad = func(l ipc.Load) {
+		p.noteLoad(b, l)
+		if next != nil {
+			next(l)
+		}
+	}
+	return &c
 }
 
 // dispatchLocked hands freed slots to waiters in arrival order. A waiter
@@ -138,6 +208,7 @@ func (p *pool) dispatchLocked() {
 		b.take()
 		w.got <- b
 		p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
+		p.queued.Store(int32(len(p.waiters)))
 	}
 }
 
@@ -184,8 +255,8 @@ func (p *pool) ids() []int {
 	return ids
 }
 
-// setLimit changes the per-worker limit at run time; raising it hands the
-// new slots to waiting requests at once.
+// setLimit changes the per-worker hard cap at run time (0: automatic);
+// raising it hands the new slots to waiting requests at once.
 func (p *pool) setLimit(n int) {
 	p.mu.Lock()
 	p.limit = n

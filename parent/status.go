@@ -1,6 +1,10 @@
 package parent
 
-import "time"
+import (
+	"time"
+
+	"github.com/sluicegw/sluice/ipc"
+)
 
 // WorkerStatus is one worker as /status shows it.
 type WorkerStatus struct {
@@ -12,14 +16,45 @@ type WorkerStatus struct {
 	LastExit string `json:"last_exit,omitempty"`
 	// Open is how many requests the gateway has on this worker.
 	Open int `json:"open_streams"`
-	// InFlight, Waiting and QueuedBytes are the worker's last load report.
-	InFlight    uint32 `json:"inflight"`
-	Waiting     uint32 `json:"waiting"`
-	Limit       uint32 `json:"limit"`
-	QueuedBytes uint64 `json:"queued_bytes"`
+	// Allowance is how many it may have: the hard cap, or what the
+	// worker's last load report allows (docs/PROTOCOL.md, "Routing and
+	// LOAD"); the gateway sends it more while Open is below.
+	Allowance int `json:"allowance"`
+	// The rest is the worker's last load report, zero before one: its
+	// admission state. Limit is its CPU admission limit, set from the
+	// three signals after it; InFlight handlers run, of which Computing
+	// count toward Limit and Blocked wait on a slow client; Waiting
+	// streams wait at its gate and Draining ones only send what their
+	// handler left; QueuedBytes are response bytes it holds unwritten.
+	InFlight           uint32 `json:"inflight"`
+	Computing          uint32 `json:"computing"`
+	Blocked            uint32 `json:"blocked"`
+	Waiting            uint32 `json:"waiting"`
+	Draining           uint32 `json:"draining"`
+	Limit              uint32 `json:"limit"`
+	PressurePermille   uint32 `json:"cpu_pressure_permille"`
+	SchedLatencyMicros uint32 `json:"sched_latency_p99_us"`
+	FlushLagMicros     uint32 `json:"flush_lag_p99_us"`
+	QueuedBytes        uint64 `json:"queued_bytes"`
+	// LoadAge is how old that report is; absent before the first.
+	LoadAge string `json:"load_age,omitempty"`
 	// SendBuffer is the effective SO_SNDBUF of the parent's end.
 	SendBuffer int    `json:"parent_sndbuf_bytes"`
 	RTT        string `json:"last_rtt,omitempty"`
+}
+
+// setLoad fills in the worker's load report l, which arrived at at.
+func (ws *WorkerStatus) setLoad(l ipc.Load, at time.Time) {
+	ws.InFlight, ws.Blocked, ws.Waiting, ws.Draining = l.InFlight, l.Blocked, l.Waiting, l.Draining
+	// A worker counts Blocked among InFlight; one that got that wrong
+	// shows no computing handlers rather than four billion.
+	ws.Computing = l.InFlight - min(l.Blocked, l.InFlight)
+	ws.Limit, ws.PressurePermille = l.Limit, l.PressurePermille
+	ws.SchedLatencyMicros, ws.FlushLagMicros = l.SchedLatencyMicros, l.FlushLagMicros
+	ws.QueuedBytes = l.QueuedBytes
+	if !at.IsZero() {
+		ws.LoadAge = time.Since(at).Round(time.Millisecond).String()
+	}
 }
 
 // Status is the gateway as /status shows it.
@@ -36,9 +71,10 @@ func (g *Gateway) Status() Status {
 	st.Open, st.Waiting = g.pool.counts()
 	g.pool.mu.Lock()
 	st.Draining = g.pool.draining
-	opens := map[*backend]int{}
+	opens, allowances := map[*backend]int{}, map[*backend]int{}
 	for _, b := range g.pool.backends {
 		opens[b] = b.open
+		allowances[b] = g.pool.allowanceLocked(b)
 	}
 	g.pool.mu.Unlock()
 
@@ -57,9 +93,8 @@ func (g *Gateway) Status() Status {
 			}
 			ws.PID = p.pid()
 			ws.Uptime = time.Since(p.started).Round(time.Second).String()
-			ws.Open = opens[b]
-			load, _ := p.conn.PeerLoad()
-			ws.InFlight, ws.Waiting, ws.Limit, ws.QueuedBytes = load.InFlight, load.Waiting, load.Limit, load.QueuedBytes
+			ws.Open, ws.Allowance = opens[b], allowances[b]
+			ws.setLoad(p.conn.PeerLoad())
 			ws.SendBuffer = p.h.sendBuffer()
 			if rtt := p.conn.RTT(); rtt > 0 {
 				ws.RTT = rtt.String()

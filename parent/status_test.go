@@ -51,11 +51,11 @@ func TestStatusReportsWorkersAndQueue(t *testing.T) {
 		t.Fatalf("status %+v; want 3 workers, 1 open, 1 waiting, not draining", st)
 	}
 	up := st.Workers[0]
-	if up.Uptime == "" || up.RTT == "" {
-		t.Fatalf("worker 0 without uptime or round trip: %+v", up)
+	if up.Uptime == "" || up.RTT == "" || up.LoadAge == "" {
+		t.Fatalf("worker 0 without uptime, round trip or load age: %+v", up)
 	}
-	up.Uptime, up.RTT = "", ""
-	if want := (WorkerStatus{ID: 0, PID: gwFakePID(0), State: "up", Open: 1, InFlight: 1, Limit: 3}); up != want {
+	up.Uptime, up.RTT, up.LoadAge = "", "", ""
+	if want := (WorkerStatus{ID: 0, PID: gwFakePID(0), State: "up", Open: 1, Allowance: 1, InFlight: 1, Computing: 1, Limit: 3}); up != want {
 		t.Fatalf("worker 0: %+v\nwant %+v", up, want)
 	}
 	if want := (WorkerStatus{ID: 1, State: "down", Restarts: 2, LastExit: "exit status 1"}); st.Workers[1] != want {

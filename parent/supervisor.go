@@ -94,7 +94,7 @@ func (s *supervisor) run(sl *slot) {
 	var cur *process
 	for {
 		if cur == nil {
-			p, err := spawn(s.launcher, s.cfg, s.workerEnv(), sl.id)
+			p, b, err := s.spawn(sl)
 			if err != nil {
 				s.log.Error("worker failed to start", "worker", sl.id, "err", err, "retry_in", delay)
 				s.died(sl, "failed to start: "+err.Error(), 0)
@@ -104,7 +104,7 @@ func (s *supervisor) run(sl *slot) {
 				delay = min(2*delay, s.cfg.MaxRestartDelay)
 				continue
 			}
-			s.register(sl, p)
+			s.register(sl, p, b)
 			cur = p
 		}
 		ev, ack := s.watch(sl, cur)
@@ -150,10 +150,26 @@ func (s *supervisor) run(sl *slot) {
 	}
 }
 
-// register makes p the slot's live worker and routes requests to it.
-func (s *supervisor) register(sl *slot, p *process) {
+// spawn starts the slot's next worker and the backend that routes to it
+// once registered. The backend exists before the connection, because the
+// worker's load reports, which feed the backend, may come right after the
+// handshake.
+func (s *supervisor) spawn(sl *slot) (*process, *backend, error) {
+	b := &backend{id: sl.id}
+	cfg := s.cfg
+	cfg.IPC = s.pool.connConfig(cfg.IPC, b)
+	p, err := spawn(s.launcher, cfg, s.workerEnv(), sl.id)
+	if err != nil {
+		return nil, nil, err
+	}
+	b.pid, b.conn = p.pid(), p.conn
+	return p, b, nil
+}
+
+// register makes p, with its backend b, the slot's live worker and routes
+// requests to it.
+func (s *supervisor) register(sl *slot, p *process, b *backend) {
 	s.log.Info("worker up", "worker", sl.id, "pid", p.pid(), "parent_sndbuf", p.h.sendBuffer())
-	b := &backend{id: sl.id, pid: p.pid(), conn: p.conn}
 	s.mu.Lock()
 	sl.proc, sl.backend = p, b
 	s.mu.Unlock()
@@ -192,13 +208,13 @@ func (s *supervisor) pause(d time.Duration) bool {
 // then lets the old one finish what it has and stop: no request fails. If
 // the new worker cannot start, the old one stays.
 func (s *supervisor) replaceWorker(sl *slot, old *process, why event) (*process, error) {
-	next, err := spawn(s.launcher, s.cfg, s.workerEnv(), sl.id)
+	next, b, err := s.spawn(sl)
 	if err != nil {
 		s.log.Error("replacement worker failed to start; keeping the old one", "worker", sl.id, "reason", why.String(), "err", err)
 		return nil, err
 	}
 	oldBackend := sl.backend
-	s.register(sl, next)
+	s.register(sl, next, b)
 	s.pool.remove(oldBackend)
 	s.mu.Lock()
 	sl.restarts++

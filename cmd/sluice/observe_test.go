@@ -38,6 +38,22 @@ func (g *gateway) scrape() (map[string]*dto.MetricFamily, []byte) {
 	return fams, raw
 }
 
+// waitMetric scrapes until the unlabelled sum of name is want, for at most
+// within, and reports whether it got there.
+func (g *gateway) waitMetric(name string, want float64, within time.Duration) bool {
+	deadline := time.Now().Add(within)
+	for {
+		fams, _ := g.scrape()
+		if v, _ := value(fams, name, nil); v == want {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // value sums the metrics of a family whose labels include want.
 func value(fams map[string]*dto.MetricFamily, name string, want map[string]string) (float64, bool) {
 	f := fams[name]
@@ -114,16 +130,8 @@ func TestMetricsUnderLoad(t *testing.T) {
 	if maxQueued == 0 {
 		t.Fatal("sluice_worker_queued_bytes never rose above 0 under load")
 	}
-	waitFor := time.Now().Add(10 * time.Second)
-	for {
-		fams, _ := g.scrape()
-		if q, _ := value(fams, "sluice_worker_queued_bytes", nil); q == 0 {
-			break
-		}
-		if time.Now().After(waitFor) {
-			t.Fatal("sluice_worker_queued_bytes did not fall back to 0 after the load")
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !g.waitMetric("sluice_worker_queued_bytes", 0, 10*time.Second) {
+		t.Fatal("sluice_worker_queued_bytes did not fall back to 0 after the load")
 	}
 	t.Logf("requests 200: %v -> %v; peak queued bytes seen %v", ok0, ok1, maxQueued)
 
@@ -227,14 +235,14 @@ func TestTuneInFlightLimitLive(t *testing.T) {
 	if v, _ := value(fams, "sluice_gateway_max_inflight_per_worker", nil); v != 3 {
 		t.Fatalf("metric sluice_gateway_max_inflight_per_worker = %v, want 3", v)
 	}
-	req, _ = http.NewRequest("PUT", g.admin+"/config", strings.NewReader(`{"max_inflight": 0}`))
+	req, _ = http.NewRequest("PUT", g.admin+"/config", strings.NewReader(`{"max_inflight": -1}`))
 	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != 400 {
-		t.Fatalf("max_inflight 0 answered %d; want 400", resp.StatusCode)
+		t.Fatalf("max_inflight -1 answered %d; want 400", resp.StatusCode)
 	}
 	_ = fmt.Sprint
 }

@@ -44,6 +44,7 @@ func serve(args []string) int {
 		SendBuffer:   int(s.sndbuf),
 		MaxInFlight:  s.maxInFlight,
 		QueueTimeout: s.queueTimeout,
+		SendTimeout:  s.sendTimeout,
 		MaxQueue:     s.maxQueue,
 		IPC:          &ipc.Config{Logger: log},
 		Logger:       log,

@@ -66,6 +66,8 @@ func TestServeRejectsBadFlagsAndEnv(t *testing.T) {
 		want string
 	}{
 		{args: []string{"--max-requests", "many"}, want: "max-requests"},
+		{args: []string{"--send-timeout", "-1s"}, want: "--send-timeout -1s: use 0 (never) or a positive duration"},
+		{args: []string{"--max-inflight", "-1"}, want: "--max-inflight -1 is out of range; use 0 (automatic)"},
 		{env: "SLUICE_LIVENESS_WINDOW=soon", want: "SLUICE_LIVENESS_WINDOW"},
 		{args: []string{"--workers", "1", "--liveness-window", "1s", "--heartbeat-interval", "1s"}, want: "LivenessWindow"},
 	} {

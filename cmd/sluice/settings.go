@@ -26,6 +26,7 @@ type serveSettings struct {
 	sndbuf        size
 	maxInFlight   int
 	queueTimeout  time.Duration
+	sendTimeout   time.Duration
 	maxQueue      int
 	drainTimeout  time.Duration
 	admission     string
@@ -71,8 +72,9 @@ func serveFlags(fs *flag.FlagSet) *serveSettings {
 	fs.StringVar(&s.workerCmd, "worker-cmd", "", "path of a worker binary (one built with child.Main); empty re-executes this binary as the built-in demo worker")
 	fs.StringVar(&s.root, "root", "", "directory the demo worker serves under /files/; empty disables /files/")
 	fs.Var(&s.sndbuf, "sndbuf", "SO_SNDBUF of both ends of every worker socket (bytes, or KiB/MiB); -1 leaves the kernel's default; the effective value is logged")
-	fs.IntVar(&s.maxInFlight, "max-inflight", settings.DefaultMaxInFlight, fmt.Sprintf("requests one worker handles at once (1..%d)", settings.MaxInFlightLimit))
+	fs.IntVar(&s.maxInFlight, "max-inflight", settings.DefaultMaxInFlight, fmt.Sprintf("0: automatic (each worker's CPU admission controller sets its limit, and the parent routes by the workers' load reports); 1..%d: a hard cap on the requests one worker handles at once, with no controller", settings.MaxInFlightLimit))
 	fs.DurationVar(&s.queueTimeout, "queue-timeout", parent.DefaultQueueTimeout, "how long a request waits for a worker with room before 503")
+	fs.DurationVar(&s.sendTimeout, "send-timeout", parent.DefaultSendTimeout, "a client that takes no bytes of its response for this long is cut (the connection closed, the worker's stream reset); 0 never")
 	fs.IntVar(&s.maxQueue, "max-queue", parent.DefaultMaxQueue, "requests that may wait for a worker at once; more get 503 at once")
 	fs.DurationVar(&s.drainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM/SIGINT, how long in-flight responses have to finish")
 	fs.StringVar(&s.admission, "admission", settings.AdmissionOn, "admission: on, or off (no in-flight limit in the parent or the worker, no watermark gate: every request starts at once; for comparisons)")
@@ -128,6 +130,8 @@ func (s *serveSettings) check() error {
 		return fmt.Errorf("--sched %q: use %s or %s", s.sched, settings.PolicySequential, settings.PolicyRoundRobin)
 	case s.logFormat != settings.LogText && s.logFormat != settings.LogJSON:
 		return fmt.Errorf("--log-format %q: use %s or %s", s.logFormat, settings.LogText, settings.LogJSON)
+	case s.sendTimeout < 0:
+		return fmt.Errorf("--send-timeout %v: use 0 (never) or a positive duration", s.sendTimeout)
 	case s.workers < 0:
 		return fmt.Errorf("--workers %d: use 0 (one per CPU) or more", s.workers)
 	case s.sndbuf > sockopt.MaxBuffer:

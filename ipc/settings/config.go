@@ -25,7 +25,8 @@ const MaxConfigBody = 64 << 10
 // it was sent is accepted only with the value in force, so that a GET's
 // answer can be edited and sent back.
 type Config struct {
-	// MaxInFlight is the in-flight limit per worker, 1..MaxInFlightLimit.
+	// MaxInFlight is the in-flight setting per worker: 0 for automatic,
+	// or a hard cap of 1..MaxInFlightLimit (see CheckMaxInFlight).
 	MaxInFlight *int `json:"max_inflight,omitempty"`
 	// QueueTimeout is the gateway's wait for a worker with room, a
 	// positive Go duration such as "10s". Workers do not have one.

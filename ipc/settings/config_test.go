@@ -47,8 +47,8 @@ func TestConfigValidate(t *testing.T) {
 		{Config{}, ""},
 		{Config{MaxInFlight: new(1)}, ""},
 		{Config{MaxInFlight: new(MaxInFlightLimit)}, ""},
-		{Config{MaxInFlight: new(0)}, "max_inflight 0 is out of range; use 1..1048576"},
-		{Config{MaxInFlight: new(-4)}, "max_inflight -4"},
+		{Config{MaxInFlight: new(0)}, ""}, // automatic
+		{Config{MaxInFlight: new(-4)}, "max_inflight -4 is out of range; use 0 (automatic) or a hard cap of 1..1048576"},
 		{Config{MaxInFlight: new(MaxInFlightLimit + 1)}, "max_inflight 1048577"},
 		{Config{QueueTimeout: new("1ns")}, ""},
 		{Config{QueueTimeout: new("0s")}, `queue_timeout "0s" is not a positive duration`},

@@ -27,7 +27,9 @@ const (
 	EnvWorkerID = "SLUICE_WORKER_ID"
 
 	// EnvMaxInFlight is how many handlers the worker runs at once: a
-	// count, 1..MaxInFlightLimit. Unset or 0 means DefaultMaxInFlight.
+	// hard cap of 1..MaxInFlightLimit, with no admission controller.
+	// Unset or 0 means automatic (DefaultMaxInFlight): the worker's
+	// controller sets its limit.
 	EnvMaxInFlight = "SLUICE_MAX_INFLIGHT"
 
 	// EnvHighWatermark is the size of queued response bytes, across all
@@ -170,7 +172,7 @@ func FromEnv(lookup func(string) (string, bool)) (Worker, error) {
 	if v := get(EnvMaxInFlight); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 || n > MaxInFlightLimit {
-			fail(EnvMaxInFlight, fmt.Sprintf("not an in-flight limit; use a whole number 1..%d, or 0 for the default (%d)", MaxInFlightLimit, DefaultMaxInFlight))
+			fail(EnvMaxInFlight, fmt.Sprintf("not an in-flight setting; use a whole number 1..%d for a hard cap, or 0 for automatic", MaxInFlightLimit))
 		}
 		w.MaxInFlight = n
 	}
@@ -257,7 +259,7 @@ func (w Worker) Validate() error {
 	case w.FD < 0 || (w.FD > 0 && w.FD < DefaultFD):
 		return bad(EnvFD, w.FD, "use %d or more (0 in a Worker means %d)", DefaultFD, DefaultFD)
 	case w.MaxInFlight < 0 || w.MaxInFlight > MaxInFlightLimit:
-		return bad(EnvMaxInFlight, w.MaxInFlight, "out of range; use 1..%d, or 0 for the default (%d)", MaxInFlightLimit, DefaultMaxInFlight)
+		return bad(EnvMaxInFlight, w.MaxInFlight, "out of range; use 1..%d for a hard cap, or 0 for automatic", MaxInFlightLimit)
 	case w.HighWatermark < 0 || w.HighWatermark > MaxSize:
 		return bad(EnvHighWatermark, w.HighWatermark, "out of range; use a size up to 1TiB, or 0 for the default (%s)", FormatSize(DefaultHighWatermark))
 	case w.LowWatermark < 0 || w.LowWatermark > MaxSize:

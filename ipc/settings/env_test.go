@@ -73,7 +73,7 @@ func TestFromEnvErrors(t *testing.T) {
 		{EnvFD, "-3", "not a file descriptor number"},
 		{EnvFD, "0", "stdin, stdout and stderr"},
 		{EnvFD, "2", "stdin, stdout and stderr"},
-		{EnvMaxInFlight, "four", "use a whole number 1..1048576"},
+		{EnvMaxInFlight, "four", "use a whole number 1..1048576 for a hard cap, or 0 for automatic"},
 		{EnvMaxInFlight, "-1", "use a whole number"},
 		{EnvMaxInFlight, "1048577", "use a whole number 1..1048576"},
 		{EnvMaxInFlight, "2.5", "use a whole number"},
@@ -162,7 +162,7 @@ func TestWatermarks(t *testing.T) {
 }
 
 func TestCheckMaxInFlight(t *testing.T) {
-	for n, ok := range map[int]bool{-1: false, 0: false, 1: true, DefaultMaxInFlight: true, MaxInFlightLimit: true, MaxInFlightLimit + 1: false} {
+	for n, ok := range map[int]bool{-1: false, 0: true, 1: true, MaxInFlightLimit: true, MaxInFlightLimit + 1: false} {
 		err := CheckMaxInFlight("--max-inflight", n)
 		if (err == nil) != ok || err != nil && !strings.Contains(err.Error(), "--max-inflight") {
 			t.Errorf("CheckMaxInFlight(%d) = %v; want ok=%v and the setting named", n, err, ok)
@@ -194,7 +194,7 @@ func TestNamesAreTheContract(t *testing.T) {
 			t.Errorf("%q is now %q", want, got)
 		}
 	}
-	if DefaultFD != 3 || DefaultMaxInFlight != 2 || DefaultHighWatermark != 8<<20 || DefaultSendBuffer != 4<<20 || MaxInFlightLimit != 1<<20 {
+	if DefaultFD != 3 || DefaultMaxInFlight != 0 || DefaultHighWatermark != 8<<20 || DefaultSendBuffer != 4<<20 || MaxInFlightLimit != 1<<20 {
 		t.Error("a default or limit changed: users and docs quote them")
 	}
 }

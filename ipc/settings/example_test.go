@@ -60,11 +60,11 @@ func ExampleParseSize() {
 // A PUT /config body is decoded and validated the same way by the gateway
 // and by each worker.
 func ExampleDecodeConfig() {
-	c, err := settings.DecodeConfig(strings.NewReader(`{"max_inflight": 0}`))
+	c, err := settings.DecodeConfig(strings.NewReader(`{"max_inflight": -1}`))
 	if err == nil {
 		err = c.Validate()
 	}
 	fmt.Println(err)
 	// Output:
-	// max_inflight 0 is out of range; use 1..1048576
+	// max_inflight -1 is out of range; use 0 (automatic) or a hard cap of 1..1048576
 }

@@ -17,11 +17,14 @@ const (
 	// the first of exec.Cmd.ExtraFiles, after stdin, stdout and stderr.
 	DefaultFD = 3
 
-	// DefaultMaxInFlight is how many handlers a worker runs at once, and
-	// how many requests the parent sends one worker at once. For CPU-heavy
-	// handlers, fewer work phases at once than cores is what keeps
-	// responses flowing (see bench/README.md).
-	DefaultMaxInFlight = 2
+	// DefaultMaxInFlight is 0, automatic: the worker's CPU admission
+	// controller sets how many handlers may compute at once from the CPU
+	// pressure it measures, and the parent routes by the worker's load
+	// reports. A fixed limit fits no mix of handlers: CPU-bound ones need
+	// about one per core to keep responses flowing, I/O-bound ones
+	// hundreds. A setting of 1 or more is a hard cap instead, with no
+	// controller (see CheckMaxInFlight).
+	DefaultMaxInFlight = 0
 
 	// DefaultHighWatermark is a worker's queued response bytes at which no
 	// new handler starts (8 MiB). The low watermark defaults to a quarter
@@ -41,12 +44,14 @@ const (
 // spare. A larger number can only be a typo.
 const MaxInFlightLimit = ipc.MaxStreamsLimit
 
-// CheckMaxInFlight reports whether n is an in-flight limit in force, that
-// is 1..MaxInFlightLimit. Where zero means the default, callers check that
-// first. what names the setting in the error (a flag, a JSON field).
+// CheckMaxInFlight reports whether n is an in-flight setting: 0 for
+// automatic, or a hard cap of 1..MaxInFlightLimit, where the parent never
+// has more than n requests on one worker and the worker runs at most n
+// handlers, with no controller. what names the setting in the error (a
+// flag, a JSON field).
 func CheckMaxInFlight(what string, n int) error {
-	if n < 1 || n > MaxInFlightLimit {
-		return fmt.Errorf("%s %d is out of range; use 1..%d", what, n, MaxInFlightLimit)
+	if n < 0 || n > MaxInFlightLimit {
+		return fmt.Errorf("%s %d is out of range; use 0 (automatic) or a hard cap of 1..%d", what, n, MaxInFlightLimit)
 	}
 	return nil
 }

@@ -1,0 +1,78 @@
+package parent
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestSendTimeoutCutsStalledClient: a real loopback client that stops
+// reading, with a small receive buffer, is cut once a write to it has
+// waited the send timeout: the timeout is counted and logged, the reset
+// ends the worker's handler, and the client never sees a complete response.
+func TestSendTimeoutCutsStalledClient(t *testing.T) {
+	e := gwStart(t, Config{SendTimeout: 200 * time.Millisecond})
+	handlerEnd := make(chan error, 1)
+	e.addWorker(0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// It stops by itself: at its context's end, or after far more
+		// than every buffer on the way holds.
+		chunk := make([]byte, 64<<10)
+		for range 1 << 14 {
+			if _, err := w.Write(chunk); err != nil || r.Context().Err() != nil {
+				break
+			}
+		}
+		handlerEnd <- r.Context().Err()
+	}), nil)
+
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		var err error
+		c.Control(func(fd uintptr) { err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return err
+	}}
+	conn, err := d.Dial("tcp", e.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /stream HTTP/1.1\r\nHost: sluice\r\n\r\n")
+	// Nothing is read until the handler has ended.
+	if err := gwRecv(t, handlerEnd, "the handler's end"); err == nil {
+		t.Fatal("the handler wrote 1 GiB to a client that reads nothing; want its context ended by the reset")
+	}
+	if got := gwMetric(t, e.g, "sluice_http_send_timeouts_total", nil); got != 1 {
+		t.Errorf("sluice_http_send_timeouts_total = %v; want 1", got)
+	}
+	if got := gwMetric(t, e.g, "sluice_http_aborted_total", map[string]string{"cause": "client"}); got != 1 {
+		t.Errorf("sluice_http_aborted_total{cause=client} = %v; want 1", got)
+	}
+	if recs := e.logs.records("client took no bytes within the send timeout; response cut and its stream reset"); len(recs) != 1 || recs[0]["worker"] != 0.0 || recs[0]["path"] != "/stream" {
+		t.Errorf("log records: %v; want one naming the worker and path", recs)
+	}
+
+	conn.SetReadDeadline(time.Now().Add(gwWait))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err == nil || resp.StatusCode != 200 || resp.ContentLength >= 0 {
+		t.Fatalf("the client read %d %d bytes (length %d) ending in %v; want the chunked body cut short", resp.StatusCode, n, resp.ContentLength, err)
+	}
+	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+		t.Fatalf("after %d bytes the connection stayed open: %v", n, err)
+	}
+}
+
+// TestVerifySendTimeout: a negative send timeout stops the start.
+func TestVerifySendTimeout(t *testing.T) {
+	if err := VerifyConfig(&Config{SendTimeout: -time.Second}); err == nil || err.Error() != "parent: SendTimeout -1s is negative; use 0 (none) or a duration" {
+		t.Fatalf("VerifyConfig: %v", err)
+	}
+}
