@@ -230,6 +230,15 @@ func TestAdminTuneMaxInFlight(t *testing.T) {
 		return l.InFlight == 2 && l.Waiting == 1 && l.Limit == 1
 	})
 	b.noneStarted(t)
+
+	// 0 gives the gate back to the CPU controller: the two running
+	// handlers wait on a channel, hold no CPU, and /c starts beside them.
+	if r := wk.admin(t, "PUT", "/config", []byte(`{"max_inflight": 0}`)); r.status != 200 || !bytes.Contains(r.body, []byte(`"max_inflight":0`)) {
+		t.Fatalf("PUT /config max_inflight 0: %d %s", r.status, r.body)
+	}
+	if p := within(t, b.started, "/c to start under the automatic limit"); p != "/c" {
+		t.Fatalf("started %s, want /c", p)
+	}
 	b.free()
 	for _, st := range []*ipc.Stream{sa, sb, sc} {
 		if body := mustBody(t, st); !strings.HasPrefix(body, "done") {
@@ -241,7 +250,6 @@ func TestAdminTuneMaxInFlight(t *testing.T) {
 func TestAdminTuneRejectsBadValues(t *testing.T) {
 	wk := startWorker(t, context.Background(), http.NotFoundHandler(), &Config{MaxInFlight: 3, HighWatermark: 1 << 20, LowWatermark: 256 << 10}, nil)
 	for _, c := range []struct{ body, mention string }{
-		{`{"max_inflight": 0}`, "max_inflight"},
 		{`{"max_inflight": -4}`, "max_inflight"},
 		{`{"low_watermark": 2000000}`, "low_watermark"},
 		{`{"high_watermark": 1000, "low_watermark": 2000}`, "low_watermark"},

@@ -230,7 +230,7 @@ func TestWorkerControllerReportsLimit(t *testing.T) {
 // counting toward the CPU limit (a second stream starts beside it under a
 // limit of 1), and counts again once the client reads.
 func TestWorkerReportsHandlerBlockedOnClient(t *testing.T) {
-	const size = 1 << 20
+	const size = 4 << 20 // beyond the credit and the send queue together
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
 			w.Write(make([]byte, size))

@@ -120,8 +120,12 @@ func Serve(ctx context.Context, conn net.Conn, handler http.Handler, cfg *Config
 	s.autoLimit.Store(int32(s.cpuLimit.limit))
 	if s.cpuSource == nil && set.admission {
 		psi, why := findPSI("/")
-		s.log.Info("sluice worker: CPU admission is automatic", "cpu_pressure_from", why,
-			"initial_limit", s.cpuLimit.limit, "max_limit", s.cpuLimit.max)
+		if fixed {
+			s.log.Info("sluice worker: a hard cap on handlers is in force; CPU signals are reported, not acted on", "max_inflight", set.maxInFlight, "cpu_pressure_from", why)
+		} else {
+			s.log.Info("sluice worker: CPU admission is automatic", "cpu_pressure_from", why,
+				"initial_limit", s.cpuLimit.limit, "max_limit", s.cpuLimit.max)
+		}
 		s.cpuSource = newOSSignals(psi, time.Now())
 	}
 	s.log.Info("sluice worker: serving",
