@@ -161,6 +161,17 @@ func VerifyConfig(c *Config) error {
 	return nil
 }
 
+// CurrentWindow returns the window, in bytes, that a stream received under
+// c moves toward now: StreamWindow, or with a RecvBudget the stream's share
+// of it within [InitialWindow, StreamWindow]. A nil c means defaults.
+func (c *Config) CurrentWindow() int {
+	s := c.settings()
+	if s.recvBudget == nil {
+		return s.streamWindow
+	}
+	return s.recvBudget.Target(s.initialWindow, s.streamWindow)
+}
+
 // settings is a Config with every default filled in.
 type settings struct {
 	maxFramePayload int
