@@ -133,10 +133,10 @@ const (
 	DefaultBufferBudget    = 64 << 20
 )
 
-// minBufferBudget is the smallest BufferBudget: below a few streams' worth
+// MinBufferBudget is the smallest positive BufferBudget: below a few streams' worth
 // of initial windows every stream would sit at its floor, and the figure is
 // more likely a unit mistake than a plan.
-const minBufferBudget = 1 << 20
+const MinBufferBudget = 1 << 20
 
 // VerifyConfig checks c and names the first bad field, its value and what
 // is accepted.
@@ -155,8 +155,8 @@ func VerifyConfig(c *Config) error {
 		return fmt.Errorf("parent: durations (RetryAfter, RestartDelay, MaxRestartDelay, StopTimeout, HeartbeatInterval, LivenessWindow, KillGrace, RetireTimeout) must not be negative")
 	case c.MaxRequests < 0 || c.MaxRSS < 0:
 		return fmt.Errorf("parent: MaxRequests %d and MaxRSS %d must not be negative; 0 means no limit", c.MaxRequests, c.MaxRSS)
-	case c.BufferBudget > 0 && c.BufferBudget < minBufferBudget:
-		return fmt.Errorf("parent: BufferBudget %d is too small; use 0 (default %d), a negative value (none) or at least %d bytes", c.BufferBudget, DefaultBufferBudget, minBufferBudget)
+	case c.BufferBudget > 0 && c.BufferBudget < MinBufferBudget:
+		return fmt.Errorf("parent: BufferBudget %d is too small; use 0 (default %d), a negative value (none) or at least %d bytes", c.BufferBudget, DefaultBufferBudget, MinBufferBudget)
 	case c.LivenessWindow != 0 && c.HeartbeatInterval != 0 && c.LivenessWindow < 2*c.HeartbeatInterval:
 		return fmt.Errorf("parent: LivenessWindow %v is less than two HeartbeatIntervals (%v): one late pong would kill a healthy worker", c.LivenessWindow, c.HeartbeatInterval)
 	}

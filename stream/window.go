@@ -170,6 +170,10 @@ func (w *RecvWindow) Buffered() int {
 // Receive records that the peer sent n bytes. It returns an error, naming n
 // and the credit left, if n is negative or exceeds the credit outstanding:
 // that is a protocol violation, and the window is left unchanged.
+//
+// After Drop (or End) the bytes are still checked against the credit but
+// not counted as buffered: they can only be data that crossed a reset,
+// which the receiver discards.
 func (w *RecvWindow) Receive(n int) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -177,6 +181,9 @@ func (w *RecvWindow) Receive(n int) error {
 		return fmt.Errorf("stream: peer sent %d bytes with only %d bytes of credit left (window %d)", n, w.credit, w.size)
 	}
 	w.credit -= n
+	if w.ended {
+		return nil
+	}
 	w.buffered += n
 	if w.budget != nil {
 		w.budget.buffered.Add(int64(n))
@@ -267,7 +274,7 @@ func (w *RecvWindow) release(n int) {
 }
 
 // End records that the peer sends nothing more: the window grants no more
-// credit, leaves its budget's count of windows, and gives back all it held
+// credit, Size reports only what is still buffered, it leaves its budget's count of windows, and gives back all it held
 // but the data still buffered, which goes back as it is consumed. Calls
 // after the first do nothing.
 func (w *RecvWindow) End() {
@@ -284,8 +291,10 @@ func (w *RecvWindow) endLocked() {
 	if w.budget != nil {
 		w.budget.windows.Add(-1)
 	}
+	// The credit stays, so that data the peer sent before it learnt of
+	// the end is not taken for a violation (see Receive).
 	w.release(w.size - w.buffered)
-	w.credit, w.unreported = 0, 0
+	w.unreported = 0
 	w.size = w.buffered
 }
 

@@ -65,6 +65,9 @@ func TestServeRejectsBadFlagsAndEnv(t *testing.T) {
 		env  string
 		want string
 	}{
+		{args: []string{"--buffer-budget", "64KiB"}, want: "--buffer-budget 64KiB: too small"},
+		{args: []string{"--buffer-budget", "0"}, want: "use at least 1MiB, or -1"},
+		{env: "SLUICE_BUFFER_BUDGET=lots", want: "SLUICE_BUFFER_BUDGET"},
 		{args: []string{"--max-requests", "many"}, want: "max-requests"},
 		{env: "SLUICE_LIVENESS_WINDOW=soon", want: "SLUICE_LIVENESS_WINDOW"},
 		{args: []string{"--workers", "1", "--liveness-window", "1s", "--heartbeat-interval", "1s"}, want: "LivenessWindow"},
