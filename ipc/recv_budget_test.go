@@ -221,3 +221,45 @@ func TestRecvBudgetResetGivesBack(t *testing.T) {
 		}
 	}
 }
+
+// TestRecvBudgetSmallResponsesNeedNoWindow: responses smaller than a
+// quarter of the initial window are read whole without a WINDOW frame,
+// whenever their END arrives: the acceptor's credit is the initial window
+// less what it sent once a ping has made the round trip behind anything
+// the opener queued.
+func TestRecvBudgetSmallResponsesNeedNoWindow(t *testing.T) {
+	const initial = DefaultInitialWindow
+	oc, ac := pair(t, &Config{RecvBudget: stream.NewRecvBudget(64 << 20)}, nil)
+	ctx := ctxTimeout(t, 30*time.Second)
+	for _, size := range []int{4 << 10, initial/4 - 1} {
+		accepted := make(chan *Stream, 1)
+		go func() {
+			st, err := ac.AcceptStream(ctx)
+			if err != nil {
+				close(accepted)
+				return
+			}
+			st.WriteHead(Fields{{":status", "200"}}, false)
+			st.Write(bytes.Repeat([]byte{'s'}, size))
+			st.CloseWrite()
+			accepted <- st
+		}()
+		st, err := oc.OpenStream(ctx, nil, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.ReadHead(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := io.Copy(io.Discard, st); err != nil || n != int64(size) {
+			t.Fatalf("%d-byte response: read %d, %v", size, n, err)
+		}
+		if _, err := oc.Ping(ctx); err != nil {
+			t.Fatal(err)
+		}
+		sent := within(t, 10*time.Second, accepted, "the handler")
+		if got := sent.sendWin.Available(); got != initial-size {
+			t.Fatalf("%d-byte response: the acceptor holds %d bytes of credit; want %d, the initial window less the response: no WINDOW", size, got, initial-size)
+		}
+	}
+}
