@@ -78,8 +78,9 @@ func (w *SendWindow) Add(n int) error {
 //
 // Receive is called by the reader goroutine and Consumed by the application
 // reading the stream, so a mutex keeps the counters consistent with one
-// another. The invariant is credit + buffered + unreported == size: the
-// peer can never have more than size bytes in flight or buffered here.
+// another. The invariant, until End, is credit + buffered + unreported ==
+// size: the peer can never have more than size bytes in flight or buffered
+// here.
 //
 // The size may move toward a target (see SetTarget and InitShared), but
 // only when Consumed grants credit: it grows by granting more than was
