@@ -1,7 +1,6 @@
 package ipc
 
 import (
-	"fmt"
 	"io"
 	"net"
 	"sort"
@@ -9,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicegw/sluice/stream"
 	"golang.org/x/sys/unix"
 )
 
@@ -124,10 +124,23 @@ func gbps(size int64, d time.Duration) float64 { return float64(size) / d.Second
 // BenchmarkStreamVsRaw moves 1 GiB through one ipc stream and 1 GiB through
 // a raw socketpair, alternating, three rounds each, and reports the medians
 // and their ratio. Run: go test -run '^$' -bench StreamVsRaw -benchtime 1x ./ipc
+//
+// The budget case is the parent's default: a window that starts at 256 KiB
+// and grows by grants to 4 MiB, its share of a 64 MiB receive budget.
 func BenchmarkStreamVsRaw(b *testing.B) {
-	for _, window := range []int{1 << 20, 4 << 20} {
-		b.Run(fmt.Sprintf("window=%dMiB", window>>20), func(b *testing.B) {
-			cfg := &Config{StreamWindow: window, SendQueue: window}
+	cases := []struct {
+		name string
+		cfg  func() *Config
+	}{
+		{"window=1MiB", func() *Config { return &Config{StreamWindow: 1 << 20, SendQueue: 1 << 20} }},
+		{"window=4MiB", func() *Config { return &Config{StreamWindow: 4 << 20, SendQueue: 4 << 20} }},
+		{"budget=64MiB", func() *Config {
+			return &Config{StreamWindow: 4 << 20, SendQueue: 4 << 20, RecvBudget: stream.NewRecvBudget(64 << 20)}
+		}},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			cfg := c.cfg()
 			for i := 0; i < b.N; i++ {
 				var raw, ipc []time.Duration
 				for r := 0; r < 3; r++ {

@@ -27,9 +27,29 @@ type Config struct {
 	// ends). Zero means 4 MiB. It must be between 64 KiB and 1 GiB.
 	StreamWindow int
 
+	// InitialWindow is the credit, in bytes, that each stream starts with,
+	// announced in the handshake; a stream's window then grows by credit
+	// updates up to StreamWindow, or up to its share of RecvBudget, once
+	// its reader has consumed a quarter of it. A small window here is what
+	// keeps many new streams from each being sent a full StreamWindow
+	// before the budget has a say. Zero means StreamWindow, or 256 KiB
+	// (at most StreamWindow) with a RecvBudget. It must be between 64 KiB
+	// and StreamWindow.
+	InitialWindow int
+
+	// RecvBudget, if not nil, is shared by every stream of every Conn
+	// given it (one per process, say): each stream's window moves toward
+	// the budget's limit divided by the streams open across them, within
+	// [InitialWindow, StreamWindow], so that what this end buffers for
+	// received data stays about the limit however many streams are open
+	// (see stream.RecvBudget for the exact bound). Nil means none: every
+	// window grows to StreamWindow.
+	RecvBudget *stream.RecvBudget
+
 	// MaxStreams is how many streams the peer may have open toward this end
 	// at once. With StreamWindow it bounds what this end buffers for the
-	// whole connection: MaxStreams × StreamWindow bytes. Zero means 256.
+	// whole connection: MaxStreams × StreamWindow bytes (with a RecvBudget,
+	// about the budget instead). Zero means 256.
 	MaxStreams int
 
 	// SendQueue is how many bytes one stream may queue for sending before
@@ -84,6 +104,7 @@ type Config struct {
 const (
 	DefaultMaxFramePayload = 1 << 20
 	DefaultStreamWindow    = 4 << 20
+	DefaultInitialWindow   = 256 << 10 // with a RecvBudget
 	DefaultMaxStreams      = 256
 	DefaultSendQueue       = 1 << 20
 	DefaultYieldThreshold  = 32 << 20
@@ -116,6 +137,9 @@ func VerifyConfig(c *Config) error {
 	if c.StreamWindow != 0 && (c.StreamWindow < minStreamWindow || c.StreamWindow > maxStreamWindow) {
 		return fmt.Errorf("ipc: StreamWindow %d is out of range; use 0 (default %d) or %d..%d bytes", c.StreamWindow, DefaultStreamWindow, minStreamWindow, maxStreamWindow)
 	}
+	if w := orDefault(c.StreamWindow, DefaultStreamWindow); c.InitialWindow != 0 && (c.InitialWindow < minStreamWindow || c.InitialWindow > w) {
+		return fmt.Errorf("ipc: InitialWindow %d is out of range; use 0 (default: StreamWindow, or %d with a RecvBudget) or %d..%d bytes (StreamWindow)", c.InitialWindow, DefaultInitialWindow, minStreamWindow, w)
+	}
 	if c.MaxStreams < 0 || c.MaxStreams > MaxStreamsLimit {
 		return fmt.Errorf("ipc: MaxStreams %d is out of range; use 0 (default %d) or 1..%d", c.MaxStreams, DefaultMaxStreams, MaxStreamsLimit)
 	}
@@ -137,10 +161,23 @@ func VerifyConfig(c *Config) error {
 	return nil
 }
 
+// CurrentWindow returns the window, in bytes, that a stream received under
+// c moves toward now: StreamWindow, or with a RecvBudget the stream's share
+// of it within [InitialWindow, StreamWindow]. A nil c means defaults.
+func (c *Config) CurrentWindow() int {
+	s := c.settings()
+	if s.recvBudget == nil {
+		return s.streamWindow
+	}
+	return s.recvBudget.Target(s.initialWindow, s.streamWindow)
+}
+
 // settings is a Config with every default filled in.
 type settings struct {
 	maxFramePayload int
 	streamWindow    int
+	initialWindow   int
+	recvBudget      *stream.RecvBudget
 	maxStreams      int
 	sendQueue       int
 	yieldThreshold  int64
@@ -170,6 +207,14 @@ func (c *Config) settings() settings {
 		quantum:         orDefault(c.Quantum, DefaultQuantum),
 		maxBatch:        orDefault(c.MaxBatch, DefaultMaxBatch),
 		handshake:       c.HandshakeTimeout,
+		recvBudget:      c.RecvBudget,
+	}
+	s.initialWindow = c.InitialWindow
+	if s.initialWindow == 0 {
+		s.initialWindow = s.streamWindow
+		if s.recvBudget != nil {
+			s.initialWindow = min(DefaultInitialWindow, s.streamWindow)
+		}
 	}
 	if s.yieldThreshold == 0 {
 		s.yieldThreshold = DefaultYieldThreshold

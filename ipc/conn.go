@@ -98,7 +98,7 @@ func newConn(nc net.Conn, cfg *Config, role connRole) (*Conn, error) {
 		MinVersion:      minVersion,
 		MaxVersion:      maxVersion,
 		MaxFramePayload: uint32(s.maxFramePayload),
-		StreamWindow:    uint32(s.streamWindow),
+		StreamWindow:    uint32(s.initialWindow),
 		MaxStreams:      uint32(s.maxStreams),
 		role:            role,
 	}

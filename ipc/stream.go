@@ -74,7 +74,7 @@ func newStream(c *Conn, id uint32, send sendState, recv recvState, head Fields) 
 	p.sendq.Init(c.local.sendQueue, c.budget)
 	p.sendWin.Init(int(c.peer.StreamWindow))
 	p.recvq.Init(c.local.streamWindow, nil)
-	p.recvWin.Init(c.local.streamWindow)
+	c.local.initRecvWindow(&p.recvWin)
 	st := &p.Stream
 	*st = Stream{
 		c:        c,

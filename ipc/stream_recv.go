@@ -83,11 +83,7 @@ func (st *Stream) WriteTo(w io.Writer) (int64, error) { return st.CopyTo(w, nil)
 // sit in w's buffer while the stream is idle, and a busy stream pays no
 // flush per chunk.
 func (st *Stream) CopyTo(w io.Writer, buf []byte) (int64, error) {
-	if st.recvWin.Size() >= growWindow {
-		// After the first MiB, so that a small response never ties up a
-		// large chunk.
-		st.recvq.GrowChunks(stream.LargeChunkSize)
-	}
+	large := st.fitChunks(false)
 	flusher, _ := w.(interface{ Flush() error })
 	dirty := false
 	var total int64
@@ -99,6 +95,7 @@ func (st *Stream) CopyTo(w io.Writer, buf []byte) (int64, error) {
 		}
 		if n > 0 {
 			dirty = true
+			large = st.fitChunks(large)
 			continue
 		}
 		if dirty && flusher != nil {
@@ -118,6 +115,24 @@ func (st *Stream) CopyTo(w io.Writer, buf []byte) (int64, error) {
 		}
 		st.awaitReadable()
 	}
+}
+
+// fitChunks lets the receive buffer take large chunks while the window is
+// large enough (growWindow) for their slack to be a fraction of it, and
+// small ones otherwise, since a shared budget grows and shrinks windows
+// (see Config.RecvBudget). large is what it decided last; it returns what
+// it decides now.
+func (st *Stream) fitChunks(large bool) bool {
+	want := st.recvWin.Size() >= growWindow
+	switch {
+	case want && !large:
+		// After the first MiB, so that a small response never ties up a
+		// large chunk.
+		st.recvq.GrowChunks(stream.LargeChunkSize)
+	case !want && large:
+		st.recvq.GrowChunks(0)
+	}
+	return want
 }
 
 // copyOnce makes at most one write to w of what has arrived, directly from
@@ -289,6 +304,7 @@ func (st *Stream) onEnd(code Code, trailers Fields) error {
 	forget := st.send.over()
 	st.mu.Unlock()
 	st.recvq.CloseWrite()
+	st.recvWin.End()
 	st.signalReadable()
 	if forget {
 		st.c.forget(st)

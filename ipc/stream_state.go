@@ -95,6 +95,9 @@ func (st *Stream) Reset(code Code) {
 	st.mu.Lock()
 	if st.send == sendReset || st.closedLocked() {
 		st.mu.Unlock()
+		// Whatever is still buffered is no longer the receive budget's:
+		// the application is done with the stream.
+		st.recvWin.Drop()
 		return
 	}
 	st.send = sendReset
@@ -162,6 +165,9 @@ func (st *Stream) terminate(err error, abortRecv, forget bool) {
 	if abortRecv {
 		st.recvq.Abort(err)
 	}
+	// The stream's receive budget ends with it, even if its data stays
+	// readable: nothing more arrives, and it is held only until read.
+	st.recvWin.Drop()
 	st.cancel(err)
 	st.signalReadable()
 	st.settleHead(err)

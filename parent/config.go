@@ -1,6 +1,7 @@
 package parent
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"github.com/sluicegw/sluice/ipc"
 	"github.com/sluicegw/sluice/ipc/settings"
 	"github.com/sluicegw/sluice/parent/cgroup"
+	"github.com/sluicegw/sluice/stream"
 )
 
 // Config tunes the Gateway and its Supervisor. Every field states its unit
@@ -112,6 +114,16 @@ type Config struct {
 	// means defaults.
 	IPC *ipc.Config
 
+	// BufferBudget is about the most response data, in bytes, the parent
+	// buffers across every stream of every worker: each stream's window
+	// shrinks toward its share of it as more streams are open, down to the
+	// initial window (256 KiB), and grows up to IPC.StreamWindow when
+	// few are (see ipc.Config.RecvBudget). Zero means 64 MiB; negative
+	// means none, every stream getting the full StreamWindow from the
+	// start; otherwise at least 1 MiB. An IPC.RecvBudget set by the
+	// embedder takes its place.
+	BufferBudget int64
+
 	// Logger receives lifecycle events; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -132,7 +144,13 @@ const (
 	DefaultLivenessWindow  = 10 * time.Second
 	DefaultKillGrace       = 2 * time.Second
 	DefaultRetireTimeout   = 60 * time.Second
+	DefaultBufferBudget    = 64 << 20
 )
+
+// MinBufferBudget is the smallest positive BufferBudget: below a few streams' worth
+// of initial windows every stream would sit at its floor, and the figure is
+// more likely a unit mistake than a plan.
+const MinBufferBudget = 1 << 20
 
 // VerifyConfig checks c and names the first bad field, its value and what
 // is accepted.
@@ -153,6 +171,8 @@ func VerifyConfig(c *Config) error {
 		return fmt.Errorf("parent: durations (RetryAfter, RestartDelay, MaxRestartDelay, StopTimeout, HeartbeatInterval, LivenessWindow, KillGrace, RetireTimeout) must not be negative")
 	case c.MaxRequests < 0 || c.MaxRSS < 0:
 		return fmt.Errorf("parent: MaxRequests %d and MaxRSS %d must not be negative; 0 means no limit", c.MaxRequests, c.MaxRSS)
+	case c.BufferBudget > 0 && c.BufferBudget < MinBufferBudget:
+		return fmt.Errorf("parent: BufferBudget %d is too small; use 0 (default %d), a negative value (none) or at least %d bytes", c.BufferBudget, DefaultBufferBudget, MinBufferBudget)
 	case c.LivenessWindow != 0 && c.HeartbeatInterval != 0 && c.LivenessWindow < 2*c.HeartbeatInterval:
 		return fmt.Errorf("parent: LivenessWindow %v is less than two HeartbeatIntervals (%v): one late pong would kill a healthy worker", c.LivenessWindow, c.HeartbeatInterval)
 	}
@@ -225,5 +245,21 @@ func (c Config) withDefaults() (Config, error) {
 	if c.RetireTimeout == 0 {
 		c.RetireTimeout = DefaultRetireTimeout
 	}
+	c.IPC = c.withRecvBudget()
 	return c, nil
+}
+
+// withRecvBudget returns the IPC settings every worker connection shares,
+// with the gateway's receive budget in them: one budget for all, so that
+// it bounds the whole parent, not one worker's share of it.
+func (c Config) withRecvBudget() *ipc.Config {
+	if c.BufferBudget < 0 || (c.IPC != nil && c.IPC.RecvBudget != nil) {
+		return c.IPC
+	}
+	var ic ipc.Config
+	if c.IPC != nil {
+		ic = *c.IPC
+	}
+	ic.RecvBudget = stream.NewRecvBudget(cmp.Or(c.BufferBudget, DefaultBufferBudget))
+	return &ic
 }

@@ -88,11 +88,14 @@ var (
 	descMaxInFlight    = prometheus.NewDesc("sluice_gateway_max_inflight_per_worker", "The hard cap on requests the gateway sends one worker at once; 0 when automatic, by the workers' load reports (live-tunable).", nil, nil)
 	descQueueTimeout   = prometheus.NewDesc("sluice_gateway_queue_timeout_seconds", "How long a request may wait for a worker before 503 (live-tunable).", nil, nil)
 	descWindow         = prometheus.NewDesc("sluice_gateway_stream_window_bytes", "Credit per stream: the most the parent buffers for one response.", nil, nil)
+	descRecvBudget     = prometheus.NewDesc("sluice_gateway_buffer_budget_bytes", "Receive budget shared by every response stream of every worker (--buffer-budget); absent without one.", nil, nil)
+	descRecvBuffered   = prometheus.NewDesc("sluice_gateway_buffered_bytes", "Response bytes the parent holds, received from workers and not yet written to clients.", nil, nil)
+	descRecvWindow     = prometheus.NewDesc("sluice_gateway_current_stream_window_bytes", "The window each response stream moves toward now: its share of the buffer budget, between the initial window and the stream window.", nil, nil)
 	descDraining       = prometheus.NewDesc("sluice_gateway_draining", "1 while the gateway drains.", nil, nil)
 )
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descWorkerUp, descWorkerRestarts, descWorkerOpen, descWorkerSndbuf, descWaiting, descMaxQueue, descMaxInFlight, descQueueTimeout, descWindow, descDraining} {
+	for _, d := range []*prometheus.Desc{descWorkerUp, descWorkerRestarts, descWorkerOpen, descWorkerSndbuf, descWaiting, descMaxQueue, descMaxInFlight, descQueueTimeout, descWindow, descRecvBudget, descRecvBuffered, descRecvWindow, descDraining} {
 		ch <- d
 	}
 	for _, d := range loadDescs {
@@ -123,6 +126,12 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descMaxInFlight, prometheus.GaugeValue, float64(c.g.maxInFlight()))
 	ch <- prometheus.MustNewConstMetric(descQueueTimeout, prometheus.GaugeValue, c.g.queueTimeout().Seconds())
 	ch <- prometheus.MustNewConstMetric(descWindow, prometheus.GaugeValue, float64(c.g.streamWindow()))
+	if ic := c.g.cfg.IPC; ic != nil && ic.RecvBudget != nil {
+		b := ic.RecvBudget
+		ch <- prometheus.MustNewConstMetric(descRecvBudget, prometheus.GaugeValue, float64(b.Limit()))
+		ch <- prometheus.MustNewConstMetric(descRecvBuffered, prometheus.GaugeValue, float64(b.Buffered()))
+	}
+	ch <- prometheus.MustNewConstMetric(descRecvWindow, prometheus.GaugeValue, float64(c.g.cfg.IPC.CurrentWindow()))
 	ch <- prometheus.MustNewConstMetric(descDraining, prometheus.GaugeValue, draining)
 }
 

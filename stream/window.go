@@ -93,15 +93,28 @@ func (w *SendWindow) Add(n int) error {
 // back.
 //
 // Receive is called by the reader goroutine and Consumed by the application
-// reading the stream, so a mutex keeps the three counters consistent with
-// one another. The invariant is credit + buffered + unreported == size: the
-// peer can never have more than size bytes in flight or buffered here.
+// reading the stream, so a mutex keeps the counters consistent with one
+// another. The invariant, until End, is credit + buffered + unreported ==
+// size: the peer can never have more than size bytes in flight or buffered
+// here.
+//
+// The size may move toward a target (see SetTarget and InitShared), but
+// only when Consumed grants credit: it grows by granting more than was
+// consumed, and shrinks by granting less. Credit once granted is never
+// taken back, so the invariant holds whatever the target does.
 type RecvWindow struct {
 	mu         sync.Mutex
 	size       int
 	credit     int // bytes the peer may still send
 	buffered   int // received and not yet consumed
 	unreported int // consumed and not yet granted back
+
+	// floor and ceiling bound the size the window moves toward: the
+	// ceiling alone without a budget, the budget's share within both with
+	// one.
+	floor, ceiling int
+	budget         *RecvBudget
+	ended          bool // End or Drop: no more credit, and out of the budget's count
 }
 
 // NewRecvWindow returns a window of size bytes, all of them granted to the
@@ -116,13 +129,44 @@ func NewRecvWindow(size int) *RecvWindow {
 // Init sets a zero RecvWindow up as NewRecvWindow does, for a window
 // embedded in a larger struct. Call it before the window is shared.
 func (w *RecvWindow) Init(size int) {
-	size = min(max(size, 1), MaxWindow)
+	size = clampWindow(size)
 	w.size, w.credit = size, size
+	w.floor, w.ceiling = size, size
+}
+
+// InitShared sets a zero RecvWindow up with initial bytes granted to the
+// peer, to grow to its share of b (see [RecvBudget.Target]) within
+// [initial, ceiling]. A nil b lets it grow to ceiling. The window counts
+// in b until End or Drop. Call it before the window is shared.
+func (w *RecvWindow) InitShared(initial, ceiling int, b *RecvBudget) {
+	w.Init(initial)
+	w.ceiling = max(clampWindow(ceiling), w.size)
+	w.budget = b
+	if b != nil {
+		b.open(w.size)
+	}
+}
+
+func clampWindow(n int) int { return min(max(n, 1), MaxWindow) }
+
+// SetTarget sets the size the window moves toward, clamped to
+// [1, MaxWindow]; with a budget, the most it grows to. The window reaches
+// it at the next grant, as far as the credit already granted and the
+// budget allow.
+func (w *RecvWindow) SetTarget(n int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.ceiling = clampWindow(n)
+	w.floor = min(w.floor, w.ceiling)
 }
 
 // Size returns the window size: the most bytes the peer may have sent and
 // the application not yet consumed.
-func (w *RecvWindow) Size() int { return w.size }
+func (w *RecvWindow) Size() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.size
+}
 
 // Credit returns the bytes the peer may still send before more credit is
 // granted back.
@@ -143,6 +187,10 @@ func (w *RecvWindow) Buffered() int {
 // Receive records that the peer sent n bytes. It returns an error, naming n
 // and the credit left, if n is negative or exceeds the credit outstanding:
 // that is a protocol violation, and the window is left unchanged.
+//
+// After Drop (or End) the bytes are still checked against the credit but
+// not counted as buffered: they can only be data that crossed a reset,
+// which the receiver discards.
 func (w *RecvWindow) Receive(n int) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -150,7 +198,13 @@ func (w *RecvWindow) Receive(n int) error {
 		return fmt.Errorf("stream: peer sent %d bytes with only %d bytes of credit left (window %d)", n, w.credit, w.size)
 	}
 	w.credit -= n
+	if w.ended {
+		return nil
+	}
 	w.buffered += n
+	if w.budget != nil {
+		w.budget.buffered.Add(int64(n))
+	}
 	return nil
 }
 
@@ -165,8 +219,14 @@ func (w *RecvWindow) Receive(n int) error {
 // has consumed what it was sent the peer still holds at least three quarters
 // of the window in credit.
 //
+// A grant is also when the size moves toward its target: a window below it
+// adds the difference (as far as the budget has room), one above it keeps
+// back up to the difference from what was consumed. A small stream that
+// never consumes a quarter of its window never grows.
+//
 // n is capped at the bytes received and not yet consumed, so that a caller's
-// miscount can never grant the peer more than Size() in total.
+// miscount can never grant the peer more than Size() in total. After End,
+// Consumed only gives the bytes back to the budget and grants nothing.
 func (w *RecvWindow) Consumed(n int) (grant int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -175,11 +235,96 @@ func (w *RecvWindow) Consumed(n int) (grant int) {
 		return 0
 	}
 	w.buffered -= n
+	if w.budget != nil {
+		w.budget.buffered.Add(int64(-n))
+	}
+	if w.ended {
+		w.size -= n
+		w.release(n)
+		return 0
+	}
 	w.unreported += n
 	if w.unreported < max(w.size/4, 1) {
 		return 0
 	}
-	grant, w.unreported = w.unreported, 0
-	w.credit += grant
+	if t := w.targetLocked(); w.size > t {
+		cut := min(w.unreported, w.size-t)
+		w.unreported -= cut
+		w.size -= cut
+		w.release(cut)
+	} else if w.size < t {
+		add := t - w.size
+		if w.budget != nil {
+			add = w.budget.reserve(add)
+		}
+		w.size += add
+		w.credit += add
+		grant = add
+	}
+	grant += w.unreported
+	w.credit += w.unreported
+	w.unreported = 0
 	return grant
+}
+
+// targetLocked is the size the window moves toward now. w.mu must be held.
+func (w *RecvWindow) targetLocked() int {
+	if w.budget == nil {
+		return w.ceiling
+	}
+	return w.budget.Target(w.floor, w.ceiling)
+}
+
+// Target returns the size the window moves toward now (see SetTarget and
+// InitShared).
+func (w *RecvWindow) Target() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.targetLocked()
+}
+
+// release gives n bytes back to the budget, if there is one.
+func (w *RecvWindow) release(n int) {
+	if w.budget != nil && n > 0 {
+		w.budget.granted.Add(int64(-n))
+	}
+}
+
+// End records that the peer sends nothing more: the window grants no more
+// credit, Size reports only what is still buffered, it leaves its budget's count of windows, and gives back all it held
+// but the data still buffered, which goes back as it is consumed. Calls
+// after the first do nothing.
+func (w *RecvWindow) End() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.endLocked()
+}
+
+func (w *RecvWindow) endLocked() {
+	if w.ended {
+		return
+	}
+	w.ended = true
+	if w.budget != nil {
+		w.budget.windows.Add(-1)
+	}
+	// The credit stays, so that data the peer sent before it learnt of
+	// the end is not taken for a violation (see Receive).
+	w.release(w.size - w.buffered)
+	w.unreported = 0
+	w.size = w.buffered
+}
+
+// Drop ends the window as End does, and also gives back the data still
+// buffered, which the application will not consume: it was discarded, or
+// is no longer the budget's concern (the stream was reset).
+func (w *RecvWindow) Drop() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.endLocked()
+	if w.budget != nil {
+		w.budget.buffered.Add(int64(-w.buffered))
+	}
+	w.release(w.buffered)
+	w.buffered, w.size = 0, 0
 }

@@ -54,6 +54,7 @@ func serve(args []string) int {
 		MaxRequests:       s.maxRequests,
 		MaxRSS:            int64(s.maxRSS),
 		WorkerMemoryLimit: int64(s.workerMemory),
+		BufferBudget:      int64(s.bufferBudget),
 	}
 	if s.admission == settings.AdmissionOff {
 		// No gate anywhere: the parent sends every request on at once (up

@@ -65,6 +65,9 @@ func TestServeRejectsBadFlagsAndEnv(t *testing.T) {
 		env  string
 		want string
 	}{
+		{args: []string{"--buffer-budget", "64KiB"}, want: "--buffer-budget 64KiB: too small"},
+		{args: []string{"--buffer-budget", "0"}, want: "use at least 1MiB, or -1"},
+		{env: "SLUICE_BUFFER_BUDGET=lots", want: "SLUICE_BUFFER_BUDGET"},
 		{args: []string{"--max-requests", "many"}, want: "max-requests"},
 		{args: []string{"--send-timeout", "-1s"}, want: "--send-timeout -1s: use 0 (never) or a positive duration"},
 		{args: []string{"--max-inflight", "-1"}, want: "--max-inflight -1 is out of range; use 0 (automatic)"},

@@ -40,6 +40,7 @@ type serveSettings struct {
 	maxRequests   int
 	maxRSS        size
 	workerMemory  size
+	bufferBudget  size
 }
 
 // size is a byte count in the syntax of settings.ParseSize (4096, 64KiB,
@@ -88,6 +89,8 @@ func serveFlags(fs *flag.FlagSet) *serveSettings {
 	fs.IntVar(&s.maxRequests, "max-requests", 0, "recycle a worker after about this many requests (+10% jitter); 0 never")
 	fs.Var(&s.maxRSS, "worker-max-rss", "recycle a worker whose resident memory exceeds this (bytes or KiB/MiB/GiB); 0 never")
 	fs.Var(&s.workerMemory, "worker-memory-limit", "GOMEMLIMIT of each worker; 0 means a share of the container's memory limit, -1 none")
+	s.bufferBudget = parent.DefaultBufferBudget
+	fs.Var(&s.bufferBudget, "buffer-budget", "response bytes the parent buffers across all streams, about: each stream's window shrinks toward its share of it (at least 256KiB, at most 4MiB); -1 none (4MiB per stream)")
 	return s
 }
 
@@ -139,6 +142,9 @@ func (s *serveSettings) check() error {
 	}
 	if err := settings.CheckMaxInFlight("--max-inflight", s.maxInFlight); err != nil {
 		return err
+	}
+	if s.bufferBudget >= 0 && s.bufferBudget < parent.MinBufferBudget {
+		return fmt.Errorf("--buffer-budget %s: too small to share among streams; use at least %s, or -1 for none", s.bufferBudget.String(), settings.FormatSize(parent.MinBufferBudget))
 	}
 	if err := s.worker().Validate(); err != nil {
 		var ee *settings.EnvError
