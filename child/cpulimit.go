@@ -24,8 +24,9 @@ import "time"
 // as TCP's congestion control: halve the limit when the CPUs are
 // oversubscribed and this worker's handlers are part of the cause, grow it
 // (doubling below the limit at which pressure was last seen, then by one)
-// when the limit held handlers back and the CPUs had room, and otherwise
-// hold. A decrease is followed by a few intervals of holding, so that the
+// when the limit held handlers back and either the CPUs had room or this
+// worker used little of them (the pressure is someone else's, and a limit
+// its own handlers do not fill only starves them), and otherwise hold. A decrease is followed by a few intervals of holding, so that the
 // limit settles next to the point where pressure starts rather than
 // swinging between its bounds; it then probes one step above it now and
 // then, which is how it finds room that appears later.
@@ -107,7 +108,7 @@ func (c *cpuLimit) step(s cpuSample) int {
 		c.hold = holdAfterDecrease
 	case c.hold > 0:
 		c.hold--
-	case s.held && s.calm():
+	case s.held && (s.calm() || (s.cpuUsed >= 0 && s.cpuUsed < ownShareFloor)):
 		if c.limit < c.ceiling {
 			c.limit = min(c.limit*2, c.ceiling)
 		} else {

@@ -84,14 +84,29 @@ func TestCPULimitRecoversAfterBurst(t *testing.T) {
 
 // Pressure that other processes cause, while this worker barely uses a CPU,
 // does not lower its limit: starving its I/O-bound handlers would not
-// relieve it. Where the worker's CPU use is unknown, pressure counts.
+// relieve it (and while the limit holds streams back, it grows). Where the
+// worker's CPU use is unknown, pressure counts.
 func TestCPULimitIgnoresPressureItDoesNotCause(t *testing.T) {
 	c := newCPULimit(8, 1, 64)
-	if got := c.step(cpuSample{pressure: 0.9, cpuUsed: 0.1, held: true}); got != 8 {
+	if got := c.step(cpuSample{pressure: 0.9, cpuUsed: 0.1, held: false}); got != 8 {
 		t.Errorf("with 0.1 cores used, the limit went to %d, want 8", got)
 	}
 	if got := c.step(cpuSample{pressure: 0.9, cpuUsed: -1, held: true}); got != 4 {
 		t.Errorf("with the CPU use unknown, the limit went to %d, want 4", got)
+	}
+}
+
+// Pressure this worker does not cause does not keep its limit down either:
+// while it holds streams back using little CPU, the limit grows.
+func TestCPULimitGrowsUnderOthersPressure(t *testing.T) {
+	c := newCPULimit(1, 1, 64)
+	c.ceiling = 1 // pressure was seen at 1
+	var got []int
+	for range 3 {
+		got = append(got, c.step(cpuSample{pressure: 0.7, schedP99: time.Millisecond, cpuUsed: 0.2, held: true}))
+	}
+	if want := []int{2, 3, 4}; !slices.Equal(got, want) {
+		t.Fatalf("limits %v under pressure from others, want %v", got, want)
 	}
 }
 
@@ -100,9 +115,9 @@ func TestCPULimitIgnoresPressureItDoesNotCause(t *testing.T) {
 func TestCPULimitHoldsWithoutDemandOrInBand(t *testing.T) {
 	c := newCPULimit(4, 1, 64)
 	for _, s := range []cpuSample{
-		{pressure: 0, held: false},                                // nothing waited
-		{pressure: 0.45, cpuUsed: 1, held: true},                  // between the thresholds
-		{pressure: 0, schedP99: 4 * time.Millisecond, held: true}, // latency in band
+		{pressure: 0, held: false},                                            // nothing waited
+		{pressure: 0.45, cpuUsed: 1, held: true},                              // between the thresholds
+		{pressure: 0, schedP99: 4 * time.Millisecond, cpuUsed: 1, held: true}, // latency in band
 	} {
 		if got := c.step(s); got != 4 {
 			t.Errorf("after %+v the limit is %d, want 4", s, got)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -66,7 +67,21 @@ type gate struct {
 	// the controller last asked (takeHeld).
 	held    bool
 	stopped bool
+	// demandAvg is the demand averaged over about demandTau, and demandAt
+	// when it was last measured.
+	demandAvg float64
+	demandAt  time.Time
 }
+
+// demandTau is the time constant of the demand average. The instant figure
+// counts every goroutine that happens to run at that moment: the
+// connection's reader and writer, and handlers that wake for a moment to
+// write; under a limit of 1 the gate would almost never see zero, and a
+// cheap request could wait seconds while the CPUs were mostly idle. A
+// handler that computes counts about 1 in the average, one that runs now
+// and then a fraction; the gate rounds it, so that a computing handler
+// caught off its thread for a moment does not let another one in.
+const demandTau = 20 * time.Millisecond
 
 // gateCounts is a snapshot of the gate, for load reports and metrics.
 type gateCounts struct {
@@ -221,7 +236,22 @@ func (g *gate) computingLocked() int {
 	if n < g.limit || g.demand == nil {
 		return n
 	}
-	return min(n, g.demand())
+	return min(n, int(math.Round(g.measureDemandLocked())))
+}
+
+// measureDemandLocked measures the demand and returns its average (see
+// demandTau). An average older than a few time constants says nothing of
+// now, and the measure starts again from the instant figure.
+func (g *gate) measureDemandLocked() float64 {
+	d, now := float64(g.demand()), time.Now()
+	dt := now.Sub(g.demandAt)
+	if g.demandAt.IsZero() || dt > 5*demandTau {
+		g.demandAvg = d
+	} else {
+		g.demandAvg += (1 - math.Exp(-float64(dt)/float64(demandTau))) * (d - g.demandAvg)
+	}
+	g.demandAt = now
+	return g.demandAvg
 }
 
 // waitLow blocks until the budget is low again, ctx ends or the gate stops.
@@ -353,7 +383,7 @@ func (g *gate) idleBlockedLocked() int {
 	if g.fixed || g.demand == nil || g.inFlight-g.blocked < 1 {
 		return min(g.blocked, g.inFlight)
 	}
-	return g.inFlight - min(g.inFlight-g.blocked, g.demand())
+	return g.inFlight - min(g.inFlight-g.blocked, int(math.Round(g.measureDemandLocked())))
 }
 
 // stop makes every waiting stream, and any that joins later, fail wait with

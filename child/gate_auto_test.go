@@ -111,7 +111,8 @@ func TestGateAutomaticAdmitsByDemand(t *testing.T) {
 		if got := g.idleBlocked(); got != 5 {
 			t.Errorf("idleBlocked %d with 5 handlers and no demand, want 5", got)
 		}
-		demand.Store(2) // two of the five compute now
+		demand.Store(2)           // two of the five compute now
+		time.Sleep(6 * demandTau) // long enough for the average to start again
 		if got := g.idleBlocked(); got != 3 {
 			t.Errorf("idleBlocked %d with 2 computing of 5, want 3", got)
 		}
@@ -126,10 +127,53 @@ func TestGateAutomaticAdmitsByDemand(t *testing.T) {
 			t.Fatal("a stream started while demand stayed at the limit")
 		}
 		demand.Store(1)
-		time.Sleep(cpuPoll)
+		time.Sleep(demandTau)
 		synctest.Wait()
 		if !started(held) {
-			t.Fatal("the held stream did not start within cpuPoll of demand falling")
+			t.Fatal("the held stream did not start within demandTau of demand falling")
+		}
+		g.stop()
+	})
+}
+
+// The gate admits by the demand averaged over demandTau and rounded: a
+// handler computing all along that is caught off its thread at one look
+// does not let another in, while goroutines that run for a moment now and
+// then do not hold a stream back.
+func TestGateDemandIsAveraged(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var demand atomic.Int64
+		g := newGate(1, false, nil, func() int { return int(demand.Load()) }, nil)
+		admittedNow(t, g)
+		demand.Store(1) // the handler computes
+		held := admitted(g)
+		time.Sleep(10 * demandTau)
+		synctest.Wait()
+		if started(held) {
+			t.Fatal("a stream started beside a handler computing under a limit of 1")
+		}
+		demand.Store(0) // off its thread for one look
+		time.Sleep(cpuPoll)
+		synctest.Wait()
+		demand.Store(1)
+		if started(held) {
+			t.Fatal("a stream started on one look at a handler off its thread")
+		}
+		// Now something runs one look in four: the average falls under a
+		// half and the stream starts.
+		ok := false
+		for i := 0; i < 40 && !ok; i++ {
+			if i%4 == 0 {
+				demand.Store(1)
+			} else {
+				demand.Store(0)
+			}
+			time.Sleep(cpuPoll)
+			synctest.Wait()
+			ok = started(held)
+		}
+		if !ok {
+			t.Fatal("the held stream did not start with demand one look in four")
 		}
 		g.stop()
 	})

@@ -32,7 +32,7 @@ type Config struct {
 	// updates up to StreamWindow, or up to its share of RecvBudget, once
 	// its reader has consumed a quarter of it. A small window here is what
 	// keeps many new streams from each being sent a full StreamWindow
-	// before the budget has a say. Zero means StreamWindow, or 256 KiB
+	// before the budget has a say. Zero means StreamWindow, or 64 KiB
 	// (at most StreamWindow) with a RecvBudget. It must be between 64 KiB
 	// and StreamWindow.
 	InitialWindow int
@@ -104,7 +104,7 @@ type Config struct {
 const (
 	DefaultMaxFramePayload = 1 << 20
 	DefaultStreamWindow    = 4 << 20
-	DefaultInitialWindow   = 256 << 10 // with a RecvBudget
+	DefaultInitialWindow   = 64 << 10 // with a RecvBudget
 	DefaultMaxStreams      = 256
 	DefaultSendQueue       = 1 << 20
 	DefaultYieldThreshold  = 32 << 20

@@ -18,7 +18,8 @@ func TestInitialWindowSettings(t *testing.T) {
 	}{
 		{nil, DefaultStreamWindow, DefaultStreamWindow},
 		{&Config{RecvBudget: b}, DefaultInitialWindow, 1 << 20},
-		{&Config{RecvBudget: b, StreamWindow: 128 << 10}, 128 << 10, 128 << 10},
+		{&Config{RecvBudget: b, StreamWindow: 128 << 10}, DefaultInitialWindow, 128 << 10},
+		{&Config{RecvBudget: b, StreamWindow: 64 << 10}, 64 << 10, 64 << 10},
 		{&Config{InitialWindow: 64 << 10}, 64 << 10, DefaultStreamWindow},
 	} {
 		if err := VerifyConfig(c.cfg); err != nil {

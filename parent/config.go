@@ -117,8 +117,8 @@ type Config struct {
 	// BufferBudget is about the most response data, in bytes, the parent
 	// buffers across every stream of every worker: each stream's window
 	// shrinks toward its share of it as more streams are open, down to the
-	// initial window (256 KiB), and grows up to IPC.StreamWindow when
-	// few are (see ipc.Config.RecvBudget). Zero means 64 MiB; negative
+	// initial window (64 KiB), and grows up to IPC.StreamWindow when
+	// few are (see ipc.Config.RecvBudget). Zero means 32 MiB; negative
 	// means none, every stream getting the full StreamWindow from the
 	// start; otherwise at least 1 MiB. An IPC.RecvBudget set by the
 	// embedder takes its place.
@@ -144,7 +144,7 @@ const (
 	DefaultLivenessWindow  = 10 * time.Second
 	DefaultKillGrace       = 2 * time.Second
 	DefaultRetireTimeout   = 60 * time.Second
-	DefaultBufferBudget    = 64 << 20
+	DefaultBufferBudget    = 32 << 20
 )
 
 // MinBufferBudget is the smallest positive BufferBudget: below a few streams' worth

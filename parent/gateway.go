@@ -224,9 +224,10 @@ func (g *Gateway) serveOn(w http.ResponseWriter, r *http.Request, b *backend, x 
 	g.metrics.ttfb.Observe(time.Since(arrived).Seconds())
 	g.metrics.requests.inc(status)
 
-	buf := copyBuffers.Get().(*[]byte)
+	pool := copyBufferPool(g.cfg.IPC.CurrentWindow())
+	buf := pool.Get().(*[]byte)
 	n, err := st.CopyTo(&x.fw, *buf)
-	copyBuffers.Put(buf)
+	pool.Put(buf)
 	g.metrics.respBytes.Add(float64(n))
 	if err != nil {
 		if complete {
@@ -371,7 +372,30 @@ const maxRetryBody = 64 << 10
 // straight from the stream's receive buffer (see ipc.Stream.CopyTo).
 const copyBufferSize = 256 << 10
 
-var copyBuffers = sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }}
+// smallCopyBufferSize is the gather buffer of a response while many share
+// the buffer budget: a response holds its buffer as long as it lasts, and
+// for hundreds of slow clients 256 KiB each would cost more memory than
+// the budget itself, for writes that a slow client takes in small pieces
+// anyway.
+const smallCopyBufferSize = 64 << 10
+
+// smallCopyWindow is the per-stream window below which responses gather
+// into small buffers: the buffer budget is then shared among many streams.
+const smallCopyWindow = 1 << 20
+
+var (
+	copyBuffers      = sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }}
+	smallCopyBuffers = sync.Pool{New: func() any { b := make([]byte, smallCopyBufferSize); return &b }}
+)
+
+// copyBufferPool returns the pool of gather buffers for a response whose
+// stream window is window.
+func copyBufferPool(window int) *sync.Pool {
+	if window < smallCopyWindow {
+		return &smallCopyBuffers
+	}
+	return &copyBuffers
+}
 
 // flushWriter lets Stream.WriteTo flush the client's response whenever the
 // worker's data has all been written and more is not there yet: bytes never

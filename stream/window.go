@@ -253,7 +253,12 @@ func (w *RecvWindow) Consumed(n int) (grant int) {
 		w.size -= cut
 		w.release(cut)
 	} else if w.size < t {
-		add := t - w.size
+		// Grow at most by twice what was consumed, so that a window grows
+		// as fast as its reader proves it can take the data: a fast one
+		// reaches the full window within a few of them, while a slow
+		// client's cannot take a large share of the budget in the moments
+		// before other streams open and claim theirs.
+		add := min(t-w.size, 2*w.unreported)
 		if w.budget != nil {
 			add = w.budget.reserve(add)
 		}

@@ -50,11 +50,13 @@ func runWindowSteps(t *testing.T, w *RecvWindow, steps []windowStep) {
 func TestRecvWindowSetTarget(t *testing.T) {
 	runWindowSteps(t, NewRecvWindow(100), []windowStep{
 		{"recv", 100, 0, 100, 0},
-		{"consume", 25, 25, 100, 25},  // a plain grant at a quarter
-		{"target", 200, 0, 100, 25},   // nothing moves until the next grant
-		{"consume", 24, 0, 100, 25},   // below the threshold: no grant, no growth
-		{"consume", 1, 125, 200, 150}, // 25 consumed and 100 more
-		{"recv", 150, 0, 200, 0},
+		{"consume", 25, 25, 100, 25}, // a plain grant at a quarter
+		{"target", 200, 0, 100, 25},  // nothing moves until the next grant
+		{"consume", 24, 0, 100, 25},  // below the threshold: no grant, no growth
+		{"consume", 1, 75, 150, 100}, // 25 consumed and 50 more: growth is at most twice the bytes consumed
+		{"recv", 100, 0, 150, 0},
+		{"consume", 37, 87, 200, 87}, // 37 and the 50 left to the target
+		{"recv", 87, 0, 200, 0},
 		{"target", 60, 0, 200, 0},
 		{"consume", 49, 0, 200, 0},
 		{"consume", 1, 0, 150, 0},      // all 50 withheld on the way to 60
@@ -66,9 +68,11 @@ func TestRecvWindowSetTarget(t *testing.T) {
 		{"consume", 60, 1, 1, 1},       // 59 withheld, the window never closes
 		{"recv", 1, 0, 1, 0},           //
 		{"consume", 1, 1, 1, 1},        //
-		{"target", MaxWindow, 0, 1, 1}, // growth up to the largest credit a sender accepts
+		{"target", MaxWindow, 0, 1, 1}, // growth toward the largest credit a sender accepts
 		{"recv", 1, 0, 1, 0},
-		{"consume", 1, MaxWindow, MaxWindow, MaxWindow},
+		{"consume", 1, 3, 3, 3}, // each window read whole triples it
+		{"recv", 3, 0, 3, 0},
+		{"consume", 3, 9, 9, 9},
 	})
 }
 
@@ -90,45 +94,49 @@ func TestRecvWindowShared(t *testing.T) {
 	runWindowSteps(t, &w1, []windowStep{
 		{"recv", 100, 0, 100, 0},
 		{"consume", 24, 0, 100, 0},
-		{"consume", 1, 725, 800, 725}, // alone: the target is the ceiling
+		{"consume", 1, 75, 150, 75}, // alone, toward its ceiling: 25 and twice that
+		{"recv", 75, 0, 150, 0},
+		{"consume", 150, 450, 450, 450}, // a whole window read: 150 and 300 more
+		{"recv", 450, 0, 450, 0},
+		{"consume", 350, 700, 800, 700}, // 350 and the 350 left to the ceiling
 	})
-	check("w1 grown", 800, 75, 1)
+	check("w1 grown", 800, 100, 1)
 	w2.InitShared(100, 800, b)
-	check("w2 open", 900, 75, 2)
+	check("w2 open", 900, 100, 2)
 	if got := w1.Target(); got != 500 {
 		t.Fatalf("w1.Target() = %d with two windows; want 500", got)
 	}
 	runWindowSteps(t, &w2, []windowStep{
 		{"recv", 100, 0, 100, 0},
-		{"consume", 25, 125, 200, 125}, // wants 400 more, the budget has 100
+		{"consume", 25, 75, 150, 75}, // 50 of the budget's 100 left
 	})
-	check("w2 grown", 1000, 150, 2)
+	check("w2 grown", 950, 175, 2)
 	runWindowSteps(t, &w1, []windowStep{
-		{"recv", 725, 0, 800, 0},
+		{"recv", 700, 0, 800, 0},
 		{"consume", 200, 0, 600, 0}, // withheld toward 500
 	})
-	check("w1 shrunk", 800, 675, 2)
+	check("w1 shrunk", 750, 675, 2)
 	runWindowSteps(t, &w2, []windowStep{
-		{"consume", 50, 250, 400, 375}, // the room w1 gave back
+		{"consume", 50, 150, 250, 225}, // 50 and twice that, from the room w1 gave back
 	})
-	check("w2 grown again", 1000, 625, 2)
+	check("w2 grown again", 850, 625, 2)
 	runWindowSteps(t, &w1, []windowStep{
 		{"end", 0, 0, 600, 0}, // all of it buffered: it all stays charged
 		{"consume", 100, 0, 500, 0},
 	})
-	check("w1 ended", 900, 525, 1)
+	check("w1 ended", 750, 525, 1)
 	if got := w2.Target(); got != 800 {
 		t.Fatalf("w2.Target() = %d alone again; want its ceiling, 800", got)
 	}
 	runWindowSteps(t, &w1, []windowStep{{"drop", 0, 0, 0, 0}})
-	check("w1 dropped", 400, 25, 1)
+	check("w1 dropped", 250, 25, 1)
 	runWindowSteps(t, &w2, []windowStep{
-		{"recv", 375, 0, 400, 0},
-		{"consume", 100, 500, 800, 500}, // 100 consumed, 400 grown
-		{"end", 0, 0, 300, 500},         // 300 still buffered; the credit only checks late data
-		{"consume", 500, 0, 0, 500},     // capped at the 300: they go back
-		{"recv", 200, 0, 0, 300},        // crossed a reset: checked, not counted
-		{"drop", 0, 0, 0, 300},
+		{"recv", 225, 0, 250, 0},
+		{"consume", 100, 300, 450, 300}, // 100 consumed, 200 grown
+		{"end", 0, 0, 150, 300},         // 150 still buffered; the credit only checks late data
+		{"consume", 500, 0, 0, 300},     // capped at the 150: they go back
+		{"recv", 200, 0, 0, 100},        // crossed a reset: checked, not counted
+		{"drop", 0, 0, 0, 100},
 	})
 	check("all gone", 0, 0, 0)
 }

@@ -90,7 +90,7 @@ func serveFlags(fs *flag.FlagSet) *serveSettings {
 	fs.Var(&s.maxRSS, "worker-max-rss", "recycle a worker whose resident memory exceeds this (bytes or KiB/MiB/GiB); 0 never")
 	fs.Var(&s.workerMemory, "worker-memory-limit", "GOMEMLIMIT of each worker; 0 means a share of the container's memory limit, -1 none")
 	s.bufferBudget = parent.DefaultBufferBudget
-	fs.Var(&s.bufferBudget, "buffer-budget", "response bytes the parent buffers across all streams, about: each stream's window shrinks toward its share of it (at least 256KiB, at most 4MiB); -1 none (4MiB per stream)")
+	fs.Var(&s.bufferBudget, "buffer-budget", "response bytes the parent buffers across all streams, about: each stream's window shrinks toward its share of it (at least 64KiB, at most 4MiB); -1 none (4MiB per stream)")
 	return s
 }
 
