@@ -74,9 +74,9 @@ type cpuSample struct {
 	// cpuUsed is the CPU this worker used in the interval, in cores;
 	// negative when it is not known.
 	cpuUsed float64
-	// held says the limit held a stream back at the gate at some point in
-	// the interval: the only case in which raising it would change
-	// anything.
+	// held says the limit was binding at some point in the interval (it
+	// held a stream back, or as many as it allows were computing): the
+	// only case in which raising it would change anything.
 	held bool
 }
 

@@ -307,12 +307,15 @@ func (g *gate) block(waiting bool) {
 	g.mu.Unlock()
 }
 
-// takeHeld reports whether the limit held a stream back since the last
-// call, and forgets it; a stream still held now counts.
+// takeHeld reports whether the limit was binding since the last call, and
+// forgets it: it held a stream back, or it is reached now. The second
+// matters as much: the parent sends a worker no more streams than its
+// reported limit leaves room for, so a limit set too low may never see a
+// stream wait here, only the parent's queue grow.
 func (g *gate) takeHeld() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	held := g.held || (len(g.queue) > 0 && g.gated && !g.roomLocked())
+	held := g.held || (g.gated && g.inFlight > 0 && !g.roomLocked())
 	g.held = false
 	return held
 }

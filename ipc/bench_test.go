@@ -126,7 +126,7 @@ func gbps(size int64, d time.Duration) float64 { return float64(size) / d.Second
 // and their ratio. Run: go test -run '^$' -bench StreamVsRaw -benchtime 1x ./ipc
 //
 // The budget case is the parent's default: a window that starts at 64 KiB
-// and grows by grants to 4 MiB, its share of a 32 MiB receive budget.
+// and grows by grants to 4 MiB, its share of a 16 MiB receive budget.
 func BenchmarkStreamVsRaw(b *testing.B) {
 	cases := []struct {
 		name string
@@ -134,7 +134,7 @@ func BenchmarkStreamVsRaw(b *testing.B) {
 	}{
 		{"window=1MiB", func() *Config { return &Config{StreamWindow: 1 << 20, SendQueue: 1 << 20} }},
 		{"window=4MiB", func() *Config { return &Config{StreamWindow: 4 << 20, SendQueue: 4 << 20} }},
-		{"budget=32MiB", func() *Config {
+		{"budget=16MiB", func() *Config {
 			return &Config{StreamWindow: 4 << 20, SendQueue: 4 << 20, RecvBudget: stream.NewRecvBudget(64 << 20)}
 		}},
 	}

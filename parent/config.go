@@ -118,7 +118,7 @@ type Config struct {
 	// buffers across every stream of every worker: each stream's window
 	// shrinks toward its share of it as more streams are open, down to the
 	// initial window (64 KiB), and grows up to IPC.StreamWindow when
-	// few are (see ipc.Config.RecvBudget). Zero means 32 MiB; negative
+	// few are (see ipc.Config.RecvBudget). Zero means 16 MiB; negative
 	// means none, every stream getting the full StreamWindow from the
 	// start; otherwise at least 1 MiB. An IPC.RecvBudget set by the
 	// embedder takes its place.
@@ -144,7 +144,7 @@ const (
 	DefaultLivenessWindow  = 10 * time.Second
 	DefaultKillGrace       = 2 * time.Second
 	DefaultRetireTimeout   = 60 * time.Second
-	DefaultBufferBudget    = 32 << 20
+	DefaultBufferBudget    = 16 << 20
 )
 
 // MinBufferBudget is the smallest positive BufferBudget: below a few streams' worth
