@@ -135,7 +135,7 @@ func BenchmarkStreamVsRaw(b *testing.B) {
 		{"window=1MiB", func() *Config { return &Config{StreamWindow: 1 << 20, SendQueue: 1 << 20} }},
 		{"window=4MiB", func() *Config { return &Config{StreamWindow: 4 << 20, SendQueue: 4 << 20} }},
 		{"budget=16MiB", func() *Config {
-			return &Config{StreamWindow: 4 << 20, SendQueue: 4 << 20, RecvBudget: stream.NewRecvBudget(64 << 20)}
+			return &Config{StreamWindow: 4 << 20, SendQueue: 4 << 20, RecvBudget: stream.NewRecvBudget(16 << 20)}
 		}},
 	}
 	for _, c := range cases {
