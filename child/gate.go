@@ -102,13 +102,29 @@ type ticket struct {
 	// reached the head, or a slot was freed); a token left over is harmless
 	// because the waiter re-checks everything.
 	turn chan struct{}
+	// wait is the stream's wait hook (ipc.Stream.SetWaitHook), made once
+	// per ticket so that setting it costs no allocation: it counts the
+	// handler as blocked on its client while it waits.
+	wait func(waiting bool)
+	// blocked is how many of the gate's blocked count are this stream's,
+	// and running says its handler has not yet left; both guarded by the
+	// gate's mu. A wait that ends after the handler left (a body drained
+	// after it, a goroutine it left behind) must not count: leave takes
+	// the stream's share back at once.
+	blocked int
+	running bool
 }
 
-// newTicket makes a ticket for the gate's pool.
-func newTicket() any { return &ticket{turn: make(chan struct{}, 1)} }
+// newTicket makes a ticket of g's pool.
+func (g *gate) newTicket() any {
+	t := &ticket{turn: make(chan struct{}, 1)}
+	t.wait = func(waiting bool) { g.block(t, waiting) }
+	return t
+}
 
 // release returns t, which is no longer in the queue (wait has returned or
-// withdraw has run), for reuse; t must not be used after. A token left in
+// withdraw has run) and whose stream has ended, for reuse; t must not be
+// used after. A token left in
 // its channel is dropped so that the next stream to get it does not start
 // its wait with a stale signal.
 func (g *gate) release(t *ticket) {
@@ -116,6 +132,7 @@ func (g *gate) release(t *ticket) {
 	case <-t.turn:
 	default:
 	}
+	t.blocked, t.running = 0, false
 	g.tickets.Put(t)
 }
 
@@ -125,7 +142,7 @@ func (g *gate) release(t *ticket) {
 // mode then counts every handler not blocked on its client as computing).
 func newGate(limit int, fixed bool, budget *stream.Budget, demand func() int, onChange func(gateCounts)) *gate {
 	g := &gate{gated: limit > 0, fixed: fixed, limit: limit, budget: budget, demand: demand, onChange: onChange}
-	g.tickets.New = newTicket
+	g.tickets.New = g.newTicket
 	g.stopCtx, g.stopNow = context.WithCancel(context.Background())
 	return g
 }
@@ -159,6 +176,7 @@ func (g *gate) wait(ctx context.Context, t *ticket) error {
 			return errStopping
 		}
 		g.inFlight++
+		t.running = true
 		g.changedLocked()
 		return nil
 	}
@@ -197,6 +215,7 @@ func (g *gate) wait(ctx context.Context, t *ticket) error {
 			g.queue[n] = nil
 			g.queue = g.queue[:n]
 			g.inFlight++
+			t.running = true
 			// The next in line may start too if a slot is left.
 			g.signalHeadLocked()
 			g.changedLocked()
@@ -273,11 +292,13 @@ func (g *gate) withdraw(t *ticket) {
 	g.mu.Unlock()
 }
 
-// leave marks a handler that wait admitted as finished, freeing its slot;
-// its stream counts as draining until drained is called.
-func (g *gate) leave() {
+// leave marks the handler of t, which wait admitted, as finished, freeing
+// its slot; its stream counts as draining until drained is called.
+func (g *gate) leave(t *ticket) {
 	g.mu.Lock()
 	g.inFlight--
+	g.blocked -= t.blocked
+	t.blocked, t.running = 0, false
 	g.draining++
 	g.signalHeadLocked()
 	g.changedLocked()
@@ -292,19 +313,27 @@ func (g *gate) drained() {
 	g.mu.Unlock()
 }
 
-// block marks a running handler as waiting on its client (it stops
-// counting toward the automatic limit), or, with false, as back at work.
-// The ipc stream's wait hook calls it.
-func (g *gate) block(waiting bool) {
+// block marks t's running handler as waiting on its client (it stops
+// counting toward the automatic limit), or, with false, as back at work;
+// t.wait, the stream's wait hook, calls it. Once the handler has left,
+// calls change nothing.
+func (g *gate) block(t *ticket, waiting bool) {
 	g.mu.Lock()
-	if waiting {
+	defer g.mu.Unlock()
+	switch {
+	case !t.running:
+		return
+	case waiting:
+		t.blocked++
 		g.blocked++
 		g.signalHeadLocked()
-	} else {
+	case t.blocked > 0:
+		t.blocked--
 		g.blocked--
+	default:
+		return
 	}
 	g.changedLocked()
-	g.mu.Unlock()
 }
 
 // takeHeld reports whether the limit was binding since the last call, and

@@ -13,17 +13,19 @@ import (
 )
 
 // admitted runs wait for a new ticket on its own goroutine and returns a
-// channel that gets its result.
+// channel that gets its result. The ticket goes into *last, for the test
+// to call its wait hook.
 func admitted(g *gate) <-chan error {
 	t := g.join()
+	lastTicket = t
 	done := make(chan error, 1)
-	go func() {
-		err := g.wait(context.Background(), t)
-		g.release(t)
-		done <- err
-	}()
+	go func() { done <- g.wait(context.Background(), t) }()
 	return done
 }
+
+// lastTicket is the ticket admitted made last; the tests that use it run
+// one at a time.
+var lastTicket *ticket
 
 func started(c <-chan error) bool {
 	select {
@@ -40,6 +42,7 @@ func TestGateAutomaticExemptsBlocked(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		g := newGate(1, false, nil, nil, nil)
 		first := admitted(g)
+		firstTicket := lastTicket
 		synctest.Wait()
 		if !started(first) {
 			t.Fatal("the first stream did not start")
@@ -52,7 +55,7 @@ func TestGateAutomaticExemptsBlocked(t *testing.T) {
 		if !g.takeHeld() {
 			t.Error("takeHeld: false while a stream is held")
 		}
-		g.block(true) // the first handler now waits on a slow client
+		firstTicket.wait(true) // the first handler now waits on a slow client
 		synctest.Wait()
 		if !started(second) {
 			t.Fatal("the second stream did not start once the first blocked on its client")
@@ -60,7 +63,7 @@ func TestGateAutomaticExemptsBlocked(t *testing.T) {
 		if c := g.counts(); c.inFlight != 2 || c.blocked != 1 {
 			t.Errorf("counts %+v, want 2 in flight, 1 blocked", c)
 		}
-		g.block(false)
+		firstTicket.wait(false)
 		third := admitted(g)
 		synctest.Wait()
 		if started(third) {
@@ -78,7 +81,7 @@ func TestGateAutomaticExemptsBlocked(t *testing.T) {
 		if !started(admittedNow(t, g)) {
 			t.Fatal("the first stream did not start")
 		}
-		g.block(true)
+		lastTicket.wait(true)
 		second := admitted(g)
 		synctest.Wait()
 		if started(second) {
@@ -210,8 +213,7 @@ func TestGateDraining(t *testing.T) {
 	if err := g.wait(context.Background(), tk); err != nil {
 		t.Fatal(err)
 	}
-	g.release(tk)
-	g.leave()
+	g.leave(tk)
 	if c := g.counts(); c.inFlight != 0 || c.draining != 1 {
 		t.Fatalf("after leave: %+v, want 1 draining", c)
 	}
@@ -297,4 +299,26 @@ func TestWorkerReportsHandlerBlockedOnClient(t *testing.T) {
 		t.Fatalf("/slow: %d bytes, %v", len(b), err)
 	}
 	wk.loads.waitFor(t, "nothing blocked", func(l ipc.Load) bool { return l.InFlight == 0 && l.Blocked == 0 })
+}
+
+// A wait that the hook reports after the handler left (a body drained after
+// it, a goroutine it left behind) does not count as a handler blocked.
+func TestGateIgnoresWaitsAfterLeave(t *testing.T) {
+	g := newGate(2, false, nil, nil, nil)
+	tk := g.join()
+	if err := g.wait(context.Background(), tk); err != nil {
+		t.Fatal(err)
+	}
+	tk.wait(true) // blocked while running: counts
+	if c := g.counts(); c.blocked != 1 {
+		t.Fatalf("counts %+v, want 1 blocked", c)
+	}
+	g.leave(tk) // takes the stream's share back
+	tk.wait(false)
+	tk.wait(true) // the drain after the handler
+	if c := g.counts(); c.blocked != 0 || c.inFlight != 0 || c.draining != 1 {
+		t.Fatalf("counts %+v after leave, want nothing blocked, 1 draining", c)
+	}
+	g.drained()
+	g.release(tk)
 }

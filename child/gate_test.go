@@ -236,11 +236,11 @@ func TestGateTicketReleasedClean(t *testing.T) {
 	if err := g.wait(context.Background(), tk); err != nil {
 		t.Fatal(err)
 	}
+	g.leave(tk)
 	g.release(tk)
 	if len(tk.turn) != 0 {
 		t.Fatalf("released ticket keeps %d tokens", len(tk.turn))
 	}
-	g.leave()
 
 	// Withdrawn after a signal, too.
 	tk = g.join()

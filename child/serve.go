@@ -85,11 +85,12 @@ func Serve(ctx context.Context, conn net.Conn, handler http.Handler, cfg *Config
 		s.sched = settings.PolicySequential
 	}
 	gateLimit, fixed := set.maxInFlight, set.maxInFlight > 0
-	var demand func() int
 	if !fixed {
 		gateLimit = s.cpuLimit.limit
-		demand = newDemandMeter().others
 	}
+	// Made under a hard cap too (which ignores it), for PUT /config to
+	// hand the gate back to the controller later.
+	demand := newDemandMeter().others
 	if !set.admission {
 		// Nothing holds streams back, so the connection's stream limit
 		// is the only bound, and load reports give it as the worker's limit
@@ -291,8 +292,8 @@ func (s *server) serveStream(st *ipc.Stream, t *ticket) {
 		return
 	}
 	err = s.gate.wait(st.Context(), t)
-	s.gate.release(t)
 	if err != nil {
+		s.gate.release(t)
 		// Never started: REFUSED tells the parent that it may retry the
 		// stream elsewhere. A no-op if the parent reset it.
 		st.Reset(ipc.CodeRefused)
@@ -309,15 +310,16 @@ func (s *server) serveStream(st *ipc.Stream, t *ticket) {
 	// A handler waiting on its client (its Write on credit, its body Read
 	// on data) holds no CPU: the gate stops counting it meanwhile. The hook
 	// stays set after the handler returns (a goroutine it left behind may
-	// still read): its calls come in pairs, so the count stays true.
-	st.SetWaitHook(s.gate.block)
+	// still read), and the gate ignores it from then on.
+	st.SetWaitHook(t.wait)
 	s.handle(st, req, s.handler, true) // recovers the handler's panics
 	pprof.SetGoroutineLabels(s.base)
 	cancel()
-	s.gate.leave()
+	s.gate.leave(t)
 	body.drain()
 	s.awaitEnd(st)
 	s.gate.drained()
+	s.gate.release(t)
 }
 
 // serveAdmin serves an admin stream: like serveStream, with the admin
