@@ -146,7 +146,7 @@ func TestAdminMetricsBypassTheGate(t *testing.T) {
 		"sluice_worker_waiting":                1,
 		"sluice_worker_max_inflight":           2,
 		"sluice_worker_handlers_started_total": 2,
-		"sluice_worker_queue_limit_bytes":      4 * DefaultHighWatermark,
+		"sluice_worker_queue_limit_bytes":      2 * DefaultHighWatermark,
 		"sluice_worker_high_watermark_bytes":   DefaultHighWatermark,
 		"sluice_worker_low_watermark_bytes":    DefaultHighWatermark / 4,
 		"sluice_worker_handler_panics_total":   0,
@@ -206,7 +206,7 @@ func TestAdminTuneMaxInFlight(t *testing.T) {
 
 	r = wk.admin(t, "GET", "/config", nil)
 	want := settings.Config{MaxInFlight: new(2), HighWatermark: new(int64(DefaultHighWatermark)), LowWatermark: new(int64(DefaultHighWatermark / 4)),
-		QueueLimit: new(int64(4 * DefaultHighWatermark)), Admission: new(true), Sched: new(settings.PolicySequential)}
+		QueueLimit: new(int64(2 * DefaultHighWatermark)), Admission: new(true), Sched: new(settings.PolicySequential)}
 	got = settings.Config{}
 	if err := json.Unmarshal(r.body, &got); err != nil || r.status != 200 || !got.Equal(want) {
 		t.Fatalf("GET /config: %d %s (%v); want %+v", r.status, r.body, err, want)
@@ -273,7 +273,7 @@ func TestAdminTuneRejectsBadValues(t *testing.T) {
 	}
 	// Nothing changed; a GET's answer sent back is accepted as is.
 	r := wk.admin(t, "GET", "/config", nil)
-	want := `{"max_inflight":3,"high_watermark":1048576,"low_watermark":262144,"queue_limit":4194304,"admission":true,"sched":"sequential"}`
+	want := `{"max_inflight":3,"high_watermark":1048576,"low_watermark":262144,"queue_limit":2097152,"admission":true,"sched":"sequential"}`
 	if strings.TrimSpace(string(r.body)) != want {
 		t.Fatalf("GET /config after refused changes: %s, want %s", r.body, want)
 	}
@@ -282,7 +282,7 @@ func TestAdminTuneRejectsBadValues(t *testing.T) {
 	}
 
 	r = wk.admin(t, "PUT", "/config", []byte(`{"high_watermark": 2097152, "low_watermark": 1048576}`))
-	want = `{"max_inflight":3,"high_watermark":2097152,"low_watermark":1048576,"queue_limit":4194304,"admission":true,"sched":"sequential"}`
+	want = `{"max_inflight":3,"high_watermark":2097152,"low_watermark":1048576,"queue_limit":2097152,"admission":true,"sched":"sequential"}`
 	if r.status != 200 || strings.TrimSpace(string(r.body)) != want {
 		t.Fatalf("PUT /config watermarks: %d %s, want %s", r.status, r.body, want)
 	}

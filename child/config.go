@@ -31,7 +31,7 @@ type Config struct {
 	LowWatermark int64
 
 	// QueueLimit is the hard cap on queued response bytes across all
-	// streams: a handler's Write blocks beyond it. Zero means four times
+	// streams: a handler's Write blocks beyond it. Zero means twice
 	// HighWatermark.
 	QueueLimit int64
 
@@ -83,7 +83,7 @@ func VerifyConfig(c *Config) error {
 	case c.LowWatermark < 0:
 		return fmt.Errorf("child: LowWatermark %d is negative; use 0 (a quarter of HighWatermark) or a size in bytes", c.LowWatermark)
 	case c.QueueLimit < 0:
-		return fmt.Errorf("child: QueueLimit %d is negative; use 0 (four times HighWatermark) or a size in bytes", c.QueueLimit)
+		return fmt.Errorf("child: QueueLimit %d is negative; use 0 (twice HighWatermark) or a size in bytes", c.QueueLimit)
 	case c.SendBuffer > sockopt.MaxBuffer:
 		return fmt.Errorf("child: SendBuffer %d is above %d; use 0 (default %d), a size in bytes, or a negative value to leave the kernel's default", c.SendBuffer, sockopt.MaxBuffer, DefaultSendBuffer)
 	}

@@ -37,11 +37,11 @@ func TestVerifyConfig(t *testing.T) {
 
 func TestConfigDefaults(t *testing.T) {
 	s := (&Config{}).settings()
-	if s.maxInFlight != 0 || s.high != 8<<20 || s.low != 2<<20 || s.limit != 32<<20 || s.sendBuffer != 4<<20 || !s.admission {
+	if s.maxInFlight != 0 || s.high != 8<<20 || s.low != 2<<20 || s.limit != 16<<20 || s.sendBuffer != 4<<20 || !s.admission {
 		t.Errorf("defaults %+v", s)
 	}
 	s = (&Config{HighWatermark: 1 << 20, SendBuffer: -1}).settings()
-	if s.low != 256<<10 || s.limit != 4<<20 || s.sendBuffer != -1 {
+	if s.low != 256<<10 || s.limit != 2<<20 || s.sendBuffer != -1 {
 		t.Errorf("derived defaults %+v", s)
 	}
 }

@@ -72,7 +72,7 @@ func ExampleServe() {
 	fmt.Println("Serve returned:", <-served)
 	// Output:
 	// 200 hello, gopher
-	// 200 {"max_inflight":0,"high_watermark":8388608,"low_watermark":2097152,"queue_limit":33554432,"admission":true,"sched":"sequential"}
+	// 200 {"max_inflight":0,"high_watermark":8388608,"low_watermark":2097152,"queue_limit":16777216,"admission":true,"sched":"sequential"}
 	// Serve returned: <nil>
 }
 

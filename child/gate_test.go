@@ -114,7 +114,7 @@ func TestGateIgnoresBytesWaitingForCredit(t *testing.T) {
 	})
 	// The parent grants 64 KiB per stream and does not read /big at first,
 	// so most of /big stays queued in the worker, above the watermark.
-	wk := startWorker(t, context.Background(), h, &Config{HighWatermark: high}, &ipc.Config{StreamWindow: 64 << 10})
+	wk := startWorker(t, context.Background(), h, &Config{HighWatermark: high, QueueLimit: 4 * high}, &ipc.Config{StreamWindow: 64 << 10})
 	big := wk.get(t, "/big")
 	within(t, bigDone, "the /big handler to queue its response")
 	wk.loads.waitFor(t, "queued bytes above the high watermark", func(l ipc.Load) bool {

@@ -203,7 +203,7 @@ func TestGetConfig(t *testing.T) {
 	if c.MaxInFlight != DefaultMaxInFlight || c.QueueTimeout != "1.5s" || c.MaxQueue != 9 || len(workers) != 1 {
 		t.Fatalf("config %+v", c)
 	}
-	want := map[string]any{"max_inflight": 3.0, "high_watermark": float64(4 << 20), "low_watermark": float64(1 << 20), "queue_limit": float64(16 << 20), "admission": true, "sched": "sequential"}
+	want := map[string]any{"max_inflight": 3.0, "high_watermark": float64(4 << 20), "low_watermark": float64(1 << 20), "queue_limit": float64(8 << 20), "admission": true, "sched": "sequential"}
 	if !mapsEqual(workers["0"], want) {
 		t.Fatalf("worker 0's config %v; want %v", workers["0"], want)
 	}
@@ -244,14 +244,14 @@ func TestPutConfigAppliesLive(t *testing.T) {
 	if c.MaxInFlight != 2 || c.QueueTimeout != "250ms" {
 		t.Fatalf("config after PUT: %+v", c)
 	}
-	want := map[string]any{"max_inflight": 2.0, "high_watermark": 16777216.0, "low_watermark": 1048576.0, "queue_limit": float64(32 << 20), "admission": true, "sched": "sequential"}
+	want := map[string]any{"max_inflight": 2.0, "high_watermark": 16777216.0, "low_watermark": 1048576.0, "queue_limit": float64(16 << 20), "admission": true, "sched": "sequential"}
 	if !mapsEqual(workers["0"], want) {
 		t.Fatalf("worker 0 after PUT: %v; want %v", workers["0"], want)
 	}
 	if e.g.maxInFlight() != 2 || e.g.queueTimeout() != 250*time.Millisecond {
 		t.Fatalf("parent: max_inflight %d queue_timeout %v", e.g.maxInFlight(), e.g.queueTimeout())
 	}
-	wantEnv := map[string]string{"SLUICE_MAX_INFLIGHT": "2", "SLUICE_HIGH_WATERMARK": "16777216", "SLUICE_LOW_WATERMARK": "1048576", "SLUICE_QUEUE_LIMIT": "33554432"}
+	wantEnv := map[string]string{"SLUICE_MAX_INFLIGHT": "2", "SLUICE_HIGH_WATERMARK": "16777216", "SLUICE_LOW_WATERMARK": "1048576", "SLUICE_QUEUE_LIMIT": "16777216"}
 	if env := gwEffectiveEnv(e.g.sup.workerEnv()); !maps.Equal(env, wantEnv) {
 		t.Fatalf("environment for later workers %q; want %q", env, wantEnv)
 	}

@@ -310,7 +310,7 @@ func TestTunedWatermarksOutliveARestart(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	compact := strings.ReplaceAll(strings.ReplaceAll(string(body), " ", ""), "\n", "")
-	for _, want := range []string{`"high_watermark":16777216`, `"low_watermark":2097152`, `"queue_limit":33554432`} {
+	for _, want := range []string{`"high_watermark":16777216`, `"low_watermark":2097152`, `"queue_limit":16777216`} {
 		if !strings.Contains(compact, want) {
 			t.Fatalf("after the restart /config lacks %s:\n%s", want, body)
 		}

@@ -82,7 +82,7 @@ func serveFlags(fs *flag.FlagSet) *serveSettings {
 	fs.StringVar(&s.sched, "sched", settings.PolicySequential, "worker data scheduling: "+settings.PolicySequential+" or "+settings.PolicyRoundRobin)
 	fs.Var(&s.highWatermark, "high-watermark", "queued response bytes per worker above which no new handler starts")
 	fs.Var(&s.lowWatermark, "low-watermark", "queued bytes at which waiting handlers start again; 0 means a quarter of --high-watermark")
-	fs.Var(&s.queueLimit, "queue-limit", "queued response bytes per worker at which a handler's writes block; 0 means four times --high-watermark")
+	fs.Var(&s.queueLimit, "queue-limit", "queued response bytes per worker at which a handler's writes block; 0 means twice --high-watermark")
 	fs.StringVar(&s.logFormat, "log-format", settings.LogText, "log format: text or json")
 	fs.DurationVar(&s.heartbeat, "heartbeat-interval", parent.DefaultHeartbeat, "how often the parent pings each worker")
 	fs.DurationVar(&s.liveness, "liveness-window", parent.DefaultLivenessWindow, "a worker that sends nothing at all for this long is presumed hung and replaced (not a request timeout: busy workers still answer pings)")

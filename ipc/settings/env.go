@@ -43,7 +43,7 @@ const (
 	EnvLowWatermark = "SLUICE_LOW_WATERMARK"
 
 	// EnvQueueLimit is the size of queued response bytes at which a
-	// handler's Write blocks. Unset or 0 means four times the high
+	// handler's Write blocks. Unset or 0 means twice the high
 	// watermark. At least the high watermark.
 	EnvQueueLimit = "SLUICE_QUEUE_LIMIT"
 
@@ -265,7 +265,7 @@ func (w Worker) Validate() error {
 	case w.LowWatermark < 0 || w.LowWatermark > MaxSize:
 		return bad(EnvLowWatermark, w.LowWatermark, "out of range; use a size up to the high watermark, or 0 for a quarter of it")
 	case w.QueueLimit < 0 || w.QueueLimit > MaxSize:
-		return bad(EnvQueueLimit, w.QueueLimit, "out of range; use a size up to 1TiB, or 0 for four times the high watermark")
+		return bad(EnvQueueLimit, w.QueueLimit, "out of range; use a size up to 1TiB, or 0 for twice the high watermark")
 	case w.SendBuffer > MaxSize:
 		return bad(EnvSendBuffer, FormatSize(w.SendBuffer), "out of range; use a size, 0 for the default (%s), or -1 for the kernel's default", FormatSize(DefaultSendBuffer))
 	case w.Sched != "" && CheckSched(w.Sched) != nil:

@@ -150,10 +150,10 @@ func TestWorkerValidate(t *testing.T) {
 }
 
 func TestWatermarks(t *testing.T) {
-	if h, l, q := Watermarks(0, 0, 0); h != DefaultHighWatermark || l != DefaultHighWatermark/4 || q != 4*DefaultHighWatermark {
+	if h, l, q := Watermarks(0, 0, 0); h != DefaultHighWatermark || l != DefaultHighWatermark/4 || q != 2*DefaultHighWatermark {
 		t.Errorf("defaults %d %d %d", h, l, q)
 	}
-	if h, l, q := Watermarks(1<<20, 0, 0); h != 1<<20 || l != 256<<10 || q != 4<<20 {
+	if h, l, q := Watermarks(1<<20, 0, 0); h != 1<<20 || l != 256<<10 || q != 2<<20 {
 		t.Errorf("derived from high: %d %d %d", h, l, q)
 	}
 	if h, l, q := Watermarks(1<<20, 5, 7<<20); h != 1<<20 || l != 5 || q != 7<<20 {

@@ -38,7 +38,7 @@ func Example() {
 	fmt.Println(err)
 	// Output:
 	// fd 3 worker 0 max in flight 4 sched round-robin
-	// high 16MiB low 4MiB queue limit 64MiB
+	// high 16MiB low 4MiB queue limit 32MiB
 	// SLUICE_LOW_WATERMARK="1GiB": above SLUICE_HIGH_WATERMARK (16MiB); use at most that, or 0 for a quarter of it
 }
 

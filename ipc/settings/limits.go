@@ -28,7 +28,7 @@ const (
 
 	// DefaultHighWatermark is a worker's queued response bytes at which no
 	// new handler starts (8 MiB). The low watermark defaults to a quarter
-	// of the high one, and the queue limit to four times it.
+	// of the high one, and the queue limit to twice it.
 	DefaultHighWatermark = 8 << 20
 
 	// DefaultSendBuffer is the SO_SNDBUF, in bytes, of both ends of a
@@ -86,7 +86,7 @@ const (
 
 // Watermarks returns the queue limit and watermarks in force for the
 // configured values high, low and limit, zero meaning the default: high
-// DefaultHighWatermark, low a quarter of high, limit four times high.
+// DefaultHighWatermark, low a quarter of high, limit twice high.
 func Watermarks(high, low, limit int64) (effHigh, effLow, effLimit int64) {
 	if high == 0 {
 		high = DefaultHighWatermark
@@ -95,7 +95,7 @@ func Watermarks(high, low, limit int64) (effHigh, effLow, effLimit int64) {
 		low = high / 4
 	}
 	if limit == 0 {
-		limit = 4 * high
+		limit = 2 * high
 	}
 	return high, low, limit
 }
