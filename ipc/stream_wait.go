@@ -25,11 +25,19 @@ package ipc
 func (st *Stream) SetWaitHook(fn func(waiting bool)) {
 	st.waitHook = fn
 	if fn == nil {
-		st.sendq.SetWaitHook(nil)
+		st.sendq.SetWaiter(nil)
 		return
 	}
-	st.sendq.SetWaitHook(st.sendWait)
+	// A conversion, not the method value st.sendWait: that would be a
+	// closure made for every stream.
+	st.sendq.SetWaiter((*sendWaiter)(st))
 }
+
+// sendWaiter is a Stream as its send queue's stream.Waiter.
+type sendWaiter Stream
+
+// QueueWait implements stream.Waiter.
+func (w *sendWaiter) QueueWait(waiting bool) { (*Stream)(w).sendWait(waiting) }
 
 // sendWait is the send queue's wait hook: it passes on the waits that the
 // peer's credit causes. A queue that holds bytes with no credit left cannot

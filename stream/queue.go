@@ -55,9 +55,9 @@ type Queue struct {
 	// yet released. Its producer adds to it and releases take from it, on
 	// any goroutine; the budget reads it for the progress guarantee.
 	held atomic.Int64
-	// waitHook, if set, is told when the producer starts and stops waiting
-	// (see SetWaitHook). Owned by the producer.
-	waitHook func(waiting bool)
+	// waiter, if set, is told when the producer starts and stops waiting
+	// (see SetWaiter). Owned by the producer.
+	waiter Waiter
 }
 
 // NewQueue returns a queue that holds at most limit bytes that have been
@@ -144,24 +144,45 @@ func (q *Queue) newChunkLocked() *chunk {
 	return c
 }
 
-// SetWaitHook sets fn to be called on the producer's goroutine with true
-// just before a Write blocks, for queue space or for room in the budget, and
-// with false when that wait ends (the Write goes on, or returns). A Write
-// that never blocks never calls it. Set it before the queue is used, or from
-// the producer's goroutine between Writes; nil removes it.
-func (q *Queue) SetWaitHook(fn func(waiting bool)) { q.waitHook = fn }
+// Waiter is told when a queue's producer waits: QueueWait(true) just
+// before a Write blocks, for queue space or for room in the budget, and
+// QueueWait(false) when that wait ends (the Write goes on, or returns). It
+// is an interface rather than a func so that a type with other work to do
+// can be the hook without a closure made for each queue.
+type Waiter interface{ QueueWait(waiting bool) }
 
-// startWait and endWait call the wait hook, if any, around a wait of the
-// producer.
+// SetWaiter sets w to be told, on the producer's goroutine, of every wait
+// of a Write; a Write that never blocks never tells it. Set it before the
+// queue is used, or from the producer's goroutine between Writes; nil
+// removes it.
+func (q *Queue) SetWaiter(w Waiter) { q.waiter = w }
+
+// SetWaitHook is SetWaiter with a func: fn(true) before a wait, fn(false)
+// after it; nil removes it.
+func (q *Queue) SetWaitHook(fn func(waiting bool)) {
+	if fn == nil {
+		q.waiter = nil
+		return
+	}
+	q.waiter = waitFunc(fn)
+}
+
+// waitFunc makes a func a Waiter.
+type waitFunc func(waiting bool)
+
+// QueueWait implements Waiter.
+func (f waitFunc) QueueWait(waiting bool) { f(waiting) }
+
+// startWait and endWait tell the waiter, if any, of a wait of the producer.
 func (q *Queue) startWait() {
-	if q.waitHook != nil {
-		q.waitHook(true)
+	if q.waiter != nil {
+		q.waiter.QueueWait(true)
 	}
 }
 
 func (q *Queue) endWait() {
-	if q.waitHook != nil {
-		q.waitHook(false)
+	if q.waiter != nil {
+		q.waiter.QueueWait(false)
 	}
 }
 
