@@ -322,3 +322,33 @@ func TestGateIgnoresWaitsAfterLeave(t *testing.T) {
 	g.drained()
 	g.release(tk)
 }
+
+// Which reports leave at once: room that opened silently only if it grows
+// what the parent may send; the periodic one unless the worker is idle and
+// has said so; the others always.
+func TestReportNow(t *testing.T) {
+	busy := ipc.Load{InFlight: 3, Limit: 2, Blocked: 1}
+	cases := []struct {
+		name       string
+		why        loadReason
+		l, last    ipc.Load
+		queued     bool
+		wantReport bool
+	}{
+		{"room grew: a handler went to sleep", loadRoom, ipc.Load{InFlight: 3, Limit: 2, Blocked: 2}, busy, false, true},
+		{"room grew: the limit rose", loadRoom, ipc.Load{InFlight: 3, Limit: 3, Blocked: 1}, busy, false, true},
+		{"room unchanged", loadRoom, busy, busy, false, false},
+		{"room shrank", loadRoom, ipc.Load{InFlight: 3, Limit: 2}, busy, false, false},
+		{"tick, busy", loadTick, busy, busy, false, true},
+		{"tick, idle and said so", loadTick, ipc.Load{Limit: 2}, ipc.Load{Limit: 2}, false, false},
+		{"tick, idle, report still queued", loadTick, ipc.Load{Limit: 2}, ipc.Load{Limit: 2}, true, true},
+		{"tick, idle, limit changed", loadTick, ipc.Load{Limit: 3}, ipc.Load{Limit: 2}, false, true},
+		{"tick, newly idle", loadTick, ipc.Load{Limit: 2}, busy, false, true},
+		{"now", loadNow, ipc.Load{}, ipc.Load{}, false, true},
+	}
+	for _, c := range cases {
+		if got := reportNow(c.why, c.l, c.last, c.queued); got != c.wantReport {
+			t.Errorf("%s: reportNow = %v, want %v", c.name, got, c.wantReport)
+		}
+	}
+}

@@ -191,7 +191,19 @@ const (
 	loadTick
 	// loadNow: a report that must leave now (at start and at stop).
 	loadNow
+	// loadRoom: a check, every roomInterval while the worker is busy, for
+	// room that opened without any event the gate sees: handlers gone to
+	// sleep on I/O. The report leaves at once if it raises what the
+	// parent may send (limit + blocked + draining), and not otherwise.
+	loadRoom
 )
+
+// roomInterval is how often a busy worker looks for room that opened
+// silently (see loadRoom). The parent sends a worker no more than its last
+// report allows, so a worker whose handlers all went to sleep would
+// otherwise wait for the next periodic report for new work, and a burst of
+// I/O-bound requests would be let in a few per loadInterval.
+const roomInterval = 10 * time.Millisecond
 
 func (s *server) serve(ctx context.Context) error {
 	tickDone := make(chan struct{})
@@ -428,21 +440,34 @@ func (s *server) sendLoad(c gateCounts, why loadReason) {
 		SchedLatencyMicros: s.schedMicros.Load(),
 		FlushLagMicros:     s.flushLagMicros.Load(),
 	}
-	switch why {
-	case loadChange:
+	if why == loadChange {
 		s.lastLoad, s.loadQueued = l, true
 		s.conn.QueueLoad(l)
 		return
-	case loadTick:
-		// An idle worker that has told the parent so stays quiet; its
-		// signals alone do not make a report worth sending.
-		if !s.loadQueued && idleLoad(l) && idleLoad(s.lastLoad) && l.Limit == s.lastLoad.Limit {
-			return
-		}
+	}
+	if !reportNow(why, l, s.lastLoad, s.loadQueued) {
+		return
 	}
 	s.lastLoad, s.loadQueued = l, false
 	s.conn.SendLoad(l)
 }
+
+// reportNow decides whether report l, made for why, leaves now, given the
+// last report made (queued says it may still wait for the writer).
+func reportNow(why loadReason, l, last ipc.Load, queued bool) bool {
+	switch why {
+	case loadRoom:
+		return room(l) > room(last)
+	case loadTick:
+		// An idle worker that has told the parent so stays quiet; its
+		// signals alone do not make a report worth sending.
+		return queued || !idleLoad(l) || !idleLoad(last) || l.Limit != last.Limit
+	}
+	return true
+}
+
+// room is what a report lets the parent have open on the worker.
+func room(l ipc.Load) uint64 { return uint64(l.Limit) + uint64(l.Blocked) + uint64(l.Draining) }
 
 // idleLoad says a report shows nothing running, waiting or queued.
 func idleLoad(l ipc.Load) bool {
@@ -450,15 +475,29 @@ func idleLoad(l ipc.Load) bool {
 }
 
 // tick runs the CPU admission controller and repeats the load report every
-// loadInterval until done is closed.
+// loadInterval, and while the worker is busy looks for silent room every
+// roomInterval, until done is closed.
 func (s *server) tick(done <-chan struct{}) {
-	t := time.NewTicker(loadInterval)
+	t := time.NewTicker(roomInterval)
 	defer t.Stop()
+	next := time.Now().Add(loadInterval)
 	for {
 		select {
 		case now := <-t.C:
+			if now.Before(next) {
+				s.gate.report(func(c gateCounts) { s.sendLoad(c, loadRoom) })
+				continue
+			}
+			next = now.Add(loadInterval)
 			s.control(now)
 			s.gate.report(func(c gateCounts) { s.sendLoad(c, loadTick) })
+			// An idle worker needs no look for room: the next stream
+			// it gets is an event the gate sees.
+			if s.gate.counts().inFlight == 0 {
+				t.Reset(loadInterval)
+			} else {
+				t.Reset(roomInterval)
+			}
 		case <-done:
 			return
 		}

@@ -15,7 +15,7 @@ const (
 
 // Load is a worker's report of how busy it is, sent on the connection. The
 // sluice parent routes by it: a worker has room while the streams the parent
-// has open on it are fewer than Limit + Blocked + Draining (docs/PROTOCOL.md,
+// has open on it are fewer than Limit + 2 × Blocked + Draining (docs/PROTOCOL.md,
 // "Routing and LOAD"), and /status shows it.
 type Load struct {
 	// InFlight is how many handlers are running.

@@ -8,7 +8,7 @@ import "github.com/prometheus/client_golang/prometheus"
 // (sluice_worker_inflight...), which a scrape merges under the same worker
 // label: a family of the same name would repeat their series.
 var (
-	descWorkerAllowance = prometheus.NewDesc("sluice_worker_allowance", "Requests the gateway may have open on the worker: the hard cap, or in automatic mode what its last load report allows (limit + blocked + draining, at most its streams less one).", []string{"worker"}, nil)
+	descWorkerAllowance = prometheus.NewDesc("sluice_worker_allowance", "Requests the gateway may have open on the worker: the hard cap, or in automatic mode what its last load report allows (limit + 2 × blocked + draining, at most its streams less one).", []string{"worker"}, nil)
 	descLoadLimit       = prometheus.NewDesc("sluice_worker_load_limit", "The worker's CPU admission limit, handlers that may compute at once, from its last load report.", []string{"worker"}, nil)
 	descLoadComputing   = prometheus.NewDesc("sluice_worker_load_computing", "Handlers computing (running, not blocked on a slow client), from the worker's last load report.", []string{"worker"}, nil)
 	descLoadBlocked     = prometheus.NewDesc("sluice_worker_load_blocked", "Running handlers blocked on a slow client, which do not count toward the limit, from the worker's last load report.", []string{"worker"}, nil)

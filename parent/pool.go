@@ -35,7 +35,7 @@ type backend struct {
 	// worker will take, open tells how many it already has.
 	open int
 	// reported is the allowance of the worker's last load report
-	// (Limit + Blocked + Draining, at least 1), 0 before the first. The
+	// (reportedAllowance), 0 before the first. The
 	// connection's reader writes it (pool.noteLoad), the router reads it.
 	reported atomic.Int64
 	// gone is set when the backend left the pool; guarded by pool.mu.
@@ -143,9 +143,8 @@ func (p *pool) pickLocked(exclude *backend) *backend {
 }
 
 // allowanceLocked is how many streams b may have open: the hard cap, or in
-// automatic mode what its last load report allows, Limit + Blocked +
-// Draining, so that only streams that will compute count against its CPU
-// limit. Never more than the worker accepts streams (its admin streams count
+// automatic mode what its last load report allows (reportedAllowance), so
+// that only streams that will compute count against its CPU limit. Never more than the worker accepts streams (its admin streams count
 // there too), or OpenStream would refuse what was granted.
 func (p *pool) allowanceLocked(b *backend) int {
 	streams := int(b.conn.PeerHello().MaxStreams) - 1
@@ -159,11 +158,22 @@ func (p *pool) allowanceLocked(b *backend) int {
 	return min(n, streams)
 }
 
+// reportedAllowance is what a load report lets the parent have open on the
+// worker: its CPU limit, the handlers that do not count toward it and the
+// responses draining, and as many again as it has handlers blocked. That
+// last part is a bet that new requests will wait like the ones already
+// there: the worker's own gate holds any that would compute past its
+// limit, and without it a burst of I/O-bound requests would be let in
+// only a CPU limit's worth per report, not twice as many each time.
+func reportedAllowance(l ipc.Load) int64 {
+	return max(1, int64(l.Limit)+2*int64(l.Blocked)+int64(l.Draining))
+}
+
 // noteLoad records a load report of b's worker. It runs on the connection's
 // reader, so it must not block: the lock is taken only when the report
 // raised the allowance while requests wait, and it dispatches them at once.
 func (p *pool) noteLoad(b *backend, l ipc.Load) {
-	n := max(1, int64(l.Limit)+int64(l.Blocked)+int64(l.Draining))
+	n := reportedAllowance(l)
 	if old := b.reported.Swap(n); n <= old || p.queued.Load() == 0 {
 		return
 	}

@@ -107,7 +107,7 @@ func equalInts(a, b []int) bool {
 }
 
 // TestRouteByLoadReports: in automatic mode a worker's allowance is Limit +
-// Blocked + Draining of its last report (2 before one, never more than its
+// 2 × Blocked + Draining of its last report (2 before one, never more than its
 // streams less one); each request goes to the most room, a tie to the
 // fewest open, then to the first.
 func TestRouteByLoadReports(t *testing.T) {
@@ -118,7 +118,7 @@ func TestRouteByLoadReports(t *testing.T) {
 		routeAdd(t, p, 3, nil) // never reports: the default, 2
 		w4 := routeAdd(t, p, 4, &ipc.Config{MaxStreams: 2})
 		w1.report(t, ipc.Load{Limit: 4, InFlight: 9, Waiting: 9, QueuedBytes: 1 << 30})
-		w2.report(t, ipc.Load{Limit: 1, Blocked: 2, Draining: 1, PressurePermille: 999})
+		w2.report(t, ipc.Load{Limit: 1, Blocked: 1, Draining: 1, PressurePermille: 999})
 		w4.report(t, ipc.Load{Limit: 100}) // one stream, less the admin one
 		got := routePicks(t, p, 11)
 		// Room (allowance − open) before each pick, for workers 1 2 3 4:
@@ -181,7 +181,7 @@ func TestRouteLoadDispatchesWaiters(t *testing.T) {
 		if _, waiting := p.counts(); waiting != 2 || len(granted) != 0 {
 			t.Fatalf("a report of the same allowance dispatched: %d waiting", waiting)
 		}
-		w.report(t, ipc.Load{Limit: 1, Blocked: 1, Draining: 2}) // allowance 4
+		w.report(t, ipc.Load{Limit: 1, Blocked: 1, Draining: 1}) // allowance 1 + 2×1 + 1 = 4
 		synctest.Wait()
 		for range 2 {
 			select {
@@ -277,8 +277,8 @@ func TestSpawnWiresLoadReports(t *testing.T) {
 		defer proc.conn.Close()
 		peer.SendLoad(ipc.Load{Limit: 5, Blocked: 2})
 		synctest.Wait()
-		if b.conn != proc.conn || b.id != 3 || b.pid != gwFakePID(3) || b.reported.Load() != 7 {
-			t.Fatalf("backend id %d pid %d, its connection the process's: %v, reported %d; want 3, %d, true, 7",
+		if b.conn != proc.conn || b.id != 3 || b.pid != gwFakePID(3) || b.reported.Load() != 9 {
+			t.Fatalf("backend id %d pid %d, its connection the process's: %v, reported %d; want 3, %d, true, 9 (5 + 2×2)",
 				b.id, b.pid, b.conn == proc.conn, b.reported.Load(), gwFakePID(3))
 		}
 	})

@@ -35,7 +35,7 @@ func TestStatusAndMetricsShowAdmissionState(t *testing.T) {
 	}
 	w := st.Workers[0]
 	for field, want := range map[string]float64{
-		"allowance": 11, "open_streams": 0, "limit": 5, "inflight": 7, "computing": 5, "blocked": 2,
+		"allowance": 13, "open_streams": 0, "limit": 5, "inflight": 7, "computing": 5, "blocked": 2,
 		"waiting": 3, "draining": 4, "cpu_pressure_permille": 250, "sched_latency_p99_us": 1500,
 		"flush_lag_p99_us": 20000, "queued_bytes": 123456,
 	} {
@@ -56,7 +56,7 @@ func TestStatusAndMetricsShowAdmissionState(t *testing.T) {
 	gwRecv(t, answered, "the scrape of the worker")
 	worker := map[string]string{"worker": "0"}
 	for name, want := range map[string]float64{
-		"sluice_worker_allowance":                      11,
+		"sluice_worker_allowance":                      13,
 		"sluice_worker_load_limit":                     5,
 		"sluice_worker_load_computing":                 5,
 		"sluice_worker_load_blocked":                   2,
