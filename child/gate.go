@@ -411,11 +411,16 @@ func (g *gate) idleBlocked() int {
 	return g.idleBlockedLocked()
 }
 
+// idleBlockedLocked is idleBlocked with g.mu held. It is the complement of
+// computingLocked, which measures demand only when the count alone reaches
+// the limit: below it, the parent has room on this worker whatever the
+// measure would say, and a report made on every change of the gate (several
+// per request) costs no measuring.
 func (g *gate) idleBlockedLocked() int {
-	if g.fixed || g.demand == nil || g.inFlight-g.blocked < 1 {
+	if g.fixed {
 		return min(g.blocked, g.inFlight)
 	}
-	return g.inFlight - min(g.inFlight-g.blocked, int(math.Round(g.measureDemandLocked())))
+	return max(g.inFlight-g.computingLocked(), 0)
 }
 
 // stop makes every waiting stream, and any that joins later, fail wait with

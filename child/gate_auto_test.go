@@ -292,6 +292,12 @@ func TestWorkerReportsHandlerBlockedOnClient(t *testing.T) {
 	wk.loads.waitFor(t, "/slow blocked on its client", func(l ipc.Load) bool {
 		return l.InFlight == 1 && l.Blocked == 1
 	})
+	// The scheduler's view alone would report it idle too: the count of
+	// handlers blocked on their client comes from the stream's wait hook.
+	fams, _ := wk.scrape(t)
+	if v := metricValue(t, fams, "sluice_worker_blocked_on_client"); v != 1 {
+		t.Errorf("sluice_worker_blocked_on_client = %v with /slow waiting for credit, want 1", v)
+	}
 	if body := mustBody(t, wk.get(t, "/fast")); body != "fast" {
 		t.Errorf("/fast: %q", body)
 	}
