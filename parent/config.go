@@ -68,9 +68,25 @@ type Config struct {
 	// DefaultSendTimeout.
 	SendTimeout time.Duration
 
-	// RetryAfter is the delay suggested to refused clients, rounded up to
-	// whole seconds in the Retry-After header. Zero means 1 s.
-	RetryAfter time.Duration
+	// QueueTarget is how long a request may wait for a worker while the
+	// queue is overloaded (it has not been empty for QueueInterval and grew
+	// over it): a request the queue is not expected to reach within it,
+	// past one waiting request per worker, is refused at once. Zero means
+	// 5 ms; negative turns this off, every request then waiting up to
+	// QueueTimeout.
+	QueueTarget time.Duration
+
+	// QueueInterval is how long the queue must stand and grow before it
+	// counts as overloaded, and how long it must stop growing before it no
+	// longer does. Zero means 100 ms.
+	QueueInterval time.Duration
+
+	// RetryAfter is the least delay suggested to refused clients, and
+	// MaxRetryAfter the most: between them, Retry-After is the time the
+	// workers, at the rate they have been taking requests, need for those
+	// waiting and those refused over the last second, rounded up to whole
+	// seconds. Zero means 1 s and 60 s.
+	RetryAfter, MaxRetryAfter time.Duration
 
 	// RestartDelay is the first delay before a dead worker is replaced; it
 	// doubles with each quick death up to MaxRestartDelay. Zero means 100 ms.
@@ -136,7 +152,10 @@ const (
 	DefaultQueueTimeout    = 30 * time.Second
 	DefaultMaxQueue        = 1024
 	DefaultSendTimeout     = 60 * time.Second
+	DefaultQueueTarget     = 5 * time.Millisecond
+	DefaultQueueInterval   = 100 * time.Millisecond
 	DefaultRetryAfter      = time.Second
+	DefaultMaxRetryAfter   = 60 * time.Second
 	DefaultRestartDelay    = 100 * time.Millisecond
 	DefaultMaxRestartDelay = 30 * time.Second
 	DefaultStopTimeout     = 5 * time.Second
@@ -166,9 +185,15 @@ func VerifyConfig(c *Config) error {
 		return fmt.Errorf("parent: MaxQueue %d is negative; use 0 (default %d) or a count", c.MaxQueue, DefaultMaxQueue)
 	case c.SendTimeout < 0:
 		return fmt.Errorf("parent: SendTimeout %v is negative; use 0 (none) or a duration", c.SendTimeout)
-	case c.RetryAfter < 0, c.RestartDelay < 0, c.MaxRestartDelay < 0, c.StopTimeout < 0,
+	case c.QueueInterval < 0:
+		return fmt.Errorf("parent: QueueInterval %v is negative; use 0 (default %v) or a duration", c.QueueInterval, DefaultQueueInterval)
+	case c.QueueTarget > 0 && c.QueueInterval > 0 && c.QueueTarget >= c.QueueInterval:
+		return fmt.Errorf("parent: QueueTarget %v is not shorter than QueueInterval %v: an overloaded queue would let requests wait as long as it takes to call it overloaded", c.QueueTarget, c.QueueInterval)
+	case c.RetryAfter > 0 && c.MaxRetryAfter > 0 && c.RetryAfter > c.MaxRetryAfter:
+		return fmt.Errorf("parent: RetryAfter %v is more than MaxRetryAfter %v; the least suggested delay must not exceed the most", c.RetryAfter, c.MaxRetryAfter)
+	case c.RetryAfter < 0, c.MaxRetryAfter < 0, c.RestartDelay < 0, c.MaxRestartDelay < 0, c.StopTimeout < 0,
 		c.HeartbeatInterval < 0, c.LivenessWindow < 0, c.KillGrace < 0, c.RetireTimeout < 0:
-		return fmt.Errorf("parent: durations (RetryAfter, RestartDelay, MaxRestartDelay, StopTimeout, HeartbeatInterval, LivenessWindow, KillGrace, RetireTimeout) must not be negative")
+		return fmt.Errorf("parent: durations (RetryAfter, MaxRetryAfter, RestartDelay, MaxRestartDelay, StopTimeout, HeartbeatInterval, LivenessWindow, KillGrace, RetireTimeout) must not be negative")
 	case c.MaxRequests < 0 || c.MaxRSS < 0:
 		return fmt.Errorf("parent: MaxRequests %d and MaxRSS %d must not be negative; 0 means no limit", c.MaxRequests, c.MaxRSS)
 	case c.BufferBudget > 0 && c.BufferBudget < MinBufferBudget:
@@ -221,8 +246,17 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxQueue == 0 {
 		c.MaxQueue = DefaultMaxQueue
 	}
+	if c.QueueTarget == 0 {
+		c.QueueTarget = DefaultQueueTarget
+	}
+	if c.QueueInterval == 0 {
+		c.QueueInterval = DefaultQueueInterval
+	}
 	if c.RetryAfter == 0 {
 		c.RetryAfter = DefaultRetryAfter
+	}
+	if c.MaxRetryAfter == 0 {
+		c.MaxRetryAfter = max(DefaultMaxRetryAfter, c.RetryAfter)
 	}
 	if c.RestartDelay == 0 {
 		c.RestartDelay = DefaultRestartDelay

@@ -45,15 +45,17 @@ func New(cfg Config) (*Gateway, error) {
 		return nil, err
 	}
 	g := &Gateway{
-		cfg:  cfg,
-		log:  cfg.Logger,
-		pool: &pool{limit: cfg.MaxInFlight, maxQueue: cfg.MaxQueue},
+		cfg: cfg,
+		log: cfg.Logger,
+		pool: &pool{limit: cfg.MaxInFlight, maxQueue: cfg.MaxQueue,
+			control: queueControl{target: max(0, cfg.QueueTarget), interval: cfg.QueueInterval}},
 	}
 	g.queueWait.Store(int64(cfg.QueueTimeout))
 	g.refusals = newRateLog(cfg.Logger, time.Second)
 	g.slowClients = newRateLog(cfg.Logger, time.Second)
 	g.sup = newSupervisor(cfg, g.pool)
 	g.metrics = newMetrics(g)
+	g.pool.onWait = func(o waitOutcome, d time.Duration) { g.metrics.waitObservers[o].Observe(d.Seconds()) }
 	g.sup.onRTT = func(worker int, rtt time.Duration) {
 		g.metrics.rtt.WithLabelValues(itoa(worker)).Observe(rtt.Seconds())
 	}
@@ -448,7 +450,7 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	g.metrics.refused.WithLabelValues(reason).Inc()
 	g.refusals.warn(reason, "request refused with 503", "reason", reason, "err", err, "in_flight", open, "waiting", waiting)
 	g.metrics.requests.inc(http.StatusServiceUnavailable)
-	secs := int(math.Ceil(g.cfg.RetryAfter.Seconds()))
+	secs := int(math.Ceil(g.pool.retryAfter(g.cfg.RetryAfter, g.cfg.MaxRetryAfter).Seconds()))
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	w.Header().Set("Connection", "close")
 	msg := fmt.Sprintf("sluice: %v (%d workers, %d requests in flight, %d waiting); retry in %d s\n",
@@ -467,6 +469,8 @@ func refusalReason(err error) string {
 		return "no_worker"
 	case errors.Is(err, errDraining):
 		return "draining"
+	case errors.Is(err, errOverloaded):
+		return "overload"
 	}
 	return "other"
 }

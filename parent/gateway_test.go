@@ -377,7 +377,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{Config{MaxInFlight: -1}, "parent: MaxInFlight -1 is out of range; use 0 (automatic) or a hard cap of 1.."},
 		{Config{QueueTimeout: -time.Second}, "parent: QueueTimeout -1s is negative; use 0 (default 30s) or a duration"},
 		{Config{MaxQueue: -1}, "parent: MaxQueue -1 is negative; use 0 (default 1024) or a count"},
-		{Config{KillGrace: -1}, "parent: durations (RetryAfter, RestartDelay, MaxRestartDelay, StopTimeout, HeartbeatInterval, LivenessWindow, KillGrace, RetireTimeout) must not be negative"},
+		{Config{KillGrace: -1}, "parent: durations (RetryAfter, MaxRetryAfter, RestartDelay, MaxRestartDelay, StopTimeout, HeartbeatInterval, LivenessWindow, KillGrace, RetireTimeout) must not be negative"},
 		{Config{MaxRSS: -1}, "parent: MaxRequests 0 and MaxRSS -1 must not be negative; 0 means no limit"},
 		{Config{HeartbeatInterval: time.Second, LivenessWindow: 1500 * time.Millisecond}, "parent: LivenessWindow 1.5s is less than two HeartbeatIntervals (1s): one late pong would kill a healthy worker"},
 	} {

@@ -23,6 +23,10 @@ type metrics struct {
 	ttfb      prometheus.Histogram
 	respBytes prometheus.Counter
 	rtt       *prometheus.HistogramVec // heartbeat round trip, by worker
+	// queueWait is how long queued requests waited, by how it ended.
+	queueWait *prometheus.HistogramVec
+	// waitObservers are queueWait's children, by waitOutcome.
+	waitObservers [3]prometheus.Observer
 }
 
 // latencyBuckets span 1 ms to about 2 minutes: responses here take from
@@ -37,7 +41,7 @@ func newMetrics(g *Gateway) *metrics {
 			Name: "sluice_http_requests_total", Help: "Requests answered by the gateway, by HTTP status code.",
 		}, []string{"code"})},
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sluice_http_refused_total", Help: "Requests refused with 503, by reason: queue_timeout, queue_full, no_worker, draining.",
+			Name: "sluice_http_refused_total", Help: "Requests refused with 503, by reason: overload (the queue was overloaded: at once, or after the queue target), queue_timeout, queue_full, no_worker, draining.",
 		}, []string{"reason"}),
 		aborted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_http_aborted_total", Help: "Responses aborted toward the client after their head was sent, by cause: worker (the stream failed) or client (it went away).",
@@ -59,6 +63,14 @@ func newMetrics(g *Gateway) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}, []string{"worker"}),
 	}
+	m.queueWait = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "sluice_gateway_queue_wait_seconds", Help: "How long requests that found no worker with room waited in the queue, by outcome: served, refused (503) or gone (the client left).",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 18),
+	}, []string{"outcome"})
+	for o, name := range []string{waitServed: "served", waitRefused: "refused", waitGone: "gone"} {
+		m.waitObservers[o] = m.queueWait.WithLabelValues(name)
+	}
+	reg.MustRegister(m.queueWait, &overloadCollector{g: g})
 	reg.MustRegister(m.requests.vec, m.refused, m.aborted, m.retried, m.duration, m.ttfb, m.respBytes, m.rtt, &stateCollector{g: g})
 	m.sendTimeouts = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "sluice_http_send_timeouts_total", Help: `Responses cut because the client took no bytes for the send timeout; each also counts in sluice_http_aborted_total{cause="client"}.`,

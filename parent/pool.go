@@ -16,6 +16,7 @@ var (
 	errQueueFull    = errors.New("too many requests are already waiting for a worker")
 	errNoWorkers    = errors.New("no worker is running")
 	errDraining     = errors.New("the gateway is draining")
+	errOverloaded   = errors.New("the gateway is overloaded: its queue has been growing, and no worker would have room for this request soon")
 )
 
 // defaultAllowance is what a worker may have open in automatic mode before
@@ -38,6 +39,10 @@ type backend struct {
 	// (reportedAllowance), 0 before the first. The
 	// connection's reader writes it (pool.noteLoad), the router reads it.
 	reported atomic.Int64
+	// draining is how many of the last report's draining streams have
+	// not ended since: each one that ends takes one from reported
+	// (release), since its drain was what made room for it.
+	draining atomic.Int64
 	// gone is set when the backend left the pool; guarded by pool.mu.
 	gone bool
 	// served counts the requests routed to it, for --max-requests;
@@ -48,7 +53,11 @@ type backend struct {
 // waiter is a request queued for a slot, first come first served.
 type waiter struct {
 	exclude *backend
-	got     chan *backend // buffered 1: a grant never blocks the granter
+	// got carries the grant, or nil when the pool refused the waiter
+	// (err says why); buffered 1, so that neither blocks the pool.
+	got   chan *backend
+	err   error
+	since time.Time
 }
 
 // pool routes requests to backends with spare capacity and queues the rest
@@ -65,64 +74,168 @@ type pool struct {
 	limit    int
 	maxQueue int
 	draining bool
+	// control is the queue's overload state (overload.go); its zero value
+	// is off.
+	control queueControl
+	// onWait, if set, is told how long each queued request waited and
+	// how its wait ended; it is called without mu.
+	onWait func(outcome waitOutcome, d time.Duration)
 }
 
+// waitOutcome is how a request's wait in the queue ended.
+type waitOutcome int
+
+const (
+	waitServed  waitOutcome = iota // a worker had room
+	waitRefused                    // answered 503
+	waitGone                       // the client went away
+)
+
 // acquire reserves a stream slot on the backend with the most room, waiting
-// up to timeout for one. exclude, if set, is skipped (a retry goes
-// elsewhere). The caller must release the backend.
+// for one up to timeout, or less while the queue is overloaded
+// (overload.go). exclude, if set, is skipped (a retry goes elsewhere). The
+// caller must release the backend.
 func (p *pool) acquire(ctx context.Context, timeout time.Duration, exclude *backend) (*backend, error) {
+	now := time.Now()
 	p.mu.Lock()
 	if p.draining {
+		p.control.refuse(now)
 		p.mu.Unlock()
 		return nil, errDraining
 	}
 	if b := p.pickLocked(exclude); b != nil {
 		b.take()
+		p.control.grant(now, false)
 		p.mu.Unlock()
 		return b, nil
 	}
+	p.control.offer(now)
+	reserve := p.reserveLocked()
+	if _, entered := p.control.update(now, len(p.waiters), reserve); entered {
+		p.cutLocked(now, reserve)
+	}
 	if len(p.waiters) >= p.maxQueue {
+		p.control.refuse(now)
 		p.mu.Unlock()
 		return nil, errQueueFull
 	}
+	wait := p.control.wait(len(p.waiters), reserve, timeout)
+	if wait == 0 {
+		p.control.refuse(now)
+		p.mu.Unlock()
+		return nil, errOverloaded
+	}
 	empty := len(p.backends) == 0
-	w := &waiter{exclude: exclude, got: make(chan *backend, 1)}
+	w := &waiter{exclude: exclude, got: make(chan *backend, 1), since: now}
 	p.waiters = append(p.waiters, w)
-	p.queued.Store(int32(len(p.waiters)))
+	p.noteQueueLocked(now)
 	// A load report that raised an allowance after the pick above found
 	// no waiter to dispatch (noteLoad): look again now that this one shows.
 	p.dispatchLocked()
 	p.mu.Unlock()
 
-	t := time.NewTimer(timeout)
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	var err error
 	select {
 	case b := <-w.got:
+		if b == nil {
+			p.waited(waitRefused, w)
+			return nil, w.err
+		}
+		p.waited(waitServed, w)
 		return b, nil
 	case <-t.C:
 		err = errQueueTimeout
-		if empty {
+		switch {
+		case empty:
 			err = errNoWorkers
+		case wait < timeout:
+			err = errOverloaded
 		}
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	now = time.Now()
 	for i, x := range p.waiters {
 		if x == w {
 			p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
-			p.queued.Store(int32(len(p.waiters)))
+			p.noteQueueLocked(now)
+			if ctx.Err() == nil {
+				p.control.refuse(now)
+				p.waited(waitRefused, w)
+			} else {
+				p.waited(waitGone, w)
+			}
 			return nil, err
 		}
 	}
-	// Granted while we gave up: hand the slot back.
-	b := <-w.got
-	b.open--
-	b.served--
-	p.dispatchLocked()
+	// Granted or refused while we gave up: hand a granted slot back.
+	if b := <-w.got; b != nil {
+		b.open--
+		b.served--
+		p.dispatchLocked()
+	}
+	p.waited(waitGone, w)
 	return nil, err
+}
+
+// waited reports w's wait to onWait.
+func (p *pool) waited(o waitOutcome, w *waiter) {
+	if p.onWait != nil {
+		p.onWait(o, time.Since(w.since))
+	}
+}
+
+// reserveLocked is how many waiting requests the overload control never
+// refuses early: one per worker (overload.go).
+func (p *pool) reserveLocked() int { return max(1, len(p.backends)) }
+
+// cutLocked refuses, as the queue turns overloaded, the waiters beyond the
+// reserve that have waited longer than the target: the standing queue that
+// made it so, which the workers would reach too late.
+func (p *pool) cutLocked(now time.Time, reserve int) {
+	kept := p.waiters[:0]
+	for i, w := range p.waiters {
+		if i >= reserve && now.Sub(w.since) > p.control.target {
+			w.err = errOverloaded
+			w.got <- nil
+			p.control.refuse(now)
+			continue
+		}
+		kept = append(kept, w)
+	}
+	clear(p.waiters[len(kept):])
+	p.waiters = kept
+	p.noteQueueLocked(now)
+}
+
+// noteQueueLocked records the queue's length after a change.
+func (p *pool) noteQueueLocked(now time.Time) {
+	p.queued.Store(int32(len(p.waiters)))
+	p.control.noteLen(now, len(p.waiters))
+}
+
+// retryAfter is the Retry-After to give a refused request now.
+func (p *pool) retryAfter(lo, hi time.Duration) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.control.retryAfter(time.Now(), len(p.waiters), lo, hi)
+}
+
+// overload reports the time the queue spent overloaded and whether it is
+// now.
+func (p *pool) overload() (time.Duration, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	reserve := p.reserveLocked()
+	if _, entered := p.control.update(now, len(p.waiters), reserve); entered {
+		p.cutLocked(now, reserve)
+	}
+	return p.control.overloadedTime(now)
 }
 
 // pickLocked returns the usable backend with the most room (allowance −
@@ -174,6 +287,7 @@ func reportedAllowance(l ipc.Load) int64 {
 // raised the allowance while requests wait, and it dispatches them at once.
 func (p *pool) noteLoad(b *backend, l ipc.Load) {
 	n := reportedAllowance(l)
+	b.draining.Store(int64(l.Draining))
 	if old := b.reported.Swap(n); n <= old || p.queued.Load() == 0 {
 		return
 	}
@@ -218,7 +332,9 @@ func (p *pool) dispatchLocked() {
 		b.take()
 		w.got <- b
 		p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
-		p.queued.Store(int32(len(p.waiters)))
+		now := time.Now()
+		p.control.grant(now, true)
+		p.noteQueueLocked(now)
 	}
 }
 
@@ -235,9 +351,23 @@ func (p *pool) served(b *backend) int {
 	return b.served
 }
 
+// release frees b's slot. A response that drained ends here, and the
+// report that counted its drain is stale: the next report, which would say
+// so, rides with the worker's next output, perhaps a whole handler later,
+// and meanwhile the slot would look free twice over. So the end of a
+// stream takes one from the allowance while the last report shows a drain
+// that has not ended. (A report that said so already, processed before
+// this release, makes it take one too many until the next: the allowance
+// is never taken below 1, and reports come at least every 100 ms.)
 func (p *pool) release(b *backend) {
 	p.mu.Lock()
 	b.open--
+	if p.limit == 0 && b.draining.Load() > 0 {
+		b.draining.Add(-1)
+		if b.reported.Load() > 1 {
+			b.reported.Add(-1)
+		}
+	}
 	p.dispatchLocked()
 	p.mu.Unlock()
 }

@@ -63,12 +63,21 @@ type Status struct {
 	Open     int            `json:"open_streams"`
 	Waiting  int            `json:"waiting_requests"`
 	Draining bool           `json:"draining"`
+	// Overloaded is whether the wait queue is overloaded now: requests
+	// beyond one waiting per worker are refused unless the queue reaches
+	// them within QueueTarget (Config.QueueTarget).
+	Overloaded bool `json:"overloaded"`
+	// OverloadedFor is the time the queue has spent overloaded since the
+	// gateway started.
+	OverloadedFor string `json:"overloaded_for"`
 }
 
 // Status reports every worker slot and the gateway's queue.
 func (g *Gateway) Status() Status {
 	var st Status
 	st.Open, st.Waiting = g.pool.counts()
+	total, now := g.pool.overload()
+	st.Overloaded, st.OverloadedFor = now, total.Round(time.Millisecond).String()
 	g.pool.mu.Lock()
 	st.Draining = g.pool.draining
 	opens, allowances := map[*backend]int{}, map[*backend]int{}

@@ -39,15 +39,19 @@ func serve(args []string) int {
 	slog.SetDefault(log)
 
 	cfg := parent.Config{
-		Workers:      s.workers,
-		WorkerEnv:    s.workerEnv(),
-		SendBuffer:   int(s.sndbuf),
-		MaxInFlight:  s.maxInFlight,
-		QueueTimeout: s.queueTimeout,
-		SendTimeout:  s.sendTimeout,
-		MaxQueue:     s.maxQueue,
-		IPC:          &ipc.Config{Logger: log},
-		Logger:       log,
+		Workers:       s.workers,
+		WorkerEnv:     s.workerEnv(),
+		SendBuffer:    int(s.sndbuf),
+		MaxInFlight:   s.maxInFlight,
+		QueueTimeout:  s.queueTimeout,
+		QueueTarget:   s.cfgQueueTarget(),
+		QueueInterval: s.queueInterval,
+		RetryAfter:    s.retryAfter,
+		MaxRetryAfter: s.maxRetryAfter,
+		SendTimeout:   s.sendTimeout,
+		MaxQueue:      s.maxQueue,
+		IPC:           &ipc.Config{Logger: log},
+		Logger:        log,
 
 		HeartbeatInterval: s.heartbeat,
 		LivenessWindow:    s.liveness,

@@ -26,6 +26,10 @@ type serveSettings struct {
 	sndbuf        size
 	maxInFlight   int
 	queueTimeout  time.Duration
+	queueTarget   time.Duration
+	queueInterval time.Duration
+	retryAfter    time.Duration
+	maxRetryAfter time.Duration
 	sendTimeout   time.Duration
 	maxQueue      int
 	drainTimeout  time.Duration
@@ -75,6 +79,10 @@ func serveFlags(fs *flag.FlagSet) *serveSettings {
 	fs.Var(&s.sndbuf, "sndbuf", "SO_SNDBUF of both ends of every worker socket (bytes, or KiB/MiB); -1 leaves the kernel's default; the effective value is logged")
 	fs.IntVar(&s.maxInFlight, "max-inflight", settings.DefaultMaxInFlight, fmt.Sprintf("0: automatic (each worker's CPU admission controller sets its limit, and the parent routes by the workers' load reports); 1..%d: a hard cap on the requests one worker handles at once, with no controller", settings.MaxInFlightLimit))
 	fs.DurationVar(&s.queueTimeout, "queue-timeout", parent.DefaultQueueTimeout, "how long a request waits for a worker with room before 503")
+	fs.DurationVar(&s.queueTarget, "queue-target", parent.DefaultQueueTarget, "while the wait queue is overloaded (standing and growing for --queue-interval), how long a request may wait for a worker; one the queue is not expected to reach within it, beyond one waiting per worker, gets 503 at once; 0 turns this off (every request may wait --queue-timeout)")
+	fs.DurationVar(&s.queueInterval, "queue-interval", parent.DefaultQueueInterval, "how long the wait queue must stand and grow to count as overloaded, and stop growing to count as normal again")
+	fs.DurationVar(&s.retryAfter, "retry-after", parent.DefaultRetryAfter, "the least Retry-After of a 503")
+	fs.DurationVar(&s.maxRetryAfter, "max-retry-after", parent.DefaultMaxRetryAfter, "the most Retry-After of a 503; in between it is the time the workers need, at their measured rate, for the requests waiting and those refused over the last second")
 	fs.DurationVar(&s.sendTimeout, "send-timeout", parent.DefaultSendTimeout, "a client that takes no bytes of its response for this long is cut (the connection closed, the worker's stream reset); 0 never")
 	fs.IntVar(&s.maxQueue, "max-queue", parent.DefaultMaxQueue, "requests that may wait for a worker at once; more get 503 at once")
 	fs.DurationVar(&s.drainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM/SIGINT, how long in-flight responses have to finish")
@@ -135,6 +143,14 @@ func (s *serveSettings) check() error {
 		return fmt.Errorf("--log-format %q: use %s or %s", s.logFormat, settings.LogText, settings.LogJSON)
 	case s.sendTimeout < 0:
 		return fmt.Errorf("--send-timeout %v: use 0 (never) or a positive duration", s.sendTimeout)
+	case s.queueTarget < 0:
+		return fmt.Errorf("--queue-target %v: use 0 (off) or a positive duration", s.queueTarget)
+	case s.queueInterval <= 0:
+		return fmt.Errorf("--queue-interval %v: use a positive duration", s.queueInterval)
+	case s.queueTarget >= s.queueInterval:
+		return fmt.Errorf("--queue-target %v is not shorter than --queue-interval %v: an overloaded queue would let requests wait as long as it takes to call it overloaded", s.queueTarget, s.queueInterval)
+	case s.retryAfter < time.Second || s.maxRetryAfter < s.retryAfter:
+		return fmt.Errorf("--retry-after %v and --max-retry-after %v: use at least 1s, the first no more than the second", s.retryAfter, s.maxRetryAfter)
 	case s.workers < 0:
 		return fmt.Errorf("--workers %d: use 0 (one per CPU) or more", s.workers)
 	case s.sndbuf > sockopt.MaxBuffer:
@@ -175,3 +191,12 @@ func (s *serveSettings) worker() settings.Worker {
 // workerEnv is what the parent passes to its workers so that both ends
 // agree on the settings the worker enforces.
 func (s *serveSettings) workerEnv() []string { return s.worker().Env() }
+
+// cfgQueueTarget is --queue-target for parent.Config, where off is negative
+// (zero there means the default).
+func (s *serveSettings) cfgQueueTarget() time.Duration {
+	if s.queueTarget == 0 {
+		return -1
+	}
+	return s.queueTarget
+}

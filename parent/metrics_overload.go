@@ -1,0 +1,42 @@
+package parent
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+var (
+	descOverloaded    = prometheus.NewDesc("sluice_gateway_overloaded", "1 while the wait queue is overloaded (it has stood and grown for the queue interval): requests beyond one waiting per worker are refused unless it reaches them within the queue target.", nil, nil)
+	descOverloadedFor = prometheus.NewDesc("sluice_gateway_overloaded_seconds_total", "Time the wait queue has spent overloaded.", nil, nil)
+	descQueueTarget   = prometheus.NewDesc("sluice_gateway_queue_target_seconds", "How long a request may wait while the queue is overloaded; 0 when the control is off.", nil, nil)
+	descQueueInterval = prometheus.NewDesc("sluice_gateway_queue_interval_seconds", "How long the queue must stand and grow to count as overloaded.", nil, nil)
+	descRouteRate     = prometheus.NewDesc("sluice_gateway_routed_per_second", "Requests routed to workers per second, smoothed over a second: the drain rate behind Retry-After.", nil, nil)
+)
+
+// overloadCollector reports the wait queue's overload state at scrape time.
+type overloadCollector struct{ g *Gateway }
+
+func (c *overloadCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descOverloaded, descOverloadedFor, descQueueTarget, descQueueInterval, descRouteRate} {
+		ch <- d
+	}
+}
+
+func (c *overloadCollector) Collect(ch chan<- prometheus.Metric) {
+	p := c.g.pool
+	total, now := p.overload()
+	p.mu.Lock()
+	p.control.advance(time.Now())
+	target, interval, rate := p.control.target, p.control.interval, p.control.grantRate
+	p.mu.Unlock()
+	on := 0.0
+	if now {
+		on = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descOverloaded, prometheus.GaugeValue, on)
+	ch <- prometheus.MustNewConstMetric(descOverloadedFor, prometheus.CounterValue, total.Seconds())
+	ch <- prometheus.MustNewConstMetric(descQueueTarget, prometheus.GaugeValue, target.Seconds())
+	ch <- prometheus.MustNewConstMetric(descQueueInterval, prometheus.GaugeValue, interval.Seconds())
+	ch <- prometheus.MustNewConstMetric(descRouteRate, prometheus.GaugeValue, rate)
+}

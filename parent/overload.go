@@ -1,0 +1,218 @@
+package parent
+
+import (
+	"math"
+	"time"
+)
+
+// Overload control of the wait queue: controlled delay, after CoDel and
+// the request queues of "Fail at scale" (ACM Queue, 2015).
+//
+// A queue is overloaded when it has not been empty for a whole interval
+// and, over that interval, more requests came to it (queued or refused)
+// than left it with a worker, by more than the reserve. While it is, a
+// request that finds the reserve full waits only as long as the queue is
+// expected to reach it within the target, and is refused at once when it
+// would not: a 503 in milliseconds instead of at the queue timeout. The
+// queue is back to normal once, over a whole interval, no more came than
+// left.
+//
+// The reserve is one waiting request per worker, CoDel's rule of never
+// dropping the last packet: a worker that frees a slot finds a request
+// ready, so refusing costs no throughput. Those requests are at most about
+// one completion old, so first come first served serves clients that are
+// still there, and adaptive LIFO would buy nothing: it would serve the
+// newest and refuse the oldest after they waited, a slow 503.
+//
+// Growth, not a standing queue alone, is what counts: a burst (fifty
+// exports at once) or a closed loop of patient clients keeps the queue
+// standing for seconds while nothing more arrives than leaves, and is
+// served whole within the queue timeout, as before.
+
+// windowSlots is how many slots the interval is cut into: the window slides
+// by a tenth of the interval, so that a burst that came at once falls out
+// of it one interval later.
+const windowSlots = 10
+
+// rateTau smooths the grant and refusal rates behind Retry-After and the
+// expected wait: long enough to span several completions of requests that
+// take a second, short enough to follow a change of load.
+const rateTau = time.Second
+
+// queueControl is the wait queue's overload state. It is owned by the pool
+// and used with pool.mu held; every method takes the time, so that its
+// tests drive it with a fake clock.
+type queueControl struct {
+	// target is how long a request beyond the reserve may wait while the
+	// queue is overloaded; 0 turns the control off.
+	target   time.Duration
+	interval time.Duration
+
+	// The window: what came to the queue and what left it, per slot of
+	// interval/windowSlots, as a ring; cur is the slot that started at
+	// curStart.
+	slots    [windowSlots]slotCounts
+	cur      int
+	curStart time.Time
+
+	// nonEmptySince is when the queue last became non-empty (zero while it
+	// is empty); emptySince when it last became empty.
+	nonEmptySince, emptySince time.Time
+
+	overloaded bool
+	// overloadedAt is when the current overload began; overloadedFor sums
+	// the overloads that ended.
+	overloadedAt  time.Time
+	overloadedFor time.Duration
+
+	// grantRate and refusalRate are per second, smoothed over rateTau.
+	grantRate, refusalRate float64
+}
+
+// slotCounts is one slot of the window.
+type slotCounts struct {
+	// offered counts the requests that found no worker with room (queued
+	// or refused at once); left those that left the queue with one.
+	offered, left int
+	// granted counts every request routed (at once or from the queue),
+	// refused every one answered 503.
+	granted, refused int
+}
+
+// advance moves the window to now, folding each finished slot into the
+// rates.
+func (q *queueControl) advance(now time.Time) {
+	slot := q.interval / windowSlots
+	if slot <= 0 {
+		return
+	}
+	if q.curStart.IsZero() {
+		q.curStart = now
+		return
+	}
+	n := int64(now.Sub(q.curStart) / slot)
+	if n <= 0 {
+		return
+	}
+	alpha := 1 - math.Exp(-float64(slot)/float64(rateTau))
+	perSecond := float64(time.Second) / float64(slot)
+	for i := int64(0); i < n && i < windowSlots; i++ {
+		s := &q.slots[q.cur]
+		q.grantRate += alpha * (float64(s.granted)*perSecond - q.grantRate)
+		q.refusalRate += alpha * (float64(s.refused)*perSecond - q.refusalRate)
+		q.cur = (q.cur + 1) % windowSlots
+		q.slots[q.cur] = slotCounts{}
+	}
+	if n > windowSlots {
+		// Slots with nothing in them: the rates decay as if each had
+		// been folded.
+		decay := math.Pow(1-alpha, float64(n-windowSlots))
+		q.grantRate *= decay
+		q.refusalRate *= decay
+	}
+	q.curStart = q.curStart.Add(time.Duration(n) * slot)
+}
+
+// window sums the slots of the last interval.
+func (q *queueControl) window() (offered, left int) {
+	for _, s := range q.slots {
+		offered += s.offered
+		left += s.left
+	}
+	return offered, left
+}
+
+// noteLen records the queue's length after a change.
+func (q *queueControl) noteLen(now time.Time, n int) {
+	switch {
+	case n > 0 && q.nonEmptySince.IsZero():
+		q.nonEmptySince = now
+	case n == 0 && !q.nonEmptySince.IsZero():
+		q.nonEmptySince = time.Time{}
+		q.emptySince = now
+	}
+}
+
+// offer counts a request that found no worker with room.
+func (q *queueControl) offer(now time.Time) {
+	q.advance(now)
+	q.slots[q.cur].offered++
+}
+
+// grant counts a request routed to a worker; fromQueue if it waited.
+func (q *queueControl) grant(now time.Time, fromQueue bool) {
+	q.advance(now)
+	q.slots[q.cur].granted++
+	if fromQueue {
+		q.slots[q.cur].left++
+	}
+}
+
+// refuse counts a request answered 503.
+func (q *queueControl) refuse(now time.Time) {
+	q.advance(now)
+	q.slots[q.cur].refused++
+}
+
+// update moves the overload state to now and reports whether the queue is
+// overloaded, and whether it became so just now.
+func (q *queueControl) update(now time.Time, queued, reserve int) (overloaded, entered bool) {
+	if q.target <= 0 {
+		return false, false
+	}
+	q.advance(now)
+	offered, left := q.window()
+	switch {
+	case !q.overloaded:
+		standing := !q.nonEmptySince.IsZero() && now.Sub(q.nonEmptySince) >= q.interval
+		if standing && offered > left+reserve {
+			q.overloaded, q.overloadedAt = true, now
+			return true, true
+		}
+	case offered <= left || queued == 0 && now.Sub(q.emptySince) >= q.interval:
+		q.overloaded = false
+		q.overloadedFor += now.Sub(q.overloadedAt)
+	}
+	return q.overloaded, false
+}
+
+// wait is how long a request that finds position requests ahead of it may
+// wait, given timeout, the queue timeout; 0 means it is refused at once.
+// Call update first.
+func (q *queueControl) wait(position, reserve int, timeout time.Duration) time.Duration {
+	if !q.overloaded || position < reserve {
+		return timeout
+	}
+	if q.grantRate <= 0 {
+		return 0
+	}
+	expected := time.Duration(float64(position-reserve+1) / q.grantRate * float64(time.Second))
+	if expected > q.target {
+		return 0
+	}
+	return min(q.target, timeout)
+}
+
+// retryAfter is the delay to suggest to a refused client: the time the
+// workers, at the rate they have been taking requests, need to serve the
+// requests waiting and those refused over the last second, so that a client
+// that comes back then finds room; between lo and hi, and lo before any
+// request was routed.
+func (q *queueControl) retryAfter(now time.Time, waiting int, lo, hi time.Duration) time.Duration {
+	q.advance(now)
+	if q.grantRate <= 0 {
+		return lo
+	}
+	backlog := float64(waiting) + q.refusalRate
+	d := time.Duration(backlog / q.grantRate * float64(time.Second))
+	return min(max(d, lo), hi)
+}
+
+// overloadedTime is the time spent overloaded up to now, and whether the
+// queue is now.
+func (q *queueControl) overloadedTime(now time.Time) (time.Duration, bool) {
+	if q.overloaded {
+		return q.overloadedFor + now.Sub(q.overloadedAt), true
+	}
+	return q.overloadedFor, false
+}

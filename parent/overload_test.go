@@ -1,0 +1,215 @@
+package parent
+
+import (
+	"math"
+	"testing"
+	"time"
+)
+
+const ms = time.Millisecond
+
+// controlAt drives a queueControl with a fake clock: t0 plus an offset.
+type controlAt struct {
+	q     queueControl
+	t0    time.Time
+	queue int // the queue's length as the test keeps it
+}
+
+func newControlAt() *controlAt {
+	return &controlAt{q: queueControl{target: 5 * ms, interval: 100 * ms}, t0: time.Unix(1000, 0)}
+}
+
+func (c *controlAt) at(d time.Duration) time.Time { return c.t0.Add(d) }
+
+// arrive is a request that finds no worker with room and queues.
+func (c *controlAt) arrive(d time.Duration) {
+	c.q.offer(c.at(d))
+	c.queue++
+	c.q.noteLen(c.at(d), c.queue)
+}
+
+// serve is the head of the queue leaving with a worker.
+func (c *controlAt) serve(d time.Duration) {
+	c.q.grant(c.at(d), true)
+	c.queue--
+	c.q.noteLen(c.at(d), c.queue)
+}
+
+func (c *controlAt) overloaded(d time.Duration) bool {
+	o, _ := c.q.update(c.at(d), c.queue, 2)
+	return o
+}
+
+// TestControlBurstIsNotOverload: fifty requests at once, served two per
+// 100 ms, keep the queue standing for 2.5 s, but nothing more arrives than
+// leaves after the burst: never overloaded.
+func TestControlBurstIsNotOverload(t *testing.T) {
+	c := newControlAt()
+	for range 50 {
+		c.arrive(0)
+	}
+	if c.overloaded(0) {
+		t.Fatal("overloaded at the burst itself")
+	}
+	for d := 100 * ms; c.queue > 0; d += 100 * ms {
+		c.serve(d)
+		c.serve(d)
+		if c.overloaded(d) {
+			t.Fatalf("overloaded at %v with %d waiting", d, c.queue)
+		}
+	}
+}
+
+// TestControlClosedLoopIsNotOverload: six clients on two slots, each
+// coming back as it is served, keep four waiting for ever: not overload.
+func TestControlClosedLoopIsNotOverload(t *testing.T) {
+	c := newControlAt()
+	for range 4 {
+		c.arrive(0)
+	}
+	for d := 50 * ms; d < 5*time.Second; d += 50 * ms {
+		c.serve(d)
+		c.arrive(d)
+		if c.overloaded(d) {
+			t.Fatalf("overloaded at %v", d)
+		}
+	}
+}
+
+// TestControlGrowthIsOverload: arrivals at ten times the drain enter the
+// overloaded state as soon as the queue has stood a whole interval, once;
+// it stays while they go on (refused ones count: they came), and ends one
+// interval after they stop, with the time in it summed exactly.
+func TestControlGrowthIsOverload(t *testing.T) {
+	c := newControlAt()
+	entered := 0
+	var enteredAt time.Duration
+	for d := time.Duration(0); d < time.Second; d += 5 * ms {
+		if c.queue < 2 || d < 100*ms {
+			c.arrive(d)
+		} else {
+			c.q.offer(c.at(d)) // refused at once: it came, it did not queue
+			c.q.refuse(c.at(d))
+		}
+		if d%(50*ms) == 0 && d > 0 {
+			c.serve(d)
+		}
+		o, e := c.q.update(c.at(d), c.queue, 2)
+		if e {
+			entered++
+			enteredAt = d
+		}
+		if d >= 100*ms && !o {
+			t.Fatalf("not overloaded at %v with %d waiting", d, c.queue)
+		}
+	}
+	if entered != 1 || enteredAt != 100*ms {
+		t.Fatalf("entered %d times, last at %v; want once, at 100ms", entered, enteredAt)
+	}
+	// The load stops; the queue drains at the same pace.
+	end := time.Second
+	for d := end; d < end+400*ms; d += 50 * ms {
+		if c.queue > 0 {
+			c.serve(d)
+		}
+		if !c.overloaded(d) {
+			if d > end+100*ms {
+				t.Fatalf("still overloaded %v after the load stopped", d-end)
+			}
+			total, now := c.q.overloadedTime(c.at(d + time.Hour))
+			if now || total != d-100*ms {
+				t.Fatalf("overloaded for %v (now %v); want %v", total, now, d-100*ms)
+			}
+			return
+		}
+	}
+	t.Fatal("never left the overloaded state")
+}
+
+// TestControlOff: with no target the queue is never overloaded.
+func TestControlOff(t *testing.T) {
+	c := newControlAt()
+	c.q.target = 0
+	for d := time.Duration(0); d < time.Second; d += ms {
+		c.arrive(d)
+		if c.overloaded(d) {
+			t.Fatalf("overloaded at %v with the control off", d)
+		}
+	}
+	if w := c.q.wait(500, 2, time.Second); w != time.Second {
+		t.Fatalf("wait %v; want the queue timeout", w)
+	}
+}
+
+// grantsAt feeds q grants at rate per second for span, from t0.
+func grantsAt(q *queueControl, t0 time.Time, rate float64, span time.Duration) time.Time {
+	step := time.Duration(float64(time.Second) / rate)
+	t := t0
+	for ; t.Sub(t0) < span; t = t.Add(step) {
+		q.grant(t, false)
+	}
+	return t
+}
+
+// TestControlRates: the grant rate follows what is routed, and decays
+// when nothing is.
+func TestControlRates(t *testing.T) {
+	q := queueControl{target: 5 * ms, interval: 100 * ms}
+	t0 := time.Unix(1000, 0)
+	end := grantsAt(&q, t0, 20, 5*time.Second)
+	q.advance(end)
+	if math.Abs(q.grantRate-20) > 1 {
+		t.Fatalf("grant rate %.2f after 5 s at 20/s", q.grantRate)
+	}
+	q.advance(end.Add(10 * time.Second))
+	if q.grantRate > 0.01 {
+		t.Fatalf("grant rate %.4f after 10 s of nothing", q.grantRate)
+	}
+}
+
+// TestControlWait: who waits, and how long, in each state.
+func TestControlWait(t *testing.T) {
+	slow := queueControl{target: 5 * ms, interval: 100 * ms, overloaded: true, grantRate: 17.6}
+	fast := queueControl{target: 5 * ms, interval: 100 * ms, overloaded: true, grantRate: 10000}
+	normal := queueControl{target: 5 * ms, interval: 100 * ms, grantRate: 17.6}
+	none := queueControl{target: 5 * ms, interval: 100 * ms, overloaded: true}
+	for _, tc := range []struct {
+		name     string
+		q        queueControl
+		position int
+		want     time.Duration
+	}{
+		{"normal", normal, 500, 30 * time.Second},
+		{"in the reserve", slow, 1, 30 * time.Second},
+		{"slow drain, past the reserve", slow, 2, 0},
+		{"fast drain, reached within the target", fast, 40, 5 * ms},
+		{"fast drain, beyond the target", fast, 60, 0},
+		{"nothing drains", none, 2, 0},
+	} {
+		if got := tc.q.wait(tc.position, 2, 30*time.Second); got != tc.want {
+			t.Errorf("%s: wait %v; want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestControlRetryAfter: the time to serve those waiting and those refused
+// over the last second at the measured rate, clamped.
+func TestControlRetryAfter(t *testing.T) {
+	at := time.Unix(1000, 0)
+	for _, tc := range []struct {
+		name             string
+		grants, refusals float64
+		waiting          int
+		want             time.Duration
+	}{
+		{"nothing routed yet", 0, 0, 3, time.Second},
+		{"ten times capacity", 17.6, 158.4, 2, 9113636363 * time.Nanosecond},
+		{"a short queue", 17.6, 0, 2, time.Second},
+		{"far beyond", 0.5, 1000, 0, time.Minute},
+	} {
+		q := queueControl{target: 5 * ms, interval: 100 * ms, grantRate: tc.grants, refusalRate: tc.refusals, curStart: at}
+		if got := q.retryAfter(at, tc.waiting, time.Second, time.Minute); got != tc.want {
+			t.Errorf("%s: %v; want %v", tc.name, got, tc.want)
+		}
+	}
+}
