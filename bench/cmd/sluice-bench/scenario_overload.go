@@ -22,6 +22,9 @@ const (
 	overloadUnloaded  = 20              // sequential requests for the unloaded latency
 	overloadSettle    = 3 * time.Second // idle before each open loop, before -overload-scale
 	overloadProbeSpan = 5 * time.Second // recovery probing after each open loop ends, at most
+	// Recovery probes start at most this often, so that probes refused at
+	// once do not become a load of their own.
+	overloadProbeEvery = 50 * time.Millisecond
 	// Targets.
 	targetOvGoodput    = 0.95                  // goodput over capacity, at least
 	targetOvRefusedP99 = 10 * time.Millisecond // 503 latency p99, at most
@@ -154,8 +157,12 @@ func measureOverload(ctx context.Context, g *gateway, o options) (admMeasure, er
 			rec = fmt.Sprintf("not recovered in %v", overloadProbeSpan)
 		}
 		f.merge(st.failures)
-		sum = append(sum, fmt.Sprintf("×%s: goodput %.2f of capacity, %d×503 (p99 %s ms), %s, max lag %s ms",
-			strconv.FormatFloat(factor, 'g', -1, 64), st.Goodput/cs.RPS, st.Refused, ms(st.RefusedP99), rec, ms(st.MaxLag)))
+		refused := "no 503"
+		if st.Refused > 0 {
+			refused = fmt.Sprintf("%d×503 (p99 %s ms)", st.Refused, ms(st.RefusedP99))
+		}
+		sum = append(sum, fmt.Sprintf("×%s: goodput %.2f of capacity, %s, %s, max lag %s ms",
+			strconv.FormatFloat(factor, 'g', -1, 64), st.Goodput/cs.RPS, refused, rec, ms(st.MaxLag)))
 	}
 	m.firstError, m.firstIntegrity, m.summary = f.firstErr, f.firstIntegrity, strings.Join(sum, "; ")
 	return m, ctx.Err()
@@ -169,8 +176,8 @@ type openLoopRun struct {
 	recovered bool
 }
 
-// openLoopPhase runs an open loop at rate for -overload-window on g (seeds
-// from seed0) while sampling the gateway tree's RSS, and, as soon as the
+// openLoopPhase runs an open loop at rate for -overload-window on g (of
+// seed seed0) while sampling the gateway tree's RSS, and, as soon as the
 // schedule ends, probes for recovery while the requests still in flight
 // drain. It returns once they have all ended.
 func openLoopPhase(ctx context.Context, g *gateway, o options, rate float64, seed0 int, bound time.Duration) (openLoopRun, error) {
@@ -209,7 +216,8 @@ func openLoopPhase(ctx context.Context, g *gateway, o options, rate float64, see
 }
 
 // probeRecovery sends one request at a time from end for up to
-// overloadProbeSpan, reading /status before each, and returns how long
+// overloadProbeSpan, reading /status before each (and starting at most one
+// every overloadProbeEvery), and returns how long
 // after end the first probe started that found no request waiting and was
 // served within bound. Without one it returns the time it gave up after
 // and false.
@@ -227,6 +235,9 @@ func probeRecovery(ctx context.Context, g *gateway, url string, end time.Time, b
 		r := probe(ctx, url, min(timeout, max(time.Until(stop), bound)))
 		if recoveredBy(waiting, r, bound) {
 			return max(at.Sub(end), 0), true
+		}
+		if sleepCtx(ctx, time.Until(at.Add(overloadProbeEvery))) != nil {
+			break
 		}
 	}
 	return time.Since(end), false
