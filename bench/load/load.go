@@ -104,7 +104,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			cfg.MaxInFlight = DefaultMaxInFlight
 		}
 		// As many idle connections as requests in flight, so that a burst
-		// of responses does not close what the next arrivals will reuse.
+		// of responses does not close what the next arrivals will reuse
+		// (a response with "Connection: close", as sluice's 503s are, still
+		// costs a new one).
 		conc = cfg.MaxInFlight
 	}
 	tr := &http.Transport{
