@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"time"
 
 	"github.com/sluicegw/sluice/bench/load"
 	"github.com/sluicegw/sluice/child/digest"
@@ -49,4 +50,35 @@ func ExampleRun() {
 	// bytes: 799960
 	// digests verified: 8
 	// TTFB <= TTLB: true
+}
+
+// With Rate set the load is open-loop: requests are started on a fixed
+// schedule however slowly the server answers, and their times are measured
+// from the schedule. Here 20 requests a second for half a second, against a
+// handler that takes 100 ms and says when to retry.
+func ExampleRun_openLoop() {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(100 * time.Millisecond)
+		w.Header().Set("Retry-After", "2")
+		http.Error(w, "busy", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+
+	rep, err := load.Run(context.Background(), load.Config{
+		URL:      srv.URL,
+		Rate:     20,
+		Duration: 500 * time.Millisecond,
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("requests:", rep.Summary.Requests, "503s:", rep.Summary.Statuses[503])
+	r := rep.Results[3]
+	fmt.Println("request 3 scheduled at:", r.Start, "Retry-After:", r.RetryAfter)
+	fmt.Println("latency includes the generator's lag:", r.TTLB >= 100*time.Millisecond+r.Lag)
+	// Output:
+	// requests: 10 503s: 10
+	// request 3 scheduled at: 150ms Retry-After: 2
+	// latency includes the generator's lag: true
 }

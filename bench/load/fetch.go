@@ -5,15 +5,27 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/sluicegw/sluice/child/digest"
 )
 
-// fetch performs request i, reading the body into buf.
-func (r *runner) fetch(ctx context.Context, i int, buf []byte) Result {
-	t0 := time.Now()
+// bufPool holds the body buffers of open-loop requests.
+var bufPool = sync.Pool{New: func() any {
+	b := make([]byte, readBuffer)
+	return &b
+}}
+
+// fetch performs request i, due at t0, reading the body into buf (nil: one
+// from bufPool, taken once the head has arrived, so that the many requests
+// an open loop keeps waiting hold no buffer). Its times are measured from
+// t0, not from when it actually started.
+func (r *runner) fetch(ctx context.Context, i int, t0 time.Time, buf []byte) Result {
 	res := Result{Index: i, Start: t0.Sub(r.start)}
+	if r.cfg.Rate > 0 {
+		res.Lag = time.Since(t0)
+	}
 	if r.cfg.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, r.cfg.Timeout)
@@ -41,7 +53,13 @@ func (r *runner) fetch(ctx context.Context, i int, buf []byte) Result {
 	}
 	defer resp.Body.Close()
 	res.Status = resp.StatusCode
+	res.RetryAfter = resp.Header.Get("Retry-After")
 	head := time.Now()
+	if buf == nil {
+		p := bufPool.Get().(*[]byte)
+		defer bufPool.Put(p)
+		buf = *p
+	}
 
 	var v *digest.Verifier
 	var sink io.Writer = io.Discard

@@ -6,15 +6,25 @@ import (
 	"time"
 )
 
-// Result is what happened to one request. Durations are measured from the
-// moment the request was started.
+// Result is what happened to one request. Durations are measured from
+// Start: when the request was started in a closed loop, when it was
+// scheduled to start in an open one.
 type Result struct {
-	// Index numbers the requests of a run from 0 in the order started.
+	// Index numbers the requests of a run from 0 in the order started (in
+	// an open loop, scheduled).
 	Index int `json:"index"`
-	// Start is when the request started, relative to the start of the run.
+	// Start is when the request started, relative to the start of the run;
+	// in an open loop, when it was scheduled to.
 	Start time.Duration `json:"start_ns"`
+	// Lag is how late an open-loop request actually started after Start:
+	// the generator's own delay, which its times include. 0 in a closed
+	// loop.
+	Lag time.Duration `json:"lag_ns,omitempty"`
 	// Status is the HTTP status, 0 if no response head arrived.
 	Status int `json:"status"`
+	// RetryAfter is the response's Retry-After header as sent ("" if
+	// none), so that a caller can check every 503 said when to come back.
+	RetryAfter string `json:"retry_after,omitempty"`
 	// Bytes counts the body bytes received.
 	Bytes int64 `json:"bytes"`
 	// TTFB is the time to the first body byte (to the head for an empty
@@ -27,7 +37,9 @@ type Result struct {
 	// DigestOK is set when a Content-Digest was checked.
 	DigestOK *bool `json:"digest_ok,omitempty"`
 	// Err says why the request failed: no response, a body that ended
-	// early, or a digest that did not match. "" for a complete response,
+	// early, a digest that did not match, or (in an open loop) "generator
+	// overloaded" for a request not started because MaxInFlight were in
+	// flight. "" for a complete response,
 	// whatever its status.
 	Err string `json:"err,omitempty"`
 }

@@ -8,6 +8,8 @@
 //	go run ./bench/cmd/sluice-bench -small-sizes 4KiB -small-peers sluice,nginx small
 //	go run ./bench/cmd/sluice-bench admission            # auto vs --max-inflight 2, 3 rounds
 //	go run ./bench/cmd/sluice-bench -rounds 1 -adm-scale 0.1 -n 8 -c 8 -size 4MiB admission  # a quick look
+//	go run ./bench/cmd/sluice-bench overload             # open loops at 3× and 10× capacity, 3 rounds
+//	go run ./bench/cmd/sluice-bench -rounds 1 -overload-scale 0.3 overload  # a quick look
 //
 // Only the airtable scenario runs by default, and `make test` runs none:
 // the tests cover the parsing and the statistics.
@@ -64,11 +66,42 @@
 //	          and one fast loop.
 //	admission the four above in turn.
 //
+// The overload scenario judges how the gateway behaves when requests keep
+// arriving faster than its workers serve them. It runs like the admission
+// comparison (-rounds, 3 here, medians side by side, PASS or MISS), on
+// --workers 2, against the gateway's defaults and, as an unjudged baseline,
+// against a gateway with -overload-baseline-args ("--queue-target 0":
+// controlled delay off, requests wait the whole --queue-timeout). Every
+// request is GET /payload?size=64KiB&cpu=100ms&seed=N with its digest
+// checked; on each gateway, in turn:
+//
+//	overload  the unloaded latency: the median of 20 sequential requests;
+//	          the capacity: 200s per second of -overload-clients (4)
+//	          closed-loop clients over -overload-capacity-window (10 s),
+//	          with the peak RSS of the gateway tree; then, after 3 s idle,
+//	          an open loop (bench/load with Rate: requests start on
+//	          schedule, times from the schedule) at each of
+//	          -overload-factors (3, 10) × that capacity for
+//	          -overload-window (15 s). Of each: goodput (200s complete
+//	          within the window, per second, and over capacity), 200 and
+//	          503 latency p50/p99, 503s without Retry-After, Retry-After
+//	          min/median/max, other statuses, transport errors, peak RSS,
+//	          the generator's max lag (so that a late client shows), and
+//	          the recovery: from the end of the schedule, one request at a
+//	          time for up to 5 s with /status read before each, the time
+//	          until none is waiting and a request takes at most 1.5 ×
+//	          unloaded + 10 ms. Targets: goodput ≥ 0.95 of capacity, 503 p99
+//	          ≤ 10 ms, every 503 with Retry-After, no other status and no
+//	          transport error, 200 p99 ≤ 2 × unloaded + -queue-target (5ms;
+//	          given, it is passed on as --queue-target), peak RSS at the
+//	          largest factor ≤ 1.2 × the capacity load's, recovery ≤ 2 s.
+//	          -overload-scale shortens the windows and idle spells.
+//
 // The table goes to stdout, progress to stderr, and with -json FILE one JSON
 // line per measurement and per summary. A missed target is reported, not
 // fatal: the exit status is 1 only if requests failed (in the admission
-// comparison, only if a body failed its integrity check: the other failures
-// are figures its targets judge) or a gateway could not be run, 2 for bad
+// comparison and the overload scenario, only if a body failed its integrity
+// check: the other failures are figures their targets judge) or a gateway could not be run, 2 for bad
 // usage.
 package main
 
@@ -129,6 +162,21 @@ type options struct {
 	slowClients int
 	mixedSlow   int
 	slowRate    int64 // bytes a second
+
+	// The overload scenario.
+	ovClients      int
+	ovCapWindow    time.Duration
+	ovWindow       time.Duration
+	ovFactors      []float64
+	ovScale        float64 // multiplies the capacity and open-loop windows and the idle between them
+	ovBaselineArgs []string
+	queueTarget    time.Duration
+	queueTargetSet bool // -queue-target was given: the judged gateway gets it too
+}
+
+// ovScaled is d multiplied by -overload-scale.
+func (o options) ovScaled(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * o.ovScale)
 }
 
 // scaled is d multiplied by -adm-scale.
@@ -147,6 +195,7 @@ var scenarios = map[string]func(ctx context.Context, e *env) (ok bool, err error
 	"relay":     runRelay,
 	"small":     runSmall,
 	"admission": runAdmissionSet,
+	"overload":  admissionRunner(overloadScenario),
 }
 
 // The scenarios of the admission comparison also run one by one.
@@ -170,7 +219,7 @@ func runAdmissionSet(ctx context.Context, e *env) (bool, error) {
 }
 
 // scenarioNames lists the scenarios for usage messages.
-const scenarioNames = "airtable, relay, small, airtable-admission, plaid, slow, mixed, or admission (the last four in turn)"
+const scenarioNames = "airtable, relay, small, airtable-admission, plaid, slow, mixed, admission (those four in turn), or overload"
 
 // env is what a scenario needs: the options, the built binary and the outputs.
 type env struct {
@@ -191,7 +240,7 @@ func parseArgs(args []string, stderr io.Writer) (o options, names []string, ok b
 		fmt.Fprintf(stderr, "usage: sluice-bench [flags] [scenario ...]\n\nscenarios: %s\n\n", scenarioNames)
 		fs.PrintDefaults()
 	}
-	var gwArgs, relaySize, smallSizes, smallPeers, plaidLevels, slowRate string
+	var gwArgs, relaySize, smallSizes, smallPeers, plaidLevels, slowRate, ovFactors, ovBaseline string
 	fs.IntVar(&o.rounds, "rounds", 1, "repeat each configuration `N` times, interleaved, and report medians across rounds (default 1 for airtable, 3 for small and the admission comparison)")
 	fs.StringVar(&o.jsonPath, "json", "", "append one JSON line per measurement and summary to this `file`")
 	fs.StringVar(&gwArgs, "gateway-args", "", "extra `flags` for every `sluice serve`, split on spaces (e.g. \"--max-inflight 2\")")
@@ -214,6 +263,13 @@ func parseArgs(args []string, stderr io.Writer) (o options, names []string, ok b
 	fs.IntVar(&o.slowClients, "slow-clients", 200, "slow: slow clients")
 	fs.IntVar(&o.mixedSlow, "mixed-slow-clients", 50, "mixed: slow clients")
 	fs.StringVar(&slowRate, "slow-rate", "64KiB", "slow, mixed: each slow client's read rate, a `size` per second")
+	fs.IntVar(&o.ovClients, "overload-clients", 4, "overload: closed-loop clients that measure the capacity")
+	fs.DurationVar(&o.ovCapWindow, "overload-capacity-window", 10*time.Second, "overload: how long the capacity is measured")
+	fs.DurationVar(&o.ovWindow, "overload-window", 15*time.Second, "overload: how long each open loop schedules requests")
+	fs.StringVar(&ovFactors, "overload-factors", "3,10", "overload: open-loop rates as `multiples` of the measured capacity, comma-separated, run in turn")
+	fs.Float64Var(&o.ovScale, "overload-scale", 1, "overload: multiply the capacity and open-loop windows and the idle spells between them by `F`, e.g. 0.3 for a quick look")
+	fs.StringVar(&ovBaseline, "overload-baseline-args", "--queue-target 0", "overload: extra `flags` of the baseline gateway, split on spaces (\"\" for none)")
+	fs.DurationVar(&o.queueTarget, "queue-target", 5*time.Millisecond, "overload: the gateway's queue target, in the 200 latency target (2 × unloaded + it); given, it is passed to the judged gateway as --queue-target")
 	fs.StringVar(&o.bin, "bin", "", "use this sluice `binary` instead of building ./cmd/sluice")
 	fs.StringVar(&o.logDir, "logs", "", "keep every gateway's log in this `directory` (default: a temporary one, removed)")
 	if err := fs.Parse(args); err != nil {
@@ -225,8 +281,11 @@ func parseArgs(args []string, stderr io.Writer) (o options, names []string, ok b
 	// is given.
 	o.smallRounds, o.admRounds = 3, 3
 	fs.Visit(func(f *flag.Flag) {
-		if f.Name == "rounds" {
+		switch f.Name {
+		case "rounds":
 			o.smallRounds, o.admRounds = o.rounds, o.rounds
+		case "queue-target":
+			o.queueTargetSet = true
 		}
 	})
 	if err := o.check(relaySize); err != nil {
@@ -238,6 +297,10 @@ func parseArgs(args []string, stderr io.Writer) (o options, names []string, ok b
 		return o, nil, false
 	}
 	if err := o.checkAdmissionFlags(plaidLevels, slowRate); err != nil {
+		fmt.Fprintln(stderr, "sluice-bench:", err)
+		return o, nil, false
+	}
+	if err := o.checkOverloadFlags(ovFactors, ovBaseline); err != nil {
 		fmt.Fprintln(stderr, "sluice-bench:", err)
 		return o, nil, false
 	}
@@ -358,6 +421,30 @@ func (o *options) checkAdmissionFlags(levels, rate string) error {
 		return fmt.Errorf("-adm-scale %v: use a factor above 0 and at most 100 (e.g. 0.1 for a quick look)", o.admScale)
 	case o.slowClients < 1 || o.mixedSlow < 1:
 		return fmt.Errorf("-slow-clients %d -mixed-slow-clients %d: use 1 or more for both", o.slowClients, o.mixedSlow)
+	}
+	return nil
+}
+
+// checkOverloadFlags parses and checks the overload scenario's settings.
+func (o *options) checkOverloadFlags(factors, baseline string) error {
+	o.ovFactors = nil
+	for s := range strings.SplitSeq(factors, ",") {
+		f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		if err != nil || !(f > 0) || f > 1000 {
+			return fmt.Errorf("-overload-factors %q: %q is not a multiple above 0 and at most 1000 (use e.g. 3,10)", factors, s)
+		}
+		o.ovFactors = append(o.ovFactors, f)
+	}
+	o.ovBaselineArgs = strings.Fields(baseline)
+	switch {
+	case o.ovClients < 1:
+		return fmt.Errorf("-overload-clients %d: use 1 or more", o.ovClients)
+	case !(o.ovScale > 0) || o.ovScale > 100:
+		return fmt.Errorf("-overload-scale %v: use a factor above 0 and at most 100 (e.g. 0.3 for a quick look)", o.ovScale)
+	case o.ovCapWindow <= 0 || o.ovWindow <= 0:
+		return fmt.Errorf("-overload-capacity-window %v -overload-window %v: use durations above 0", o.ovCapWindow, o.ovWindow)
+	case o.queueTarget < 0:
+		return fmt.Errorf("-queue-target %v must not be negative", o.queueTarget)
 	}
 	return nil
 }
