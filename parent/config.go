@@ -71,7 +71,7 @@ type Config struct {
 	// QueueTarget is how long a request may wait for a worker while the
 	// queue is overloaded (it has not been empty for QueueInterval and grew
 	// over it): a request the queue is not expected to reach within it,
-	// past one waiting request per worker, is refused at once. Zero means
+	// past the one request that always waits, is refused at once. Zero means
 	// 5 ms; negative turns this off, every request then waiting up to
 	// QueueTimeout.
 	QueueTarget time.Duration

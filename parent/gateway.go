@@ -452,7 +452,13 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	g.metrics.requests.inc(http.StatusServiceUnavailable)
 	secs := int(math.Ceil(g.pool.retryAfter(g.cfg.RetryAfter, g.cfg.MaxRetryAfter).Seconds()))
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
-	w.Header().Set("Connection", "close")
+	// A request with a body we did not read closes its connection, so
+	// that the body costs nothing. One without keeps it: under overload
+	// most requests are refused, and a new connection for each would cost
+	// the client and the gateway more than the refusal itself.
+	if r.ContentLength != 0 {
+		w.Header().Set("Connection", "close")
+	}
 	msg := fmt.Sprintf("sluice: %v (%d workers, %d requests in flight, %d waiting); retry in %d s\n",
 		err, g.sup.running(), open, waiting, secs)
 	http.Error(w, msg, http.StatusServiceUnavailable)

@@ -101,8 +101,9 @@ func TestGatewayInFlightLimit(t *testing.T) {
 }
 
 // TestGatewayQueueTimeout503: a request that finds no slot within the queue
-// timeout is answered 503 with Retry-After (rounded up to seconds), a
-// Connection: close, and a message saying why.
+// timeout is answered 503 with Retry-After (rounded up to seconds) and a
+// message saying why; its connection stays open, unless the request had a
+// body, which is not read.
 func TestGatewayQueueTimeout503(t *testing.T) {
 	e := gwStart(t, Config{MaxInFlight: 1, QueueTimeout: 50 * time.Millisecond, RetryAfter: 1500 * time.Millisecond})
 	h := gwNewHold()
@@ -117,17 +118,24 @@ func TestGatewayQueueTimeout503(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "sluice: no worker had room within the queue timeout (0 workers, 1 requests in flight, 0 waiting); retry in 2 s\n\n"
-	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "2" || !resp.Close || string(body) != want {
-		t.Fatalf("got %d Retry-After=%q close=%v %q; want 503, Retry-After 2, close, %q", resp.StatusCode, resp.Header.Get("Retry-After"), resp.Close, body, want)
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "2" || resp.Close || string(body) != want {
+		t.Fatalf("got %d Retry-After=%q close=%v %q; want 503, Retry-After 2, kept open, %q", resp.StatusCode, resp.Header.Get("Retry-After"), resp.Close, body, want)
 	}
 	if waited < 50*time.Millisecond {
 		t.Fatalf("refused after %v; want after the 50ms queue timeout", waited)
 	}
-	if got := gwMetric(t, e.g, "sluice_http_refused_total", map[string]string{"reason": "queue_timeout"}); got != 1 {
-		t.Fatalf("refused{queue_timeout} = %v; want 1", got)
+	req, err := http.NewRequest("POST", e.url("/upload"), strings.NewReader("a body the gateway will not read"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := gwMetric(t, e.g, "sluice_http_requests_total", map[string]string{"code": "503"}); got != 1 {
-		t.Fatalf("requests{503} = %v; want 1", got)
+	if resp, _, err := e.do(req); err != nil || resp.StatusCode != 503 || !resp.Close {
+		t.Fatalf("POST: %v, %v; want 503 and the connection closed", err, resp)
+	}
+	if got := gwMetric(t, e.g, "sluice_http_refused_total", map[string]string{"reason": "queue_timeout"}); got != 2 {
+		t.Fatalf("refused{queue_timeout} = %v; want 2", got)
+	}
+	if got := gwMetric(t, e.g, "sluice_http_requests_total", map[string]string{"code": "503"}); got != 2 {
+		t.Fatalf("requests{503} = %v; want 2", got)
 	}
 	if e.gwWaiting() != 0 {
 		t.Fatal("the refused request still waits")

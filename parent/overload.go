@@ -17,10 +17,10 @@ import (
 // queue is back to normal once, over a whole interval, no more came than
 // left.
 //
-// The reserve is one waiting request per worker, CoDel's rule of never
-// dropping the last packet: a worker that frees a slot finds a request
-// ready, so refusing costs no throughput. Those requests are at most about
-// one completion old, so first come first served serves clients that are
+// The reserve is one waiting request, CoDel's rule of never dropping the
+// last packet: a worker that frees a slot finds a request ready, so
+// refusing costs no throughput. That request is at most about one
+// completion old, so first come first served serves clients that are
 // still there, and adaptive LIFO would buy nothing: it would serve the
 // newest and refuse the oldest after they waited, a slow 503.
 //
@@ -64,6 +64,8 @@ type queueControl struct {
 	// the overloads that ended.
 	overloadedAt  time.Time
 	overloadedFor time.Duration
+	// overloads counts the times the queue became overloaded.
+	overloads int
 
 	// grantRate and refusalRate are per second, smoothed over rateTau.
 	grantRate, refusalRate float64
@@ -167,6 +169,7 @@ func (q *queueControl) update(now time.Time, queued, reserve int) (overloaded, e
 		standing := !q.nonEmptySince.IsZero() && now.Sub(q.nonEmptySince) >= q.interval
 		if standing && offered > left+reserve {
 			q.overloaded, q.overloadedAt = true, now
+			q.overloads++
 			return true, true
 		}
 	case offered <= left || queued == 0 && now.Sub(q.emptySince) >= q.interval:

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
-
-	"github.com/sluicegw/sluice/ipc"
 )
 
 // pipeBackend is a backend over an in-memory ipc connection (launchPipe),
@@ -16,18 +14,7 @@ import (
 func pipeBackend(t *testing.T, id int) *backend {
 	t.Helper()
 	a, b := launchPipe()
-	srv := make(chan *ipc.Conn, 1)
-	go func() {
-		c, _ := ipc.Server(b, nil)
-		srv <- c
-	}()
-	oc, err := ipc.Client(a, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ac := <-srv
-	t.Cleanup(func() { oc.Close(); ac.Close() })
-	return &backend{id: id, conn: oc}
+	return &backend{id: id, conn: ipcOver(t, a, b)}
 }
 
 // overloadPool is a pool of two workers taking one request each, with the

@@ -29,7 +29,13 @@ func ipcPair(t *testing.T) *ipc.Conn {
 		}
 		return c
 	}
-	a, b := conn(fds[0]), conn(fds[1])
+	return ipcOver(t, conn(fds[0]), conn(fds[1]))
+}
+
+// ipcOver runs the ipc handshake over a and b and returns the opener end,
+// a's; both ends close at cleanup.
+func ipcOver(t *testing.T, a, b net.Conn) *ipc.Conn {
+	t.Helper()
 	srv := make(chan *ipc.Conn, 1)
 	go func() {
 		c, _ := ipc.Server(b, nil)
@@ -40,7 +46,12 @@ func ipcPair(t *testing.T) *ipc.Conn {
 		t.Fatal(err)
 	}
 	ac := <-srv
-	t.Cleanup(func() { oc.Close(); ac.Close() })
+	t.Cleanup(func() {
+		oc.Close()
+		if ac != nil {
+			ac.Close()
+		}
+	})
 	return oc
 }
 

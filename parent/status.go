@@ -64,7 +64,7 @@ type Status struct {
 	Waiting  int            `json:"waiting_requests"`
 	Draining bool           `json:"draining"`
 	// Overloaded is whether the wait queue is overloaded now: requests
-	// beyond one waiting per worker are refused unless the queue reaches
+	// beyond the one that always waits are refused unless the queue reaches
 	// them within QueueTarget (Config.QueueTarget).
 	Overloaded bool `json:"overloaded"`
 	// OverloadedFor is the time the queue has spent overloaded since the
