@@ -166,6 +166,11 @@ const (
 	DefaultBufferBudget    = 16 << 20
 )
 
+// MinQueueInterval is the shortest QueueInterval: the overload window
+// slides by a tenth of it, and below a few slots of a millisecond it
+// would judge growth on too few requests to tell it from chance.
+const MinQueueInterval = time.Millisecond
+
 // MinBufferBudget is the smallest positive BufferBudget: below a few streams' worth
 // of initial windows every stream would sit at its floor, and the figure is
 // more likely a unit mistake than a plan.
@@ -185,10 +190,11 @@ func VerifyConfig(c *Config) error {
 		return fmt.Errorf("parent: MaxQueue %d is negative; use 0 (default %d) or a count", c.MaxQueue, DefaultMaxQueue)
 	case c.SendTimeout < 0:
 		return fmt.Errorf("parent: SendTimeout %v is negative; use 0 (none) or a duration", c.SendTimeout)
-	case c.QueueInterval < 0:
-		return fmt.Errorf("parent: QueueInterval %v is negative; use 0 (default %v) or a duration", c.QueueInterval, DefaultQueueInterval)
-	case c.QueueTarget > 0 && c.QueueInterval > 0 && c.QueueTarget >= c.QueueInterval:
-		return fmt.Errorf("parent: QueueTarget %v is not shorter than QueueInterval %v: an overloaded queue would let requests wait as long as it takes to call it overloaded", c.QueueTarget, c.QueueInterval)
+	case c.QueueInterval < 0 || c.QueueInterval > 0 && c.QueueInterval < MinQueueInterval:
+		return fmt.Errorf("parent: QueueInterval %v is out of range; use 0 (default %v) or at least %v", c.QueueInterval, DefaultQueueInterval, MinQueueInterval)
+	case c.QueueTarget > 0 && c.QueueTarget >= cmp.Or(c.QueueInterval, DefaultQueueInterval),
+		c.QueueTarget == 0 && c.QueueInterval > 0 && DefaultQueueTarget >= c.QueueInterval:
+		return fmt.Errorf("parent: QueueTarget %v (0: %v) is not shorter than QueueInterval %v (0: %v): an overloaded queue would let requests wait as long as it takes to call it overloaded", c.QueueTarget, DefaultQueueTarget, c.QueueInterval, DefaultQueueInterval)
 	case c.RetryAfter > 0 && c.MaxRetryAfter > 0 && c.RetryAfter > c.MaxRetryAfter:
 		return fmt.Errorf("parent: RetryAfter %v is more than MaxRetryAfter %v; the least suggested delay must not exceed the most", c.RetryAfter, c.MaxRetryAfter)
 	case c.RetryAfter < 0, c.MaxRetryAfter < 0, c.RestartDelay < 0, c.MaxRestartDelay < 0, c.StopTimeout < 0,

@@ -119,7 +119,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b, err := g.pool.acquire(ctx, g.queueTimeout(), exclude)
 		if err != nil {
 			x.fw.keepSendDeadline() // it may have waited long
-			g.refuse(w, r, err)
+			g.refuse(w, r, err, body && held == nil)
 			return
 		}
 		// Released on every path, including the panic that aborts a
@@ -440,8 +440,9 @@ func (x *exchange) release() {
 	exchanges.Put(x)
 }
 
-// refuse answers 503 with Retry-After and a message that says why.
-func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, err error) {
+// refuse answers 503 with Retry-After and a message that says why;
+// unreadBody says the request's body was not read.
+func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, err error, unreadBody bool) {
 	if r.Context().Err() != nil {
 		abort()
 	}
@@ -452,11 +453,12 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	g.metrics.requests.inc(http.StatusServiceUnavailable)
 	secs := int(math.Ceil(g.pool.retryAfter(g.cfg.RetryAfter, g.cfg.MaxRetryAfter).Seconds()))
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
-	// A request with a body we did not read closes its connection, so
-	// that the body costs nothing. One without keeps it: under overload
-	// most requests are refused, and a new connection for each would cost
-	// the client and the gateway more than the refusal itself.
-	if r.ContentLength != 0 {
+	// A request whose body was not read (one too large to hold for a
+	// retry) closes its connection, so that the body costs nothing. The
+	// others keep it: under overload most requests are refused, and a new
+	// connection for each would cost the client and the gateway more than
+	// the refusal itself.
+	if unreadBody {
 		w.Header().Set("Connection", "close")
 	}
 	msg := fmt.Sprintf("sluice: %v (%d workers, %d requests in flight, %d waiting); retry in %d s\n",

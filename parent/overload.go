@@ -166,7 +166,10 @@ func (q *queueControl) update(now time.Time, queued, reserve int) (overloaded, e
 	offered, left := q.window()
 	switch {
 	case !q.overloaded:
-		standing := !q.nonEmptySince.IsZero() && now.Sub(q.nonEmptySince) >= q.interval
+		// The window's slots start at their own boundaries: a burst
+		// that came just before one stays in the window until a slot
+		// after the interval, so standing must last that slot too.
+		standing := !q.nonEmptySince.IsZero() && now.Sub(q.nonEmptySince) >= q.interval+q.interval/windowSlots
 		if standing && offered > left+reserve {
 			q.overloaded, q.overloadedAt = true, now
 			q.overloads++
@@ -186,11 +189,10 @@ func (q *queueControl) wait(position, reserve int, timeout time.Duration) time.D
 	if !q.overloaded || position < reserve {
 		return timeout
 	}
-	if q.grantRate <= 0 {
-		return 0
-	}
-	expected := time.Duration(float64(position-reserve+1) / q.grantRate * float64(time.Second))
-	if expected > q.target {
+	// It is served at the grant after those ahead of it have theirs
+	// (seconds, compared as floats: a rate decayed to almost nothing
+	// would overflow a Duration).
+	if q.grantRate <= 0 || float64(position+1)/q.grantRate > q.target.Seconds() {
 		return 0
 	}
 	return min(q.target, timeout)
@@ -206,9 +208,14 @@ func (q *queueControl) retryAfter(now time.Time, waiting int, lo, hi time.Durati
 	if q.grantRate <= 0 {
 		return lo
 	}
-	backlog := float64(waiting) + q.refusalRate
-	d := time.Duration(backlog / q.grantRate * float64(time.Second))
-	return min(max(d, lo), hi)
+	secs := (float64(waiting) + q.refusalRate) / q.grantRate
+	switch {
+	case secs >= hi.Seconds():
+		return hi
+	case secs <= lo.Seconds():
+		return lo
+	}
+	return time.Duration(secs * float64(time.Second))
 }
 
 // overloadedTime is the time spent overloaded up to now, and whether the

@@ -36,7 +36,7 @@ func (c *controlAt) serve(d time.Duration) {
 }
 
 func (c *controlAt) overloaded(d time.Duration) bool {
-	o, _ := c.q.update(c.at(d), c.queue, 2)
+	o, _ := c.q.update(c.at(d), c.queue, 1)
 	return o
 }
 
@@ -56,6 +56,22 @@ func TestControlBurstIsNotOverload(t *testing.T) {
 		c.serve(d)
 		if c.overloaded(d) {
 			t.Fatalf("overloaded at %v with %d waiting", d, c.queue)
+		}
+	}
+}
+
+// TestControlBurstAcrossSlotsIsNotOverload: a burst that straddles a slot
+// boundary stays in the window a slot longer than an interval; a look
+// then (a scrape), one interval after the burst, finds it no overload.
+func TestControlBurstAcrossSlotsIsNotOverload(t *testing.T) {
+	c := newControlAt()
+	c.q.advance(c.at(0)) // the slots start at 0, 10 ms, 20 ms...
+	for i := range 50 {
+		c.arrive(9*ms + time.Duration(i)*40*time.Microsecond) // 9 ms to 11 ms
+	}
+	for _, d := range []time.Duration{105 * ms, 112 * ms, 119 * ms, 125 * ms} {
+		if c.overloaded(d) {
+			t.Fatalf("overloaded at %v by a burst at 9..11 ms", d)
 		}
 	}
 }
@@ -85,7 +101,7 @@ func TestControlGrowthIsOverload(t *testing.T) {
 	entered := 0
 	var enteredAt time.Duration
 	for d := time.Duration(0); d < time.Second; d += 5 * ms {
-		if c.queue < 2 || d < 100*ms {
+		if c.queue < 1 || d < 110*ms {
 			c.arrive(d)
 		} else {
 			c.q.offer(c.at(d)) // refused at once: it came, it did not queue
@@ -94,17 +110,18 @@ func TestControlGrowthIsOverload(t *testing.T) {
 		if d%(50*ms) == 0 && d > 0 {
 			c.serve(d)
 		}
-		o, e := c.q.update(c.at(d), c.queue, 2)
+		o, e := c.q.update(c.at(d), c.queue, 1)
 		if e {
 			entered++
 			enteredAt = d
 		}
-		if d >= 100*ms && !o {
+		if d >= 110*ms && !o {
 			t.Fatalf("not overloaded at %v with %d waiting", d, c.queue)
 		}
 	}
-	if entered != 1 || enteredAt != 100*ms {
-		t.Fatalf("entered %d times, last at %v; want once, at 100ms", entered, enteredAt)
+	// Standing a whole interval and the slot a burst may straddle.
+	if entered != 1 || enteredAt != 110*ms {
+		t.Fatalf("entered %d times, last at %v; want once, at 110ms", entered, enteredAt)
 	}
 	// The load stops; the queue drains at the same pace.
 	end := time.Second
@@ -117,8 +134,8 @@ func TestControlGrowthIsOverload(t *testing.T) {
 				t.Fatalf("still overloaded %v after the load stopped", d-end)
 			}
 			total, now := c.q.overloadedTime(c.at(d + time.Hour))
-			if now || total != d-100*ms {
-				t.Fatalf("overloaded for %v (now %v); want %v", total, now, d-100*ms)
+			if now || total != d-110*ms {
+				t.Fatalf("overloaded for %v (now %v); want %v", total, now, d-110*ms)
 			}
 			return
 		}
@@ -180,13 +197,14 @@ func TestControlWait(t *testing.T) {
 		want     time.Duration
 	}{
 		{"normal", normal, 500, 30 * time.Second},
-		{"in the reserve", slow, 1, 30 * time.Second},
-		{"slow drain, past the reserve", slow, 2, 0},
-		{"fast drain, reached within the target", fast, 40, 5 * ms},
-		{"fast drain, beyond the target", fast, 60, 0},
-		{"nothing drains", none, 2, 0},
+		{"the reserve", slow, 0, 30 * time.Second},
+		{"slow drain, past the reserve", slow, 1, 0},
+		{"fast drain, served within the target", fast, 49, 5 * ms},
+		{"fast drain, beyond the target", fast, 50, 0},
+		{"nothing drains", none, 1, 0},
+		{"a rate decayed to almost nothing", queueControl{target: 5 * ms, overloaded: true, grantRate: 1e-12}, 1, 0},
 	} {
-		if got := tc.q.wait(tc.position, 2, 30*time.Second); got != tc.want {
+		if got := tc.q.wait(tc.position, 1, 30*time.Second); got != tc.want {
 			t.Errorf("%s: wait %v; want %v", tc.name, got, tc.want)
 		}
 	}
@@ -206,6 +224,7 @@ func TestControlRetryAfter(t *testing.T) {
 		{"ten times capacity", 17.6, 158.4, 2, 9113636363 * time.Nanosecond},
 		{"a short queue", 17.6, 0, 2, time.Second},
 		{"far beyond", 0.5, 1000, 0, time.Minute},
+		{"a rate decayed to almost nothing", 1e-12, 5, 1, time.Minute},
 	} {
 		q := queueControl{target: 5 * ms, interval: 100 * ms, grantRate: tc.grants, refusalRate: tc.refusals, curStart: at}
 		if got := q.retryAfter(at, tc.waiting, time.Second, time.Minute); got != tc.want {

@@ -78,7 +78,8 @@ type pool struct {
 	// is off.
 	control queueControl
 	// onWait, if set, is told how long each queued request waited and
-	// how its wait ended; it is called without mu.
+	// how its wait ended; it is called without mu, on the request's
+	// goroutine.
 	onWait func(outcome waitOutcome, d time.Duration)
 }
 
@@ -96,8 +97,8 @@ const (
 // (overload.go). exclude, if set, is skipped (a retry goes elsewhere). The
 // caller must release the backend.
 func (p *pool) acquire(ctx context.Context, timeout time.Duration, exclude *backend) (*backend, error) {
-	now := time.Now()
 	p.mu.Lock()
+	now := time.Now() // after the lock, so that the control sees time in order
 	if p.draining {
 		p.control.refuse(now)
 		p.mu.Unlock()
@@ -156,28 +157,42 @@ func (p *pool) acquire(ctx context.Context, timeout time.Duration, exclude *back
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
+	gone := err == ctx.Err()
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	now = time.Now()
 	for i, x := range p.waiters {
 		if x == w {
 			p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
 			p.noteQueueLocked(now)
-			if ctx.Err() == nil {
+			if !gone {
 				p.control.refuse(now)
-				p.waited(waitRefused, w)
-			} else {
+			}
+			p.mu.Unlock()
+			if gone {
 				p.waited(waitGone, w)
+			} else {
+				p.waited(waitRefused, w)
 			}
 			return nil, err
 		}
 	}
-	// Granted or refused while we gave up: hand a granted slot back.
-	if b := <-w.got; b != nil {
-		b.open--
-		b.served--
-		p.dispatchLocked()
+	// Granted or refused as the wait ended: a grant stands unless the
+	// client went away, and then its slot goes back.
+	b := <-w.got
+	switch {
+	case b == nil:
+		p.mu.Unlock()
+		p.waited(waitRefused, w)
+		return nil, w.err
+	case !gone:
+		p.mu.Unlock()
+		p.waited(waitServed, w)
+		return b, nil
 	}
+	b.open--
+	b.served--
+	p.dispatchLocked()
+	p.mu.Unlock()
 	p.waited(waitGone, w)
 	return nil, err
 }
@@ -197,12 +212,14 @@ func (p *pool) waited(o waitOutcome, w *waiter) {
 func (p *pool) reserveLocked() int { return 1 }
 
 // cutLocked refuses, as the queue turns overloaded, the waiters beyond the
-// reserve that have waited longer than the target: the standing queue that
-// made it so, which the workers would reach too late.
+// reserve that came during the growth that made it so and have waited
+// longer than the target: the workers would reach them too late. Those
+// that came before it (a burst the queue was serving) keep their place.
 func (p *pool) cutLocked(now time.Time, reserve int) {
+	window := p.control.interval + p.control.interval/windowSlots
 	kept := p.waiters[:0]
 	for i, w := range p.waiters {
-		if i >= reserve && now.Sub(w.since) > p.control.target {
+		if waited := now.Sub(w.since); i >= reserve && waited > p.control.target && waited <= window {
 			w.err = errOverloaded
 			w.got <- nil
 			p.control.refuse(now)
@@ -365,14 +382,25 @@ func (p *pool) served(b *backend) int {
 func (p *pool) release(b *backend) {
 	p.mu.Lock()
 	b.open--
-	if p.limit == 0 && b.draining.Load() > 0 {
-		b.draining.Add(-1)
-		if b.reported.Load() > 1 {
-			b.reported.Add(-1)
-		}
+	if p.limit == 0 && takeOne(&b.draining, 0) {
+		takeOne(&b.reported, 1)
 	}
 	p.dispatchLocked()
 	p.mu.Unlock()
+}
+
+// takeOne takes one from n unless that would leave it below floor, and
+// reports whether it did; a load report may replace n meanwhile.
+func takeOne(n *atomic.Int64, floor int64) bool {
+	for {
+		v := n.Load()
+		if v <= floor {
+			return false
+		}
+		if n.CompareAndSwap(v, v-1) {
+			return true
+		}
+	}
 }
 
 // byID returns the live backend of worker slot id, or nil.

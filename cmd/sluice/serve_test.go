@@ -72,7 +72,7 @@ func TestServeRejectsBadFlagsAndEnv(t *testing.T) {
 		{args: []string{"--send-timeout", "-1s"}, want: "--send-timeout -1s: use 0 (never) or a positive duration"},
 		{args: []string{"--max-inflight", "-1"}, want: "--max-inflight -1 is out of range; use 0 (automatic)"},
 		{args: []string{"--queue-target", "200ms"}, want: "--queue-target 200ms is not shorter than --queue-interval 100ms"},
-		{args: []string{"--queue-interval", "0s"}, want: "--queue-interval 0s: use a positive duration"},
+		{args: []string{"--queue-interval", "0s"}, want: "--queue-interval 0s: use at least 1ms"},
 		{args: []string{"--retry-after", "2m"}, want: "--retry-after 2m0s and --max-retry-after 1m0s"},
 		{env: "SLUICE_LIVENESS_WINDOW=soon", want: "SLUICE_LIVENESS_WINDOW"},
 		{args: []string{"--workers", "1", "--liveness-window", "1s", "--heartbeat-interval", "1s"}, want: "LivenessWindow"},

@@ -145,8 +145,8 @@ func (s *serveSettings) check() error {
 		return fmt.Errorf("--send-timeout %v: use 0 (never) or a positive duration", s.sendTimeout)
 	case s.queueTarget < 0:
 		return fmt.Errorf("--queue-target %v: use 0 (off) or a positive duration", s.queueTarget)
-	case s.queueInterval <= 0:
-		return fmt.Errorf("--queue-interval %v: use a positive duration", s.queueInterval)
+	case s.queueInterval < parent.MinQueueInterval:
+		return fmt.Errorf("--queue-interval %v: use at least %v", s.queueInterval, parent.MinQueueInterval)
 	case s.queueTarget >= s.queueInterval:
 		return fmt.Errorf("--queue-target %v is not shorter than --queue-interval %v: an overloaded queue would let requests wait as long as it takes to call it overloaded", s.queueTarget, s.queueInterval)
 	case s.retryAfter < time.Second || s.maxRetryAfter < s.retryAfter:
