@@ -69,7 +69,7 @@ func TestControlBurstAcrossSlotsIsNotOverload(t *testing.T) {
 	for i := range 50 {
 		c.arrive(9*ms + time.Duration(i)*40*time.Microsecond) // 9 ms to 11 ms
 	}
-	for _, d := range []time.Duration{105 * ms, 112 * ms, 119 * ms, 125 * ms} {
+	for _, d := range []time.Duration{101 * ms, 105 * ms, 109 * ms, 112 * ms, 119 * ms, 125 * ms} {
 		if c.overloaded(d) {
 			t.Fatalf("overloaded at %v by a burst at 9..11 ms", d)
 		}
