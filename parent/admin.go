@@ -216,6 +216,19 @@ func (g *Gateway) serveTune(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "sluice: PUT /config: "+err.Error(), http.StatusBadRequest)
 		return
 	}
+	// The in-flight range first, in the words of the flag and of Config
+	// (CheckMaxInFlight), against the workers running.
+	if t.MaxInFlight != nil {
+		limit, id := g.streamLimit()
+		whose := ""
+		if id >= 0 {
+			whose = fmt.Sprintf("worker %d's stream limit", id)
+		}
+		if err := CheckMaxInFlightUpTo("max_inflight", *t.MaxInFlight, limit, whose); err != nil {
+			http.Error(w, "sluice: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+	}
 	if err := t.Validate(); err != nil {
 		http.Error(w, "sluice: "+err.Error(), http.StatusBadRequest)
 		return
@@ -227,16 +240,6 @@ func (g *Gateway) serveTune(w http.ResponseWriter, r *http.Request) {
 	case t.Admission != nil:
 		http.Error(w, fmt.Sprintf("sluice: admission cannot change at run time; restart sluice with --admission (%s)", settings.EnvAdmission), http.StatusBadRequest)
 		return
-	}
-	if t.MaxInFlight != nil {
-		if limit, id := g.streamLimit(); *t.MaxInFlight > limit {
-			whose := "a worker's default stream limit"
-			if id >= 0 {
-				whose = fmt.Sprintf("worker %d's stream limit", id)
-			}
-			http.Error(w, fmt.Sprintf("sluice: max_inflight %d is above %s, %d; use 1..%d", *t.MaxInFlight, whose, limit, limit), http.StatusBadRequest)
-			return
-		}
 	}
 	qt, _ := t.Timeout() // Validate checked it
 	// Workers first: they validate the watermarks; the parent follows only
