@@ -46,7 +46,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 // serveReady is 200 while at least one worker is up and the gateway is not
-// draining or saturated (its wait queue full), so a load balancer routes
+// draining (from BeginDrain on) or saturated (its wait queue full), so a load balancer routes
 // elsewhere otherwise.
 func (g *Gateway) serveReady(w http.ResponseWriter, r *http.Request) {
 	st := g.Status()
@@ -61,7 +61,7 @@ func (g *Gateway) serveReady(w http.ResponseWriter, r *http.Request) {
 	}
 	var why string
 	switch {
-	case st.Draining:
+	case st.Draining || g.unready.Load():
 		why = "draining"
 	case up == 0 && looping > 0:
 		why = fmt.Sprintf("no worker is up; %d crash-looping (see /status last_exit)", looping)
