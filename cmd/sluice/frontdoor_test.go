@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -184,51 +183,36 @@ func TestSIGTERMReadinessTurnsBeforeTheListenerCloses(t *testing.T) {
 	var seq atomic.Int64
 	var first503, firstRefused, servedAfter503 atomic.Int64
 	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			resp, err := http.Get(g.admin + "/readyz")
-			if err == nil {
-				resp.Body.Close()
-				if n := seq.Add(1); resp.StatusCode == 503 {
-					first503.CompareAndSwap(0, n)
-				}
-			}
-			time.Sleep(5 * time.Millisecond)
+	addr := strings.TrimPrefix(g.addr, "http://")
+	_, pollers := loadWith(func() error {
+		defer time.Sleep(5 * time.Millisecond)
+		resp, err := http.Get(g.admin + "/readyz")
+		if err != nil {
+			return err
 		}
-	}()
-	go func() {
-		defer wg.Done()
-		addr := strings.TrimPrefix(g.addr, "http://")
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			c, err := net.DialTimeout("tcp", addr, time.Second)
-			if err != nil {
-				firstRefused.CompareAndSwap(0, seq.Add(1))
-				return
-			}
-			// A new connection is served while the listener accepts.
-			fmt.Fprintf(c, "GET /payload?size=1KiB HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-			c.SetReadDeadline(time.Now().Add(5 * time.Second))
-			b, _ := io.ReadAll(c)
-			c.Close()
-			if bytes.HasPrefix(b, []byte("HTTP/1.1 200")) && first503.Load() != 0 {
-				servedAfter503.CompareAndSwap(0, seq.Add(1))
-			}
-			time.Sleep(5 * time.Millisecond)
+		resp.Body.Close()
+		if n := seq.Add(1); resp.StatusCode == 503 {
+			first503.CompareAndSwap(0, n)
 		}
-	}()
+		return nil
+	}, 1, stop)
+	_, dialers := loadWith(func() error {
+		defer time.Sleep(5 * time.Millisecond)
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			firstRefused.CompareAndSwap(0, seq.Add(1))
+			return err
+		}
+		defer c.Close()
+		// A new connection is served while the listener accepts.
+		fmt.Fprintf(c, "GET /payload?size=1KiB HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b, _ := io.ReadAll(c)
+		if bytes.HasPrefix(b, []byte("HTTP/1.1 200")) && first503.Load() != 0 {
+			servedAfter503.CompareAndSwap(0, seq.Add(1))
+		}
+		return nil
+	}, 1, stop)
 	time.Sleep(100 * time.Millisecond)
 	g.cmd.Process.Signal(syscall.SIGTERM)
 	var exitErr error
@@ -239,7 +223,8 @@ func TestSIGTERMReadinessTurnsBeforeTheListenerCloses(t *testing.T) {
 		t.Fatal("sluice serve did not exit after SIGTERM")
 	}
 	close(stop)
-	wg.Wait()
+	pollers.Wait()
+	dialers.Wait()
 	if exitErr != nil {
 		t.Fatalf("sluice serve exited with %v after a drain that cut a response; want 0", exitErr)
 	}
@@ -252,5 +237,22 @@ func TestSIGTERMReadinessTurnsBeforeTheListenerCloses(t *testing.T) {
 	}
 	if !strings.Contains(g.logs.String(), `"msg":"drain timeout: responses still in flight were cut","responses_cut":1`) {
 		t.Fatal("the log does not count the response the drain timeout cut")
+	}
+}
+
+// TestServeWarnsWhenMaxRSSIsBelowAFreshWorker: a --worker-max-rss no
+// worker can start under is said once in the log, however many workers
+// are recycled for it.
+func TestServeWarnsWhenMaxRSSIsBelowAFreshWorker(t *testing.T) {
+	g := startGateway(t, 1, "--worker-max-rss", "1MiB", "--heartbeat-interval", "100ms", "--liveness-window", "5s")
+	deadline := time.Now().Add(30 * time.Second)
+	for strings.Count(g.logs.String(), `"msg":"worker exceeds its memory limit; recycling"`) < 3 {
+		if time.Now().After(deadline) {
+			t.Fatal("fewer than 3 recyclings in 30 s with --worker-max-rss 1MiB")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := strings.Count(g.logs.String(), `"msg":"the memory limit is below a fresh worker's resident memory`); n != 1 {
+		t.Fatalf("%d warnings that the limit is below a fresh worker; want 1", n)
 	}
 }
