@@ -156,3 +156,24 @@ func TestSupWarnsWhenMaxRSSIsBelowAFreshWorker(t *testing.T) {
 		close(l.started)
 	})
 }
+
+// TestGatewayBeginDrainTurnsOnlyReadiness: after BeginDrain /readyz
+// answers 503 and Ready is false, while requests are still served.
+func TestGatewayBeginDrainTurnsOnlyReadiness(t *testing.T) {
+	e := gwStart(t, Config{})
+	w := e.addWorker(0, gwDemo(), nil)
+	e.addSlot(0, w.b)
+	if resp, body := e.adminDo("GET", "/readyz", ""); resp.StatusCode != 200 {
+		t.Fatalf("/readyz before the drain: %d %q", resp.StatusCode, body)
+	}
+	e.g.BeginDrain()
+	if resp, body := e.adminDo("GET", "/readyz", ""); resp.StatusCode != 503 || !strings.Contains(body, "draining") {
+		t.Fatalf("/readyz after BeginDrain: %d %q; want 503 draining", resp.StatusCode, body)
+	}
+	if e.g.Ready() {
+		t.Fatal("Ready after BeginDrain")
+	}
+	if resp, body, err := e.get("/payload?size=1KiB"); err != nil || resp.StatusCode != 200 || len(body) != 1024 {
+		t.Fatalf("a request after BeginDrain: %v, %d bytes", err, len(body))
+	}
+}

@@ -33,6 +33,9 @@ func clearerDurations(fs *flag.FlagSet) {
 		if g, ok := f.Value.(flag.Getter); ok {
 			if _, ok := g.Get().(time.Duration); ok {
 				f.Value = &durationValue{f.Value}
+				// The usage names the argument from a quoted word,
+				// now that the flag package no longer knows the type.
+				f.Usage += " (a `duration` with its unit, like 250ms, 5s or 1m30s)"
 			}
 		}
 	})
