@@ -46,7 +46,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 // serveReady is 200 while at least one worker is up and the gateway is not
-// draining or saturated (its wait queue full), so a load balancer routes
+// draining (from BeginDrain on) or saturated (its wait queue full), so a load balancer routes
 // elsewhere otherwise.
 func (g *Gateway) serveReady(w http.ResponseWriter, r *http.Request) {
 	st := g.Status()
@@ -61,7 +61,7 @@ func (g *Gateway) serveReady(w http.ResponseWriter, r *http.Request) {
 	}
 	var why string
 	switch {
-	case st.Draining:
+	case st.Draining || g.unready.Load():
 		why = "draining"
 	case up == 0 && looping > 0:
 		why = fmt.Sprintf("no worker is up; %d crash-looping (see /status last_exit)", looping)
@@ -216,6 +216,19 @@ func (g *Gateway) serveTune(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "sluice: PUT /config: "+err.Error(), http.StatusBadRequest)
 		return
 	}
+	// The in-flight range first, in the words of the flag and of Config
+	// (CheckMaxInFlight), against the workers running.
+	if t.MaxInFlight != nil {
+		limit, id := g.streamLimit()
+		whose := ""
+		if id >= 0 {
+			whose = fmt.Sprintf("worker %d's stream limit", id)
+		}
+		if err := CheckMaxInFlightUpTo("max_inflight", *t.MaxInFlight, limit, whose); err != nil {
+			http.Error(w, "sluice: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+	}
 	if err := t.Validate(); err != nil {
 		http.Error(w, "sluice: "+err.Error(), http.StatusBadRequest)
 		return
@@ -227,16 +240,6 @@ func (g *Gateway) serveTune(w http.ResponseWriter, r *http.Request) {
 	case t.Admission != nil:
 		http.Error(w, fmt.Sprintf("sluice: admission cannot change at run time; restart sluice with --admission (%s)", settings.EnvAdmission), http.StatusBadRequest)
 		return
-	}
-	if t.MaxInFlight != nil {
-		if limit, id := g.streamLimit(); *t.MaxInFlight > limit {
-			whose := "a worker's default stream limit"
-			if id >= 0 {
-				whose = fmt.Sprintf("worker %d's stream limit", id)
-			}
-			http.Error(w, fmt.Sprintf("sluice: max_inflight %d is above %s, %d; use 1..%d", *t.MaxInFlight, whose, limit, limit), http.StatusBadRequest)
-			return
-		}
 	}
 	qt, _ := t.Timeout() // Validate checked it
 	// Workers first: they validate the watermarks; the parent follows only

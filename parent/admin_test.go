@@ -35,7 +35,7 @@ func TestTuneWithoutWorkers(t *testing.T) {
 	}
 	for _, c := range []struct{ body, mention string }{
 		{`{"max_inflight": -1}`, "max_inflight -1 is out of range; use 0 (automatic)"},
-		{`{"max_inflight": 257}`, "default stream limit, 256"},
+		{`{"max_inflight": 257}`, "1..256 (a worker's default stream limit)"},
 		{`{"max_inflight": 1048577}`, "max_inflight 1048577"},
 		{`{"queue_timeout": "soon"}`, "queue_timeout"},
 		{`{"queue_timeout": "-1s"}`, "queue_timeout"},

@@ -114,13 +114,19 @@ type Config struct {
 	KillGrace time.Duration
 
 	// MaxRequests recycles a worker (drained and replaced, no request
-	// failing) after it served about this many requests (plus up to 10 %
-	// of jitter). Zero means never.
+	// failing) after exactly this many requests were routed to it: the
+	// gateway stops routing to it at the last one. Zero means never.
 	MaxRequests int
 
 	// MaxRSS recycles a worker whose resident memory exceeds this many
 	// bytes, checked every HeartbeatInterval. Zero means never.
 	MaxRSS int64
+
+	// StartTimeout is how long a new worker has, from its start, to
+	// complete its handshake before it counts as failed to start (and is
+	// killed); it takes the place of IPC.HandshakeTimeout for workers.
+	// Zero means IPC.HandshakeTimeout if set, else DefaultStartTimeout.
+	StartTimeout time.Duration
 
 	// RetireTimeout bounds how long a worker being replaced (rolling
 	// restart, recycling) may take to finish its requests. Zero means 60 s.
@@ -163,6 +169,7 @@ const (
 	DefaultLivenessWindow  = 10 * time.Second
 	DefaultKillGrace       = 2 * time.Second
 	DefaultRetireTimeout   = 60 * time.Second
+	DefaultStartTimeout    = 30 * time.Second
 	DefaultBufferBudget    = 16 << 20
 )
 
@@ -176,14 +183,40 @@ const MinQueueInterval = time.Millisecond
 // more likely a unit mistake than a plan.
 const MinBufferBudget = 1 << 20
 
+// MaxInFlightCap is the largest hard in-flight cap a worker can honour
+// unless its own code raises ipc.Config.MaxStreams: the gateway never has
+// more requests open on a worker than the streams it accepts, so a larger
+// cap would make requests fail instead of wait. Workers that accept more
+// may be tuned higher at run time (PUT /config), up to their stream limit.
+const MaxInFlightCap = ipc.DefaultMaxStreams
+
+// CheckMaxInFlight reports whether n is an in-flight setting a worker with
+// the default stream limit honours, naming the setting as what (a flag, a
+// field); it is the one message for the flag, Config and PUT /config.
+func CheckMaxInFlight(what string, n int) error {
+	return CheckMaxInFlightUpTo(what, n, MaxInFlightCap, "")
+}
+
+// CheckMaxInFlightUpTo is CheckMaxInFlight against the stream limit limit
+// of the workers running; whose, if not empty, says whose limit it is.
+func CheckMaxInFlightUpTo(what string, n, limit int, whose string) error {
+	if n >= 0 && n <= limit {
+		return nil
+	}
+	if whose == "" {
+		whose = "a worker's default stream limit"
+	}
+	return fmt.Errorf("%s %d is out of range; use 0 (automatic) or a hard cap of 1..%d (%s)", what, n, limit, whose)
+}
+
 // VerifyConfig checks c and names the first bad field, its value and what
 // is accepted.
 func VerifyConfig(c *Config) error {
 	switch {
 	case c.Workers < 0 || c.Workers > 1024:
 		return fmt.Errorf("parent: Workers %d is out of range; use 0 (one per CPU) or 1..1024", c.Workers)
-	case c.MaxInFlight < 0 || c.MaxInFlight > settings.MaxInFlightLimit:
-		return fmt.Errorf("parent: MaxInFlight %d is out of range; use 0 (automatic) or a hard cap of 1..%d", c.MaxInFlight, settings.MaxInFlightLimit)
+	case CheckMaxInFlight("parent: MaxInFlight", c.MaxInFlight) != nil:
+		return CheckMaxInFlight("parent: MaxInFlight", c.MaxInFlight)
 	case c.QueueTimeout < 0:
 		return fmt.Errorf("parent: QueueTimeout %v is negative; use 0 (default %v) or a duration", c.QueueTimeout, DefaultQueueTimeout)
 	case c.MaxQueue < 0:
@@ -200,6 +233,8 @@ func VerifyConfig(c *Config) error {
 	case c.RetryAfter < 0, c.MaxRetryAfter < 0, c.RestartDelay < 0, c.MaxRestartDelay < 0, c.StopTimeout < 0,
 		c.HeartbeatInterval < 0, c.LivenessWindow < 0, c.KillGrace < 0, c.RetireTimeout < 0:
 		return fmt.Errorf("parent: durations (RetryAfter, MaxRetryAfter, RestartDelay, MaxRestartDelay, StopTimeout, HeartbeatInterval, LivenessWindow, KillGrace, RetireTimeout) must not be negative")
+	case c.StartTimeout < 0:
+		return fmt.Errorf("parent: StartTimeout %v is negative; use 0 (default %v) or a duration", c.StartTimeout, DefaultStartTimeout)
 	case c.MaxRequests < 0 || c.MaxRSS < 0:
 		return fmt.Errorf("parent: MaxRequests %d and MaxRSS %d must not be negative; 0 means no limit", c.MaxRequests, c.MaxRSS)
 	case c.BufferBudget > 0 && c.BufferBudget < MinBufferBudget:
@@ -284,6 +319,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.RetireTimeout == 0 {
 		c.RetireTimeout = DefaultRetireTimeout
+	}
+	if c.StartTimeout == 0 {
+		c.StartTimeout = DefaultStartTimeout
+		if c.IPC != nil && c.IPC.HandshakeTimeout > 0 {
+			c.StartTimeout = c.IPC.HandshakeTimeout
+		}
 	}
 	c.IPC = c.withRecvBudget()
 	return c, nil

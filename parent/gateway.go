@@ -32,6 +32,8 @@ type Gateway struct {
 	slowClients *rateLog
 	// queueWait is the live queue timeout in nanoseconds (tunable).
 	queueWait atomic.Int64
+	// unready is set by BeginDrain (drain.go).
+	unready atomic.Bool
 }
 
 // New returns a Gateway whose workers are not started yet: call Start

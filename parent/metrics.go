@@ -92,7 +92,7 @@ type stateCollector struct{ g *Gateway }
 
 var (
 	descWorkerUp       = prometheus.NewDesc("sluice_worker_up", "1 if the worker slot has a live worker, 0 if it is down or crash-looping.", []string{"worker"}, nil)
-	descWorkerRestarts = prometheus.NewDesc("sluice_worker_restarts_total", "Times the worker slot's worker was replaced (deaths, failed starts, recycling, rolling restarts).", []string{"worker"}, nil)
+	descWorkerRestarts = prometheus.NewDesc("sluice_worker_restarts_total", "Times the worker slot got a new worker, by reason: crash (the worker exited or its connection ended), hung (silent for the liveness window, killed), recycled (--max-requests or --worker-max-rss), rolling (a rolling restart: SIGHUP, a new sched), failed_start (a new worker did not complete its handshake).", []string{"worker", "reason"}, nil)
 	descWorkerOpen     = prometheus.NewDesc("sluice_worker_open_streams", "Requests the gateway has on the worker.", []string{"worker"}, nil)
 	descWorkerSndbuf   = prometheus.NewDesc("sluice_worker_parent_sndbuf_bytes", "Effective SO_SNDBUF of the parent's end of the worker socket.", []string{"worker"}, nil)
 	descWaiting        = prometheus.NewDesc("sluice_gateway_waiting_requests", "Requests waiting for a worker with room.", nil, nil)
@@ -117,6 +117,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	st := c.g.Status()
+	restarts := c.g.sup.restartsByReason()
 	for _, w := range st.Workers {
 		id := itoa(w.ID)
 		up := 0.0
@@ -124,7 +125,13 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			up = 1
 		}
 		ch <- prometheus.MustNewConstMetric(descWorkerUp, prometheus.GaugeValue, up, id)
-		ch <- prometheus.MustNewConstMetric(descWorkerRestarts, prometheus.CounterValue, float64(w.Restarts), id)
+		if w.ID < len(restarts) {
+			// Every reason from the start, at 0 until it happens, so that
+			// a rate over it needs no absent-series special case.
+			for why, n := range restarts[w.ID] {
+				ch <- prometheus.MustNewConstMetric(descWorkerRestarts, prometheus.CounterValue, float64(n), id, restartReasonNames[why])
+			}
+		}
 		ch <- prometheus.MustNewConstMetric(descWorkerOpen, prometheus.GaugeValue, float64(w.Open), id)
 		ch <- prometheus.MustNewConstMetric(descWorkerSndbuf, prometheus.GaugeValue, float64(w.SendBuffer), id)
 		collectLoad(ch, w)

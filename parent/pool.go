@@ -48,6 +48,11 @@ type backend struct {
 	// served counts the requests routed to it, for --max-requests;
 	// guarded by pool.mu.
 	served int
+	// maxServed, if positive, is the most requests routed to it
+	// (Config.MaxRequests): the pool picks it no more once served reaches
+	// it, and closes full (if not nil) then, for its slot to replace it.
+	maxServed int
+	full      chan struct{}
 }
 
 // waiter is a request queued for a slot, first come first served.
@@ -264,7 +269,7 @@ func (p *pool) pickLocked(exclude *backend) *backend {
 	var best *backend
 	bestSpare := 0
 	for _, b := range p.backends {
-		if b == exclude || b.conn.GoingAway() || b.conn.Err() != nil {
+		if b == exclude || b.conn.GoingAway() || b.conn.Err() != nil || b.maxServed > 0 && b.served >= b.maxServed {
 			continue
 		}
 		spare := p.allowanceLocked(b) - b.open
@@ -362,6 +367,9 @@ func (p *pool) dispatchLocked() {
 func (b *backend) take() {
 	b.open++
 	b.served++
+	if b.served == b.maxServed && b.full != nil {
+		close(b.full)
+	}
 }
 
 // served reports how many requests were routed to b.

@@ -115,9 +115,9 @@ func (g *Gateway) Status() Status {
 }
 
 // Ready reports whether the gateway should receive traffic: at least one
-// worker is up and it is not draining.
+// worker is up and it is not draining (from BeginDrain on).
 func (g *Gateway) Ready() bool {
 	g.pool.mu.Lock()
 	defer g.pool.mu.Unlock()
-	return !g.pool.draining && len(g.pool.backends) > 0
+	return !g.pool.draining && !g.unready.Load() && len(g.pool.backends) > 0
 }

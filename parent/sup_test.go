@@ -283,9 +283,12 @@ func (e *supEnv) pongs(id int) uint64 {
 }
 
 // metric is the value of the parent's metric name for a worker slot (""
-// for one without a worker label), as a scrape would see it.
+// for one without a worker label), as a scrape would see it: the sum over
+// its other labels (a restart's reason).
 func (e *supEnv) metric(name, worker string) float64 {
 	e.t.Helper()
+	var sum float64
+	found := false
 	fams, err := e.g.metrics.reg.Gather()
 	if err != nil {
 		e.t.Fatal(err)
@@ -304,16 +307,19 @@ func (e *supEnv) metric(name, worker string) float64 {
 			if label != worker {
 				continue
 			}
+			found = true
 			switch {
 			case m.Gauge != nil:
-				return m.Gauge.GetValue()
+				sum += m.Gauge.GetValue()
 			case m.Counter != nil:
-				return m.Counter.GetValue()
+				sum += m.Counter.GetValue()
 			}
 		}
 	}
-	e.t.Fatalf("no metric %s{worker=%q}", name, worker)
-	return 0
+	if !found {
+		e.t.Fatalf("no metric %s{worker=%q}", name, worker)
+	}
+	return sum
 }
 
 // supLoad runs n clients calling do in a loop until stop is closed.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicegw/sluice/ipc"
@@ -43,15 +44,26 @@ type supervisor struct {
 
 	mu    sync.Mutex
 	slots []*slot
+
+	// booted is set once any worker completed its handshake; until then a
+	// worker that fails to start is reported on bootFailed (once), since
+	// a command that never comes up is a mistake to report, not to retry.
+	booted     atomic.Bool
+	bootFailed chan error
+	// rssWarned is set once the memory limit was found below a fresh
+	// worker's resident memory, so the warning is logged once.
+	rssWarned atomic.Bool
 }
 
 // slot is the history of one worker position.
 type slot struct {
 	id       int
 	restarts int
-	proc     *process
-	backend  *backend
-	lastExit string
+	// restartsBy splits restarts by reason (restartReason).
+	restartsBy [numRestartReasons]int
+	proc       *process
+	backend    *backend
+	lastExit   string
 	// youngDeaths counts consecutive deaths before stableUptime; from
 	// crashLoopDeaths on, the slot is reported as crash-looping.
 	youngDeaths int
@@ -69,7 +81,7 @@ const crashLoopDeaths = 3
 const stableUptime = 10 * time.Second
 
 func newSupervisor(cfg Config, p *pool) *supervisor {
-	return &supervisor{cfg: cfg, pool: p, log: cfg.Logger, launcher: execLauncher{cfg}, stopping: make(chan struct{})}
+	return &supervisor{cfg: cfg, pool: p, log: cfg.Logger, launcher: execLauncher{cfg}, stopping: make(chan struct{}), bootFailed: make(chan error, 1)}
 }
 
 // Start launches the workers and returns at once; each slot keeps its
@@ -97,7 +109,8 @@ func (s *supervisor) run(sl *slot) {
 			p, b, err := s.spawn(sl)
 			if err != nil {
 				s.log.Error("worker failed to start", "worker", sl.id, "err", err, "retry_in", delay)
-				s.died(sl, "failed to start: "+err.Error(), 0)
+				s.died(sl, "failed to start: "+err.Error(), 0, restartFailedStart)
+				s.failBoot(sl, err)
 				if !s.pause(jitter(delay)) {
 					return
 				}
@@ -127,7 +140,10 @@ func (s *supervisor) run(sl *slot) {
 			}
 			cur = next
 			continue
-		case eventHung:
+		}
+		reason := restartCrash
+		if ev == eventHung {
+			reason = restartHung
 			s.log.Error("worker presumed hung: no frame within the liveness window; killing it",
 				"worker", sl.id, "pid", cur.pid(), "silent_for", time.Since(cur.conn.LastFrame()).Round(time.Millisecond), "liveness_window", s.cfg.LivenessWindow)
 			cur.terminate(s.cfg.KillGrace)
@@ -139,7 +155,7 @@ func (s *supervisor) run(sl *slot) {
 			delay = s.cfg.RestartDelay
 		}
 		exit := cur.exit()
-		s.died(sl, exit, uptime)
+		s.died(sl, exit, uptime, reason)
 		s.log.Warn("worker died", "worker", sl.id, "pid", cur.pid(), "exit", exit, "conn_err", cur.conn.Err(),
 			"uptime", uptime.Round(time.Millisecond), "restart_in", delay)
 		cur = nil
@@ -155,9 +171,11 @@ func (s *supervisor) run(sl *slot) {
 // worker's load reports, which feed the backend, may come right after the
 // handshake.
 func (s *supervisor) spawn(sl *slot) (*process, *backend, error) {
-	b := &backend{id: sl.id}
+	b := &backend{id: sl.id, maxServed: s.cfg.MaxRequests, full: make(chan struct{})}
 	cfg := s.cfg
 	cfg.IPC = s.pool.connConfig(cfg.IPC, b)
+	// The handshake is the worker's start: StartTimeout bounds it.
+	cfg.IPC.HandshakeTimeout = s.cfg.StartTimeout
 	p, err := spawn(s.launcher, cfg, s.workerEnv(), sl.id)
 	if err != nil {
 		return nil, nil, err
@@ -170,6 +188,7 @@ func (s *supervisor) spawn(sl *slot) (*process, *backend, error) {
 // requests to it.
 func (s *supervisor) register(sl *slot, p *process, b *backend) {
 	s.log.Info("worker up", "worker", sl.id, "pid", p.pid(), "parent_sndbuf", p.h.sendBuffer())
+	s.booted.Store(true)
 	s.mu.Lock()
 	sl.proc, sl.backend = p, b
 	s.mu.Unlock()
@@ -177,11 +196,12 @@ func (s *supervisor) register(sl *slot, p *process, b *backend) {
 }
 
 // died records a death (or a failed start) in the slot's history.
-func (s *supervisor) died(sl *slot, exit string, uptime time.Duration) {
+func (s *supervisor) died(sl *slot, exit string, uptime time.Duration, why restartReason) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sl.proc, sl.backend, sl.lastExit = nil, nil, exit
 	sl.restarts++
+	sl.restartsBy[why]++
 	if uptime > stableUptime {
 		sl.youngDeaths = 0
 		return
@@ -218,6 +238,7 @@ func (s *supervisor) replaceWorker(sl *slot, old *process, why event) (*process,
 	s.pool.remove(oldBackend)
 	s.mu.Lock()
 	sl.restarts++
+	sl.restartsBy[why.restartReason()]++
 	sl.lastExit = why.String()
 	s.mu.Unlock()
 	s.log.Info("worker replaced; the old one finishes its requests", "worker", sl.id, "reason", why.String(), "old_pid", old.pid(), "new_pid", next.pid())

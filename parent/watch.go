@@ -2,7 +2,6 @@ package parent
 
 import (
 	"context"
-	"math/rand/v2"
 	"sync"
 	"time"
 )
@@ -14,7 +13,7 @@ const (
 	eventDied     event = iota // the process exited or its connection ended
 	eventHung                  // no frame at all within the liveness window
 	eventReplace               // a rolling restart asked for a new worker
-	eventRecycle               // --max-requests or --worker-max-rss reached
+	eventRecycle               // MaxRequests or MaxRSS reached
 	eventStopping              // the supervisor is stopping
 )
 
@@ -38,7 +37,6 @@ func (s *supervisor) watch(sl *slot, p *process) (event, chan error) {
 	defer cancel()
 	pinging := false
 	pinged := make(chan struct{}, 1)
-	recycleAt := recycleThreshold(s.cfg.MaxRequests)
 	// Silence counts from when this watch began at the earliest: an idle
 	// worker sends nothing until pinged, and none was pinged before.
 	watching := time.Now()
@@ -52,6 +50,10 @@ func (s *supervisor) watch(sl *slot, p *process) (event, chan error) {
 			return eventStopping, nil
 		case ack := <-sl.replace:
 			return eventReplace, ack
+		case <-sl.backend.full:
+			// The pool stopped routing to it at its last request.
+			s.log.Info("worker reached its request limit; recycling", "worker", sl.id, "pid", p.pid(), "limit", s.cfg.MaxRequests)
+			return eventRecycle, nil
 		case <-pinged:
 			pinging = false
 		case <-tick.C:
@@ -77,13 +79,10 @@ func (s *supervisor) watch(sl *slot, p *process) (event, chan error) {
 					pinged <- struct{}{}
 				}()
 			}
-			if recycleAt > 0 && s.pool.served(sl.backend) >= recycleAt {
-				s.log.Info("worker reached its request limit; recycling", "worker", sl.id, "pid", p.pid(), "limit", recycleAt)
-				return eventRecycle, nil
-			}
 			if s.cfg.MaxRSS > 0 {
 				if rss, err := p.h.rss(); err == nil && rss > s.cfg.MaxRSS {
 					s.log.Warn("worker exceeds its memory limit; recycling", "worker", sl.id, "pid", p.pid(), "rss_bytes", rss, "max_rss_bytes", s.cfg.MaxRSS)
+					s.warnFreshRSS(p, rss)
 					return eventRecycle, nil
 				}
 			}
@@ -91,11 +90,18 @@ func (s *supervisor) watch(sl *slot, p *process) (event, chan error) {
 	}
 }
 
-// recycleThreshold adds up to 10 % of jitter to a request limit, so that
-// workers started together are not all recycled at once.
-func recycleThreshold(max int) int {
-	if max <= 0 {
-		return 0
+// freshWorker is how young a worker is, at most, for its resident memory
+// to be what it takes to start rather than what it grew to.
+const freshWorker = 5 * time.Second
+
+// warnFreshRSS warns, once, when a worker just started is already above
+// MaxRSS: the limit is below what a worker needs to start, so every worker
+// is replaced at its first check, a restart every heartbeat that the
+// per-recycle log lines do not make plain.
+func (s *supervisor) warnFreshRSS(p *process, rss int64) {
+	if age := time.Since(p.started); age > freshWorker || !s.rssWarned.CompareAndSwap(false, true) {
+		return
 	}
-	return max + rand.IntN(max/10+1)
+	s.log.Warn("the memory limit is below a fresh worker's resident memory: every worker is recycled right after it starts; raise --worker-max-rss (Config.MaxRSS) above it",
+		"rss_bytes", rss, "max_rss_bytes", s.cfg.MaxRSS, "worker_age", time.Since(p.started).Round(time.Millisecond))
 }

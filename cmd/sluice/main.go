@@ -12,6 +12,7 @@ const usage = `sluice: a response-streaming gateway for large payloads
 usage:
   sluice serve [flags]   run the gateway and its workers (flags: sluice serve --help)
   sluice worker          run the built-in demo worker (started by serve, not by hand)
+  sluice version         module version, VCS revision and Go version (also --version)
   sluice --help          this text
 
 Every serve flag --name has an environment twin SLUICE_NAME; the flag wins.
@@ -27,6 +28,8 @@ func main() {
 		os.Exit(serve(os.Args[2:]))
 	case "worker":
 		os.Exit(worker())
+	case "version", "-version", "--version":
+		fmt.Print(version())
 	case "-h", "-help", "--help", "help":
 		fmt.Print(usage)
 	default:

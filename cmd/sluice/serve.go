@@ -21,6 +21,7 @@ import (
 func serve(args []string) int {
 	fs := flag.NewFlagSet("sluice serve", flag.ContinueOnError)
 	s := serveFlags(fs)
+	clearerDurations(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -31,12 +32,17 @@ func serve(args []string) int {
 		fmt.Fprintln(os.Stderr, "sluice serve:", err)
 		return 2
 	}
+	if err := s.checkStart(fs); err != nil {
+		fmt.Fprintln(os.Stderr, "sluice serve:", err)
+		return 2
+	}
 	if err := s.check(); err != nil {
 		fmt.Fprintln(os.Stderr, "sluice serve:", err)
 		return 2
 	}
 	log := newLogger(s.logFormat)
 	slog.SetDefault(log)
+	warnUnknownEnv(log, fs, os.Environ())
 
 	cfg := parent.Config{
 		Workers:       s.workers,
@@ -56,6 +62,7 @@ func serve(args []string) int {
 		HeartbeatInterval: s.heartbeat,
 		LivenessWindow:    s.liveness,
 		MaxRequests:       s.maxRequests,
+		StartTimeout:      s.workerStartTimeout,
 		MaxRSS:            int64(s.maxRSS),
 		WorkerMemoryLimit: int64(s.workerMemory),
 		BufferBudget:      int64(s.bufferBudget),
@@ -66,9 +73,7 @@ func serve(args []string) int {
 		// control would.
 		cfg.MaxInFlight = ipc.DefaultMaxStreams
 	}
-	if s.workerCmd != "" {
-		cfg.WorkerCmd = []string{s.workerCmd}
-	}
+	cfg.WorkerCmd = s.workerArgv
 	gw, err := parent.New(cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sluice serve:", err)
@@ -92,7 +97,8 @@ func serve(args []string) int {
 		log.Info("admin listening", "addr", aln.Addr().String())
 	}
 	gw.Start()
-	srv := &http.Server{Handler: gw, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	open := &inflight{}
+	srv := &http.Server{Handler: open.wrap(gw), ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("sluice listening", "addr", ln.Addr().String())
@@ -107,6 +113,8 @@ wait:
 		select {
 		case sig = <-sigs:
 			break wait
+		case err := <-gw.BootFailed():
+			return bootFailed(log, gw, srv, admin, err)
 		case err := <-served:
 			log.Error("HTTP server failed", "err", err)
 			break wait
@@ -125,27 +133,16 @@ wait:
 		}
 	}
 	signal.Stop(hups)
-	log.Info("draining", "signal", fmt.Sprint(sig), "drain_timeout", s.drainTimeout)
+	log.Info("signal received", "signal", fmt.Sprint(sig))
 	go func() {
 		<-sigs
 		log.Error("second signal: exiting without waiting")
 		os.Exit(1)
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), s.drainTimeout)
-	defer cancel()
-	code := 0
-	if err := srv.Shutdown(ctx); err != nil {
-		log.Warn("in-flight responses did not finish within the drain timeout", "err", err)
-		srv.Close()
-		code = 1
-	}
-	if err := gw.Shutdown(ctx); err != nil {
-		log.Warn("workers did not finish within the drain timeout", "err", err)
-		code = 1
-	}
+	drain(log, gw, srv, open, s.shutdownDelay, s.drainTimeout)
 	if admin != nil {
 		admin.Close()
 	}
 	log.Info("stopped")
-	return code
+	return 0
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/sluicegw/sluice/ipc/settings"
 	"github.com/sluicegw/sluice/parent"
-	"github.com/sluicegw/sluice/sockopt"
 )
 
 // serveSettings holds every knob of `sluice serve`. Each has one name across
@@ -45,6 +44,11 @@ type serveSettings struct {
 	maxRSS        size
 	workerMemory  size
 	bufferBudget  size
+
+	shutdownDelay      time.Duration
+	workerStartTimeout time.Duration
+	// workerArgv is workerCmd split into words (checkStart).
+	workerArgv []string
 }
 
 // size is a byte count in the syntax of settings.ParseSize (4096, 64KiB,
@@ -74,10 +78,10 @@ func serveFlags(fs *flag.FlagSet) *serveSettings {
 	fs.StringVar(&s.listen, "listen", "127.0.0.1:8080", "HTTP address to serve clients on")
 	fs.StringVar(&s.adminListen, "admin-listen", "127.0.0.1:9090", "address for /healthz, /readyz, /status; empty disables")
 	fs.IntVar(&s.workers, "workers", 0, "worker processes; 0 means one per CPU available")
-	fs.StringVar(&s.workerCmd, "worker-cmd", "", "path of a worker binary (one built with child.Main); empty re-executes this binary as the built-in demo worker")
+	fs.StringVar(&s.workerCmd, "worker-cmd", "", "a worker command (a binary built with child.Main) and its arguments, split like a shell does (quotes, backslashes; no expansion); empty re-executes this binary as the built-in demo worker")
 	fs.StringVar(&s.root, "root", "", "directory the demo worker serves under /files/; empty disables /files/")
 	fs.Var(&s.sndbuf, "sndbuf", "SO_SNDBUF of both ends of every worker socket (bytes, or KiB/MiB); -1 leaves the kernel's default; the effective value is logged")
-	fs.IntVar(&s.maxInFlight, "max-inflight", settings.DefaultMaxInFlight, fmt.Sprintf("0: automatic (each worker's CPU admission controller sets its limit, and the parent routes by the workers' load reports); 1..%d: a hard cap on the requests one worker handles at once, with no controller", settings.MaxInFlightLimit))
+	fs.IntVar(&s.maxInFlight, "max-inflight", settings.DefaultMaxInFlight, fmt.Sprintf("0: automatic (each worker's CPU admission controller sets its limit, and the parent routes by the workers' load reports); 1..%d (a worker's default stream limit): a hard cap on the requests one worker handles at once, with no controller", parent.MaxInFlightCap))
 	fs.DurationVar(&s.queueTimeout, "queue-timeout", parent.DefaultQueueTimeout, "how long a request waits for a worker with room before 503")
 	fs.DurationVar(&s.queueTarget, "queue-target", parent.DefaultQueueTarget, "while the wait queue is overloaded (standing and growing for --queue-interval), how long a request may wait for a worker; one the queue is not expected to reach within it, beyond the one that always waits, gets 503 at once; 0 turns this off (every request may wait --queue-timeout)")
 	fs.DurationVar(&s.queueInterval, "queue-interval", parent.DefaultQueueInterval, "how long the wait queue must stand and grow to count as overloaded, and stop growing to count as normal again")
@@ -85,7 +89,7 @@ func serveFlags(fs *flag.FlagSet) *serveSettings {
 	fs.DurationVar(&s.maxRetryAfter, "max-retry-after", parent.DefaultMaxRetryAfter, "the most Retry-After of a 503; in between it is the time the workers need, at their measured rate, for the requests waiting and those refused over the last second")
 	fs.DurationVar(&s.sendTimeout, "send-timeout", parent.DefaultSendTimeout, "a client that takes no bytes of its response for this long is cut (the connection closed, the worker's stream reset); 0 never")
 	fs.IntVar(&s.maxQueue, "max-queue", parent.DefaultMaxQueue, "requests that may wait for a worker at once; more get 503 at once")
-	fs.DurationVar(&s.drainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM/SIGINT, how long in-flight responses have to finish")
+	fs.DurationVar(&s.drainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM/SIGINT, after --shutdown-delay, how long in-flight responses have to finish; those still running are cut (and counted in the log), and the exit status is 0 all the same")
 	fs.StringVar(&s.admission, "admission", settings.AdmissionOn, "admission: on, or off (no in-flight limit in the parent or the worker, no watermark gate: every request starts at once; for comparisons)")
 	fs.StringVar(&s.sched, "sched", settings.PolicySequential, "worker data scheduling: "+settings.PolicySequential+" or "+settings.PolicyRoundRobin)
 	fs.Var(&s.highWatermark, "high-watermark", "queued response bytes per worker above which no new handler starts")
@@ -94,9 +98,11 @@ func serveFlags(fs *flag.FlagSet) *serveSettings {
 	fs.StringVar(&s.logFormat, "log-format", settings.LogText, "log format: text or json")
 	fs.DurationVar(&s.heartbeat, "heartbeat-interval", parent.DefaultHeartbeat, "how often the parent pings each worker")
 	fs.DurationVar(&s.liveness, "liveness-window", parent.DefaultLivenessWindow, "a worker that sends nothing at all for this long is presumed hung and replaced (not a request timeout: busy workers still answer pings)")
-	fs.IntVar(&s.maxRequests, "max-requests", 0, "recycle a worker after about this many requests (+10% jitter); 0 never")
+	fs.IntVar(&s.maxRequests, "max-requests", 0, "recycle a worker after exactly this many requests: none is routed to it after the last, and it is replaced while it finishes them; 0 never")
 	fs.Var(&s.maxRSS, "worker-max-rss", "recycle a worker whose resident memory exceeds this (bytes or KiB/MiB/GiB); 0 never")
 	fs.Var(&s.workerMemory, "worker-memory-limit", "GOMEMLIMIT of each worker; 0 means a share of the container's memory limit, -1 none")
+	fs.DurationVar(&s.shutdownDelay, "shutdown-delay", 0, "on SIGTERM/SIGINT, how long to keep accepting and serving after /readyz turned 503, so that load balancers stop sending first (Kubernetes' preStop sleep); 0 stops accepting at once")
+	fs.DurationVar(&s.workerStartTimeout, "worker-start-timeout", parent.DefaultStartTimeout, "how long a new worker has to complete its handshake; at first start, a worker that fails to (or exits first) stops sluice serve with exit status 3")
 	s.bufferBudget = parent.DefaultBufferBudget
 	fs.Var(&s.bufferBudget, "buffer-budget", "response bytes the parent buffers across all streams, about: each stream's window shrinks toward its share of it (at least 64KiB, at most 4MiB); -1 none (4MiB per stream)")
 	return s
@@ -153,11 +159,6 @@ func (s *serveSettings) check() error {
 		return fmt.Errorf("--retry-after %v and --max-retry-after %v: use at least 1s, the first no more than the second", s.retryAfter, s.maxRetryAfter)
 	case s.workers < 0:
 		return fmt.Errorf("--workers %d: use 0 (one per CPU) or more", s.workers)
-	case s.sndbuf > sockopt.MaxBuffer:
-		return fmt.Errorf("--sndbuf %s: too large for a socket buffer; use at most %d bytes, or -1 for the kernel's default", s.sndbuf.String(), sockopt.MaxBuffer)
-	}
-	if err := settings.CheckMaxInFlight("--max-inflight", s.maxInFlight); err != nil {
-		return err
 	}
 	if s.bufferBudget >= 0 && s.bufferBudget < parent.MinBufferBudget {
 		return fmt.Errorf("--buffer-budget %s: too small to share among streams; use at least %s, or -1 for none", s.bufferBudget.String(), settings.FormatSize(parent.MinBufferBudget))
