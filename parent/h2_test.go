@@ -97,4 +97,3 @@ func TestGatewayOverHTTP2(t *testing.T) {
 		})
 	}
 }
-
