@@ -87,12 +87,16 @@ func runRelay(ctx context.Context, e *env) (bool, error) {
 // and returns the time from its first byte to its last. A status other than
 // 200 or a body of other than want bytes is an error.
 func fetchTimed(ctx context.Context, u string, want int64, timeout time.Duration) (time.Duration, error) {
+	return fetchTimedWith(ctx, &http.Transport{DisableCompression: true}, u, want, timeout)
+}
+
+// fetchTimedWith is fetchTimed through tr, which it closes.
+func fetchTimedWith(ctx context.Context, tr *http.Transport, u string, want int64, timeout time.Duration) (time.Duration, error) {
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	tr := &http.Transport{DisableCompression: true}
 	defer tr.CloseIdleConnections()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
