@@ -29,14 +29,12 @@ func TestLimitListenerHoldsTheExtraInTheBacklog(t *testing.T) {
 			accepted <- c
 		}
 	}()
-	var clients []net.Conn
 	for range 3 {
 		c, err := net.Dial("tcp", raw.Addr().String())
 		if err != nil {
 			t.Fatalf("the kernel refused a connection beyond the limit: %v", err)
 		}
 		defer c.Close()
-		clients = append(clients, c)
 	}
 	first := gwRecv(t, accepted, "the first connection")
 	gwRecv(t, accepted, "the second connection")

@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 )
 
 // targetH2 is the least median throughput of one large response over
@@ -62,40 +61,17 @@ func runH2(ctx context.Context, e *env) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	sum := relayRow{Scenario: "h2", Kind: "summary", SluiceGBps: median(h2), BaselineGBps: median(h1), session: &sess}
-	if sum.BaselineGBps > 0 {
-		sum.Ratio = sum.SluiceGBps / sum.BaselineGBps
-	}
-	sum.Pass = sum.Ratio >= targetH2
+	sum := ratioSummary("h2", h2, h1, targetH2, &sess)
 	e.report.write(sum)
 	fmt.Fprintf(e.out, "h2: one %s response, h2c against HTTP/1.1 on the same gateway (sluice serve %s), read with a 1 MiB buffer, first byte to last\n",
 		humanBytes(o.relaySize), strings.Join(args, " "))
-	tw := tabwriter.NewWriter(e.out, 0, 4, 2, ' ', 0)
-	fmt.Fprint(tw, "GB/s\t")
-	for i := range h1 {
-		fmt.Fprintf(tw, "round %d\t", i+1)
-	}
-	fmt.Fprintln(tw, "median")
-	for _, side := range []struct {
-		name string
-		v    []float64
-		med  float64
-	}{{"Go client HTTP/1.1", h1, sum.BaselineGBps}, {"Go client h2c", h2, sum.SluiceGBps}, {"h2load --h1", nh1, median(nh1)}, {"h2load h2c", nh2, median(nh2)}} {
-		if len(side.v) == 0 {
-			continue
-		}
-		fmt.Fprintf(tw, "%s\t", side.name)
-		for _, v := range side.v {
-			fmt.Fprintf(tw, "%.2f\t", v)
-		}
-		fmt.Fprintf(tw, "%.2f\n", side.med)
-	}
-	tw.Flush()
+	printGBps(e.out, []gbpsSide{{"Go client HTTP/1.1", h1, sum.BaselineGBps}, {"Go client h2c", h2, sum.SluiceGBps}, {"h2load --h1", nh1, median(nh1)}, {"h2load h2c", nh2, median(nh2)}})
 	fmt.Fprintf(e.out, "ratio h2c / HTTP/1.1, Go client: %.2f (target ≥ %.2f) %s\n", sum.Ratio, targetH2, passMiss(sum.Pass))
-	if len(nh1) > 0 && median(nh1) > 0 {
-		r := median(nh2) / median(nh1)
-		e.report.write(relayRow{Scenario: "h2", Kind: "summary", Side: "h2load", SluiceGBps: median(nh2), BaselineGBps: median(nh1), Ratio: r, Pass: r >= targetH2})
-		fmt.Fprintf(e.out, "ratio h2c / HTTP/1.1, h2load: %.2f (target ≥ %.2f) %s\n", r, targetH2, passMiss(r >= targetH2))
+	if len(nh1) > 0 {
+		ns := ratioSummary("h2", nh2, nh1, targetH2, nil)
+		ns.Side = "h2load"
+		e.report.write(ns)
+		fmt.Fprintf(e.out, "ratio h2c / HTTP/1.1, h2load: %.2f (target ≥ %.2f) %s\n", ns.Ratio, targetH2, passMiss(ns.Pass))
 	}
 	printNotes(e.out, "h2", nil, "", sess)
 	fmt.Fprintln(e.out)

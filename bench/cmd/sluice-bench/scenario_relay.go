@@ -71,16 +71,23 @@ func runRelay(ctx context.Context, e *env) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	sum := relayRow{Scenario: "relay", Kind: "summary", SluiceGBps: median(sl), BaselineGBps: median(base), session: &sess}
-	if sum.BaselineGBps > 0 {
-		sum.Ratio = sum.SluiceGBps / sum.BaselineGBps
-	}
-	sum.Pass = sum.Ratio >= targetRelay
+	sum := ratioSummary("relay", sl, base, targetRelay, &sess)
 	e.report.write(sum)
 	printRelay(e.out, o, sl, base, sum)
 	printNotes(e.out, "relay", nil, "", sess)
 	fmt.Fprintln(e.out)
 	return true, nil
+}
+
+// ratioSummary is the summary row of scenario: the median of got over
+// the median of base, against target.
+func ratioSummary(scenario string, got, base []float64, target float64, sess *session) relayRow {
+	sum := relayRow{Scenario: scenario, Kind: "summary", SluiceGBps: median(got), BaselineGBps: median(base), session: sess}
+	if sum.BaselineGBps > 0 {
+		sum.Ratio = sum.SluiceGBps / sum.BaselineGBps
+	}
+	sum.Pass = sum.Ratio >= target
+	return sum
 }
 
 // fetchTimed GETs u with one connection, reads the body with a 1 MiB buffer
