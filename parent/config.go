@@ -146,6 +146,14 @@ type Config struct {
 	// embedder takes its place.
 	BufferBudget int64
 
+	// MaxHeaderBytes bounds a request's head as sent to a worker (its
+	// fields and their lengths, docs/PROTOCOL.md): more is answered 431,
+	// and a request target over a quarter of it 414, before any worker
+	// sees it. Zero means DefaultMaxHeaderBytes; at most HeadFrameLimit,
+	// what a HEAD frame carries. An embedder sets its http.Server's
+	// MaxHeaderBytes to ServerMaxHeaderBytes of it.
+	MaxHeaderBytes int
+
 	// Logger receives lifecycle events; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -241,6 +249,9 @@ func VerifyConfig(c *Config) error {
 		return fmt.Errorf("parent: BufferBudget %d is too small; use 0 (default %d), a negative value (none) or at least %d bytes", c.BufferBudget, DefaultBufferBudget, MinBufferBudget)
 	case c.LivenessWindow != 0 && c.HeartbeatInterval != 0 && c.LivenessWindow < 2*c.HeartbeatInterval:
 		return fmt.Errorf("parent: LivenessWindow %v is less than two HeartbeatIntervals (%v): one late pong would kill a healthy worker", c.LivenessWindow, c.HeartbeatInterval)
+	}
+	if err := verifyMaxHeaderBytes(c.MaxHeaderBytes); err != nil {
+		return err
 	}
 	return ipc.VerifyConfig(c.IPC)
 }

@@ -84,6 +84,9 @@ func (g *Gateway) Restart(ctx context.Context) error {
 
 // ServeHTTP routes r to a worker, or refuses it with 503 and Retry-After.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !g.checkHeadLimits(w, r) {
+		return
+	}
 	arrived := time.Now()
 	defer func() { g.metrics.duration.Observe(time.Since(arrived).Seconds()) }()
 	ctx := r.Context()

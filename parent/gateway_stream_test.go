@@ -1,7 +1,6 @@
 package parent
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -66,30 +65,14 @@ func TestGatewayFlushPassesThrough(t *testing.T) {
 	e := gwStart(t, Config{})
 	seen := make(chan struct{})
 	e.addWorker(0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "first\n")
-		w.(http.Flusher).Flush()
-		select {
-		case <-seen:
-		case <-r.Context().Done():
-			return
-		}
-		io.WriteString(w, "second\n")
+		gwWriteFlushed(w, r, seen)
 	}), nil)
 	resp, err := e.client.Get(e.url("/"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	br := bufio.NewReader(resp.Body)
-	line, err := br.ReadString('\n')
-	if err != nil || line != "first\n" {
-		t.Fatalf("first line %q, %v", line, err)
-	}
-	close(seen)
-	rest, err := io.ReadAll(br)
-	if err != nil || string(rest) != "second\n" {
-		t.Fatalf("rest %q, %v", rest, err)
-	}
+	gwReadFlushed(t, resp.Body, seen)
 	if len(resp.TransferEncoding) != 1 || resp.TransferEncoding[0] != "chunked" {
 		t.Fatalf("transfer encoding %v; want chunked", resp.TransferEncoding)
 	}

@@ -27,6 +27,8 @@ type metrics struct {
 	queueWait *prometheus.HistogramVec
 	// waitObservers are queueWait's children, by waitOutcome.
 	waitObservers [3]prometheus.Observer
+	// conns are the front listener's connections (LimitListener).
+	conns connStats
 }
 
 // latencyBuckets span 1 ms to about 2 minutes: responses here take from
@@ -76,6 +78,7 @@ func newMetrics(g *Gateway) *metrics {
 		Name: "sluice_http_send_timeouts_total", Help: `Responses cut because the client took no bytes for the send timeout; each also counts in sluice_http_aborted_total{cause="client"}.`,
 	})
 	reg.MustRegister(m.sendTimeouts)
+	reg.MustRegister(connCollector{&m.conns})
 	// The parent's runtime figures carry worker="parent", so that one
 	// name (go_goroutines, go_sched_latencies_seconds...) covers every
 	// process of the gateway.

@@ -86,8 +86,17 @@ func startGateway(t *testing.T, workers int, args ...string) *gateway {
 // environment.
 func startGatewayEnv(t *testing.T, env []string, workers int, args ...string) *gateway {
 	t.Helper()
+	g := launchGateway(t, env, append([]string{"--workers", fmt.Sprint(workers)}, args...)...)
+	g.waitWorkersUp(workers)
+	return g
+}
+
+// launchGateway is startGatewayEnv without waiting for the workers, for a
+// gateway whose /status the helpers cannot reach (a token, a Unix socket).
+func launchGateway(t *testing.T, env []string, args ...string) *gateway {
+	t.Helper()
 	bin := sluiceBinary(t)
-	all := append([]string{"serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--log-format", "json", "--workers", fmt.Sprint(workers)}, args...)
+	all := append([]string{"serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--log-format", "json"}, args...)
 	cmd := exec.Command(bin, all...)
 	// The race detector's default second of sleep at exit would be added
 	// to every worker's stop and the gateway's.
@@ -143,7 +152,6 @@ func startGatewayEnv(t *testing.T, env []string, workers int, args ...string) *g
 	case <-time.After(30 * time.Second):
 		t.Fatalf("sluice serve did not start listening\n%s", g.logs.String())
 	}
-	g.waitWorkersUp(workers)
 	return g
 }
 

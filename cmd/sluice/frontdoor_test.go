@@ -1,258 +1,466 @@
 package main
 
 import (
-	"bytes"
-	"errors"
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluicegw/sluice/child/digest"
 )
 
-// runServe runs `sluice serve` with args (and env added) to its end, which
-// must come within a minute, and returns its exit status and output.
-func runServe(t *testing.T, env []string, args ...string) (int, string) {
+// writeCert writes a self-signed certificate for 127.0.0.1 with the given
+// serial number and its key to cert and key, and returns a pool trusting
+// it.
+func writeCert(t *testing.T, cert, key string, serial int64) *x509.CertPool {
 	t.Helper()
-	cmd := exec.Command(sluiceBinary(t), append([]string{"serve", "--listen", "127.0.0.1:0", "--admin-listen", "", "--workers", "1"}, args...)...)
-	cmd.Env = append(append(os.Environ(), "GORACE=atexit_sleep_ms=0"), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		var ee *exec.ExitError
-		if err != nil && !errors.As(err, &ee) {
-			t.Fatal(err)
-		}
-		return cmd.ProcessState.ExitCode(), out.String()
-	case <-time.After(time.Minute):
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-		t.Fatalf("serve %v still running after a minute:\n%s", args, out.String())
-		return 0, ""
-	}
-}
-
-// TestServeRefusesBadStartWithTheReason: each of these stops the start
-// with exit status 2 and says why, before any worker starts.
-func TestServeRefusesBadStartWithTheReason(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "plain")
-	if err := os.WriteFile(file, []byte("not a program"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct {
-		args []string
-		env  string
-		want string
-	}{
-		{args: []string{"--low-watermark", "8MiB", "--high-watermark", "1MiB"}, want: "--low-watermark 8MiB (SLUICE_LOW_WATERMARK): above SLUICE_HIGH_WATERMARK (1MiB)"},
-		{args: []string{"--sndbuf", "1GiB"}, want: "--sndbuf 1GiB: too large; use at most 64MiB"},
-		{args: []string{"--worker-cmd", filepath.Join(dir, "missing")}, want: "missing does not exist"},
-		{args: []string{"--worker-cmd", "no-such-sluice-worker --flag"}, want: "no-such-sluice-worker is not in $PATH"},
-		{args: []string{"--worker-cmd", file}, want: "plain is not executable"},
-		{args: []string{"--worker-cmd", `"unterminated`}, want: "--worker-cmd"},
-		{args: []string{"--root", filepath.Join(dir, "missing")}, want: "--root " + filepath.Join(dir, "missing") + ": stat"},
-		{args: []string{"--root", file}, want: "plain: not a directory"},
-		{args: []string{"--workers", "1", "stray"}, want: `unexpected argument "stray"`},
-		{args: []string{"--queue-timeout", "5"}, want: `invalid duration "5": a unit is needed, like 5s`},
-		{args: []string{"--drain-timeout", "soon"}, want: `invalid duration "soon": use a number and a unit`},
-		{env: "SLUICE_QUEUE_TIMEOUT=5", want: `SLUICE_QUEUE_TIMEOUT="5": invalid duration "5": a unit is needed, like 5s`},
-		{env: "SLUICE_SHUTDOWN_DELAY=2", want: `SLUICE_SHUTDOWN_DELAY="2": invalid duration "2": a unit is needed`},
-		{args: []string{"--max-inflight", "300"}, want: "--max-inflight 300 is out of range; use 0 (automatic) or a hard cap of 1..256 (a worker's default stream limit)"},
-	} {
-		var env []string
-		if c.env != "" {
-			env = []string{c.env}
-		}
-		code, out := runServe(t, env, c.args...)
-		if code != 2 || !strings.Contains(out, c.want) {
-			t.Errorf("serve %v %s: exit %d\n%s\nwant exit 2 saying %s", c.args, c.env, code, out, c.want)
-		}
-	}
-}
-
-// TestServeWarnsAboutUnknownEnv: a misspelt SLUICE_ variable is named in a
-// warning at start, with the known name closest to it.
-func TestServeWarnsAboutUnknownEnv(t *testing.T) {
-	g := startGatewayEnv(t, []string{"SLUICE_QUEUE_TIMOUT=3s"}, 1)
-	want := `"msg":"unknown SLUICE_ environment variable ignored","name":"SLUICE_QUEUE_TIMOUT","did_you_mean":"SLUICE_QUEUE_TIMEOUT"`
-	if !strings.Contains(g.logs.String(), want) {
-		t.Fatalf("no warning %s in the log", want)
-	}
-}
-
-// TestServeStopsWhenTheFirstWorkerCannotBoot: a worker command that exits
-// at once, or one that never completes its handshake within
-// --worker-start-timeout, stops sluice serve with exit status 3 and the
-// reason instead of a crash loop.
-func TestServeStopsWhenTheFirstWorkerCannotBoot(t *testing.T) {
-	for _, c := range []struct {
-		args []string
-		want string
-	}{
-		{[]string{"--worker-cmd", "false"}, "exit status 1"},
-		{[]string{"--worker-cmd", "sleep 60", "--worker-start-timeout", "1s"}, "timeout"},
-	} {
-		code, out := runServe(t, nil, c.args...)
-		if code != 3 || !strings.Contains(out, "sluice serve: worker 0 failed to boot") || !strings.Contains(out, c.want) {
-			t.Errorf("serve %v: exit %d\n%s\nwant exit 3, worker 0 failed to boot, and %q", c.args, code, out, c.want)
-		}
-	}
-}
-
-// TestServeWorkerCmdTakesArguments: --worker-cmd is split like a shell
-// does: a quoted path with a space, and a quoted argument with one.
-func TestServeWorkerCmdTakesArguments(t *testing.T) {
-	bin := sluiceBinary(t)
-	dir := filepath.Join(t.TempDir(), "with space")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	seen := filepath.Join(dir, "args")
-	script := filepath.Join(dir, "worker.sh")
-	body := fmt.Sprintf("#!/bin/sh\nprintf '%%s|%%s' \"$1\" \"$2\" > %q\nexec %q worker\n", seen, bin)
-	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	g := startGateway(t, 1, "--worker-cmd", fmt.Sprintf("%q 'two words' x", script))
-	if err := fetch(g.addr + "/payload?size=1KiB"); err != nil {
-		t.Fatal(err)
-	}
-	got, err := os.ReadFile(seen)
-	if err != nil || string(got) != "two words|x" {
-		t.Fatalf("the worker got %q (%v); want two words|x", got, err)
-	}
-}
-
-// TestServeVersion: `sluice version` and `sluice --version` print the
-// module, the VCS revision line and the Go version the binary was built
-// with.
-func TestServeVersion(t *testing.T) {
-	bin := sluiceBinary(t)
-	var outs []string
-	for _, arg := range []string{"version", "--version"} {
-		out, err := exec.Command(bin, arg).CombinedOutput()
-		if err != nil {
-			t.Fatalf("sluice %s: %v\n%s", arg, err, out)
-		}
-		for _, want := range []string{"sluice ", "module:   github.com/sluicegw/sluice\n", "revision: ", "go:       " + runtime.Version() + "\n"} {
-			if !strings.Contains(string(out), want) {
-				t.Fatalf("sluice %s:\n%s\nwant %q", arg, out, want)
-			}
-		}
-		outs = append(outs, string(out))
-	}
-	if outs[0] != outs[1] {
-		t.Fatalf("version and --version differ:\n%s\n%s", outs[0], outs[1])
-	}
-}
-
-// TestSIGTERMReadinessTurnsBeforeTheListenerCloses: after SIGTERM, /readyz
-// answers 503 while the listener still accepts and serves for
-// --shutdown-delay; only then are connections refused. A response still
-// running at --drain-timeout is cut, the log counts it, and the exit status
-// is 0.
-func TestSIGTERMReadinessTurnsBeforeTheListenerCloses(t *testing.T) {
-	g := startGateway(t, 1, "--shutdown-delay", "1500ms", "--drain-timeout", "1s")
-	// A response that cannot finish: its client reads 1 MiB of 8 GiB.
-	slow, err := http.Get(g.addr + "/payload?size=8GiB")
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer slow.Body.Close()
-	if _, err := io.ReadFull(slow.Body, make([]byte, 1<<20)); err != nil {
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(serial),
+		Subject:      pkix.Name{CommonName: fmt.Sprintf("sluice test %d", serial)},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IsCA:         true, BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
+	if err != nil {
 		t.Fatal(err)
 	}
-	// Every observation takes a number, so that their order is known
-	// whatever the machine's speed.
-	var seq atomic.Int64
-	var first503, firstRefused, servedAfter503 atomic.Int64
-	stop := make(chan struct{})
-	addr := strings.TrimPrefix(g.addr, "http://")
-	_, pollers := loadWith(func() error {
-		defer time.Sleep(5 * time.Millisecond)
-		resp, err := http.Get(g.admin + "/readyz")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if n := seq.Add(1); resp.StatusCode == 503 {
-			first503.CompareAndSwap(0, n)
-		}
-		return nil
-	}, 1, stop)
-	_, dialers := loadWith(func() error {
-		defer time.Sleep(5 * time.Millisecond)
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err != nil {
-			firstRefused.CompareAndSwap(0, seq.Add(1))
-			return err
-		}
-		defer c.Close()
-		// A new connection is served while the listener accepts.
-		fmt.Fprintf(c, "GET /payload?size=1KiB HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-		c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		b, _ := io.ReadAll(c)
-		if bytes.HasPrefix(b, []byte("HTTP/1.1 200")) && first503.Load() != 0 {
-			servedAfter503.CompareAndSwap(0, seq.Add(1))
-		}
-		return nil
-	}, 1, stop)
-	time.Sleep(100 * time.Millisecond)
-	g.cmd.Process.Signal(syscall.SIGTERM)
-	var exitErr error
-	select {
-	case exitErr = <-g.exit:
-		g.exit <- exitErr // for the cleanup, which waits on it again
-	case <-time.After(30 * time.Second):
-		t.Fatal("sluice serve did not exit after SIGTERM")
+	kder, err := x509.MarshalECPrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
 	}
-	close(stop)
-	pollers.Wait()
-	dialers.Wait()
-	if exitErr != nil {
-		t.Fatalf("sluice serve exited with %v after a drain that cut a response; want 0", exitErr)
+	if err := os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	r, f, s := first503.Load(), firstRefused.Load(), servedAfter503.Load()
-	if r == 0 || f == 0 || r > f {
-		t.Fatalf("observation %d was the first 503 of /readyz, %d the first refused connection; want the 503 first", r, f)
+	if err := os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	if s == 0 || s > f {
-		t.Fatalf("no new connection served between the first 503 of /readyz (%d) and the first refusal (%d)", r, f)
+	pool := x509.NewCertPool()
+	c, _ := x509.ParseCertificate(der)
+	pool.AddCert(c)
+	return pool
+}
+
+// h2Client speaks HTTP/2 only: over TLS trusting roots, or h2c (prior
+// knowledge) when roots is nil.
+func h2Client(t *testing.T, roots *x509.CertPool) *http.Client {
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	if roots != nil {
+		tr.TLSClientConfig = &tls.Config{RootCAs: roots}
+		tr.Protocols.SetHTTP2(true)
+	} else {
+		tr.Protocols.SetUnencryptedHTTP2(true)
 	}
-	if !strings.Contains(g.logs.String(), `"msg":"drain timeout: responses still in flight were cut","responses_cut":1`) {
-		t.Fatal("the log does not count the response the drain timeout cut")
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 5 * time.Minute}
+}
+
+// getDigest fetches url with c, checks it is 200 over HTTP/2 with a
+// Content-Digest trailer matching the body, and returns the body's size.
+func getDigest(t *testing.T, c *http.Client, url string) int64 {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set(digest.WantField, "sha-256=1")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	v := digest.NewVerifier()
+	n, err := io.Copy(v, resp.Body)
+	if err != nil || resp.StatusCode != 200 || resp.ProtoMajor != 2 {
+		t.Fatalf("GET %s: %s %d after %d bytes: %v", url, resp.Proto, resp.StatusCode, n, err)
+	}
+	if err := v.Check(resp.Trailer.Get(digest.Field)); err != nil {
+		t.Fatalf("GET %s: %v (trailer %q)", url, err, resp.Trailer.Get(digest.Field))
+	}
+	return n
+}
+
+// TestFrontHTTP2 runs the real binary with TLS and with --h2c and streams
+// through it over HTTP/2: 1 GiB over h2c and 256 MiB over TLS (64 MiB
+// with -short: under the race detector 1 GiB takes a minute or two) and a
+// JSON export written as it is produced, each with its digest trailer; then a renewed
+// certificate is served after SIGHUP, and a bad one is refused, keeping
+// the renewed one.
+func TestFrontHTTP2(t *testing.T) {
+	size, want := "1GiB", int64(1<<30)
+	tlsSize, tlsWant := "256MiB", int64(256<<20)
+	if testing.Short() {
+		size, want = "64MiB", 64<<20
+		tlsSize, tlsWant = size, want
+	}
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	roots := writeCert(t, cert, key, 1)
+	g := startGateway(t, 1, "--tls-cert", cert, "--tls-key", key)
+	base := "https://" + strings.TrimPrefix(g.addr, "http://")
+	c := h2Client(t, roots)
+	if n := getDigest(t, c, base+"/payload?size="+tlsSize); n != tlsWant {
+		t.Fatalf("%d bytes over TLS HTTP/2; want %d", n, tlsWant)
+	}
+	getDigest(t, c, base+"/export?rows=20000")
+
+	roots2 := writeCert(t, cert, key, 2)
+	g.cmd.Process.Signal(syscall.SIGHUP)
+	g.waitLog(t, "TLS certificate reloaded")
+	conn, err := tls.Dial("tcp", strings.TrimPrefix(g.addr, "http://"), &tls.Config{RootCAs: roots2})
+	if err != nil {
+		t.Fatalf("after SIGHUP: %v", err)
+	}
+	if sn := conn.ConnectionState().PeerCertificates[0].SerialNumber.Int64(); sn != 2 {
+		t.Fatalf("after SIGHUP the certificate has serial %d; want 2", sn)
+	}
+	conn.Close()
+	if err := os.WriteFile(key, []byte("not a key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g.cmd.Process.Signal(syscall.SIGHUP)
+	g.waitLog(t, "TLS certificate reload failed")
+	getDigest(t, h2Client(t, roots2), base+"/payload?size=1MiB")
+
+	h2c := startGateway(t, 1, "--h2c")
+	hc := h2Client(t, nil)
+	if n := getDigest(t, hc, h2c.addr+"/payload?size="+size); n != want {
+		t.Fatalf("%d bytes over h2c; want %d", n, want)
+	}
+	getDigest(t, hc, h2c.addr+"/export?rows=20000")
+	// HTTP/1.1 goes on beside h2c.
+	get(t, h2c.addr+"/payload?size=1MiB", nil)
+}
+
+// waitLog waits for a log line containing msg.
+func (g *gateway) waitLog(t *testing.T, msg string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(g.logs.String(), msg) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no log %q within 20s", msg)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
-// TestServeWarnsWhenMaxRSSIsBelowAFreshWorker: a --worker-max-rss no
-// worker can start under is said once in the log, however many workers
-// are recycled for it.
-func TestServeWarnsWhenMaxRSSIsBelowAFreshWorker(t *testing.T) {
-	g := startGateway(t, 1, "--worker-max-rss", "1MiB", "--heartbeat-interval", "100ms", "--liveness-window", "5s")
+// unixClient speaks HTTP/1.1 over the Unix socket at path, whatever the
+// URL's host.
+func unixClient(t *testing.T, path string) *http.Client {
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", path)
+	}}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: time.Minute}
+}
+
+// waitReady polls /readyz with c until it is 200.
+func waitReady(t *testing.T, c *http.Client, url string) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
-	for strings.Count(g.logs.String(), `"msg":"worker exceeds its memory limit; recycling"`) < 3 {
+	for {
+		resp, err := c.Get(url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
 		if time.Now().After(deadline) {
-			t.Fatal("fewer than 3 recyclings in 30 s with --worker-max-rss 1MiB")
+			t.Fatalf("%s/readyz not 200 within 30s: %v", url, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if n := strings.Count(g.logs.String(), `"msg":"the memory limit is below a fresh worker's resident memory`); n != 1 {
-		t.Fatalf("%d warnings that the limit is below a fresh worker; want 1", n)
+}
+
+// TestFrontUnixSockets: both listeners on Unix sockets with
+// --listen-mode; a stale socket file is replaced, one something listens
+// on stops the start, and the files go at exit.
+func TestFrontUnixSockets(t *testing.T) {
+	dir := t.TempDir()
+	front, admin := filepath.Join(dir, "front.sock"), filepath.Join(dir, "admin.sock")
+	// A stale file, as a SIGKILLed gateway leaves it.
+	stale, err := net.Listen("unix", front)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale.(*net.UnixListener).SetUnlinkOnClose(false)
+	stale.Close()
+
+	g := launchGateway(t, nil, "--workers", "1", "--listen", "unix:"+front, "--admin-listen", "unix:"+admin, "--listen-mode", "0600")
+	ac := unixClient(t, admin)
+	waitReady(t, ac, "http://admin")
+	for _, p := range []string{front, admin} {
+		fi, err := os.Stat(p)
+		if err != nil || fi.Mode().Perm() != 0o600 || fi.Mode().Type() != os.ModeSocket {
+			t.Fatalf("%s: %v %v; want a socket of mode 0600", p, fi.Mode(), err)
+		}
+	}
+	resp, err := unixClient(t, front).Get("http://sluice/payload?size=1MiB")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err != nil || n != 1<<20 || resp.StatusCode != 200 {
+		t.Fatalf("over the Unix socket: %d, %d bytes, %v", resp.StatusCode, n, err)
+	}
+
+	// A second gateway on the same path must not steal it.
+	out, err := exec.Command(sluiceBinary(t), "serve", "--listen", "unix:"+front, "--admin-listen", "").CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), "another process listens") {
+		t.Fatalf("a second gateway on %s: %v\n%s", front, err, out)
+	}
+
+	g.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-g.exit:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no exit 30s after SIGTERM")
+	}
+	for _, p := range []string{front, admin} {
+		if _, err := os.Lstat(p); !os.IsNotExist(err) {
+			t.Errorf("%s after exit: %v; want it removed", p, err)
+		}
+	}
+}
+
+// rawRequest sends raw on a new connection to addr and returns the
+// status line of the answer.
+func rawRequest(t *testing.T, addr, raw string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(addr, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	go io.WriteString(c, raw) // the server may answer before it read all
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading the answer: %v", err)
+	}
+	return strings.TrimSpace(line)
+}
+
+// TestFrontHeadLimits: a 100 KiB request line gets 414 and a 70 KiB
+// header 431 from the real binary, as nginx answers them, not a 502.
+func TestFrontHeadLimits(t *testing.T) {
+	g := startGateway(t, 1)
+	line := rawRequest(t, g.addr, "GET /payload?size=1&x="+strings.Repeat("a", 100<<10)+" HTTP/1.1\r\nHost: x\r\n\r\n")
+	if !strings.HasPrefix(line, "HTTP/1.1 414") {
+		t.Errorf("100 KiB request line: %q; want 414", line)
+	}
+	line = rawRequest(t, g.addr, "GET /payload?size=1 HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("b", 70<<10)+"\r\n\r\n")
+	if !strings.HasPrefix(line, "HTTP/1.1 431") {
+		t.Errorf("70 KiB header: %q; want 431", line)
+	}
+	// Far beyond: net/http's own 431, still not a 502.
+	line = rawRequest(t, g.addr, "GET /payload?size=1 HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("b", 1<<20)+"\r\n\r\n")
+	if !strings.HasPrefix(line, "HTTP/1.1 431") {
+		t.Errorf("1 MiB header: %q; want 431", line)
+	}
+	get(t, g.addr+"/payload?size=1KiB&x="+strings.Repeat("a", 7<<10), nil)
+}
+
+// TestFrontIdleTimeout: a keep-alive connection left idle is closed by
+// the gateway after --idle-timeout.
+func TestFrontIdleTimeout(t *testing.T) {
+	g := startGateway(t, 1, "--idle-timeout", "500ms")
+	c, err := net.Dial("tcp", strings.TrimPrefix(g.addr, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /payload?size=10 HTTP/1.1\r\nHost: x\r\n\r\n")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("idle connection: %v; want the gateway to close it (EOF)", err)
+	}
+}
+
+// TestFrontMaxConns: past --max-conns a connection waits, unanswered,
+// until one closes; the gauges show it.
+func TestFrontMaxConns(t *testing.T) {
+	g := startGateway(t, 1, "--max-conns", "2")
+	addr := strings.TrimPrefix(g.addr, "http://")
+	var held []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		held = append(held, c)
+	}
+	third, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("the third connection was refused: %v; want it held in the backlog", err)
+	}
+	defer third.Close()
+	io.WriteString(third, "GET /payload?size=10 HTTP/1.1\r\nHost: x\r\n\r\n")
+	third.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if _, err := third.Read(make([]byte, 1)); err == nil {
+		t.Fatal("a request past --max-conns 2 was answered while two connections were open")
+	}
+	metrics := fetchBody(t, g.admin+"/metrics")
+	if !strings.Contains(metrics, "sluice_http_open_connections 2") || !strings.Contains(metrics, "sluice_http_max_connections 2") {
+		t.Fatalf("metrics at the limit:\n%s", grepLines(metrics, "connection"))
+	}
+	held[0].Close()
+	third.SetReadDeadline(time.Now().Add(30 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(third), nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("once one closed: %v %v", resp, err)
+	}
+	resp.Body.Close()
+}
+
+func fetchBody(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for l := range strings.SplitSeq(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// TestFrontAdminToken: with SLUICE_ADMIN_TOKEN, /status and PUT /config
+// need it while the probes and /metrics do not, a foreign Host is refused,
+// and the workers do not inherit the token.
+func TestFrontAdminToken(t *testing.T) {
+	g := launchGateway(t, []string{"SLUICE_ADMIN_TOKEN=tok-123"}, "--workers", "1")
+	waitReady(t, http.DefaultClient, g.admin)
+	do := func(method, path, auth, host string) int {
+		req, _ := http.NewRequest(method, g.admin+path, strings.NewReader(`{"max_inflight": 2}`))
+		if auth != "" {
+			req.Header.Set("Authorization", "Bearer "+auth)
+		}
+		if host != "" {
+			req.Host = host
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, c := range []struct {
+		method, path, auth, host string
+		want                     int
+	}{
+		{"GET", "/status", "", "", 401},
+		{"PUT", "/config", "wrong", "", 401},
+		{"GET", "/debug/pprof/cmdline", "", "", 401},
+		{"GET", "/metrics", "", "", 200},
+		{"GET", "/healthz", "", "", 200},
+		{"GET", "/status", "tok-123", "", 200},
+		{"PUT", "/config", "tok-123", "", 200},
+		{"GET", "/healthz", "", "rebound.example:9090", 421},
+	} {
+		if got := do(c.method, c.path, c.auth, c.host); got != c.want {
+			t.Errorf("%s %s (token %q, Host %q): %d; want %d", c.method, c.path, c.auth, c.host, got, c.want)
+		}
+	}
+	req, _ := http.NewRequest("GET", g.admin+"/status", nil)
+	req.Header.Set("Authorization", "Bearer tok-123")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st struct{ Workers []struct{ PID int } }
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || len(st.Workers) != 1 {
+		t.Fatalf("/status: %v %+v", err, st)
+	}
+	env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", st.Workers[0].PID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(env), "tok-123") {
+		t.Fatal("the worker inherited the admin token")
+	}
+}
+
+// TestFrontRefusesUnsafeSettings: what would expose the admin or cannot
+// serve stops the start with exit 2 and the reason.
+func TestFrontRefusesUnsafeSettings(t *testing.T) {
+	bin := sluiceBinary(t)
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	writeCert(t, cert, key, 1)
+	empty := filepath.Join(dir, "empty")
+	os.WriteFile(empty, []byte("\n"), 0o600)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--admin-listen", "0.0.0.0:0"}, "set --admin-token"},
+		{[]string{"--admin-listen", ":0"}, "set --admin-token"},
+		{[]string{"--admin-listen", "192.0.2.1:9090"}, "set --admin-token"},
+		{[]string{"--admin-listen", "0.0.0.0:0", "--admin-token", "x"}, "set --admin-allow-host"},
+		{[]string{"--admin-token-file", empty}, "is empty"},
+		{[]string{"--tls-cert", cert}, "give both or neither"},
+		{[]string{"--tls-cert", cert, "--tls-key", cert}, "--tls-key"},
+		{[]string{"--tls-cert", cert, "--tls-key", key, "--h2c"}, "drop --h2c"},
+		{[]string{"--max-header-bytes", "100KiB"}, "HEAD frame carries at most 64KiB"},
+		{[]string{"--listen", "unix:relative.sock"}, "absolute path"},
+		{[]string{"--listen", "8080"}, "use host:port or unix:/path"},
+		{[]string{"--listen-mode", "888"}, "octal"},
+		{[]string{"--max-conns", "-2"}, "--max-conns -2"},
+		{[]string{"--idle-timeout", "-1s"}, "--idle-timeout"},
+	} {
+		cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0", "--admin-listen", ""}, c.args...)...)
+		cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
+		out, err := cmd.CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), c.want) {
+			t.Errorf("serve %v: %v\n%s\nwant exit 2 naming %q", c.args, err, out, c.want)
+		}
 	}
 }

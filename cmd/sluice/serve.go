@@ -6,12 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/sluicegw/sluice/ipc"
 	"github.com/sluicegw/sluice/ipc/settings"
@@ -64,6 +61,7 @@ func serve(args []string) int {
 		MaxRequests:       s.maxRequests,
 		StartTimeout:      s.workerStartTimeout,
 		MaxRSS:            int64(s.maxRSS),
+		MaxHeaderBytes:    int(s.maxHeaderBytes),
 		WorkerMemoryLimit: int64(s.workerMemory),
 		BufferBudget:      int64(s.bufferBudget),
 	}
@@ -79,26 +77,21 @@ func serve(args []string) int {
 		fmt.Fprintln(os.Stderr, "sluice serve:", err)
 		return 2
 	}
-	ln, err := net.Listen("tcp", s.listen)
+	fr, err := listenFront(s, gw, log)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "sluice serve: --listen %s: %v\n", s.listen, err)
+		fmt.Fprintln(os.Stderr, "sluice serve:", err)
 		return 1
 	}
-	var admin *http.Server
-	if s.adminListen != "" {
-		aln, err := net.Listen("tcp", s.adminListen)
-		if err != nil {
-			ln.Close()
-			fmt.Fprintf(os.Stderr, "sluice serve: --admin-listen %s: %v\n", s.adminListen, err)
-			return 1
-		}
-		admin = &http.Server{Handler: gw.AdminHandler(), ReadHeaderTimeout: 10 * time.Second}
-		go admin.Serve(aln)
-		log.Info("admin listening", "addr", aln.Addr().String())
+	ln, srv := fr.ln, fr.srv
+	admin, err := serveAdmin(s, gw, log)
+	if err != nil {
+		ln.Close()
+		fmt.Fprintln(os.Stderr, "sluice serve:", err)
+		return 1
 	}
 	gw.Start()
 	open := &inflight{}
-	srv := &http.Server{Handler: open.wrap(gw), ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	srv.Handler = open.wrap(srv.Handler)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("sluice listening", "addr", ln.Addr().String())
@@ -119,6 +112,7 @@ wait:
 			log.Error("HTTP server failed", "err", err)
 			break wait
 		case <-hups:
+			fr.reloadCert()
 			// Rolling restart: one worker at a time, the new one up before
 			// the old one drains. New workers run the worker binary as it
 			// is on disk now.

@@ -49,6 +49,20 @@ type serveSettings struct {
 	workerStartTimeout time.Duration
 	// workerArgv is workerCmd split into words (checkStart).
 	workerArgv []string
+	// The front door: see listen.go, tls.go and admin.go.
+	idleTimeout    time.Duration
+	headerTimeout  time.Duration
+	maxHeaderBytes size
+	maxConns       int
+	listenMode     fileMode
+	tlsCert        string
+	tlsKey         string
+	h2c            bool
+	adminToken     string
+	adminTokenFile string
+	adminAllowHost string
+	// certs serves --tls-cert; set by checkListen.
+	certs *certReloader
 }
 
 // size is a byte count in the syntax of settings.ParseSize (4096, 64KiB,
@@ -75,8 +89,8 @@ func (s *size) Set(v string) error {
 
 func serveFlags(fs *flag.FlagSet) *serveSettings {
 	s := &serveSettings{sndbuf: settings.DefaultSendBuffer, highWatermark: settings.DefaultHighWatermark}
-	fs.StringVar(&s.listen, "listen", "127.0.0.1:8080", "HTTP address to serve clients on")
-	fs.StringVar(&s.adminListen, "admin-listen", "127.0.0.1:9090", "address for /healthz, /readyz, /status; empty disables")
+	fs.StringVar(&s.listen, "listen", "127.0.0.1:8080", "address to serve clients on: host:port, or unix:PATH for a Unix socket (behind nginx)")
+	fs.StringVar(&s.adminListen, "admin-listen", "127.0.0.1:9090", "address for /healthz, /readyz, /status, /metrics, /config, pprof: host:port (beyond loopback only with --admin-token) or unix:PATH; empty disables")
 	fs.IntVar(&s.workers, "workers", 0, "worker processes; 0 means one per CPU available")
 	fs.StringVar(&s.workerCmd, "worker-cmd", "", "a worker command (a binary built with child.Main) and its arguments, split like a shell does (quotes, backslashes; no expansion); empty re-executes this binary as the built-in demo worker")
 	fs.StringVar(&s.root, "root", "", "directory the demo worker serves under /files/; empty disables /files/")
@@ -105,6 +119,19 @@ func serveFlags(fs *flag.FlagSet) *serveSettings {
 	fs.DurationVar(&s.workerStartTimeout, "worker-start-timeout", parent.DefaultStartTimeout, "how long a new worker has to complete its handshake; at first start, a worker that fails to (or exits first) stops sluice serve with exit status 3")
 	s.bufferBudget = parent.DefaultBufferBudget
 	fs.Var(&s.bufferBudget, "buffer-budget", "response bytes the parent buffers across all streams, about: each stream's window shrinks toward its share of it (at least 64KiB, at most 4MiB); -1 none (4MiB per stream)")
+	fs.DurationVar(&s.idleTimeout, "idle-timeout", 75*time.Second, "how long a keep-alive connection may wait for its next request (nginx's keepalive_timeout); 0 never closes it")
+	fs.DurationVar(&s.headerTimeout, "header-timeout", 60*time.Second, "how long a client has to send a request's head (nginx's client_header_timeout); 0 none")
+	s.maxHeaderBytes = parent.DefaultMaxHeaderBytes
+	fs.Var(&s.maxHeaderBytes, "max-header-bytes", fmt.Sprintf("the most bytes of a request head as a worker gets it (431 beyond), a request target at most a quarter of it (414 beyond); %s..%s, the most a HEAD frame carries", settings.FormatSize(parent.MinMaxHeaderBytes), settings.FormatSize(parent.HeadFrameLimit)))
+	fs.IntVar(&s.maxConns, "max-conns", 0, "client connections open at once; more wait in the listen backlog; 0: RLIMIT_NOFILE's soft limit less 128 and 4 per worker; -1 no limit")
+	s.listenMode = 0o660
+	fs.Var(&s.listenMode, "listen-mode", "permissions of the --listen and --admin-listen Unix sockets (octal)")
+	fs.StringVar(&s.tlsCert, "tls-cert", "", "PEM certificate chain: serve TLS (HTTP/2 and HTTP/1.1) on --listen; reloaded on SIGHUP")
+	fs.StringVar(&s.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
+	fs.BoolVar(&s.h2c, "h2c", false, "also serve cleartext HTTP/2 (prior knowledge) on --listen, for a proxy in front that speaks it")
+	fs.StringVar(&s.adminToken, "admin-token", "", "a bearer token every admin endpoint but /healthz, /readyz and /metrics requires; needed to listen beyond loopback (prefer the environment or --admin-token-file: a flag shows in ps)")
+	fs.StringVar(&s.adminTokenFile, "admin-token-file", "", "a file holding --admin-token (one line)")
+	fs.StringVar(&s.adminAllowHost, "admin-allow-host", "", "comma-separated Host names the admin answers besides loopback ones and its own address; * for any")
 	return s
 }
 
@@ -162,6 +189,9 @@ func (s *serveSettings) check() error {
 	}
 	if s.bufferBudget >= 0 && s.bufferBudget < parent.MinBufferBudget {
 		return fmt.Errorf("--buffer-budget %s: too small to share among streams; use at least %s, or -1 for none", s.bufferBudget.String(), settings.FormatSize(parent.MinBufferBudget))
+	}
+	if err := s.checkListen(); err != nil {
+		return err
 	}
 	if err := s.worker().Validate(); err != nil {
 		var ee *settings.EnvError

@@ -193,6 +193,7 @@ var smallPeerNames = []string{"sluice", "nginx", "direct"}
 var scenarios = map[string]func(ctx context.Context, e *env) (ok bool, err error){
 	"airtable":  runAirtable,
 	"relay":     runRelay,
+	"h2":        runH2,
 	"small":     runSmall,
 	"admission": runAdmissionSet,
 	"overload":  admissionRunner(overloadScenario),
@@ -219,7 +220,7 @@ func runAdmissionSet(ctx context.Context, e *env) (bool, error) {
 }
 
 // scenarioNames lists the scenarios for usage messages.
-const scenarioNames = "airtable, relay, small, airtable-admission, plaid, slow, mixed, admission (those four in turn), or overload"
+const scenarioNames = "airtable, relay, h2, small, airtable-admission, plaid, slow, mixed, admission (those four in turn), or overload"
 
 // env is what a scenario needs: the options, the built binary and the outputs.
 type env struct {

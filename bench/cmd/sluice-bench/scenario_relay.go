@@ -71,11 +71,7 @@ func runRelay(ctx context.Context, e *env) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	sum := relayRow{Scenario: "relay", Kind: "summary", SluiceGBps: median(sl), BaselineGBps: median(base), session: &sess}
-	if sum.BaselineGBps > 0 {
-		sum.Ratio = sum.SluiceGBps / sum.BaselineGBps
-	}
-	sum.Pass = sum.Ratio >= targetRelay
+	sum := ratioSummary("relay", sl, base, targetRelay, &sess)
 	e.report.write(sum)
 	printRelay(e.out, o, sl, base, sum)
 	printNotes(e.out, "relay", nil, "", sess)
@@ -83,16 +79,31 @@ func runRelay(ctx context.Context, e *env) (bool, error) {
 	return true, nil
 }
 
+// ratioSummary is the summary row of scenario: the median of got over
+// the median of base, against target.
+func ratioSummary(scenario string, got, base []float64, target float64, sess *session) relayRow {
+	sum := relayRow{Scenario: scenario, Kind: "summary", SluiceGBps: median(got), BaselineGBps: median(base), session: sess}
+	if sum.BaselineGBps > 0 {
+		sum.Ratio = sum.SluiceGBps / sum.BaselineGBps
+	}
+	sum.Pass = sum.Ratio >= target
+	return sum
+}
+
 // fetchTimed GETs u with one connection, reads the body with a 1 MiB buffer
 // and returns the time from its first byte to its last. A status other than
 // 200 or a body of other than want bytes is an error.
 func fetchTimed(ctx context.Context, u string, want int64, timeout time.Duration) (time.Duration, error) {
+	return fetchTimedWith(ctx, &http.Transport{DisableCompression: true}, u, want, timeout)
+}
+
+// fetchTimedWith is fetchTimed through tr, which it closes.
+func fetchTimedWith(ctx context.Context, tr *http.Transport, u string, want int64, timeout time.Duration) (time.Duration, error) {
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	tr := &http.Transport{DisableCompression: true}
 	defer tr.CloseIdleConnections()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {

@@ -47,17 +47,31 @@ func printTargets(out io.Writer, t targets) {
 func printRelay(out io.Writer, o options, sl, base []float64, sum relayRow) {
 	fmt.Fprintf(out, "relay: one %s response (%d bytes), read with a 1 MiB buffer, first byte to last; sluice serve %s\n",
 		humanBytes(o.relaySize), o.relaySize, strings.Join(append([]string{"--workers", "1"}, o.gatewayArgs...), " "))
+	printGBps(out, []gbpsSide{{"sluice", sl, sum.SluiceGBps}, {fmt.Sprintf("baseline (bench/relay, SO_SNDBUF %s)", humanBytes(relaySndBuf)), base, sum.BaselineGBps}})
+	fmt.Fprintf(out, "ratio sluice / baseline: %.2f (target ≥ %.2f) %s; gateway peak RSS %s MiB\n",
+		sum.Ratio, targetRelay, passMiss(sum.Pass), mib(sum.PeakRSS))
+}
+
+// gbpsSide is one row of a GB/s table: its rounds and their median.
+type gbpsSide struct {
+	name string
+	v    []float64
+	med  float64
+}
+
+// printGBps writes a table of GB/s by round, a row per side; sides with
+// no rounds are left out.
+func printGBps(out io.Writer, sides []gbpsSide) {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprint(tw, "GB/s\t")
-	for i := range sl {
+	for i := range sides[0].v {
 		fmt.Fprintf(tw, "round %d\t", i+1)
 	}
 	fmt.Fprintln(tw, "median")
-	for _, side := range []struct {
-		name string
-		v    []float64
-		med  float64
-	}{{"sluice", sl, sum.SluiceGBps}, {fmt.Sprintf("baseline (bench/relay, SO_SNDBUF %s)", humanBytes(relaySndBuf)), base, sum.BaselineGBps}} {
+	for _, side := range sides {
+		if len(side.v) == 0 {
+			continue
+		}
 		fmt.Fprintf(tw, "%s\t", side.name)
 		for _, v := range side.v {
 			fmt.Fprintf(tw, "%.2f\t", v)
@@ -65,8 +79,6 @@ func printRelay(out io.Writer, o options, sl, base []float64, sum relayRow) {
 		fmt.Fprintf(tw, "%.2f\n", side.med)
 	}
 	tw.Flush()
-	fmt.Fprintf(out, "ratio sluice / baseline: %.2f (target ≥ %.2f) %s; gateway peak RSS %s MiB\n",
-		sum.Ratio, targetRelay, passMiss(sum.Pass), mib(sum.PeakRSS))
 }
 
 // printNotes writes what went wrong around a run, if anything: the first

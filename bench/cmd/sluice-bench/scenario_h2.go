@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os/exec"
+	"strconv"
+	"strings"
+)
+
+// targetH2 is the least median throughput of one large response over
+// HTTP/2 as a share of the same response over HTTP/1.1.
+const targetH2 = 0.70
+
+// runH2 times one large response (-relay-size) through one gateway serving
+// HTTP/1.1 and h2c on one port, alternating the protocols -relay-rounds
+// times with Go's client at its defaults, and compares the medians.
+// Cleartext on both sides, so that the difference is the protocol's:
+// HTTP/2's DATA frames are at most the client's SETTINGS_MAX_FRAME_SIZE
+// (16 KiB for Go, curl and browsers), each with its flow control.
+func runH2(ctx context.Context, e *env) (bool, error) {
+	o := e.opt
+	args := append([]string{"--workers", "1", "--h2c"}, o.gatewayArgs...)
+	var h1, h2, nh1, nh2 []float64
+	h2load, _ := exec.LookPath("h2load")
+	sess, err := e.withGateway(ctx, "h2", args, func(g *gateway) error {
+		u := "http://" + g.addr + "/payload?size=" + strconv.FormatInt(o.relaySize, 10)
+		for r := 1; r <= o.relayRounds; r++ {
+			if h2load != "" {
+				for _, side := range []struct {
+					name string
+					v    *[]float64
+					flag []string
+				}{{"h2load --h1", &nh1, []string{"--h1"}}, {"h2load h2c", &nh2, nil}} {
+					v, err := runH2load(ctx, h2load, side.flag, u)
+					if err != nil {
+						return fmt.Errorf("%s: %w", side.name, err)
+					}
+					*side.v = append(*side.v, v)
+					fmt.Fprintf(e.log, "h2 round %d/%d: %s %.2f GB/s\n", r, o.relayRounds, side.name, v)
+				}
+			}
+			for _, side := range []struct {
+				name string
+				v    *[]float64
+				tr   *http.Transport
+			}{{"HTTP/1.1", &h1, &http.Transport{DisableCompression: true}}, {"h2c", &h2, h2cTransport()}} {
+				el, err := fetchTimedWith(ctx, side.tr, u, o.relaySize, o.timeout)
+				if err != nil {
+					return fmt.Errorf("%s: %w", side.name, err)
+				}
+				row := relayRow{Scenario: "h2", Kind: "round", Side: side.name, Round: r, Bytes: o.relaySize, Elapsed: el, GBps: gbps(o.relaySize, el)}
+				e.report.write(row)
+				*side.v = append(*side.v, row.GBps)
+				fmt.Fprintf(e.log, "h2 round %d/%d: %s %.2f GB/s\n", r, o.relayRounds, side.name, row.GBps)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	sum := ratioSummary("h2", h2, h1, targetH2, &sess)
+	e.report.write(sum)
+	fmt.Fprintf(e.out, "h2: one %s response, h2c against HTTP/1.1 on the same gateway (sluice serve %s), read with a 1 MiB buffer, first byte to last\n",
+		humanBytes(o.relaySize), strings.Join(args, " "))
+	printGBps(e.out, []gbpsSide{{"Go client HTTP/1.1", h1, sum.BaselineGBps}, {"Go client h2c", h2, sum.SluiceGBps}, {"h2load --h1", nh1, median(nh1)}, {"h2load h2c", nh2, median(nh2)}})
+	fmt.Fprintf(e.out, "ratio h2c / HTTP/1.1, Go client: %.2f (target ≥ %.2f) %s\n", sum.Ratio, targetH2, passMiss(sum.Pass))
+	if len(nh1) > 0 {
+		ns := ratioSummary("h2", nh2, nh1, targetH2, nil)
+		ns.Side = "h2load"
+		e.report.write(ns)
+		fmt.Fprintf(e.out, "ratio h2c / HTTP/1.1, h2load: %.2f (target ≥ %.2f) %s\n", ns.Ratio, targetH2, passMiss(ns.Pass))
+	}
+	printNotes(e.out, "h2", nil, "", sess)
+	fmt.Fprintln(e.out)
+	return true, nil
+}
+
+// runH2load fetches u once with h2load (nghttp2's client: HTTP/2 unless
+// flags say --h1) and returns its GB/s, from start to end.
+func runH2load(ctx context.Context, bin string, flags []string, u string) (float64, error) {
+	out, err := exec.CommandContext(ctx, bin, append(append([]string{"-n", "1", "-c", "1"}, flags...), u)...).CombinedOutput()
+	if err != nil {
+		return 0, fmt.Errorf("%v\n%s", err, out)
+	}
+	return parseH2load(string(out))
+}
+
+// parseH2load reads the throughput of a one-request h2load run from its
+// "finished in" line, once its "requests:" line says it succeeded.
+func parseH2load(out string) (float64, error) {
+	var mbps float64
+	ok := false
+	for line := range strings.SplitSeq(out, "\n") {
+		if strings.HasPrefix(line, "requests:") && strings.Contains(line, " 1 succeeded") {
+			ok = true
+		}
+		if rest, found := strings.CutPrefix(line, "finished in "); found {
+			f := strings.Split(rest, ", ")
+			if len(f) != 3 || !strings.HasSuffix(f[2], "MB/s") {
+				return 0, fmt.Errorf("h2load: unexpected line %q", line)
+			}
+			v, err := strconv.ParseFloat(strings.TrimSuffix(f[2], "MB/s"), 64)
+			if err != nil {
+				return 0, fmt.Errorf("h2load: %q: %v", line, err)
+			}
+			mbps = v
+		}
+	}
+	if !ok || mbps == 0 {
+		return 0, fmt.Errorf("h2load: the request did not succeed:\n%s", out)
+	}
+	return mbps / 1000, nil
+}
+
+// h2cTransport speaks HTTP/2 with prior knowledge only, at Go's defaults.
+func h2cTransport() *http.Transport {
+	tr := &http.Transport{DisableCompression: true, Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	return tr
+}
