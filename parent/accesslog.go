@@ -69,8 +69,8 @@ type record struct {
 	status int
 	sent   int64         // response body bytes written to the client
 	ttfb   time.Duration // arrival to the response head; 0 if none went out
-	worker int           // the worker that served it; 0 if none did
-	pid    int
+	worker int           // the worker (slot id) that served it
+	pid    int           // its pid; 0 if no worker did
 	end    ending
 	reqID  string
 }
@@ -131,7 +131,7 @@ func (l *accessLog) encode(b []byte, r *http.Request, rec *record, arrived, now 
 	if rec.ttfb > 0 {
 		e.seconds("ttfb_s", rec.ttfb)
 	}
-	if rec.worker != 0 {
+	if rec.pid != 0 {
 		e.int("worker", int64(rec.worker))
 		e.int("pid", int64(rec.pid))
 	}
