@@ -85,19 +85,30 @@ func TestServeFrontDoor(t *testing.T) {
 // TestServeRejectsBadFrontDoorFlags: bad access log, timeout and body
 // limit settings stop the start with status 2, naming the setting.
 func TestServeRejectsBadFrontDoorFlags(t *testing.T) {
-	bin := sluiceBinary(t)
-	for _, c := range []struct {
-		args []string
-		env  string
-		want string
-	}{
+	expectRejected(t, []rejectCase{
 		{args: []string{"--access-log", "xml"}, want: `--access-log "xml": use text, json or off`},
 		{env: "SLUICE_ACCESS_LOG=combined", want: `--access-log "combined"`},
 		{args: []string{"--request-timeout", "-1s"}, want: "--request-timeout -1s: use 0 (never)"},
 		{args: []string{"--max-body", "-1"}, want: "--max-body -1: use 0 (no limit) or a size"},
 		{env: "SLUICE_MAX_BODY=big", want: "SLUICE_MAX_BODY"},
 		{args: []string{"--access-log-file", filepath.Join(t.TempDir(), "no", "such", "dir")}, want: "--access-log-file: open"},
-	} {
+	})
+}
+
+// rejectCase is a start of sluice serve that must fail: its arguments or
+// one environment variable, and what the message must name.
+type rejectCase struct {
+	args []string
+	env  string
+	want string
+}
+
+// expectRejected starts sluice serve with each case and wants exit status
+// 2 and a message naming the setting, before anything starts.
+func expectRejected(t *testing.T, cases []rejectCase) {
+	t.Helper()
+	bin := sluiceBinary(t)
+	for _, c := range cases {
 		cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0", "--admin-listen", ""}, c.args...)...)
 		cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
 		if c.env != "" {
