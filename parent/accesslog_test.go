@@ -194,3 +194,20 @@ func TestAccessLogJSONEscapes(t *testing.T) {
 		t.Fatalf("uri %q", rec["uri"])
 	}
 }
+
+// TestAccessLogZeroAllocs: a line costs no allocation once the buffer pool
+// is warm, in either format.
+func TestAccessLogZeroAllocs(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("allocation counts are checked in full runs without -race")
+	}
+	r := httptest.NewRequest("GET", "/payload?size=4096", nil)
+	rec := &record{status: 200, sent: 4096, ttfb: time.Millisecond, worker: 1, pid: 1234, reqID: newRequestID()}
+	for _, format := range []string{AccessLogText, AccessLogJSON} {
+		l := newAccessLog(io.Discard, format)
+		arrived := time.Now()
+		if n := testing.AllocsPerRun(100, func() { l.write(r, rec, arrived) }); n != 0 {
+			t.Errorf("%s: %v allocations per line; want 0", format, n)
+		}
+	}
+}
