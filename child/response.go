@@ -1,6 +1,7 @@
 package child
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -334,6 +335,15 @@ func (w *response) finish() {
 		return
 	}
 	code := ipc.CodeOK
+	if short && w.st.Context().Err() != nil {
+		// The stream ended under the handler: the gateway reset it (the
+		// client went away, the request timed out) or the connection
+		// died, and the handler's writes failed for that. Not the
+		// handler's fault, and nothing more can be sent.
+		w.log.Debug("sluice worker: the stream ended before the response was complete (the client went away, or the gateway cut it)",
+			"cause", context.Cause(w.st.Context()), "wrote", w.written, "content_length", w.clen, "method", w.req.Method, "path", w.req.URL.Path)
+		return
+	}
 	if short {
 		w.log.Error("sluice worker: the handler wrote fewer bytes than its Content-Length; the response is ended as incomplete",
 			"wrote", w.written, "content_length", w.clen, "method", w.req.Method, "path", w.req.URL.Path)

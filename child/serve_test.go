@@ -163,6 +163,34 @@ func TestContentLengthShort(t *testing.T) {
 	}
 }
 
+// TestContentLengthShortClientGone: a handler cut short because the gateway
+// reset its stream (the client went away) is not blamed for a short body,
+// while TestContentLengthShort's real short write still is.
+func TestContentLengthShortClientGone(t *testing.T) {
+	writing := make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(64<<20))
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		close(writing)
+		chunk := make([]byte, 16<<10)
+		for {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	})
+	wk := startWorker(t, context.Background(), h, nil, nil)
+	st := wk.get(t, "/")
+	readHead(t, st)
+	within(t, writing, "the handler to start writing")
+	st.Reset(ipc.CodeCancel)
+	wk.log.waitFor(t, "the stream ended before the response was complete")
+	if strings.Contains(wk.log.String(), "fewer bytes than its Content-Length") {
+		t.Errorf("a response cut by the gateway's reset was blamed on the handler:\n%s", wk.log.String())
+	}
+}
+
 func TestContentLengthLong(t *testing.T) {
 	errs := make(chan []error, 1)
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -126,14 +126,25 @@ func BenchmarkSmallRoundTrip(b *testing.B) {
 	if err != nil {
 		b.Skip(err)
 	}
-	b.Run("sluice", func(b *testing.B) { benchSluice(b, self, nil) })
+	b.Run("sluice", func(b *testing.B) { benchSluice(b, self, nil, nil) })
 	// A small upload, which the gateway holds so that it can be retried.
-	b.Run("sluice-post-1KiB", func(b *testing.B) { benchSluice(b, self, bytes.Repeat([]byte("u"), 1<<10)) })
+	b.Run("sluice-post-1KiB", func(b *testing.B) { benchSluice(b, self, bytes.Repeat([]byte("u"), 1<<10), nil) })
+	// With the access log on, as sluice serve runs, written to a file (a
+	// system call per line, as to stdout).
+	b.Run("sluice-accesslog", func(b *testing.B) {
+		f, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		benchSluice(b, self, nil, f)
+	})
 	b.Run("net-http", func(b *testing.B) { benchNetHTTP(b, self) })
 }
 
-func benchSluice(b *testing.B, self string, upload []byte) {
+func benchSluice(b *testing.B, self string, upload []byte, accessLog io.Writer) {
 	g, err := New(Config{
+		AccessLog: accessLog,
 		Workers:   1,
 		WorkerCmd: []string{self, "-test.run=^TestBenchHelperServer$"},
 		WorkerEnv: []string{benchHelperEnv + "=sluice", launchNoRaceSleep},

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"runtime"
 	"time"
@@ -156,6 +157,46 @@ type Config struct {
 
 	// Logger receives lifecycle events; nil means slog.Default().
 	Logger *slog.Logger
+
+	// AccessLog receives one line per request (accesslog.go): time,
+	// client, method, target, protocol, status, body bytes, duration, time
+	// to first byte, worker, request id and how the response ended. Nil
+	// means none.
+	AccessLog io.Writer
+
+	// AccessLogFormat is AccessLogText (logfmt, the default when empty)
+	// or AccessLogJSON (one object per line).
+	AccessLogFormat string
+
+	// RequestTimeout bounds a request from its arrival to its response's
+	// last byte: one with no response head by then gets 504, one whose
+	// response started is cut (the connection closes, so it never looks
+	// complete); either way its stream is reset, which ends the handler's
+	// context. Zero means none, which is also sluice serve's default.
+	RequestTimeout time.Duration
+
+	// MaxBody is the largest request body, in bytes: a longer declared
+	// Content-Length gets 413 without the body being read, a chunked body
+	// is cut where it passes it (413 if no response started, else the
+	// stream reset). Zero means no limit; sluice serve's default is
+	// DefaultMaxBody.
+	MaxBody int64
+}
+
+// DefaultMaxBody is sluice serve's body limit.
+const DefaultMaxBody = 1 << 30
+
+// verifyRequestLimits checks the access log and request limit fields.
+func verifyRequestLimits(c *Config) error {
+	switch {
+	case c.AccessLogFormat != "" && c.AccessLogFormat != AccessLogText && c.AccessLogFormat != AccessLogJSON:
+		return fmt.Errorf("parent: AccessLogFormat %q: use %q or %q", c.AccessLogFormat, AccessLogText, AccessLogJSON)
+	case c.RequestTimeout < 0:
+		return fmt.Errorf("parent: RequestTimeout %v is negative; use 0 (none) or a duration", c.RequestTimeout)
+	case c.MaxBody < 0:
+		return fmt.Errorf("parent: MaxBody %d is negative; use 0 (no limit) or a byte count", c.MaxBody)
+	}
+	return nil
 }
 
 // Defaults, exported so flags and docs quote the same values. Those a
@@ -251,6 +292,9 @@ func VerifyConfig(c *Config) error {
 		return fmt.Errorf("parent: LivenessWindow %v is less than two HeartbeatIntervals (%v): one late pong would kill a healthy worker", c.LivenessWindow, c.HeartbeatInterval)
 	}
 	if err := verifyMaxHeaderBytes(c.MaxHeaderBytes); err != nil {
+		return err
+	}
+	if err := verifyRequestLimits(c); err != nil {
 		return err
 	}
 	return ipc.VerifyConfig(c.IPC)

@@ -34,6 +34,11 @@ type Gateway struct {
 	queueWait atomic.Int64
 	// unready is set by BeginDrain (drain.go).
 	unready atomic.Bool
+	// accessLog writes a line per request; nil without one.
+	accessLog *accessLog
+	// drainStarted is set once the server began shutting down
+	// (ShutdownStarted, Shutdown): responses cut from then on were cut by the drain.
+	drainStarted atomic.Bool
 }
 
 // New returns a Gateway whose workers are not started yet: call Start
@@ -53,6 +58,7 @@ func New(cfg Config) (*Gateway, error) {
 			control: queueControl{target: max(0, cfg.QueueTarget), interval: cfg.QueueInterval}},
 	}
 	g.queueWait.Store(int64(cfg.QueueTimeout))
+	g.accessLog = newAccessLog(cfg.AccessLog, cfg.AccessLogFormat)
 	g.refusals = newRateLog(cfg.Logger, time.Second)
 	g.slowClients = newRateLog(cfg.Logger, time.Second)
 	g.sup = newSupervisor(cfg, g.pool)
@@ -84,18 +90,27 @@ func (g *Gateway) Restart(ctx context.Context) error {
 
 // ServeHTTP routes r to a worker, or refuses it with 503 and Retry-After.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !g.checkHeadLimits(w, r) {
-		return
-	}
 	arrived := time.Now()
-	defer func() { g.metrics.duration.Observe(time.Since(arrived).Seconds()) }()
-	ctx := r.Context()
 	x := exchanges.Get().(*exchange)
 	defer x.release()
+	// Deferred after release, so that it runs before it, on every path
+	// (the panic that aborts a response too).
+	defer g.finish(r, x, arrived)
+	x.rec.reqID = requestID(r)
+	w.Header().Set(headerRequestID, x.rec.reqID)
+	if !g.checkHeadLimits(w, r, x) {
+		return
+	}
+	// ctx ends with the client or at the request timeout.
+	ctx, cancel := g.requestContext(r)
+	defer cancel()
 	x.fw = flushWriter{w: w, rc: *http.NewResponseController(w), timeout: g.cfg.SendTimeout}
 	x.fw.armSendDeadline(arrived)
-	x.head = appendRequestHead(x.head[:0], r)
+	x.head = addProxyHeaders(appendRequestHead(x.head[:0], r), r, x.rec.reqID)
 	body := hasBody(r)
+	if body && !g.limitBody(w, r, x) {
+		return
+	}
 	// A small body is read first, so that the request can be retried on
 	// another worker like a bodyless one; a large one streams through and
 	// cannot be, as it is gone once sent.
@@ -103,12 +118,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if body && r.ContentLength >= 0 && r.ContentLength <= maxRetryBody {
 		var err error
 		if held, err = io.ReadAll(io.LimitReader(r.Body, r.ContentLength+1)); err != nil || int64(len(held)) != r.ContentLength {
-			if ctx.Err() != nil {
-				abort()
+			if r.Context().Err() != nil {
+				g.gone(x)
 			}
 			x.fw.keepSendDeadline()
-			g.metrics.requests.inc(http.StatusBadRequest)
-			http.Error(w, fmt.Sprintf("sluice: reading the request body: got %d of its %d bytes: %v", len(held), r.ContentLength, err), http.StatusBadRequest)
+			g.answer(w, r, x, http.StatusBadRequest, endBadBody, fmt.Sprintf("sluice: reading the request body: got %d of its %d bytes: %v", len(held), r.ContentLength, err))
 			return
 		}
 	}
@@ -123,17 +137,29 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for attempt := 0; ; attempt++ {
 		b, err := g.pool.acquire(ctx, g.queueTimeout(), exclude)
 		if err != nil {
+			if timedOut(ctx) {
+				g.answerTimeout(w, r, x)
+				return
+			}
 			x.fw.keepSendDeadline() // it may have waited long
-			g.refuse(w, r, err, body && held == nil)
+			g.refuse(w, r, x, err, body && held == nil)
 			return
 		}
+		x.rec.worker, x.rec.pid = b.id, b.pid
 		// Released on every path, including the panic that aborts a
 		// response: a slot that leaked would shrink the worker for good.
 		retry, err := func() (bool, error) {
 			defer g.pool.release(b)
-			return g.serveOn(w, r, b, x, body, held, arrived)
+			return g.serveOn(ctx, w, r, b, x, body, held, arrived)
 		}()
-		if err == nil {
+		switch {
+		case err == nil:
+			return
+		case timedOut(ctx):
+			g.answerTimeout(w, r, x)
+			return
+		case bodyTooLarge(x.bodyErr):
+			g.answerTooLarge(w, r, x)
 			return
 		}
 		// A stream that never opened sent nothing, not even a large body.
@@ -149,25 +175,25 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// the request's context too), a context that ended is the client
 		// going away: no answer, no failure to report.
 		var cut bodyCut
-		if ctx.Err() != nil && !errors.As(err, &cut) {
-			abort()
+		if r.Context().Err() != nil && !errors.As(err, &cut) {
+			g.gone(x)
 		}
-		g.log.Warn("request failed before a response", "method", r.Method, "path", r.URL.Path, "worker", b.id, "err", err)
+		g.log.Warn("request failed before a response", "method", r.Method, "path", r.URL.Path, "worker", b.id, "err", err, "request_id", x.rec.reqID)
 		x.fw.keepSendDeadline()
-		g.metrics.requests.inc(http.StatusBadGateway)
-		http.Error(w, "sluice: the worker failed before responding: "+err.Error(), http.StatusBadGateway)
+		g.answer(w, r, x, http.StatusBadGateway, g.cutBy(endWorkerLost), "sluice: the worker failed before responding: "+err.Error())
 		return
 	}
 }
 
 // serveOn runs one attempt of r on b. It returns an error only if nothing
 // was sent to the client yet, and whether another worker may try.
-func (g *Gateway) serveOn(w http.ResponseWriter, r *http.Request, b *backend, x *exchange, body bool, held []byte, arrived time.Time) (retry bool, err error) {
-	ctx := r.Context()
+func (g *Gateway) serveOn(ctx context.Context, w http.ResponseWriter, r *http.Request, b *backend, x *exchange, body bool, held []byte, arrived time.Time) (retry bool, err error) {
 	st, err := b.conn.OpenStream(ctx, x.head, !body)
 	if err != nil {
 		return true, openError{fmt.Errorf("opening a stream on worker %d: %w", b.id, err)}
 	}
+	defer g.resetAtTimeout(ctx, st)()
+	x.bodyErr = nil
 	if body {
 		// Full duplex: the worker may answer while the body still flows.
 		rc := http.NewResponseController(w)
@@ -178,7 +204,16 @@ func (g *Gateway) serveOn(w http.ResponseWriter, r *http.Request, b *backend, x 
 			if held != nil {
 				sendHeld(st, held)
 			} else {
-				sendBody(st, r.Body)
+				x.bodyErr = sendBody(st, r.Body)
+			}
+		}()
+		// Runs after the next one, which leaves the sender done: a
+		// response cut because the body passed the limit (the sender
+		// reset the stream) was the body's doing, not the client's going.
+		defer func() {
+			if bodyTooLarge(x.bodyErr) && x.rec.end == endClientGone {
+				x.rec.end = endBodyTooLarge
+				stopReading(x)
 			}
 		}()
 		defer func() {
@@ -216,6 +251,7 @@ func (g *Gateway) serveOn(w http.ResponseWriter, r *http.Request, b *backend, x 
 		return false, err
 	}
 	w.WriteHeader(status)
+	x.rec.status = status
 	// A stream whose last frame is already here has its whole body
 	// buffered: its head waits for the body, so that both leave in one
 	// write (CopyTo flushes once it has written everything). Any other
@@ -228,13 +264,15 @@ func (g *Gateway) serveOn(w http.ResponseWriter, r *http.Request, b *backend, x 
 	if !complete {
 		x.fw.Flush()
 	}
-	g.metrics.ttfb.Observe(time.Since(arrived).Seconds())
-	g.metrics.requests.inc(status)
+	x.rec.ttfb = time.Since(arrived)
+	g.metrics.ttfb.Observe(x.rec.ttfb.Seconds())
+	g.metrics.requests.inc(r.Method, status)
 
 	pool := copyBufferPool(g.cfg.IPC.CurrentWindow())
 	buf := pool.Get().(*[]byte)
 	n, err := st.CopyTo(&x.fw, *buf)
 	pool.Put(buf)
+	x.rec.sent = n
 	g.metrics.respBytes.Add(float64(n))
 	if err != nil {
 		if complete {
@@ -247,16 +285,25 @@ func (g *Gateway) serveOn(w http.ResponseWriter, r *http.Request, b *backend, x 
 		// net/http refuses bytes past the worker's own Content-Length, or
 		// any on a status without a body: the worker's fault, not the client's.
 		overrun := errors.Is(err, http.ErrContentLength) || errors.Is(err, http.ErrBodyNotAllowed)
-		if ctx.Err() != nil || (!overrun && !(errors.As(err, &se) && se.Remote) && b.conn.Err() == nil) {
+		switch {
+		case timedOut(ctx):
+			// The timeout reset the stream (resetAtTimeout).
+			g.metrics.aborted.WithLabelValues(abortTimeout).Inc()
+			g.metrics.timeouts[timeoutDuringResponse].Inc()
+			x.rec.end = endTimeout
+		case r.Context().Err() != nil || (!overrun && !(errors.As(err, &se) && se.Remote) && b.conn.Err() == nil):
 			// The client's write failed: it went away, or took nothing
 			// for the send timeout. Tell the worker.
-			g.metrics.aborted.WithLabelValues("client").Inc()
+			g.metrics.aborted.WithLabelValues(abortClient).Inc()
+			x.rec.end = g.cutBy(endClientGone)
 			if isSendTimeout(err) {
 				g.countSendTimeout(r, b)
+				x.rec.end = endSendTimeout
 			}
-		} else {
-			g.metrics.aborted.WithLabelValues("worker").Inc()
-			g.log.Warn("response aborted", "method", r.Method, "path", r.URL.Path, "worker", b.id, "err", err)
+		default:
+			g.metrics.aborted.WithLabelValues(abortWorker).Inc()
+			x.rec.end = g.cutBy(endWorkerLost)
+			g.log.Warn("response aborted", "method", r.Method, "path", r.URL.Path, "worker", b.id, "err", err, "request_id", x.rec.reqID)
 		}
 		st.Reset(ipc.CodeCancel)
 		// Abort, so the client can never take a truncated body for a whole
@@ -337,23 +384,24 @@ func refusedOrGone(method string, err error) bool {
 }
 
 // sendBody streams the request body to the worker and ends it; a body that
-// fails to arrive resets the stream rather than end it short.
-func sendBody(st *ipc.Stream, body io.Reader) {
+// fails to arrive resets the stream rather than end it short, and its
+// read's error is returned.
+func sendBody(st *ipc.Stream, body io.Reader) error {
 	buf := make([]byte, 64<<10)
 	for {
 		n, err := body.Read(buf)
 		if n > 0 {
 			if _, werr := st.Write(buf[:n]); werr != nil {
-				return
+				return nil
 			}
 		}
 		if err == io.EOF {
 			st.CloseWrite()
-			return
+			return nil
 		}
 		if err != nil {
 			st.Reset(ipc.CodeCancel)
-			return
+			return err
 		}
 	}
 }
@@ -428,6 +476,10 @@ func (f *flushWriter) Flush() error                { f.keepSendDeadline(); retur
 type exchange struct {
 	head ipc.Fields
 	fw   flushWriter
+	rec  record // what the access log reports
+	// bodyErr is why the last attempt's body sender stopped reading the
+	// client's body (nil if it read it all, or held it).
+	bodyErr error
 }
 
 var exchanges = sync.Pool{New: func() any { return &exchange{head: make(ipc.Fields, 0, 16)} }}
@@ -437,6 +489,8 @@ var exchanges = sync.Pool{New: func() any { return &exchange{head: make(ipc.Fiel
 // kept for every later request.
 func (x *exchange) release() {
 	x.fw = flushWriter{}
+	x.rec = record{}
+	x.bodyErr = nil
 	if cap(x.head) > 64 {
 		return
 	}
@@ -447,15 +501,14 @@ func (x *exchange) release() {
 
 // refuse answers 503 with Retry-After and a message that says why;
 // unreadBody says the request's body was not read.
-func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, err error, unreadBody bool) {
+func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, x *exchange, err error, unreadBody bool) {
 	if r.Context().Err() != nil {
-		abort()
+		g.gone(x)
 	}
 	open, waiting := g.pool.counts()
 	reason := refusalReason(err)
 	g.metrics.refused.WithLabelValues(reason).Inc()
 	g.refusals.warn(reason, "request refused with 503", "reason", reason, "err", err, "in_flight", open, "waiting", waiting)
-	g.metrics.requests.inc(http.StatusServiceUnavailable)
 	secs := int(math.Ceil(g.pool.retryAfter(g.cfg.RetryAfter, g.cfg.MaxRetryAfter).Seconds()))
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	// A request whose body was not read (one too large to hold for a
@@ -468,7 +521,7 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, err error, unre
 	}
 	msg := fmt.Sprintf("sluice: %v (%d workers, %d requests in flight, %d waiting); retry in %d s\n",
 		err, g.sup.running(), open, waiting, secs)
-	http.Error(w, msg, http.StatusServiceUnavailable)
+	g.answer(w, r, x, http.StatusServiceUnavailable, endRefused, msg)
 }
 
 // refusalReason names a refusal for the metric label.
@@ -514,6 +567,7 @@ func itoa(n int) string { return strconv.Itoa(n) }
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	// A Start after Shutdown must not launch workers nobody would stop.
 	g.startOnce.Do(func() {})
+	g.drainStarted.Store(true)
 	g.pool.setDraining()
 	return g.sup.Stop(ctx)
 }

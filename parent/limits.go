@@ -38,18 +38,18 @@ func ServerMaxHeaderBytes(maxHeaderBytes int) int { return RequestLineShare * ma
 // would not fit the limit, before any of it goes to a worker: a head
 // larger than a HEAD frame can carry would otherwise fail there and look
 // like a worker's failure (502), and be retried on another worker.
-func (g *Gateway) checkHeadLimits(w http.ResponseWriter, r *http.Request) bool {
+func (g *Gateway) checkHeadLimits(w http.ResponseWriter, r *http.Request, x *exchange) bool {
 	limit := cmp.Or(g.cfg.MaxHeaderBytes, DefaultMaxHeaderBytes)
 	target := r.RequestURI
 	if target == "" {
 		target = r.URL.RequestURI()
 	}
 	if len(target) > limit/RequestLineShare {
-		g.refuseHead(w, r, http.StatusRequestURITooLong, fmt.Sprintf("sluice: the request target is %d bytes; at most %d are accepted", len(target), limit/RequestLineShare))
+		g.refuseHead(w, r, x, http.StatusRequestURITooLong, fmt.Sprintf("sluice: the request target is %d bytes; at most %d are accepted", len(target), limit/RequestLineShare))
 		return false
 	}
 	if n := requestHeadSize(r, target); n > limit {
-		g.refuseHead(w, r, http.StatusRequestHeaderFieldsTooLarge, fmt.Sprintf("sluice: the request head is %d bytes as sent to a worker; at most %d are accepted", n, limit))
+		g.refuseHead(w, r, x, http.StatusRequestHeaderFieldsTooLarge, fmt.Sprintf("sluice: the request head is %d bytes as sent to a worker; at most %d are accepted", n, limit))
 		return false
 	}
 	return true
@@ -78,18 +78,22 @@ func requestHeadSize(r *http.Request, target string) int {
 	if r.ContentLength > 0 && r.Header.Get("Content-Length") == "" {
 		n += perField + len("Content-Length") + len(strconv.FormatInt(r.ContentLength, 10))
 	}
+	// The fields the gateway adds (addProxyHeaders), at their longest: the
+	// client's address appended to X-Forwarded-For, a request id, the
+	// scheme. A client's own copies of them are counted above.
+	n += 3*perField + len(headerForwardedFor) + len(r.RemoteAddr) + len(", ") +
+		len(headerRequestID) + maxRequestIDLen + len(headerForwardedProto) + len("https")
 	return n
 }
 
 // refuseHead answers an oversized head and closes the connection (as
 // nginx does for 414 and 431): what else the client sends on it is not
 // worth parsing.
-func (g *Gateway) refuseHead(w http.ResponseWriter, r *http.Request, code int, msg string) {
-	g.metrics.requests.inc(code)
+func (g *Gateway) refuseHead(w http.ResponseWriter, r *http.Request, x *exchange, code int, msg string) {
 	if r.ProtoMajor == 1 {
 		w.Header().Set("Connection", "close")
 	}
-	http.Error(w, msg, code)
+	g.answer(w, r, x, code, endHeadTooLarge, msg)
 }
 
 func verifyMaxHeaderBytes(n int) error {

@@ -15,7 +15,7 @@ type metrics struct {
 	// sendTimeouts counts the responses cut by the send timeout.
 	sendTimeouts prometheus.Counter
 
-	requests  *codeCounters          // by status code
+	requests  *codeCounters          // by method and status code
 	refused   *prometheus.CounterVec // by reason
 	aborted   *prometheus.CounterVec // responses cut short, by cause
 	retried   prometheus.Counter
@@ -29,7 +29,27 @@ type metrics struct {
 	waitObservers [3]prometheus.Observer
 	// conns are the front listener's connections (LimitListener).
 	conns connStats
+	// timeouts count the requests the request timeout ended, by phase.
+	timeouts [2]prometheus.Counter
 }
+
+// Phases of a request timeout (metrics.timeouts).
+const (
+	timeoutBeforeResponse = iota
+	timeoutDuringResponse
+)
+
+// Causes of sluice_http_aborted_total.
+const (
+	abortWorker  = "worker"
+	abortClient  = "client"
+	abortTimeout = "timeout"
+)
+
+// refusalReasons are every reason refusalReason returns, so that each
+// series exists, at 0, from the start: an alert on a rate of refusals
+// sees 0, not "no data".
+var refusalReasons = []string{"overload", "queue_timeout", "queue_full", "no_worker", "draining", "other"}
 
 // latencyBuckets span 1 ms to about 2 minutes: responses here take from
 // milliseconds to minutes.
@@ -40,13 +60,13 @@ func newMetrics(g *Gateway) *metrics {
 	m := &metrics{
 		reg: reg,
 		requests: &codeCounters{vec: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sluice_http_requests_total", Help: "Requests answered by the gateway, by HTTP status code.",
-		}, []string{"code"})},
+			Name: "sluice_http_requests_total", Help: "Requests answered by the gateway, by method (the standard ones; OTHER for the rest) and HTTP status code.",
+		}, []string{"method", "code"})},
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_http_refused_total", Help: "Requests refused with 503, by reason: overload (the queue was overloaded: at once, or after the queue target), queue_timeout, queue_full, no_worker, draining.",
 		}, []string{"reason"}),
 		aborted: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sluice_http_aborted_total", Help: "Responses aborted toward the client after their head was sent, by cause: worker (the stream failed) or client (it went away).",
+			Name: "sluice_http_aborted_total", Help: "Responses aborted toward the client after their head was sent, by cause: worker (the stream failed), client (it went away) or timeout (the request timeout passed).",
 		}, []string{"cause"}),
 		retried: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sluice_http_retried_total", Help: "Requests retried on another worker because the first never started them.",
@@ -79,6 +99,18 @@ func newMetrics(g *Gateway) *metrics {
 	})
 	reg.MustRegister(m.sendTimeouts)
 	reg.MustRegister(connCollector{&m.conns})
+	timeouts := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sluice_http_request_timeouts_total", Help: `Requests the request timeout ended, by phase: before_response (answered 504) or during_response (cut; each also counts in sluice_http_aborted_total{cause="timeout"}).`,
+	}, []string{"phase"})
+	m.timeouts[timeoutBeforeResponse] = timeouts.WithLabelValues("before_response")
+	m.timeouts[timeoutDuringResponse] = timeouts.WithLabelValues("during_response")
+	reg.MustRegister(timeouts)
+	for _, reason := range refusalReasons {
+		m.refused.WithLabelValues(reason)
+	}
+	for _, cause := range []string{abortWorker, abortClient, abortTimeout} {
+		m.aborted.WithLabelValues(cause)
+	}
 	// The parent's runtime figures carry worker="parent", so that one
 	// name (go_goroutines, go_sched_latencies_seconds...) covers every
 	// process of the gateway.
@@ -157,26 +189,43 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descDraining, prometheus.GaugeValue, draining)
 }
 
-// codeCounters are a counter vector by status code whose children are
-// looked up once per code: every request counts its status, and a lookup
-// costs the code's string and a hash of it.
+// codeCounters are a counter vector by method and status code whose
+// children are looked up once per pair: every request counts its status,
+// and a lookup costs the code's string and a hash of both.
 type codeCounters struct {
 	vec    *prometheus.CounterVec
-	byCode [600]atomic.Pointer[prometheus.Counter]
+	byCode [len(knownMethods) + 1][600]atomic.Pointer[prometheus.Counter]
 }
 
-func (c *codeCounters) inc(code int) {
-	if code < 0 || code >= len(c.byCode) {
-		c.vec.WithLabelValues(strconv.Itoa(code)).Inc()
+// knownMethods are the methods with a label of their own (RFC 9110 and
+// PATCH); any other is counted as OTHER, so that a client cannot grow the
+// metric's series with made-up methods.
+var knownMethods = [...]string{"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+
+// methodLabel is the label index of method: its place in knownMethods, or
+// len(knownMethods) for OTHER.
+func methodLabel(method string) (int, string) {
+	for i, m := range knownMethods {
+		if m == method {
+			return i, m
+		}
+	}
+	return len(knownMethods), "OTHER"
+}
+
+func (c *codeCounters) inc(method string, code int) {
+	mi, label := methodLabel(method)
+	if code < 0 || code >= len(c.byCode[mi]) {
+		c.vec.WithLabelValues(label, strconv.Itoa(code)).Inc()
 		return
 	}
-	p := c.byCode[code].Load()
+	p := c.byCode[mi][code].Load()
 	if p == nil {
 		// Two first requests may both look it up: the vector returns the
 		// same child to both.
-		ctr := c.vec.WithLabelValues(strconv.Itoa(code))
+		ctr := c.vec.WithLabelValues(label, strconv.Itoa(code))
 		p = &ctr
-		c.byCode[code].Store(p)
+		c.byCode[mi][code].Store(p)
 	}
 	(*p).Inc()
 }

@@ -64,7 +64,16 @@ func serve(args []string) int {
 		MaxHeaderBytes:    int(s.maxHeaderBytes),
 		WorkerMemoryLimit: int64(s.workerMemory),
 		BufferBudget:      int64(s.bufferBudget),
+
+		RequestTimeout: s.requestTimeout,
+		MaxBody:        int64(s.maxBody),
 	}
+	accessLog, accessFormat, err := s.accessLogTo()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sluice serve:", err)
+		return 2
+	}
+	cfg.AccessLog, cfg.AccessLogFormat = accessLog, accessFormat
 	if s.admission == settings.AdmissionOff {
 		// No gate anywhere: the parent sends every request on at once (up
 		// to the protocol's stream limit), as a gateway without admission
@@ -92,6 +101,7 @@ func serve(args []string) int {
 	gw.Start()
 	open := &inflight{}
 	srv.Handler = open.wrap(srv.Handler)
+	srv.RegisterOnShutdown(gw.ShutdownStarted)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("sluice listening", "addr", ln.Addr().String())

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -59,12 +58,7 @@ func TestServeFlagsAndEnvReachTheGateway(t *testing.T) {
 // TestServeRejectsBadFlagsAndEnv: a bad value, on the command line or in
 // the environment, exits 2 naming it, before anything starts.
 func TestServeRejectsBadFlagsAndEnv(t *testing.T) {
-	bin := sluiceBinary(t)
-	for _, c := range []struct {
-		args []string
-		env  string
-		want string
-	}{
+	expectRejected(t, []rejectCase{
 		{args: []string{"--buffer-budget", "64KiB"}, want: "--buffer-budget 64KiB: too small"},
 		{args: []string{"--buffer-budget", "0"}, want: "use at least 1MiB, or -1"},
 		{env: "SLUICE_BUFFER_BUDGET=lots", want: "SLUICE_BUFFER_BUDGET"},
@@ -76,15 +70,5 @@ func TestServeRejectsBadFlagsAndEnv(t *testing.T) {
 		{args: []string{"--retry-after", "2m"}, want: "--retry-after 2m0s and --max-retry-after 1m0s"},
 		{env: "SLUICE_LIVENESS_WINDOW=soon", want: "SLUICE_LIVENESS_WINDOW"},
 		{args: []string{"--workers", "1", "--liveness-window", "1s", "--heartbeat-interval", "1s"}, want: "LivenessWindow"},
-	} {
-		cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0", "--admin-listen", ""}, c.args...)...)
-		cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
-		if c.env != "" {
-			cmd.Env = append(cmd.Env, c.env)
-		}
-		out, err := cmd.CombinedOutput()
-		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), c.want) {
-			t.Fatalf("serve %v %s: %v\n%s\nwant exit 2 naming %s", c.args, c.env, err, out, c.want)
-		}
-	}
+	})
 }

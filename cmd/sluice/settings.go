@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -63,6 +64,11 @@ type serveSettings struct {
 	adminAllowHost string
 	// certs serves --tls-cert; set by checkListen.
 	certs *certReloader
+	// The front door: access log, request timeout, body limit.
+	accessLog      string
+	accessLogFile  string
+	requestTimeout time.Duration
+	maxBody        size
 }
 
 // size is a byte count in the syntax of settings.ParseSize (4096, 64KiB,
@@ -132,7 +138,48 @@ func serveFlags(fs *flag.FlagSet) *serveSettings {
 	fs.StringVar(&s.adminToken, "admin-token", "", "a bearer token every admin endpoint but /healthz, /readyz and /metrics requires; needed to listen beyond loopback (prefer the environment or --admin-token-file: a flag shows in ps)")
 	fs.StringVar(&s.adminTokenFile, "admin-token-file", "", "a file holding --admin-token (one line)")
 	fs.StringVar(&s.adminAllowHost, "admin-allow-host", "", "comma-separated Host names the admin answers besides loopback ones and its own address; * for any")
+	fs.StringVar(&s.accessLog, "access-log", parent.AccessLogText, "access log, a line per request: text (logfmt), json, or off")
+	fs.StringVar(&s.accessLogFile, "access-log-file", "", "file the access log is appended to; empty means stdout (the gateway's own log is on stderr)")
+	fs.DurationVar(&s.requestTimeout, "request-timeout", 0, "a request with no response head by then gets 504, one whose response started is cut; 0 never")
+	s.maxBody = parent.DefaultMaxBody
+	fs.Var(&s.maxBody, "max-body", "largest request body (bytes or KiB/MiB/GiB): a longer one gets 413; 0 no limit")
 	return s
+}
+
+// checkFrontDoor checks the access log, request timeout and body limit.
+func (s *serveSettings) checkFrontDoor() error {
+	switch {
+	case s.accessLog != parent.AccessLogText && s.accessLog != parent.AccessLogJSON && s.accessLog != accessLogOff:
+		return fmt.Errorf("--access-log %q: use %s, %s or %s", s.accessLog, parent.AccessLogText, parent.AccessLogJSON, accessLogOff)
+	case s.requestTimeout < 0:
+		return fmt.Errorf("--request-timeout %v: use 0 (never) or a positive duration", s.requestTimeout)
+	case s.maxBody < 0:
+		return fmt.Errorf("--max-body %s: use 0 (no limit) or a size", s.maxBody.String())
+	}
+	return nil
+}
+
+// accessLogOff is --access-log's value for none.
+const accessLogOff = "off"
+
+// accessLogTo opens where the access log goes and returns it with its
+// format: --access-log-file, or stdout, as nginx's image links its access
+// log to stdout and its error log to stderr, so that requests and the
+// gateway's own events can be kept, shipped and rotated apart; nil when
+// off. The file is not reopened: rotate it with copytruncate, or log to
+// stdout and let the supervisor rotate.
+func (s *serveSettings) accessLogTo() (io.Writer, string, error) {
+	switch {
+	case s.accessLog == accessLogOff:
+		return nil, "", nil
+	case s.accessLogFile == "":
+		return os.Stdout, s.accessLog, nil
+	}
+	f, err := os.OpenFile(s.accessLogFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, "", fmt.Errorf("--access-log-file: %v", err)
+	}
+	return f, s.accessLog, nil
 }
 
 // applyEnv sets every flag not given on the command line from its
@@ -186,6 +233,9 @@ func (s *serveSettings) check() error {
 		return fmt.Errorf("--retry-after %v and --max-retry-after %v: use at least 1s, the first no more than the second", s.retryAfter, s.maxRetryAfter)
 	case s.workers < 0:
 		return fmt.Errorf("--workers %d: use 0 (one per CPU) or more", s.workers)
+	}
+	if err := s.checkFrontDoor(); err != nil {
+		return err
 	}
 	if s.bufferBudget >= 0 && s.bufferBudget < parent.MinBufferBudget {
 		return fmt.Errorf("--buffer-budget %s: too small to share among streams; use at least %s, or -1 for none", s.bufferBudget.String(), settings.FormatSize(parent.MinBufferBudget))

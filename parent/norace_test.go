@@ -1,0 +1,5 @@
+//go:build !race
+
+package parent
+
+const raceEnabled = false
