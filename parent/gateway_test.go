@@ -3,10 +3,10 @@ package parent
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
