@@ -57,11 +57,41 @@ func serveExport(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, "rows", s, "not an integer between 0 and 100000000; use e.g. rows=1000")
 		return
 	}
+	pace, ok := durationParam(w, r.URL.Query(), "pace", MaxWait)
+	if !ok {
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	if r.Method == http.MethodHead {
 		return
 	}
+	if pace > 0 {
+		writePaced(r, w, rows, pace)
+		return
+	}
 	writeExport(r, w, rows)
+}
+
+// writePaced streams the array as a ticker would: a row, a flush, then a
+// wait of pace, so that a client sees each row when it is flushed (through
+// any compression, which must flush with it).
+func writePaced(r *http.Request, w http.ResponseWriter, rows int64, pace time.Duration) {
+	rc := http.NewResponseController(w)
+	enc := json.NewEncoder(w)
+	if _, err := io.WriteString(w, "[\n"); err != nil {
+		return
+	}
+	for id := range rows {
+		if id > 0 {
+			if _, err := io.WriteString(w, ","); err != nil {
+				return
+			}
+		}
+		if enc.Encode(MakeRecord(id)) != nil || rc.Flush() != nil || sleep(r.Context(), pace) != nil {
+			return
+		}
+	}
+	io.WriteString(w, "]\n")
 }
 
 // writeExport streams the array row by row. The encoder writes into a

@@ -45,6 +45,7 @@ type serveSettings struct {
 	maxRSS        size
 	workerMemory  size
 	bufferBudget  size
+	compress      string
 }
 
 // size is a byte count in the syntax of settings.ParseSize (4096, 64KiB,
@@ -99,6 +100,7 @@ func serveFlags(fs *flag.FlagSet) *serveSettings {
 	fs.Var(&s.workerMemory, "worker-memory-limit", "GOMEMLIMIT of each worker; 0 means a share of the container's memory limit, -1 none")
 	s.bufferBudget = parent.DefaultBufferBudget
 	fs.Var(&s.bufferBudget, "buffer-budget", "response bytes the parent buffers across all streams, about: each stream's window shrinks toward its share of it (at least 64KiB, at most 4MiB); -1 none (4MiB per stream)")
+	fs.StringVar(&s.compress, "compress", settings.DefaultCompress, "how workers compress responses: off, or the codings (zstd, gzip) in order of preference for a client that accepts both equally, then optionally ;min=SIZE (least body compressed, default 1KiB) and ;types=TYPE,... (only these media types, e.g. text/*,application/json; default every type but octet-stream, images, audio, video, archives and fonts)")
 	return s
 }
 
@@ -185,6 +187,7 @@ func (s *serveSettings) worker() settings.Worker {
 		Sched:            s.sched,
 		LogFormat:        s.logFormat,
 		Root:             s.root,
+		Compress:         s.compress,
 	}
 }
 
