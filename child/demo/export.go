@@ -14,8 +14,9 @@ import (
 // MaxRows bounds the rows parameter of /export (about 10 GB of JSON).
 const MaxRows = 100_000_000
 
-// exportBuffer is how much of the encoded array is written at a time: large enough that writes are not tiny, small enough that
-// the first bytes leave quickly and memory stays flat whatever rows is.
+// exportBuffer is how much of the encoded array is written at a time:
+// large enough that writes are not tiny, small enough that the first bytes
+// leave quickly and memory stays flat whatever rows is.
 const exportBuffer = 32 << 10
 
 // Record is one row of /export. Every field is derived from ID alone, so a

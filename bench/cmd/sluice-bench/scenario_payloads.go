@@ -119,25 +119,12 @@ func medianOf(rows []exportRow, f func(exportRow) int64) int64 {
 // time from the request to its last byte. A status other than 200, another
 // Content-Encoding or a body its Content-Digest does not match is an error.
 func fetchCoded(ctx context.Context, u, coding string, timeout time.Duration) (int64, time.Duration, error) {
-	if timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
-	}
-	tr := &http.Transport{DisableCompression: true}
-	defer tr.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	start := time.Now()
+	resp, done, err := once(ctx, timeout, http.MethodGet, u, nil, "Accept-Encoding", coding, digest.WantField, digest.WantSHA256)
 	if err != nil {
 		return 0, 0, err
 	}
-	req.Header.Set("Accept-Encoding", coding)
-	req.Header.Set(digest.WantField, digest.WantSHA256)
-	start := time.Now()
-	resp, err := (&http.Client{Transport: tr}).Do(req)
-	if err != nil {
-		return 0, 0, fmt.Errorf("GET %s: %w", u, err)
-	}
-	defer resp.Body.Close()
+	defer done()
 	want := coding
 	if coding == "identity" {
 		want = ""
@@ -157,22 +144,7 @@ func fetchCoded(ctx context.Context, u, coding string, timeout time.Duration) (i
 	return n, el, nil
 }
 
-// uploadRow is one upload measurement or the comparison.
-type uploadRow struct {
-	Scenario     string        `json:"scenario"`
-	Kind         string        `json:"kind"`
-	Side         string        `json:"side,omitempty"` // "sluice" or "baseline"
-	Round        int           `json:"round,omitempty"`
-	Elapsed      time.Duration `json:"elapsed_ns,omitempty"`
-	GBps         float64       `json:"gbps,omitempty"`
-	SluiceGBps   float64       `json:"sluice_median_gbps,omitempty"`
-	BaselineGBps float64       `json:"baseline_median_gbps,omitempty"`
-	Ratio        float64       `json:"ratio,omitempty"`
-	Pass         bool          `json:"pass,omitempty"`
-	*session     `json:",omitempty"`
-}
-
-// runUpload POSTs 1 GiB to /upload through a one-worker gateway and sends
+// runUpload, whose rows are the relay scenario's, POSTs 1 GiB to /upload through a one-worker gateway and sends
 // the same bytes through the minimal relay the other way (client –TCP→
 // relay –Unix socket→ a sink hashing SHA-256, as /upload does), alternating
 // -relay-rounds times; both answers must be the body's SHA-256.
@@ -190,7 +162,7 @@ func runUpload(ctx context.Context, e *env) (bool, error) {
 				fmt.Fprintln(e.log)
 				return err
 			}
-			row := uploadRow{Scenario: "upload", Kind: "round", Side: "sluice", Round: r, Elapsed: el, GBps: gbps(uploadSize, el)}
+			row := relayRow{Scenario: "upload", Kind: "round", Side: "sluice", Round: r, Bytes: uploadSize, Elapsed: el, GBps: gbps(uploadSize, el)}
 			e.report.write(row)
 			sl = append(sl, row.GBps)
 			fmt.Fprintf(e.log, "%.2f GB/s; reverse relay ... ", row.GBps)
@@ -199,7 +171,7 @@ func runUpload(ctx context.Context, e *env) (bool, error) {
 				fmt.Fprintln(e.log)
 				return err
 			}
-			row = uploadRow{Scenario: "upload", Kind: "round", Side: "baseline", Round: r, Elapsed: el, GBps: gbps(uploadSize, el)}
+			row = relayRow{Scenario: "upload", Kind: "round", Side: "baseline", Round: r, Bytes: uploadSize, Elapsed: el, GBps: gbps(uploadSize, el)}
 			e.report.write(row)
 			base = append(base, row.GBps)
 			fmt.Fprintf(e.log, "%.2f GB/s\n", row.GBps)
@@ -209,7 +181,7 @@ func runUpload(ctx context.Context, e *env) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	s := uploadRow{Scenario: "upload", Kind: "summary", SluiceGBps: median(sl), BaselineGBps: median(base), session: &sess}
+	s := relayRow{Scenario: "upload", Kind: "summary", SluiceGBps: median(sl), BaselineGBps: median(base), session: &sess}
 	if s.BaselineGBps > 0 {
 		s.Ratio = s.SluiceGBps / s.BaselineGBps
 	}
@@ -225,24 +197,12 @@ func runUpload(ctx context.Context, e *env) (bool, error) {
 // postUpload POSTs the upload body to u and returns the time from the
 // request to the answer, which must be its size and SHA-256 want.
 func postUpload(ctx context.Context, u, want string, timeout time.Duration) (time.Duration, error) {
-	if timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
-	}
-	tr := &http.Transport{DisableCompression: true, WriteBufferSize: relayReadBuffer}
-	defer tr.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, demo.Payload(uploadSeed, uploadSize))
+	start := time.Now()
+	resp, done, err := once(ctx, timeout, http.MethodPost, u, io.LimitReader(demo.Payload(uploadSeed, uploadSize), uploadSize))
 	if err != nil {
 		return 0, err
 	}
-	req.ContentLength = uploadSize
-	start := time.Now()
-	resp, err := (&http.Client{Transport: tr}).Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("POST %s: %w", u, err)
-	}
-	defer resp.Body.Close()
+	defer done()
 	answer, err := io.ReadAll(resp.Body)
 	el := time.Since(start)
 	if err != nil || resp.StatusCode != http.StatusOK {
@@ -252,4 +212,38 @@ func postUpload(ctx context.Context, u, want string, timeout time.Duration) (tim
 		return 0, fmt.Errorf("POST %s: answered %q; want %d %s", u, got, uploadSize, want)
 	}
 	return el, nil
+}
+
+// once sends one request on a connection of its own, within timeout (0:
+// none), with the header fields hdr (name, value, ...); done closes the
+// body and the connection. A body that is an *io.LimitedReader is sent
+// with its length.
+func once(ctx context.Context, timeout time.Duration, method, u string, body io.Reader, hdr ...string) (resp *http.Response, done func(), err error) {
+	cancel := func() {}
+	if timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+	}
+	tr := &http.Transport{DisableCompression: true, WriteBufferSize: relayReadBuffer}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	if lr, ok := body.(*io.LimitedReader); ok {
+		req.ContentLength = lr.N
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err = (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		cancel()
+		tr.CloseIdleConnections()
+		return nil, nil, fmt.Errorf("%s %s: %w", method, u, err)
+	}
+	return resp, func() {
+		resp.Body.Close()
+		tr.CloseIdleConnections()
+		cancel()
+	}, nil
 }
