@@ -3,6 +3,7 @@ package child
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -36,7 +37,12 @@ func newCompressor(cfg settings.Compression) (*compressor, error) {
 	if len(cfg.Codings) == 0 {
 		return nil, nil
 	}
-	has := func(c string) bool { return strings.Contains(strings.Join(cfg.Codings, ","), c) }
+	for _, c := range cfg.Codings {
+		if c != settings.CodingGzip && c != settings.CodingZstd {
+			return nil, fmt.Errorf("child: compression coding %q is not one a worker can apply; use %s and/or %s", c, settings.CodingZstd, settings.CodingGzip)
+		}
+	}
+	has := func(c string) bool { return slices.Contains(cfg.Codings, c) }
 	gz, err := gzhttp.NewWrapper(
 		gzhttp.EnableGzip(has(settings.CodingGzip)),
 		gzhttp.EnableZstd(has(settings.CodingZstd)),

@@ -23,8 +23,9 @@ const CompressOff = "off"
 // DefaultCompress is the --compress default: zstd where the client accepts
 // it at least as much as gzip, else gzip, for bodies of DefaultCompressMinSize
 // or more of any type but the incompressible ones (IncompressibleTypes).
-// Exports of JSON, CSV and NDJSON shrink 5 to 20 times; a client that sends
-// no Accept-Encoding, and every incompressible type, are answered as before.
+// On by default because the large responses users send are exports (JSON,
+// CSV, NDJSON) that shrink several times; a client that sends no
+// Accept-Encoding, and every incompressible type, are answered as before.
 const DefaultCompress = CodingZstd + "," + CodingGzip
 
 // DefaultCompressMinSize is the body size below which a response is not
@@ -33,7 +34,7 @@ const DefaultCompress = CodingZstd + "," + CodingGzip
 // and a frame header; gzhttp and nginx's usual configurations draw the line
 // at 1 KiB for the same reason. The benchmark BenchmarkCompressSmall in
 // package child measures the bytes saved and the time spent by body size
-// (bench/README.md, "Compression").
+// (bench/README.md, "export and upload").
 const DefaultCompressMinSize = 1 << 10
 
 // IncompressibleTypes are the media types a worker never compresses unless
