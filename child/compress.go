@@ -61,8 +61,49 @@ func newCompressor(cfg settings.Compression) (*compressor, error) {
 // requested Content-Digest covers the encoded bytes as sent (RFC 9530,
 // section 2); a digest.Handler inside h then passes through.
 func (c *compressor) wrap(h http.Handler) http.Handler {
-	return digest.Handler(&compressHandler{c: c, plain: h, gz: c.gz(h)})
+	return digest.Handler(&compressHandler{c: c, plain: h, gz: c.gz(headFirst{h})})
 }
+
+// headFirst gives its handler, inside gzhttp, a writer whose Flush sends the
+// head even when no body byte was written yet: gzhttp's would send nothing
+// until it has bytes to decide by, and a handler that flushes its head and
+// then waits (for an event, for the client) would hold its client waiting.
+// With nothing to tell the type and size by, such a response is not
+// encoded.
+type headFirst struct{ h http.Handler }
+
+func (f headFirst) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.h.ServeHTTP(&headFirstWriter{ResponseWriter: w}, r)
+}
+
+type headFirstWriter struct {
+	http.ResponseWriter // gzhttp's
+	wrote               bool
+}
+
+func (w *headFirstWriter) Write(p []byte) (int, error) {
+	w.wrote = w.wrote || len(p) > 0
+	return w.ResponseWriter.Write(p)
+}
+
+// FlushError decides for identity if nothing was written, which makes
+// gzhttp send the head, then flushes.
+func (w *headFirstWriter) FlushError() error {
+	if !w.wrote {
+		w.wrote = true
+		w.Header().Set(gzhttp.HeaderNoCompression, "1") // gzhttp removes it
+		if _, err := w.ResponseWriter.Write(nil); err != nil {
+			return err
+		}
+	}
+	return http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Flush implements http.Flusher.
+func (w *headFirstWriter) Flush() { _ = w.FlushError() }
+
+// Unwrap gives http.ResponseController gzhttp's writer.
+func (w *headFirstWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 type compressHandler struct {
 	c     *compressor

@@ -61,6 +61,9 @@ func (w *headWriter) Write(p []byte) (int, error) {
 // at least the minimum) and flushes.
 func (w *headWriter) FlushError() error {
 	if !w.decided {
+		if w.n == 0 {
+			w.coding = "" // as headFirstWriter decides for a GET
+		}
 		if err := w.decide(true); err != nil {
 			return err
 		}

@@ -226,3 +226,40 @@ func TestCompressedDigestCoversTheEncodedBytes(t *testing.T) {
 		}
 	}
 }
+
+func TestCompressFlushedHeadLeavesAtOnce(t *testing.T) {
+	gotHead := make(chan struct{})
+	srv := httptest.NewServer(compressed(t, "", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusAccepted)
+		w.(http.Flusher).Flush()
+		select {
+		case <-gotHead:
+		case <-r.Context().Done():
+			return
+		}
+		w.Write(bytes.Repeat([]byte(`{"later":true}`), 200))
+	})))
+	defer srv.Close()
+	tr := &http.Transport{DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	for _, method := range []string{"GET", "HEAD"} {
+		req, _ := http.NewRequest(method, srv.URL, nil)
+		req.Header.Set("Accept-Encoding", "zstd, gzip")
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusAccepted || resp.Header.Get("Content-Encoding") != "" {
+			t.Errorf("%s: %d, Content-Encoding %q; want 202 identity, the head flushed before any body", method, resp.StatusCode, resp.Header.Get("Content-Encoding"))
+		}
+		if method == "GET" {
+			close(gotHead)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if method == "GET" && (err != nil || len(body) != 200*len(`{"later":true}`)) {
+			t.Errorf("GET: %d bytes after the head, %v", len(body), err)
+		}
+	}
+}
