@@ -53,6 +53,16 @@ type Config struct {
 	// the automatic limit (tests drive the controller with it).
 	cpuSource cpuSource
 
+	// Compress says how handlers' responses are compressed (the codings in
+	// order of preference, the least size, the types), in the worker and
+	// on the handler's goroutine, so that admission counts the CPU it
+	// takes. Nil means settings.DefaultCompress; a Compression without
+	// Codings turns compression off. With compression on, Serve also
+	// answers Want-Content-Digest itself, outside the compression, so that
+	// the Content-Digest covers the encoded bytes as sent (a
+	// digest.Handler inside the handler then passes through).
+	Compress *settings.Compression
+
 	// DisableAdmission turns the admission gate off: every accepted stream
 	// starts at once, however many run and however much is queued.
 	// QueueLimit still applies, and load reports give the connection's
@@ -97,6 +107,11 @@ func VerifyConfig(c *Config) error {
 	if err := stream.ValidateBudget(s.limit, s.high, s.low); err != nil {
 		return fmt.Errorf("child: %w", err)
 	}
+	if c.Compress != nil {
+		if _, err := newCompressor(*c.Compress); err != nil {
+			return err
+		}
+	}
 	if err := ipc.VerifyConfig(c.IPC); err != nil {
 		return fmt.Errorf("child: IPC: %w", err)
 	}
@@ -113,6 +128,7 @@ type resolved struct {
 	maxStreams       int
 	log              *slog.Logger
 	ipc              ipc.Config
+	compress         settings.Compression
 }
 
 func (c *Config) settings() resolved {
@@ -126,6 +142,11 @@ func (c *Config) settings() resolved {
 		admission:   !c.DisableAdmission,
 		log:         c.Logger,
 		cpuSource:   c.cpuSource,
+	}
+	if c.Compress != nil {
+		s.compress = *c.Compress
+	} else {
+		s.compress, _ = settings.ParseCompression(settings.DefaultCompress)
 	}
 	s.high, s.low, s.limit = settings.Watermarks(c.HighWatermark, c.LowWatermark, c.QueueLimit)
 	if s.sendBuffer == 0 {

@@ -1,6 +1,7 @@
 package child
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -76,6 +77,7 @@ func TestMainConfigErrors(t *testing.T) {
 		{settings.EnvLowWatermark, "1GiB", `SLUICE_LOW_WATERMARK="1GiB": above SLUICE_HIGH_WATERMARK`},
 		{settings.EnvSendBuffer, "2GiB", "too large for a socket buffer"},
 		{settings.EnvFD, "1", "SLUICE_FD"},
+		{settings.EnvCompress, "gzip,br", `SLUICE_COMPRESS="gzip,br": coding "br"`},
 	} {
 		t.Run(tc.env, func(t *testing.T) {
 			t.Setenv(tc.env, tc.value)
@@ -84,6 +86,19 @@ func TestMainConfigErrors(t *testing.T) {
 				t.Errorf("%s=%q: %v, want an error saying %q", tc.env, tc.value, err, tc.want)
 			}
 		})
+	}
+}
+
+func TestMainConfigCompress(t *testing.T) {
+	for value, want := range map[string][]string{"": {"zstd", "gzip"}, "off": nil, "gzip": {"gzip"}} {
+		t.Setenv(settings.EnvCompress, value)
+		c, err := MainConfig()
+		if err != nil || c.Compress == nil || !slices.Equal(c.Compress.Codings, want) {
+			t.Errorf("%s=%q: %+v, %v; want codings %q", settings.EnvCompress, value, c, err, want)
+		}
+	}
+	if err := VerifyConfig(&Config{Compress: &settings.Compression{Codings: []string{"br"}}}); err == nil || !strings.Contains(err.Error(), `"br"`) {
+		t.Errorf("VerifyConfig with coding br: %v; want an error naming it", err)
 	}
 }
 

@@ -35,6 +35,11 @@ func configFor(w settings.Worker) (*Config, error) {
 		QueueLimit:       w.QueueLimit,
 		DisableAdmission: w.DisableAdmission,
 	}
+	comp, err := settings.ParseCompression(w.Compress)
+	if err != nil {
+		return nil, &settings.EnvError{Name: settings.EnvCompress, Value: w.Compress, Why: err.Error()}
+	}
+	c.Compress = &comp
 	switch {
 	case w.SendBuffer < 0:
 		c.SendBuffer = -1

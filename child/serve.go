@@ -68,6 +68,14 @@ func Serve(ctx context.Context, conn net.Conn, handler http.Handler, cfg *Config
 		return err
 	}
 	set := cfg.settings()
+	comp, err := newCompressor(set.compress)
+	if err != nil {
+		conn.Close()
+		return err
+	}
+	if comp != nil {
+		handler = comp.wrap(handler)
+	}
 	s := &server{
 		handler:     handler,
 		log:         set.log,
@@ -131,7 +139,8 @@ func Serve(ctx context.Context, conn net.Conn, handler http.Handler, cfg *Config
 	}
 	s.log.Info("sluice worker: serving",
 		"max_inflight", set.maxInFlight, "admission", set.admission,
-		"high_watermark", set.high, "low_watermark", set.low, "queue_limit", set.limit)
+		"high_watermark", set.high, "low_watermark", set.low, "queue_limit", set.limit,
+		"compress", set.compress.Codings, "compress_min_size", set.compress.MinSize)
 	return s.serve(ctx)
 }
 

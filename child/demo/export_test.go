@@ -30,3 +30,20 @@ func TestExportIsValidJSONWithAllRows(t *testing.T) {
 		}
 	}
 }
+
+func TestPacedExportIsTheSameJSON(t *testing.T) {
+	h := New("")
+	get := func(url string) string {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", url, nil))
+		if rec.Code != 200 {
+			t.Fatalf("GET %s: %d %s", url, rec.Code, rec.Body)
+		}
+		return rec.Body.String()
+	}
+	for _, rows := range []string{"0", "3"} {
+		if paced, plain := get("/export?rows="+rows+"&pace=1ms"), get("/export?rows="+rows); paced != plain {
+			t.Errorf("rows=%s: paced export %q differs from the plain one %q", rows, paced, plain)
+		}
+	}
+}

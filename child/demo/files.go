@@ -8,6 +8,8 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
+	"strings"
 )
 
 // fileServer serves /files/ from root through os.Root, which refuses every
@@ -48,6 +50,16 @@ func (fsrv *fileServer) serve(w http.ResponseWriter, r *http.Request, name strin
 		return
 	}
 	defer f.Close()
+	if gz := precompressed(root, r, name); gz != nil {
+		// Served in place of the file, as nginx's gzip_static does: the
+		// handler's own Content-Encoding, which compression leaves alone.
+		defer gz.Close()
+		f = gz
+		w.Header().Set("Content-Encoding", "gzip")
+		if w.Header().Get("Vary") == "" {
+			w.Header().Set("Vary", "Accept-Encoding")
+		}
+	}
 	info, err := f.Stat()
 	if err != nil {
 		http.Error(w, fmt.Sprintf("file %q: %v", name, err), http.StatusInternalServerError)
@@ -60,4 +72,40 @@ func (fsrv *fileServer) serve(w http.ResponseWriter, r *http.Request, name strin
 	// ServeContent sets Content-Length and Content-Type and answers Range
 	// and conditional requests.
 	http.ServeContent(w, r, path.Base(name), info.ModTime(), f)
+}
+
+// precompressed opens name+".gz" if it is a regular file and r accepts
+// gzip, and returns nil otherwise. Ranges are of the file itself, so a
+// request with one gets the file.
+func precompressed(root *os.Root, r *http.Request, name string) *os.File {
+	if r.Header.Get("Range") != "" || !acceptsGzip(r.Header.Get("Accept-Encoding")) {
+		return nil
+	}
+	f, err := root.Open(filepath.FromSlash(name) + ".gz")
+	if err != nil {
+		return nil
+	}
+	if info, err := f.Stat(); err != nil || !info.Mode().IsRegular() {
+		f.Close()
+		return nil
+	}
+	return f
+}
+
+// acceptsGzip reports whether an Accept-Encoding value lists gzip with a
+// q-value above 0.
+func acceptsGzip(ae string) bool {
+	for part := range strings.SplitSeq(ae, ",") {
+		name, params, _ := strings.Cut(part, ";")
+		if !strings.EqualFold(strings.TrimSpace(name), "gzip") {
+			continue
+		}
+		q, ok := strings.CutPrefix(strings.ReplaceAll(strings.ToLower(params), " ", ""), "q=")
+		if !ok {
+			return true
+		}
+		v, err := strconv.ParseFloat(q, 64)
+		return err == nil && v > 0
+	}
+	return false
 }

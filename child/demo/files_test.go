@@ -63,3 +63,20 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+func TestFilesServesAPrecompressedTwin(t *testing.T) {
+	root := t.TempDir()
+	os.WriteFile(filepath.Join(root, "a.txt"), []byte("plain text"), 0o644)
+	os.WriteFile(filepath.Join(root, "a.txt.gz"), []byte("pretend gzip"), 0o644)
+	h := New(root)
+	for ae, want := range map[string]string{"": "plain text", "gzip": "pretend gzip", "br, gzip;q=0.5": "pretend gzip", "gzip;q=0": "plain text", "zstd": "plain text"} {
+		req := httptest.NewRequest("GET", "/files/a.txt", nil)
+		req.Header.Set("Accept-Encoding", ae)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		ce := rec.Header().Get("Content-Encoding")
+		if rec.Body.String() != want || (ce == "gzip") != (want == "pretend gzip") || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/plain") {
+			t.Errorf("Accept-Encoding %q: %q with Content-Encoding %q, Content-Type %q; want %q", ae, rec.Body, ce, rec.Header().Get("Content-Type"), want)
+		}
+	}
+}

@@ -63,6 +63,9 @@ func indexOutsideQuotes(s string, sep byte) int {
 // sha-256. RFC 9530 gives each algorithm a preference from 0 to 10 where 0
 // means "not acceptable"; a bare key is the boolean true and counts as yes.
 func wantsSHA256(lines []string) bool {
+	if len(lines) == 0 {
+		return false // the usual case, which must cost no allocation
+	}
 	for _, m := range parseDictionary(strings.Join(lines, ",")) {
 		if m.key != "sha-256" {
 			continue

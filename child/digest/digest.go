@@ -12,6 +12,7 @@
 package digest
 
 import (
+	"context"
 	"crypto/sha256"
 	"net/http"
 )
@@ -33,12 +34,18 @@ const (
 // Over HTTP/1.x a trailer needs chunked encoding, so when it adds the trailer
 // Handler drops a Content-Length that h set: the client asked for integrity
 // over a length it could not verify anyway.
+//
+// Handlers nest: only the outermost of a chain digests, and those inside it
+// pass the response through, so that wrapping a handler that is wrapped
+// already (as child.Serve does around its compression) yields one trailer,
+// over the bytes as they leave the outermost.
 func Handler(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodHead || !wantsSHA256(r.Header.Values(WantField)) {
+		if r.Method == http.MethodHead || !wantsSHA256(r.Header.Values(WantField)) || r.Context().Value(outerKey{}) != nil {
 			h.ServeHTTP(rw, r)
 			return
 		}
+		r = r.WithContext(context.WithValue(r.Context(), outerKey{}, true))
 		w := &writer{rw: rw, sum: sha256.New(), http1: r.ProtoMajor < 2}
 		// If h panics no trailer is set: a response that did not finish
 		// must not be vouched for.
@@ -46,3 +53,7 @@ func Handler(h http.Handler) http.Handler {
 		w.finish()
 	})
 }
+
+// outerKey marks, in a request's context, that a Handler outside digests
+// its response.
+type outerKey struct{}

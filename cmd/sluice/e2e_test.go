@@ -196,6 +196,8 @@ func get(t *testing.T, url string, want []byte) []byte {
 	t.Helper()
 	req, _ := http.NewRequest("GET", url, nil)
 	req.Header.Set(digest.WantField, "sha-256=1")
+	// The digest covers the bytes as sent, which the client would decode.
+	req.Header.Set("Accept-Encoding", "identity")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)

@@ -70,5 +70,7 @@ func TestServeRejectsBadFlagsAndEnv(t *testing.T) {
 		{args: []string{"--retry-after", "2m"}, want: "--retry-after 2m0s and --max-retry-after 1m0s"},
 		{env: "SLUICE_LIVENESS_WINDOW=soon", want: "SLUICE_LIVENESS_WINDOW"},
 		{args: []string{"--workers", "1", "--liveness-window", "1s", "--heartbeat-interval", "1s"}, want: "LivenessWindow"},
+		{args: []string{"--compress", "brotli"}, want: `--compress brotli (SLUICE_COMPRESS): coding "brotli" is not one a worker can apply`},
+		{env: "SLUICE_COMPRESS=gzip;min=lots", want: "SLUICE_COMPRESS"},
 	})
 }

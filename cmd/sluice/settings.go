@@ -69,6 +69,7 @@ type serveSettings struct {
 	accessLogFile  string
 	requestTimeout time.Duration
 	maxBody        size
+	compress       string
 }
 
 // size is a byte count in the syntax of settings.ParseSize (4096, 64KiB,
@@ -143,6 +144,7 @@ func serveFlags(fs *flag.FlagSet) *serveSettings {
 	fs.DurationVar(&s.requestTimeout, "request-timeout", 0, "a request with no response head by then gets 504, one whose response started is cut; 0 never")
 	s.maxBody = parent.DefaultMaxBody
 	fs.Var(&s.maxBody, "max-body", "largest request body (bytes or KiB/MiB/GiB): a longer one gets 413; 0 no limit")
+	fs.StringVar(&s.compress, "compress", settings.DefaultCompress, "how workers compress responses: off, or the codings (zstd, gzip) in order of preference for a client that accepts both equally, then optionally ;min=SIZE (least body compressed, default 1KiB) and ;types=TYPE,... (only these media types, e.g. text/*,application/json; default every type but octet-stream, images, audio, video, archives and fonts)")
 	return s
 }
 
@@ -266,6 +268,7 @@ func (s *serveSettings) worker() settings.Worker {
 		Sched:            s.sched,
 		LogFormat:        s.logFormat,
 		Root:             s.root,
+		Compress:         s.compress,
 	}
 }
 

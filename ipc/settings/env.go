@@ -103,6 +103,9 @@ type Worker struct {
 	LogFormat string
 	// Root is EnvRoot.
 	Root string
+	// Compress is EnvCompress, in the syntax of ParseCompression; empty
+	// means DefaultCompress.
+	Compress string
 }
 
 // Env encodes w as KEY=value pairs for exec.Cmd.Env. Every setting is
@@ -136,6 +139,7 @@ func (w Worker) Env() []string {
 		EnvQueueLimit+"="+strconv.FormatInt(w.QueueLimit, 10),
 		EnvRoot+"="+w.Root,
 		EnvLogFormat+"="+w.LogFormat,
+		EnvCompress+"="+w.Compress,
 	)
 }
 
@@ -216,6 +220,7 @@ func FromEnv(lookup func(string) (string, bool)) (Worker, error) {
 		fail(EnvLogFormat, "use "+LogText+" or "+LogJSON)
 	}
 	w.Root, _ = lookup(EnvRoot) // a path: its spaces are its own
+	w.Compress = get(EnvCompress)
 	if len(errs) > 0 {
 		return Worker{}, errors.Join(errs...)
 	}
@@ -272,6 +277,9 @@ func (w Worker) Validate() error {
 		return bad(EnvSched, w.Sched, "use %s or %s", PolicySequential, PolicyRoundRobin)
 	case w.LogFormat != "" && w.LogFormat != LogText && w.LogFormat != LogJSON:
 		return bad(EnvLogFormat, w.LogFormat, "use %s or %s", LogText, LogJSON)
+	}
+	if _, err := ParseCompression(w.Compress); err != nil {
+		return bad(EnvCompress, w.Compress, "%v", err)
 	}
 	high, low, limit := Watermarks(w.HighWatermark, w.LowWatermark, w.QueueLimit)
 	if low > high {
