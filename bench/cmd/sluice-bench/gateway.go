@@ -61,13 +61,20 @@ type gateway struct {
 // addresses and /status shows every worker up. On error nothing is left
 // running.
 func startGateway(ctx context.Context, bin, logPath string, args []string) (*gateway, error) {
+	return startGatewayVia(ctx, []string{bin}, logPath, args)
+}
+
+// startGatewayVia is startGateway with the binary given as a command line,
+// so that a wrapper (one that joins a cgroup, say) can run it: the last
+// word is the sluice binary, the ones before it run first.
+func startGatewayVia(ctx context.Context, bin []string, logPath string, args []string) (*gateway, error) {
 	f, err := os.Create(logPath)
 	if err != nil {
 		return nil, fmt.Errorf("creating the gateway log: %w", err)
 	}
 	defer f.Close() // the child holds its own descriptor
 	full := append([]string{"serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--log-format", "json"}, args...)
-	cmd := exec.Command(bin, full...)
+	cmd := exec.Command(bin[0], append(bin[1:], full...)...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {
@@ -143,17 +150,21 @@ func listenAddrs(logPath string) (addr, admin string) {
 
 // gwStatus is the part of GET /status the bench reads.
 type gwStatus struct {
-	Workers []struct {
-		ID          int    `json:"id"`
-		PID         int    `json:"pid"`
-		State       string `json:"state"`
-		Restarts    int    `json:"restarts"`
-		InFlight    uint32 `json:"inflight"`
-		QueuedBytes uint64 `json:"queued_bytes"`
-		SendBuffer  int    `json:"parent_sndbuf_bytes"`
-	} `json:"workers"`
-	Open    int `json:"open_streams"`
-	Waiting int `json:"waiting_requests"`
+	Workers []gwWorker `json:"workers"`
+	Open    int        `json:"open_streams"`
+	Waiting int        `json:"waiting_requests"`
+}
+
+// gwWorker is one worker in gwStatus.
+type gwWorker struct {
+	ID          int    `json:"id"`
+	PID         int    `json:"pid"`
+	State       string `json:"state"`
+	Restarts    int    `json:"restarts"`
+	InFlight    uint32 `json:"inflight"`
+	QueuedBytes uint64 `json:"queued_bytes"`
+	SendBuffer  int    `json:"parent_sndbuf_bytes"`
+	RTT         string `json:"last_rtt"`
 }
 
 // status fetches and decodes GET ADMIN/status.
