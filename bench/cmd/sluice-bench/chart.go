@@ -113,6 +113,7 @@ func timelineChart(title string, results []load.Result) (*plot.Plot, error) {
 	line.Color, line.Width = ok, vg.Points(1.5)
 	p.Legend.Add("start to last byte", line)
 	p.X.Min, p.Y.Min = 0, 0
+	p.Y.Max = float64(len(rs))*1.15 + 2 // room for the legend above the lines
 	return p, nil
 }
 
