@@ -142,11 +142,12 @@ func commandLine(name string, args ...string) string {
 	return l
 }
 
-// revision is the VCS revision the bench was built from.
+// revision is the VCS revision the bench was built from, or, when the
+// build has none (go run stamps none), the checkout's, from git.
 func revision() string {
 	info, ok := debug.ReadBuildInfo()
 	if !ok {
-		return "unknown revision"
+		return gitRevision()
 	}
 	rev, dirty := "", ""
 	for _, s := range info.Settings {
@@ -160,9 +161,23 @@ func revision() string {
 		}
 	}
 	if rev == "" {
-		return "unknown revision (built without VCS information)"
+		return gitRevision()
 	}
 	return rev + dirty
+}
+
+// gitRevision is HEAD of the working directory's checkout, and whether it
+// has uncommitted changes.
+func gitRevision() string {
+	out, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		return "unknown revision (no VCS information in the build, and no git checkout here)"
+	}
+	rev := strings.TrimSpace(string(out))
+	if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(bytes.TrimSpace(st)) > 0 {
+		rev += " (with uncommitted changes)"
+	}
+	return rev
 }
 
 // chart saves a chart into the report, if there is one; a chart that cannot

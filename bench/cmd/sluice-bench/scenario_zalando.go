@@ -161,9 +161,14 @@ func (e *env) zalandoRound(ctx context.Context, round int, spell time.Duration) 
 	return run, samples, at, nil
 }
 
-// restartsBetween is how many restarts the readings saw from from to to.
+// restartsBetween is how many restarts the readings saw from from to to:
+// from the last reading at or before from (the first reading if none is
+// that early) to the last at or before to.
 func restartsBetween(samples []statusSample, from, to time.Duration) int {
-	before, after := -1, -1
+	if len(samples) == 0 {
+		return 0
+	}
+	before, after := restarts(samples[0].St), restarts(samples[0].St)
 	for _, s := range samples {
 		if s.At <= from {
 			before = restarts(s.St)
@@ -171,9 +176,6 @@ func restartsBetween(samples []statusSample, from, to time.Duration) int {
 		if s.At <= to {
 			after = restarts(s.St)
 		}
-	}
-	if before < 0 || after < 0 {
-		return 0
 	}
 	return after - before
 }

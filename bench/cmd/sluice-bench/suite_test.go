@@ -79,6 +79,9 @@ func TestRestartsBetween(t *testing.T) {
 	if got := restartsBetween(samples, 500*msec, 10*time.Second); got != 7 {
 		t.Errorf("restartsBetween(0.5s, 10s) = %d, want 7 (1 → 8)", got)
 	}
+	if got := restartsBetween(samples[1:], 0, 2500*msec); got != 3 {
+		t.Errorf("restartsBetween from before the first reading = %d, want 3 (from the first, 2 → 5)", got)
+	}
 	if got := restartsBetween(nil, 0, time.Second); got != 0 {
 		t.Errorf("restartsBetween without readings = %d, want 0", got)
 	}
