@@ -270,7 +270,9 @@ func logNotes(logPath string, keep int) (run, shutdown logLines) {
 			Msg   string `json:"msg"`
 		}
 		if json.Unmarshal([]byte(line), &l) == nil {
-			if l.Msg == "draining" {
+			// "signal received" opens the drain, whose lines start with
+			// "draining" (older gateways logged just that).
+			if l.Msg == "signal received" || strings.HasPrefix(l.Msg, "draining") {
 				cur = &shutdown
 			}
 			if l.Level != "WARN" && l.Level != "ERROR" {
