@@ -76,6 +76,10 @@ func startGatewayVia(ctx context.Context, bin []string, logPath string, args []s
 	full := append([]string{"serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--log-format", "json"}, args...)
 	cmd := exec.Command(bin[0], append(bin[1:], full...)...)
 	cmd.Stdout, cmd.Stderr = f, f
+	// The access log (on by default, on stdout) goes to the same log as
+	// JSON, so that logNotes tells its lines from warnings; a gateway
+	// older than the access log ignores the variable.
+	cmd.Env = append(os.Environ(), "SLUICE_ACCESS_LOG=json")
 	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", strings.Join(cmd.Args, " "), err)
