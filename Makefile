@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/sluice
 
-.PHONY: run test build vet fmt-check bench fuzz clean
+.PHONY: run test build vet fmt-check bench bench-quick bench-go fuzz clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/sluice
@@ -23,7 +23,26 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
+# The five incident replays against sluice and its peers (nginx and Node.js
+# when installed), each a table with PASS/MISS, and a dated report with SVG
+# charts under bench/results (bench/README.md). About 15 minutes on 2 cores;
+# bench-quick is a look in under 3 whose report goes to bench/results/quick.
+REPLAYS := airtable plaid voxer smrxt zalando
+
 bench:
+	$(GO) run ./bench/cmd/sluice-bench -report bench/results -rounds 3 \
+		-adm-scale 0.5 -overload-scale 0.5 -voxer-rounds 1 $(REPLAYS)
+
+bench-quick:
+	$(GO) run ./bench/cmd/sluice-bench -report bench/results/quick -rounds 1 \
+		-n 12 -c 12 -size 8MiB -cpu 100ms \
+		-adm-scale 0.2 -plaid-clients 1,8,32 \
+		-overload-scale 0.15 -overload-factors 10 \
+		-smrxt-liveness 2s -zalando-scale 0.25 $(REPLAYS)
+
+# The Go benchmarks of every package, once each (a smoke run; run one with
+# -bench NAME -count N for figures).
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
 
 fuzz:

@@ -40,13 +40,34 @@ func admissionRunner(build func(options) admScenario) func(ctx context.Context, 
 	}
 }
 
-// admConfig is one way a comparison runs the gateway. A baseline is measured
-// and shown but not judged.
+// admConfig is one way a comparison runs the gateway, or another design
+// (other is set: the replays' peers). A baseline is measured and shown but
+// not judged.
 type admConfig struct {
 	name     string // in JSON and log names
 	label    string // in the table
 	args     []string
 	baseline bool
+	other    *peer
+}
+
+// peerConfig is the configuration that runs another design: a baseline.
+func peerConfig(p peer) admConfig {
+	return admConfig{name: p.name, label: p.name, baseline: true, other: &p}
+}
+
+// withPeers adds a configuration for each of the -peers that can run here,
+// and returns the notes of those that cannot.
+func (e *env) withPeers(cs []admConfig) ([]admConfig, []string) {
+	var skipped []string
+	for _, p := range e.opt.otherPeers() {
+		if why := e.skipPeer(p); why != "" {
+			skipped = append(skipped, fmt.Sprintf("%s skipped: %s", p.name, why))
+			continue
+		}
+		cs = append(cs, peerConfig(p))
+	}
+	return cs, skipped
 }
 
 // admScenario is one scenario of the comparison: how to measure one
@@ -55,8 +76,16 @@ type admScenario struct {
 	name    string
 	heading string // the first line of the table, without the rounds
 	configs []admConfig
-	measure func(ctx context.Context, g *gateway) (admMeasure, error)
+	measure func(ctx context.Context, t *running) (admMeasure, error)
 	rows    []admRow
+	// peers says the scenario also runs the other designs (-peers).
+	peers bool
+	// rounds, if not 0, replaces -rounds for this scenario.
+	rounds int
+	// chart, if set, draws the report's charts from the medians and from
+	// every configuration's first round, both keyed by config name, and
+	// the configurations in the order they were shown.
+	chart func(e *env, configs []admConfig, med map[string]*admRun, first map[string]admMeasure)
 	// derive, if set, adds figures computed from the medians of every
 	// configuration (keyed by config name), such as ratios to a baseline.
 	derive func(med map[string]*admRun)
@@ -70,6 +99,8 @@ type admMeasure struct {
 	firstError     string
 	firstIntegrity string
 	summary        string // one line for the progress log
+	// keep is what the scenario's chart needs of this measurement.
+	keep any
 }
 
 // Figures every measurement has, filled in by runAdmission.
@@ -158,41 +189,74 @@ func (e *env) admArgs(c admConfig) []string {
 // by side with the targets. It reports false if a response failed its
 // integrity check: the other failures are figures the targets judge.
 func runAdmission(ctx context.Context, e *env, sc admScenario) (bool, error) {
+	var skipped []string
+	if sc.peers {
+		sc.configs, skipped = e.withPeers(sc.configs)
+	}
+	if sc.rounds > 0 {
+		// e is shared by the scenarios of the run: put -rounds back after.
+		defer func(n int) { e.opt.admRounds = n }(e.opt.admRounds)
+		e.opt.admRounds = sc.rounds
+	}
 	runs := map[string][]admRun{}
+	first := map[string]admMeasure{}
 	for r := 1; r <= e.opt.admRounds; r++ {
 		for k := range sc.configs {
 			c := sc.configs[(k+r-1)%len(sc.configs)]
-			run, err := e.measureAdm(ctx, sc, c, r)
+			run, m, err := e.measureAdm(ctx, sc, c, r)
 			if err != nil {
 				return false, err
 			}
 			runs[c.name] = append(runs[c.name], run)
+			if r == 1 {
+				first[c.name] = m
+			}
 		}
 	}
-	return reportAdm(e, sc, runs), nil
+	ok, med := reportAdm(e, sc, runs, skipped)
+	if sc.chart != nil {
+		sc.chart(e, sc.configs, med, first)
+	}
+	return ok, nil
 }
 
 // measureAdm runs one configuration c of sc, in round r, on a gateway of
 // its own, and adds the figures every run has: peak RSS, most handlers in
 // flight, and the workers' flush-lag p99 over the load.
-func (e *env) measureAdm(ctx context.Context, sc admScenario, c admConfig, r int) (admRun, error) {
+func (e *env) measureAdm(ctx context.Context, sc admScenario, c admConfig, r int) (admRun, admMeasure, error) {
 	args := e.admArgs(c)
-	fmt.Fprintf(e.log, "%s round %d/%d, %s: sluice serve %s ... ", sc.name, r, e.opt.admRounds, c.name, strings.Join(args, " "))
 	var m admMeasure
 	var lag flushLag
-	sess, err := e.withGateway(ctx, fmt.Sprintf("%s-%s-%d", sc.name, c.name, r), args, func(g *gateway) error {
-		before, berr := scrapeFlushLag(ctx, g)
-		var err error
-		if m, err = sc.measure(ctx, g); err != nil {
+	var sess session
+	var err error
+	name := fmt.Sprintf("%s-%s-%d", sc.name, c.name, r)
+	if c.other != nil {
+		args = nil
+		fmt.Fprintf(e.log, "%s round %d/%d, %s ... ", sc.name, r, e.opt.admRounds, c.name)
+		var ps peerSession
+		ps, err = e.withPeer(ctx, *c.other, name, func(t *running) error {
+			var err error
+			m, err = sc.measure(ctx, t)
 			return err
-		}
-		after, aerr := scrapeFlushLag(ctx, g)
-		lag = flushLagOver(before, after, berr, aerr)
-		return ctx.Err()
-	})
+		})
+		sess = ps.session
+		lag.err = "not sluice"
+	} else {
+		fmt.Fprintf(e.log, "%s round %d/%d, %s: sluice serve %s ... ", sc.name, r, e.opt.admRounds, c.name, strings.Join(args, " "))
+		sess, err = e.withGateway(ctx, name, args, func(g *gateway) error {
+			before, berr := scrapeFlushLag(ctx, g)
+			var err error
+			if m, err = sc.measure(ctx, &running{peer: sluicePeer, addr: g.addr, gw: g, roots: []int{g.cmd.Process.Pid}}); err != nil {
+				return err
+			}
+			after, aerr := scrapeFlushLag(ctx, g)
+			lag = flushLagOver(before, after, berr, aerr)
+			return ctx.Err()
+		})
+	}
 	if err != nil {
 		fmt.Fprintln(e.log)
-		return admRun{}, err
+		return admRun{}, m, fmt.Errorf("%s: %w", c.name, err)
 	}
 	run := admRun{Scenario: sc.name, Kind: "round", Config: c.name, Round: r, Args: args, Figures: m.figures,
 		FirstError: m.firstError, FirstIntegrity: m.firstIntegrity, session: sess}
@@ -200,10 +264,13 @@ func (e *env) measureAdm(ctx context.Context, sc admScenario, c admConfig, r int
 		run.Figures = map[string]float64{}
 	}
 	run.Figures[figPeakRSS] = float64(sess.PeakRSS)
-	run.Figures[figMaxInFlight] = float64(sess.Gateway.MaxInFlight)
-	if lag.err == "" {
+	if c.other == nil {
+		run.Figures[figMaxInFlight] = float64(sess.Gateway.MaxInFlight)
+	}
+	switch {
+	case lag.err == "":
 		run.Figures[figFlushLagP99] = lag.p99
-	} else {
+	case c.other == nil:
 		run.Note = "no flush-lag figure: " + lag.err
 	}
 	if _, ok := run.Figures[figIntegrity]; !ok {
@@ -211,13 +278,13 @@ func (e *env) measureAdm(ctx context.Context, sc admScenario, c admConfig, r int
 	}
 	fmt.Fprintf(e.log, "%s; peak %s MiB, flush-lag p99 %s\n", m.summary, mib(sess.PeakRSS), fmtFig(run.Figures, figFlushLagP99, fmtSeconds))
 	e.report.write(run)
-	return run, nil
+	return run, m, nil
 }
 
 // reportAdm prints and writes the medians of every configuration of sc,
 // the table and its checks, and the notes; it reports whether every body
-// passed its integrity check.
-func reportAdm(e *env, sc admScenario, runs map[string][]admRun) bool {
+// passed its integrity check, and the medians.
+func reportAdm(e *env, sc admScenario, runs map[string][]admRun, skipped []string) (bool, map[string]*admRun) {
 	o := e.opt
 	med := map[string]*admRun{}
 	for _, c := range sc.configs {
@@ -251,9 +318,15 @@ func reportAdm(e *env, sc admScenario, runs map[string][]admRun) bool {
 			fmt.Fprintf(e.out, "%s: %s\n", c.label, m.Note)
 		}
 		printNotes(e.out, c.label, nil, "", m.session)
+		if c.other != nil {
+			fmt.Fprintf(e.out, "%s: %s\n", c.label, c.other.about)
+		}
+	}
+	for _, s := range skipped {
+		fmt.Fprintln(e.out, s)
 	}
 	fmt.Fprintln(e.out)
-	return ok
+	return ok, med
 }
 
 // medianAdm takes the median of every figure across the rounds of one

@@ -61,14 +61,25 @@ type gateway struct {
 // addresses and /status shows every worker up. On error nothing is left
 // running.
 func startGateway(ctx context.Context, bin, logPath string, args []string) (*gateway, error) {
+	return startGatewayVia(ctx, []string{bin}, logPath, args)
+}
+
+// startGatewayVia is startGateway with the binary given as a command line,
+// so that a wrapper (one that joins a cgroup, say) can run it: the last
+// word is the sluice binary, the ones before it run first.
+func startGatewayVia(ctx context.Context, bin []string, logPath string, args []string) (*gateway, error) {
 	f, err := os.Create(logPath)
 	if err != nil {
 		return nil, fmt.Errorf("creating the gateway log: %w", err)
 	}
 	defer f.Close() // the child holds its own descriptor
 	full := append([]string{"serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--log-format", "json"}, args...)
-	cmd := exec.Command(bin, full...)
+	cmd := exec.Command(bin[0], append(bin[1:], full...)...)
 	cmd.Stdout, cmd.Stderr = f, f
+	// The access log (on by default, on stdout) goes to the same log as
+	// JSON, so that logNotes tells its lines from warnings; a gateway
+	// older than the access log ignores the variable.
+	cmd.Env = append(os.Environ(), "SLUICE_ACCESS_LOG=json")
 	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", strings.Join(cmd.Args, " "), err)
@@ -143,17 +154,21 @@ func listenAddrs(logPath string) (addr, admin string) {
 
 // gwStatus is the part of GET /status the bench reads.
 type gwStatus struct {
-	Workers []struct {
-		ID          int    `json:"id"`
-		PID         int    `json:"pid"`
-		State       string `json:"state"`
-		Restarts    int    `json:"restarts"`
-		InFlight    uint32 `json:"inflight"`
-		QueuedBytes uint64 `json:"queued_bytes"`
-		SendBuffer  int    `json:"parent_sndbuf_bytes"`
-	} `json:"workers"`
-	Open    int `json:"open_streams"`
-	Waiting int `json:"waiting_requests"`
+	Workers []gwWorker `json:"workers"`
+	Open    int        `json:"open_streams"`
+	Waiting int        `json:"waiting_requests"`
+}
+
+// gwWorker is one worker in gwStatus.
+type gwWorker struct {
+	ID          int    `json:"id"`
+	PID         int    `json:"pid"`
+	State       string `json:"state"`
+	Restarts    int    `json:"restarts"`
+	InFlight    uint32 `json:"inflight"`
+	QueuedBytes uint64 `json:"queued_bytes"`
+	SendBuffer  int    `json:"parent_sndbuf_bytes"`
+	RTT         string `json:"last_rtt"`
 }
 
 // status fetches and decodes GET ADMIN/status.
@@ -259,7 +274,9 @@ func logNotes(logPath string, keep int) (run, shutdown logLines) {
 			Msg   string `json:"msg"`
 		}
 		if json.Unmarshal([]byte(line), &l) == nil {
-			if l.Msg == "draining" {
+			// "signal received" opens the drain, whose lines start with
+			// "draining" (older gateways logged just that).
+			if l.Msg == "signal received" || strings.HasPrefix(l.Msg, "draining") {
 				cur = &shutdown
 			}
 			if l.Level != "WARN" && l.Level != "ERROR" {

@@ -18,13 +18,14 @@ import (
 const loopGrace = 35 * time.Second
 
 // runLoop runs conc closed-loop clients that GET url (each starts its next
-// request when the last one ends) for window, and checks every 2xx body
-// against its Content-Digest. The error is for a bad URL only: failed
-// requests are in the results.
-func runLoop(ctx context.Context, url string, conc int, window, timeout time.Duration) ([]load.Result, error) {
+// request when the last one ends) for window, and, with digest, checks every
+// 2xx body against its Content-Digest (without, a body is checked against
+// its length only). The error is for a bad URL only: failed requests are in
+// the results.
+func runLoop(ctx context.Context, url string, conc int, window, timeout time.Duration, digest bool) ([]load.Result, error) {
 	lctx, cancel := context.WithTimeout(ctx, window+loopGrace)
 	defer cancel()
-	rep, err := load.Run(lctx, load.Config{URL: url, Duration: window, Concurrency: conc, Digest: true, Timeout: timeout})
+	rep, err := load.Run(lctx, load.Config{URL: url, Duration: window, Concurrency: conc, Digest: digest, Timeout: timeout})
 	if rep == nil {
 		return nil, err
 	}
@@ -136,14 +137,14 @@ type loopSpec struct {
 // together runs loops and slowN slow clients at once against g for window,
 // and puts all their figures in one measurement. It also returns each
 // loop's stats by prefix and the slow clients', for the summary line.
-func together(ctx context.Context, g *gateway, o options, window time.Duration, loops []loopSpec, slowN int) (admMeasure, map[string]loopStats, slowStats, error) {
-	base := "http://" + g.addr
+func together(ctx context.Context, t *running, o options, window time.Duration, loops []loopSpec, slowN int) (admMeasure, map[string]loopStats, slowStats, error) {
+	base := "http://" + t.addr
 	results := make([][]load.Result, len(loops))
 	errs := make([]error, len(loops))
 	var slow []slowResult
 	var wg sync.WaitGroup
 	for i, l := range loops {
-		wg.Go(func() { results[i], errs[i] = runLoop(ctx, base+l.path, l.conc, window, o.timeout) })
+		wg.Go(func() { results[i], errs[i] = runLoop(ctx, base+l.path, l.conc, window, o.timeout, t.peer.trailers()) })
 	}
 	wg.Go(func() { slow = runSlow(ctx, base, slowN, slowSize, o.slowRate, window) })
 	wg.Wait()

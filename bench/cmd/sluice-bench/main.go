@@ -1,6 +1,9 @@
 // Command sluice-bench replays the incidents sluice exists to survive against
-// the real binary, and compares its relay with the minimal one.
+// the real binary and the designs it replaces, and compares its relay with
+// the minimal one.
 //
+//	make bench                                           # the five replays, a dated report with charts
+//	go run ./bench/cmd/sluice-bench -report bench/results airtable plaid voxer smrxt zalando
 //	go run ./bench/cmd/sluice-bench                      # airtable
 //	go run ./bench/cmd/sluice-bench -rounds 3 airtable relay
 //	go run ./bench/cmd/sluice-bench -c 10 -n 10 -size 4MiB -gateway-args "--max-inflight 2" airtable
@@ -21,11 +24,53 @@
 // gateway with SIGTERM (SIGKILL to its process group after 10 s). Temporary
 // files and every process it started are gone when it exits.
 //
+// The five incident replays (airtable, plaid, voxer, smrxt, zalando) run
+// sluice beside the other designs that -peers names, each started and
+// stopped by the bench with 2 workers and measured the same way (same
+// client, RSS of its whole process tree sampled every 20 ms):
+//
+//	go-naive  this binary as httputil.ReverseProxy (idle connections
+//	          raised) in front of 2 children serving child/demo's handler
+//	          on plain net/http over Unix sockets, round-robin, no admission.
+//	nginx     nginx (2 workers, upstream keepalive 64, default proxy
+//	          buffering) in front of the same 2 children, when installed.
+//	node      bench/peers/node: a Node.js workerParent forwarding each
+//	          request to one of 2 workerChild processes over a Unix socket
+//	          with res.pipe, the children building each response whole, as
+//	          the incidents' services did; when node is installed.
+//
+// A peer that cannot run is reported as skipped, with the reason. nginx
+// drops trailers and res.pipe never forwards them, so their bodies are
+// checked by length, not digest. With -report DIR every table goes into
+// DIR/YYYY-MM-DD-HHMMSS/report.md, with the machine, the versions and the
+// command, and SVG charts drawn with gonum.org/v1/plot between them.
+//
 // Scenarios:
 //
 //	airtable  -c requests in flight of GET /payload?size=-size&cpu=-cpu&seed=i
 //	          (-n in all) against --workers 2, three ways: defaults,
-//	          --sndbuf 8KiB and --admission off; checks the issue's targets.
+//	          --sndbuf 8KiB and --admission off, then each of -peers;
+//	          checks the issue's targets, and that the defaults beat every
+//	          peer on median TTLB and peak RSS. Charts: one timeline per
+//	          peer (each request from start to last byte, its first byte
+//	          marked), RSS over time, bytes queued in sluice's workers.
+//	voxer     the overload scenario (below) with the peers beside it, each
+//	          request bounded by 30 s; -voxer-rounds rounds. Charts, at the
+//	          largest factor: goodput, 503s, and the 200s' p99 over time.
+//	smrxt     4 closed-loop clients per worker of GET
+//	          /payload?size=4096&cpu=2s for 3 liveness windows
+//	          (-smrxt-liveness, 10 s, sluice's default) with /status read
+//	          every 100 ms: worker restarts (target: none), readings with a
+//	          worker not up, heartbeat RTT. Charts: RTT per worker and
+//	          restarts over time. sluice only: the peers have no heartbeat.
+//	zalando   sluice with a worker command that dies at start while a file
+//	          exists: both workers killed, their replacements die for 20 s
+//	          (× -zalando-scale); restarts over the spell per slot (target
+//	          ≤ 12: a backoff, not a storm) and the time until every worker
+//	          is up again; then, as root with a writable cgroup cpu
+//	          controller (v2 or v1), sluice started inside a cgroup of 1 CPU
+//	          must run 1 worker (skipped, saying why, otherwise). Chart:
+//	          restarts and workers up over time.
 //	relay     one -relay-size response through --workers 1, read with a
 //	          1 MiB buffer, against bench/relay.Run with a 4 MiB SO_SNDBUF,
 //	          alternating, -relay-rounds times each.
@@ -56,7 +101,8 @@
 //	          baseline's, transfer p99, peak RSS, worker flush-lag p99.
 //	plaid     GET /payload?size=4096&wait=200ms by -plaid-clients (1, 8,
 //	          32, 64, 128) closed-loop clients in turn, 5 s each: req/s,
-//	          p50, p99, errors.
+//	          p50, p99, errors; the peers too. Charts: throughput and p99
+//	          against clients.
 //	slow      -slow-clients (200) clients reading /payload?size=27MiB at
 //	          -slow-rate (64 KiB/s) with a 64 KiB SO_RCVBUF, and one loop
 //	          of size=4096, for 10 s: fast p50/p99 and failures, the slow
@@ -126,6 +172,7 @@ import (
 
 func main() {
 	upstreamDispatch() // the small scenario re-executes this binary as its Go upstream
+	naiveDispatch()    // and the replays as their naive Go peer
 	relay.Dispatch()   // relay.Run re-executes this binary as its producer and relay
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -143,7 +190,16 @@ type options struct {
 	relaySize   int64
 	relayRounds int
 	logDir      string
-	bin         string // a prebuilt sluice binary; "" builds one
+	bin         string   // a prebuilt sluice binary; "" builds one
+	reportRoot  string   // -report: where dated reports go; "" for none
+	peers       []string // -peers: the other designs the replays compare with
+
+	// The smrxt replay.
+	smrxtLiveness    time.Duration
+	smrxtLivenessSet bool // given: passed on as --liveness-window
+
+	zalandoScale float64 // multiplies the zalando replay's crash spell
+	voxerRounds  int     // the voxer replay's rounds; 0 means -rounds
 
 	// The small scenario.
 	smallRounds   int
@@ -197,6 +253,9 @@ var scenarios = map[string]func(ctx context.Context, e *env) (ok bool, err error
 	"small":     runSmall,
 	"admission": runAdmissionSet,
 	"overload":  admissionRunner(overloadScenario),
+	"voxer":     admissionRunner(voxerScenario),
+	"smrxt":     runSmrxt,
+	"zalando":   runZalando,
 }
 
 // The scenarios of the admission comparison also run one by one.
@@ -220,7 +279,7 @@ func runAdmissionSet(ctx context.Context, e *env) (bool, error) {
 }
 
 // scenarioNames lists the scenarios for usage messages.
-const scenarioNames = "airtable, relay, h2, small, airtable-admission, plaid, slow, mixed, admission (those four in turn), or overload"
+const scenarioNames = "airtable, plaid, voxer, smrxt, zalando (the incident replays), relay, h2, export, upload, small, airtable-admission, slow, mixed, admission (airtable-admission, plaid, slow, mixed in turn), or overload"
 
 // env is what a scenario needs: the options, the built binary and the outputs.
 type env struct {
@@ -230,6 +289,7 @@ type env struct {
 	out    io.Writer
 	log    io.Writer // progress
 	report *jsonl
+	rep    *report // with -report: the dated report with charts; nil otherwise
 }
 
 // parseArgs parses the command line into options and scenario names; on
@@ -241,6 +301,7 @@ func parseArgs(args []string, stderr io.Writer) (o options, names []string, ok b
 		fmt.Fprintf(stderr, "usage: sluice-bench [flags] [scenario ...]\n\nscenarios: %s\n\n", scenarioNames)
 		fs.PrintDefaults()
 	}
+	var peerList string
 	var gwArgs, relaySize, smallSizes, smallPeers, plaidLevels, slowRate, ovFactors, ovBaseline string
 	fs.IntVar(&o.rounds, "rounds", 1, "repeat each configuration `N` times, interleaved, and report medians across rounds (default 1 for airtable, 3 for small and the admission comparison)")
 	fs.StringVar(&o.jsonPath, "json", "", "append one JSON line per measurement and summary to this `file`")
@@ -272,6 +333,11 @@ func parseArgs(args []string, stderr io.Writer) (o options, names []string, ok b
 	fs.StringVar(&ovBaseline, "overload-baseline-args", "--queue-target 0", "overload: extra `flags` of the baseline gateway, split on spaces (\"\" for none)")
 	fs.DurationVar(&o.queueTarget, "queue-target", 5*time.Millisecond, "overload: the gateway's queue target, in the 200 latency target (2 × unloaded + it); given, it is passed to the judged gateway as --queue-target")
 	fs.StringVar(&o.bin, "bin", "", "use this sluice `binary` instead of building ./cmd/sluice")
+	fs.StringVar(&peerList, "peers", "go-naive,nginx,node", "airtable, plaid, voxer: the other `designs` to compare sluice with, comma-separated, of go-naive, nginx, node; \"none\" for sluice alone")
+	fs.DurationVar(&o.smrxtLiveness, "smrxt-liveness", 10*time.Second, "smrxt: the liveness window; the load lasts 3 of them (given, it is passed to sluice as --liveness-window; 10s is sluice's default)")
+	fs.IntVar(&o.voxerRounds, "voxer-rounds", 0, "voxer: rounds, `N`, when it should run fewer than -rounds (it is the longest replay); 0 means -rounds")
+	fs.Float64Var(&o.zalandoScale, "zalando-scale", 1, "zalando: multiply the 20 s spell during which workers die at start by `F`")
+	fs.StringVar(&o.reportRoot, "report", "", "write a dated report (Markdown with every table, the machine and the command, and SVG charts) into a new directory under this `directory`, e.g. bench/results")
 	fs.StringVar(&o.logDir, "logs", "", "keep every gateway's log in this `directory` (default: a temporary one, removed)")
 	if err := fs.Parse(args); err != nil {
 		return o, nil, false
@@ -287,8 +353,14 @@ func parseArgs(args []string, stderr io.Writer) (o options, names []string, ok b
 			o.smallRounds, o.admRounds = o.rounds, o.rounds
 		case "queue-target":
 			o.queueTargetSet = true
+		case "smrxt-liveness":
+			o.smrxtLivenessSet = true
 		}
 	})
+	if err := o.checkPeers(peerList); err != nil {
+		fmt.Fprintln(stderr, "sluice-bench:", err)
+		return o, nil, false
+	}
 	if err := o.check(relaySize); err != nil {
 		fmt.Fprintln(stderr, "sluice-bench:", err)
 		return o, nil, false
@@ -330,12 +402,31 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	var rep *report
+	if o.reportRoot != "" {
+		var err error
+		if rep, err = newReport(o.reportRoot, args, time.Now()); err != nil {
+			fmt.Fprintln(stderr, "sluice-bench:", err)
+			return 1
+		}
+		stdout = io.MultiWriter(stdout, rep)
+	}
 	e, cleanup, err := newEnv(ctx, o, stdout, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "sluice-bench:", err)
 		return 1
 	}
 	defer cleanup()
+	e.rep = rep
+	if rep != nil {
+		defer func() {
+			if err := rep.close(time.Now()); err != nil {
+				fmt.Fprintln(stderr, "sluice-bench: writing the report:", err)
+				return
+			}
+			fmt.Fprintln(stderr, "report:", filepath.Join(rep.dir, "report.md"))
+		}()
+	}
 
 	code := 0
 	for _, n := range names {
@@ -369,8 +460,45 @@ func (o *options) check(relaySize string) error {
 		return fmt.Errorf("-c %d -n %d: use 1 or more for both", o.concurrency, o.requests)
 	case o.cpu < 0 || o.timeout < 0:
 		return errors.New("-cpu and -timeout must not be negative")
+	case o.voxerRounds < 0:
+		return fmt.Errorf("-voxer-rounds %d: use 1 or more, or 0 for -rounds", o.voxerRounds)
+	case o.smrxtLiveness <= 0:
+		return fmt.Errorf("-smrxt-liveness %v: use a duration above 0", o.smrxtLiveness)
+	case !(o.zalandoScale > 0) || o.zalandoScale > 100:
+		return fmt.Errorf("-zalando-scale %v: use a factor above 0 and at most 100", o.zalandoScale)
 	}
 	return nil
+}
+
+// checkPeers parses -peers.
+func (o *options) checkPeers(list string) error {
+	o.peers = nil
+	if strings.TrimSpace(list) == "none" {
+		return nil
+	}
+	for p := range strings.SplitSeq(list, ",") {
+		p = strings.TrimSpace(p)
+		if !slices.ContainsFunc(otherPeers, func(q peer) bool { return q.name == p }) {
+			return fmt.Errorf("-peers %q: unknown peer %q; use go-naive, nginx, node, or none", list, p)
+		}
+		if !slices.Contains(o.peers, p) {
+			o.peers = append(o.peers, p)
+		}
+	}
+	return nil
+}
+
+// otherPeers are the peers -peers names, in its order.
+func (o options) otherPeers() []peer {
+	var ps []peer
+	for _, name := range o.peers {
+		for _, p := range otherPeers {
+			if p.name == name {
+				ps = append(ps, p)
+			}
+		}
+	}
+	return ps
 }
 
 // checkSmallFlags parses and checks the small scenario's lists and settings.
@@ -461,6 +589,7 @@ func newEnv(ctx context.Context, o options, stdout, stderr io.Writer) (*env, fun
 	cleanup := func() {
 		e.report.Close()
 		os.RemoveAll(tmp)
+		removeNodeScripts()
 	}
 	if e.bin = o.bin; e.bin == "" {
 		fmt.Fprintln(stderr, "building ./cmd/sluice ...")

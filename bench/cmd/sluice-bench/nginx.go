@@ -20,7 +20,7 @@ import (
 // reverse proxy in front of the Go upstream, as the issue describes it.
 // Proxy buffering stays at nginx's defaults on purpose: that is how nginx
 // is deployed, and what sluice has to beat. %[1]s is the directory every
-// file of nginx goes to, %[2]d the port, %[3]s the upstream's socket, %[4]s
+// file of nginx goes to, %[2]d the port, %[3]s the upstream's server lines (one per Unix socket), %[4]s
 // a "user" line (only when running as root, see writeNginxConf).
 const nginxConf = `# written by sluice-bench small; removed when it exits
 %[4]sworker_processes 2;
@@ -37,8 +37,7 @@ http {
     uwsgi_temp_path %[1]s/uwsgi;
     scgi_temp_path %[1]s/scgi;
     upstream go {
-        server unix:%[3]s;
-        keepalive 64;
+%[3]s        keepalive 64;
     }
     server {
         listen 127.0.0.1:%[2]d;
@@ -81,7 +80,7 @@ type nginx struct {
 // startNginx writes the configuration into dir and starts nginx on a free
 // loopback port, then waits until a request through it reaches the
 // upstream. On error nothing is left running.
-func startNginx(ctx context.Context, bin, dir, upstreamSock string) (*nginx, error) {
+func startNginx(ctx context.Context, bin, dir string, upstreamSocks ...string) (*nginx, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -90,7 +89,7 @@ func startNginx(ctx context.Context, bin, dir, upstreamSock string) (*nginx, err
 		return nil, err
 	}
 	conf := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, dir, port, upstreamSock, userLine())), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, dir, port, serverLines(upstreamSocks), userLine())), 0o644); err != nil {
 		return nil, err
 	}
 	logf, err := os.Create(filepath.Join(dir, "stderr.log"))
@@ -198,4 +197,14 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// serverLines are the upstream block's server lines, one per socket: nginx
+// balances round-robin across them.
+func serverLines(socks []string) string {
+	var b strings.Builder
+	for _, s := range socks {
+		fmt.Fprintf(&b, "        server unix:%s;\n", s)
+	}
+	return b.String()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,17 +14,10 @@ import (
 	"github.com/sluicegw/sluice/bench/load"
 )
 
-// airtableConfigs are the three ways the airtable scenario runs the gateway;
-// the first is the one the targets judge, the last the baseline they compare
-// it with.
-var airtableConfigs = []struct {
-	name string
-	args []string
-}{
-	{"default", nil},
-	{"sndbuf-8KiB", []string{"--sndbuf", "8KiB"}},
-	{"admission-off", []string{"--admission", "off"}},
-}
+// airtableConfigs are the three ways the airtable scenario runs sluice; the
+// first is the one the targets judge, the last the baseline they compare it
+// with. The other designs (-peers) run after them.
+var airtableConfigs = []peer{sluicePeer, sluiceSndbufPeer, sluiceNoAdmission}
 
 // The targets of the Airtable issue.
 const (
@@ -52,41 +46,93 @@ type airtableRun struct {
 	session
 }
 
-// runAirtable replays the Airtable incident against each configuration,
-// -rounds times, interleaved.
+// runAirtable replays the Airtable incident against each configuration of
+// sluice and each other design (-peers), -rounds times, interleaved; peers
+// that cannot run here are reported as skipped. With -report it draws each
+// peer's first round as a timeline, and every peer's memory over time.
 func runAirtable(ctx context.Context, e *env) (bool, error) {
 	o := e.opt
-	runs := make([][]airtableRun, len(airtableConfigs))
+	peers, skipped := e.airtablePeers()
+	runs := make([][]airtableRun, len(peers))
+	first := make([]airtableCharted, len(peers))
 	for r := 1; r <= o.rounds; r++ {
-		for i, c := range airtableConfigs {
-			args := append(append([]string{"--workers", "2"}, o.gatewayArgs...), c.args...)
-			fmt.Fprintf(e.log, "airtable round %d/%d, %s: sluice serve %s ... ", r, o.rounds, c.name, strings.Join(args, " "))
+		for i, p := range peers {
+			fmt.Fprintf(e.log, "airtable round %d/%d, %s ... ", r, o.rounds, p.name)
 			var results []load.Result
 			var wall time.Duration
-			sess, err := e.withGateway(ctx, fmt.Sprintf("airtable-%s-%d", c.name, r), args, func(g *gateway) error {
-				results, wall = fetchAll(ctx, "http://"+g.addr, o, false)
+			sess, err := e.withPeer(ctx, p, fmt.Sprintf("airtable-%s-%d", p.name, r), func(t *running) error {
+				results, wall = fetchAll(ctx, "http://"+t.addr, o, false)
 				return ctx.Err()
 			})
 			if err != nil {
 				fmt.Fprintln(e.log)
-				return false, err
+				return false, fmt.Errorf("%s: %w", p.name, err)
 			}
 			run := summarizeAirtable(results, wall)
-			run.Config, run.Round, run.Args, run.session = c.name, r, args, sess
+			run.Config, run.Round, run.Args, run.session = p.name, r, p.args, sess.session
 			fmt.Fprintf(e.log, "%d/%d ok, TTLB median %s ms, wall %.1f s, peak %s MiB\n",
 				run.OK, run.Requests, ms(run.TTLB.Median), run.Wall.Seconds(), mib(run.PeakRSS))
 			e.report.write(run)
 			runs[i] = append(runs[i], run)
+			if r == 1 {
+				first[i] = airtableCharted{peer: p, results: results, rss: sess.RSS, queued: sess.Gateway.Queued}
+			}
 		}
 	}
+	ok := reportAirtable(e, peers, runs, skipped)
+	e.chartAirtable(first)
+	return ok, nil
+}
 
-	return reportAirtable(e, runs), nil
+// airtablePeers are the configurations of sluice and the -peers that can
+// run here, and why the others cannot.
+func (e *env) airtablePeers() (peers []peer, skipped []string) {
+	peers = slices.Clone(airtableConfigs)
+	for _, p := range e.opt.otherPeers() {
+		if why := e.skipPeer(p); why != "" {
+			skipped = append(skipped, fmt.Sprintf("%s skipped: %s", p.name, why))
+			continue
+		}
+		peers = append(peers, p)
+	}
+	return peers, skipped
+}
+
+// airtableCharted is what the charts of one peer show: its first round.
+type airtableCharted struct {
+	peer    peer
+	results []load.Result
+	rss     []bytesPoint
+	queued  []bytesPoint
+}
+
+// chartAirtable draws a timeline per peer, then the memory of every peer
+// over time, then the bytes queued in sluice's workers.
+func (e *env) chartAirtable(first []airtableCharted) {
+	o := e.opt
+	what := fmt.Sprintf("%d × %s after %v of CPU, %d in flight", o.requests, o.size, o.cpu, min(o.concurrency, o.requests))
+	var rss, queued []chartLine
+	for _, c := range first {
+		if c.results == nil {
+			continue
+		}
+		p, err := timelineChart("airtable, "+c.peer.name+": "+what, c.results)
+		e.chart("airtable-timeline-"+c.peer.name, fmt.Sprintf("airtable, %s (%s): each request from its start to its last byte, a dot at its first byte", c.peer.name, c.peer.about), p, err)
+		rss = append(rss, bytesSeries(c.peer.name, c.rss))
+		if c.peer.isSluice() {
+			queued = append(queued, bytesSeries(c.peer.name, c.queued))
+		}
+	}
+	p, err := lineChart("airtable: memory of each peer's whole process tree", "time since the load started (s)", "RSS (MiB)", rss)
+	e.chart("airtable-rss", "airtable: summed RSS of each peer's processes over the first round", p, err)
+	p, err = lineChart("airtable: response bytes queued in sluice's workers", "time since the load started (s)", "queued (MiB)", queued)
+	e.chart("airtable-queued", "airtable: bytes queued in sluice's workers (sum over workers, from /status every 100 ms)", p, err)
 }
 
 // reportAirtable prints and writes the medians of every configuration, the
 // rounds when there are several, and the targets; it reports whether every
 // request succeeded.
-func reportAirtable(e *env, runs [][]airtableRun) bool {
+func reportAirtable(e *env, peers []peer, runs [][]airtableRun, skipped []string) bool {
 	o := e.opt
 	ok := true
 	var med []airtableRun
@@ -112,8 +158,15 @@ func reportAirtable(e *env, runs [][]airtableRun) bool {
 	fmt.Fprintf(e.out, "airtable: %d × GET /payload?size=%s&cpu=%v&seed=i, %d in flight, sluice serve %s; %s\n",
 		o.requests, o.size, o.cpu, min(o.concurrency, o.requests), strings.Join(append([]string{"--workers", "2"}, o.gatewayArgs...), " "), what)
 	printAirtable(e.out, med)
+	for _, p := range peers {
+		fmt.Fprintf(e.out, "  %s: %s\n", p.name, p.about)
+	}
+	for _, s := range skipped {
+		fmt.Fprintf(e.out, "  %s\n", s)
+	}
 	fmt.Fprintln(e.out)
-	t := checkTargets(med[0], med[len(med)-1])
+	t := checkTargets(med[0], med[len(airtableConfigs)-1])
+	t.Checks = append(t.Checks, beatsPeers(med[0], med[len(airtableConfigs):])...)
 	printTargets(e.out, t)
 	e.report.write(t)
 	for _, m := range med {
@@ -274,4 +327,18 @@ func checkTargets(d, off airtableRun) targets {
 			!none && d.PeakRSS > 0 && d.PeakRSS < targetPeakRSS},
 	}
 	return t
+}
+
+// beatsPeers judges sluice's defaults d against the other designs: a lower
+// median TTLB and a lower peak RSS than each of them.
+func beatsPeers(d airtableRun, others []airtableRun) []target {
+	var ts []target
+	for _, p := range others {
+		ts = append(ts,
+			target{fmt.Sprintf("median TTLB < %s's", p.Config), fmt.Sprintf("%s ms vs %s ms", ms(d.TTLB.Median), ms(p.TTLB.Median)),
+				d.OK > 0 && (p.OK == 0 || d.TTLB.Median < p.TTLB.Median)},
+			target{fmt.Sprintf("peak RSS < %s's", p.Config), fmt.Sprintf("%s MiB vs %s MiB", mib(d.PeakRSS), mib(p.PeakRSS)),
+				d.PeakRSS > 0 && d.PeakRSS < p.PeakRSS})
+	}
+	return ts
 }

@@ -27,8 +27,8 @@ func airtableAdmissionScenario(o options) admScenario {
 			o.requests, o.size, o.cpu, min(o.concurrency, o.requests)),
 		configs: []admConfig{autoConfig, fixedConfig, admissionOffConfig},
 	}
-	sc.measure = func(ctx context.Context, g *gateway) (admMeasure, error) {
-		results, wall := fetchAll(ctx, "http://"+g.addr, o, true)
+	sc.measure = func(ctx context.Context, t *running) (admMeasure, error) {
+		results, wall := fetchAll(ctx, "http://"+t.addr, o, true)
 		run := summarizeAirtable(results, wall)
 		m := admMeasure{figures: map[string]float64{
 			"ok": float64(run.OK), "errors": float64(run.Errors), "wall": wall.Seconds(),

@@ -33,8 +33,8 @@ func mixedScenario(o options) admScenario {
 		{what: "I/O-bound", prefix: "io", path: plaidPath, conc: mixedIOLoops},
 		fastLoop,
 	}
-	sc.measure = func(ctx context.Context, g *gateway) (admMeasure, error) {
-		m, s, ss, err := together(ctx, g, o, window, loops, o.mixedSlow)
+	sc.measure = func(ctx context.Context, t *running) (admMeasure, error) {
+		m, s, ss, err := together(ctx, t, o, window, loops, o.mixedSlow)
 		m.summary = fmt.Sprintf("fast p99 %s ms; I/O %.0f req/s; heavy transfer p99 %s ms; slow %d/%d served",
 			ms(s["fast"].P99), s["io"].RPS, ms(s["heavy"].TransferP99), ss.Served, ss.Clients)
 		return m, err

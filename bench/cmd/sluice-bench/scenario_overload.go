@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/sluicegw/sluice/bench/load"
-	"github.com/sluicegw/sluice/bench/procstat"
 )
 
 // The overload scenario: more requests arrive than the workers can serve,
@@ -36,9 +35,9 @@ const (
 	recoverySlack  = 10 * time.Millisecond
 )
 
-// overloadURL is GET overloadPath for seed on g.
-func overloadURL(g *gateway, seed int) string {
-	return "http://" + g.addr + overloadPath + "&seed=" + strconv.Itoa(seed)
+// overloadURL is GET overloadPath for seed on t.
+func overloadURL(t *running, seed int) string {
+	return "http://" + t.addr + overloadPath + "&seed=" + strconv.Itoa(seed)
 }
 
 // overloadConfigs are the judged configuration (the gateway's defaults, and
@@ -74,23 +73,25 @@ func overloadScenario(o options) admScenario {
 			overloadPath, overloadUnloaded, o.ovClients, capWin, strings.Join(fs, "/"), win),
 		configs: overloadConfigs(o),
 	}
-	sc.measure = func(ctx context.Context, g *gateway) (admMeasure, error) {
-		return measureOverload(ctx, g, o)
+	sc.measure = func(ctx context.Context, t *running) (admMeasure, error) {
+		return measureOverload(ctx, t, o)
 	}
 	sc.rows = overloadRows(o)
 	return sc
 }
 
-// measureOverload runs the phases of the scenario in turn on g.
-func measureOverload(ctx context.Context, g *gateway, o options) (admMeasure, error) {
+// measureOverload runs the phases of the scenario in turn on t.
+func measureOverload(ctx context.Context, t *running, o options) (admMeasure, error) {
 	m := admMeasure{figures: map[string]float64{}}
 	var f failures
-	pid := g.cmd.Process.Pid
+	digest := t.peer.trailers()
+	kept := map[string][]load.Result{} // the open loops, for the charts
+	m.keep = kept
 
 	// Unloaded: one request at a time.
 	var lat []time.Duration
 	for i := range overloadUnloaded {
-		r := probe(ctx, overloadURL(g, i), o.timeout)
+		r := probe(ctx, overloadURL(t, i), o.timeout, digest)
 		if r.Err == "" && r.Status == 200 {
 			lat = append(lat, r.TTLB)
 		} else {
@@ -108,14 +109,14 @@ func measureOverload(ctx context.Context, g *gateway, o options) (admMeasure, er
 
 	// Capacity: a few closed-loop clients keep the workers busy.
 	capWin := o.ovScaled(o.ovCapWindow)
-	sampler := procstat.StartSampler(pid, rssEvery)
-	rs, err := runLoop(ctx, overloadURL(g, 1000), o.ovClients, capWin, o.timeout)
-	capPeak, serr := sampler.Stop()
+	sampler := sampleRSS(t.roots, rssEvery)
+	rs, err := runLoop(ctx, overloadURL(t, 1000), o.ovClients, capWin, o.timeout, digest)
+	_, capPeak, serr := sampler.stop()
 	if err != nil {
 		return m, err
 	}
 	if serr != nil {
-		return m, fmt.Errorf("sampling the RSS of gateway pid %d: %w", pid, serr)
+		return m, serr
 	}
 	cs := summarizeLoop("capacity", rs, capWin)
 	f.merge(cs.failures)
@@ -137,10 +138,11 @@ func measureOverload(ctx context.Context, g *gateway, o options) (admMeasure, er
 			return m, err
 		}
 		p := factorKey(factor)
-		ol, err := openLoopPhase(ctx, g, o, factor*cs.RPS, 2000*(k+1), bound)
+		ol, err := openLoopPhase(ctx, t, o, factor*cs.RPS, 2000*(k+1), bound)
 		if err != nil {
 			return m, err
 		}
+		kept[p] = ol.results
 		st := summarizeOpen(p, ol.results, o.ovScaled(o.ovWindow))
 		st.put(m.figures, p, cs.RPS, okBound)
 		m.figures[figIntegrity] += float64(st.Integrity)
@@ -180,11 +182,10 @@ type openLoopRun struct {
 // seed seed0) while sampling the gateway tree's RSS, and, as soon as the
 // schedule ends, probes for recovery while the requests still in flight
 // drain. It returns once they have all ended.
-func openLoopPhase(ctx context.Context, g *gateway, o options, rate float64, seed0 int, bound time.Duration) (openLoopRun, error) {
+func openLoopPhase(ctx context.Context, t *running, o options, rate float64, seed0 int, bound time.Duration) (openLoopRun, error) {
 	var out openLoopRun
 	win := o.ovScaled(o.ovWindow)
-	pid := g.cmd.Process.Pid
-	sampler := procstat.StartSampler(pid, rssEvery)
+	sampler := sampleRSS(t.roots, rssEvery)
 	start := time.Now()
 	type done struct {
 		rep *load.Report
@@ -192,15 +193,15 @@ func openLoopPhase(ctx context.Context, g *gateway, o options, rate float64, see
 	}
 	ch := make(chan done, 1)
 	go func() {
-		rep, err := load.Run(ctx, load.Config{URL: overloadURL(g, seed0), Rate: rate, Duration: win, Digest: true, Timeout: o.timeout})
+		rep, err := load.Run(ctx, load.Config{URL: overloadURL(t, seed0), Rate: rate, Duration: win, Digest: t.peer.trailers(), Timeout: o.timeout})
 		ch <- done{rep, err}
 	}()
 	end := start.Add(win)
 	if err := sleepCtx(ctx, time.Until(end)); err == nil {
-		out.recovery, out.recovered = probeRecovery(ctx, g, overloadURL(g, seed0+1000), end, bound, o.timeout)
+		out.recovery, out.recovered = probeRecovery(ctx, t, overloadURL(t, seed0+1000), end, bound, o.timeout)
 	}
 	d := <-ch
-	peak, serr := sampler.Stop()
+	_, peak, serr := sampler.stop()
 	out.peakRSS = peak
 	if d.rep == nil {
 		return out, d.err
@@ -210,7 +211,7 @@ func openLoopPhase(ctx context.Context, g *gateway, o options, rate float64, see
 		return out, err
 	}
 	if serr != nil {
-		return out, fmt.Errorf("sampling the RSS of gateway pid %d: %w", pid, serr)
+		return out, serr
 	}
 	return out, nil
 }
@@ -221,18 +222,20 @@ func openLoopPhase(ctx context.Context, g *gateway, o options, rate float64, see
 // after end the first probe started that found no request waiting and was
 // served within bound. Without one it returns the time it gave up after
 // and false.
-func probeRecovery(ctx context.Context, g *gateway, url string, end time.Time, bound, timeout time.Duration) (time.Duration, bool) {
+func probeRecovery(ctx context.Context, t *running, url string, end time.Time, bound, timeout time.Duration) (time.Duration, bool) {
 	stop := end.Add(overloadProbeSpan)
 	for ctx.Err() == nil && time.Now().Before(stop) {
 		waiting := -1 // unknown
-		if st, err := g.status(ctx); err == nil {
+		if t.gw == nil {
+			waiting = 0 // not sluice: its probe's latency alone tells
+		} else if st, err := t.gw.status(ctx); err == nil {
 			waiting = st.Waiting
 		}
 		at := time.Now()
 		// A probe stuck in a queue that does not drain is cut off when the
 		// span ends (one that is late anyway may take bound), so that it
 		// reads as "not recovered" rather than stalling the bench.
-		r := probe(ctx, url, min(timeout, max(time.Until(stop), bound)))
+		r := probe(ctx, url, min(timeout, max(time.Until(stop), bound)), t.peer.trailers())
 		if recoveredBy(waiting, r, bound) {
 			return max(at.Sub(end), 0), true
 		}
@@ -250,9 +253,9 @@ func recoveredBy(waiting int, r load.Result, bound time.Duration) bool {
 	return waiting == 0 && r.Err == "" && r.Status == 200 && r.TTLB <= bound
 }
 
-// probe GETs url once, with its digest checked.
-func probe(ctx context.Context, url string, timeout time.Duration) load.Result {
-	rep, err := load.Run(ctx, load.Config{URL: url, Requests: 1, Concurrency: 1, Digest: true, Timeout: timeout})
+// probe GETs url once, with its digest checked if digest.
+func probe(ctx context.Context, url string, timeout time.Duration, digest bool) load.Result {
+	rep, err := load.Run(ctx, load.Config{URL: url, Requests: 1, Concurrency: 1, Digest: digest, Timeout: timeout})
 	if rep == nil || len(rep.Results) != 1 {
 		return load.Result{Err: fmt.Sprint(err)}
 	}
@@ -328,3 +331,62 @@ func overloadRows(o options) []admRow {
 
 // fmtWholeSeconds formats a Retry-After figure.
 func fmtWholeSeconds(v float64) string { return fmt.Sprintf("%g s", v) }
+
+// voxerTimeout is each request's bound in the voxer replay: a client's
+// patience, as long as sluice's default queue timeout. A peer that queues
+// every request would otherwise keep the bench waiting for minutes while it
+// works through a backlog whose clients left long ago.
+const voxerTimeout = 30 * time.Second
+
+// voxerScenario is the overload scenario as the Voxer replay: the same
+// phases and targets, with the other designs (-peers) beside sluice, each
+// request bounded by voxerTimeout, and charts of the largest factor over
+// time.
+func voxerScenario(o options) admScenario {
+	o.timeout = min(o.timeout, voxerTimeout)
+	sc := overloadScenario(o)
+	sc.name = "voxer"
+	sc.heading = "voxer (" + sc.heading + ", " + voxerTimeout.String() + " client timeout)"
+	sc.peers = true
+	sc.rounds = o.voxerRounds
+	sc.chart = chartVoxer(o)
+	return sc
+}
+
+// voxerBin is the width of the bins the voxer charts count in.
+const voxerBin = 500 * time.Millisecond
+
+// chartVoxer draws, for the largest open-loop factor, goodput, refusals and
+// the p99 latency of successes over the schedule, a line per peer.
+func chartVoxer(o options) func(e *env, configs []admConfig, _ map[string]*admRun, first map[string]admMeasure) {
+	return func(e *env, configs []admConfig, _ map[string]*admRun, first map[string]admMeasure) {
+		f := slices.Max(o.ovFactors)
+		key := factorKey(f)
+		var good, refused, lat []chartLine
+		scheduled := func(r load.Result) time.Duration { return r.Start }
+		done := func(r load.Result) time.Duration { return r.Start + r.TTLB }
+		for _, c := range configs {
+			kept, _ := first[c.name].keep.(map[string][]load.Result)
+			rs := kept[key]
+			if rs == nil {
+				continue
+			}
+			good = append(good, binned(c.label, rs, voxerBin, done, func(r load.Result) (float64, bool) {
+				return 1, r.Err == "" && r.Status == 200
+			}, voxerBin.Seconds()))
+			refused = append(refused, binned(c.label, rs, voxerBin, scheduled, func(r load.Result) (float64, bool) {
+				return 1, r.Status == 503
+			}, voxerBin.Seconds()))
+			lat = append(lat, binnedQuantile(c.label, rs, voxerBin, scheduled, func(r load.Result) (time.Duration, bool) {
+				return r.TTLB, r.Err == "" && r.Status == 200
+			}, 0.99))
+		}
+		what := fmt.Sprintf("open loop at %g × capacity", f)
+		p, err := lineChart("voxer: goodput, "+what, "time since the schedule started (s)", "200s completed per second", good)
+		e.chart("voxer-goodput", "voxer: successful responses completed per second at "+what+", per 0.5 s, first round", p, err)
+		p, err = lineChart("voxer: refusals, "+what, "time since the schedule started (s)", "503s per second (by scheduled start)", refused)
+		e.chart("voxer-503s", "voxer: 503 answers per second at "+what+", by when each request was due, first round", p, err)
+		p, err = lineChart("voxer: latency of successes, "+what, "time since the schedule started (s)", "p99 of 200s, from schedule (ms)", lat)
+		e.chart("voxer-latency", "voxer: p99 latency of the requests served, by when each was due, at "+what+", first round", p, err)
+	}
+}

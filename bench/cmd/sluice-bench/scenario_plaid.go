@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"gonum.org/v1/plot/plotter"
 )
 
 // The Plaid replay: handlers that mostly wait on I/O, which a fixed limit
@@ -28,13 +30,15 @@ func plaidScenario(o options) admScenario {
 		name:    "plaid",
 		heading: fmt.Sprintf("plaid: GET %s, %s closed-loop clients in turn, %v each, digests checked", plaidPath, joinInts(o.plaidLevels), window),
 		configs: []admConfig{autoConfig, fixedConfig},
+		peers:   true,
+		chart:   chartPlaid(o.plaidLevels),
 	}
-	sc.measure = func(ctx context.Context, g *gateway) (admMeasure, error) {
+	sc.measure = func(ctx context.Context, t *running) (admMeasure, error) {
 		m := admMeasure{figures: map[string]float64{}}
 		var f failures
 		var sum []string
 		for _, c := range o.plaidLevels {
-			rs, err := runLoop(ctx, "http://"+g.addr+plaidPath, c, window, o.timeout)
+			rs, err := runLoop(ctx, "http://"+t.addr+plaidPath, c, window, o.timeout, t.peer.trailers())
 			if err != nil {
 				return m, err
 			}
@@ -81,4 +85,33 @@ func plural(n int) string {
 		return ""
 	}
 	return "s"
+}
+
+// chartPlaid draws throughput, then p99, against the number of clients, a
+// line for each configuration and peer, from the medians.
+func chartPlaid(levels []int) func(e *env, configs []admConfig, med map[string]*admRun, _ map[string]admMeasure) {
+	return func(e *env, configs []admConfig, med map[string]*admRun, _ map[string]admMeasure) {
+		var rps, p99 []chartLine
+		ideal := chartLine{name: "ideal (clients / " + plaidWait.String() + ")"}
+		for _, c := range configs {
+			r, l := chartLine{name: c.label}, chartLine{name: c.label}
+			for _, n := range levels {
+				k := fmt.Sprintf("c%d", n)
+				if v, ok := med[c.name].Figures[k+".rps"]; ok {
+					r.xy = append(r.xy, plotter.XY{X: float64(n), Y: finite(v)})
+				}
+				if v, ok := med[c.name].Figures[k+".p99"]; ok {
+					l.xy = append(l.xy, plotter.XY{X: float64(n), Y: finite(v) * 1000})
+				}
+			}
+			rps, p99 = append(rps, r), append(p99, l)
+		}
+		for _, n := range levels {
+			ideal.xy = append(ideal.xy, plotter.XY{X: float64(n), Y: float64(n) / plaidWait.Seconds()})
+		}
+		p, err := lineChart("plaid: throughput of I/O-bound handlers ("+plaidPath+")", "closed-loop clients", "responses per second", append(rps, ideal))
+		e.chart("plaid-throughput", "plaid: requests served per second against concurrent clients, each peer, medians", p, err)
+		p, err = lineChart("plaid: latency p99 of I/O-bound handlers ("+plaidPath+")", "closed-loop clients", "p99 (ms)", p99)
+		e.chart("plaid-p99", "plaid: latency p99 against concurrent clients, each peer, medians", p, err)
+	}
 }

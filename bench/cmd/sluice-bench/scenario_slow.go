@@ -29,8 +29,8 @@ func slowScenario(o options) admScenario {
 			o.slowClients, slowSize>>20, humanBytes(o.slowRate), humanBytes(slowRcvBuf), fastPath, window),
 		configs: []admConfig{autoConfig, fixedConfig},
 	}
-	sc.measure = func(ctx context.Context, g *gateway) (admMeasure, error) {
-		m, loops, ss, err := together(ctx, g, o, window, []loopSpec{fastLoop}, o.slowClients)
+	sc.measure = func(ctx context.Context, t *running) (admMeasure, error) {
+		m, loops, ss, err := together(ctx, t, o, window, []loopSpec{fastLoop}, o.slowClients)
 		fs := loops["fast"]
 		m.summary = fmt.Sprintf("fast p99 %s ms, %d failed; slow %d/%d served, %d failed", ms(fs.P99), fs.Errors, ss.Served, ss.Clients, ss.Failures)
 		return m, err

@@ -124,7 +124,7 @@ func runSmall(ctx context.Context, e *env) (bool, error) {
 		peers = append(peers, p)
 	}
 	if slices.Contains(o.smallPeers, "direct") {
-		peers = append(peers, &smallPeer{name: "direct", about: "the Go upstream alone over TCP loopback (a ceiling)", base: "http://" + up.tcp,
+		peers = append(peers, &smallPeer{name: "direct", about: "the Go upstream alone over TCP loopback (a ceiling)", base: "http://" + up.addr,
 			procs: []procRoot{upProc}})
 	}
 	peers = slices.DeleteFunc(peers, func(p *smallPeer) bool { return !slices.Contains(o.smallPeers, p.name) })

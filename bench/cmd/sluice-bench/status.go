@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"sync"
 	"time"
 )
 
@@ -21,6 +20,9 @@ type gwObs struct {
 	NotUp int `json:"samples_with_worker_not_up"`
 	// SendBuffer is the parent's effective SO_SNDBUF (of the first worker).
 	SendBuffer int `json:"parent_sndbuf_bytes"`
+	// Queued is the sum over workers of queued response bytes at each
+	// reading, from when polling started.
+	Queued []bytesPoint `json:"queued,omitempty"`
 	// Samples is the number of /status readings.
 	Samples int `json:"status_samples"`
 	// LogWarnings are the WARN and ERROR lines (and lines that are not
@@ -29,36 +31,19 @@ type gwObs struct {
 	ShutdownWarnings logLines `json:"shutdown_log_warnings"`
 }
 
-// statusPoller reads /status every interval until stopped.
+// statusPoller reads /status every interval until stopped, and sums up
+// what it saw.
 type statusPoller struct {
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	obs    gwObs
+	watch *statusWatch
+	obs   gwObs
 }
 
 // pollStatus starts polling g's /status.
 func pollStatus(ctx context.Context, g *gateway, every time.Duration) *statusPoller {
-	ctx, cancel := context.WithCancel(ctx)
-	p := &statusPoller{cancel: cancel}
-	p.wg.Go(func() {
-		tick := time.NewTicker(every)
-		defer tick.Stop()
-		for {
-			if st, err := g.status(ctx); err == nil {
-				p.add(st)
-				g.noteWorkers(st)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-		}
-	})
-	return p
+	return &statusPoller{watch: watchStatus(ctx, g, every)}
 }
 
-func (p *statusPoller) add(st gwStatus) {
+func (p *statusPoller) add(at time.Duration, st gwStatus) {
 	o := &p.obs
 	o.Samples++
 	o.MaxWaiting = max(o.MaxWaiting, st.Waiting)
@@ -75,6 +60,7 @@ func (p *statusPoller) add(st gwStatus) {
 		}
 	}
 	o.MaxQueued, o.MaxInFlight, o.Restarts = max(o.MaxQueued, queued), max(o.MaxInFlight, inflight), restarts
+	o.Queued = append(o.Queued, bytesPoint{At: at, Bytes: int64(queued)})
 	if notUp {
 		o.NotUp++
 	}
@@ -82,7 +68,8 @@ func (p *statusPoller) add(st gwStatus) {
 
 // stop ends the polling and returns what it saw.
 func (p *statusPoller) stop() gwObs {
-	p.cancel()
-	p.wg.Wait()
+	for _, s := range p.watch.stop() {
+		p.add(s.At, s.St)
+	}
 	return p.obs
 }

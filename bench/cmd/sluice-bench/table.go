@@ -19,15 +19,19 @@ import (
 func printAirtable(out io.Writer, runs []airtableRun) {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "config\tok\tTTFB ms\ttransfer ms\tTTLB ms\twall s\tpeak RSS MiB\tmax queued MiB\tmax waiting\tsndbuf")
-	fmt.Fprintln(tw, "\t\tmed / p99 / max\tmed / p99 / max\tmed / p99 / max\t\t(parent+workers)\t(workers)\t(gateway)\t(effective)")
+	fmt.Fprintln(tw, "\t\tmed / p99 / max\tmed / p99 / max\tmed / p99 / max\t\t(whole tree)\t(workers)\t(gateway)\t(effective)")
 	for _, r := range runs {
 		name := r.Config
 		if r.Kind == "round" && r.Round > 0 {
 			name = fmt.Sprintf("%s #%d", r.Config, r.Round)
 		}
-		fmt.Fprintf(tw, "%s\t%d/%d\t%s\t%s\t%s\t%.1f\t%s\t%s\t%d\t%s\n", name, r.OK, r.Requests,
+		queued, waiting, sndbuf := "-", "-", "-" // not sluice: no /status to read
+		if r.Gateway.Samples > 0 {
+			queued, waiting, sndbuf = mib(int64(r.Gateway.MaxQueued)), fmt.Sprint(r.Gateway.MaxWaiting), humanBytes(int64(r.Gateway.SendBuffer))
+		}
+		fmt.Fprintf(tw, "%s\t%d/%d\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s\n", name, r.OK, r.Requests,
 			triple(r.TTFB), triple(r.Transfer), triple(r.TTLB), r.Wall.Seconds(),
-			mib(r.PeakRSS), mib(int64(r.Gateway.MaxQueued)), r.Gateway.MaxWaiting, humanBytes(int64(r.Gateway.SendBuffer)))
+			mib(r.PeakRSS), queued, waiting, sndbuf)
 	}
 	tw.Flush()
 }

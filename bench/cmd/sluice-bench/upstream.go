@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -10,11 +9,11 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/sluicegw/sluice/child/demo"
+	"github.com/sluicegw/sluice/child/digest"
 )
 
 // upstreamEnv, when set, makes this binary the small scenario's Go upstream
@@ -50,7 +49,9 @@ func serveUpstream(sock string) error {
 		ul.Close()
 		return err
 	}
-	srv := &http.Server{Handler: demo.New(""), ReadHeaderTimeout: 10 * time.Second}
+	// With digest.Handler, a client that asks for a Content-Digest trailer
+	// gets one, as from sluice's worker; wrk and nginx do not ask.
+	srv := &http.Server{Handler: digest.Handler(demo.New("")), ReadHeaderTimeout: 10 * time.Second}
 	errs := make(chan error, 2)
 	for _, l := range []net.Listener{ul, tl} {
 		go func() { errs <- srv.Serve(l) }() // owned here: Shutdown ends both, and both are received below
@@ -80,12 +81,11 @@ func btoi(b bool) int {
 	return 0
 }
 
-// upstream is a running Go upstream, in its own process group.
+// upstream is a running Go upstream, in its own process group; addr is its
+// TCP address.
 type upstream struct {
-	cmd    *exec.Cmd
-	sock   string
-	tcp    string // host:port
-	exited chan struct{}
+	*listening
+	sock string
 }
 
 // startUpstream re-executes this binary as the upstream on sock and waits
@@ -95,65 +95,11 @@ func startUpstream(ctx context.Context, sock, logPath string) (*upstream, error)
 	if err != nil {
 		return nil, fmt.Errorf("finding this binary to re-execute as the upstream: %w", err)
 	}
-	logf, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	defer logf.Close()
 	cmd := exec.Command(self)
 	cmd.Env = append(os.Environ(), upstreamEnv+"="+sock)
-	cmd.Stderr = logf
-	cmd.SysProcAttr = sysProcAttr()
-	out, err := cmd.StdoutPipe()
+	l, err := startListening(ctx, cmd, logPath, "the Go upstream")
 	if err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting the Go upstream: %w", err)
-	}
-	u := &upstream{cmd: cmd, sock: sock, exited: make(chan struct{})}
-	lines := make(chan string, 1)
-	go func() { // owned by the upstream: it ends when the upstream's stdout closes, at its exit
-		sc := bufio.NewScanner(out)
-		if sc.Scan() {
-			lines <- sc.Text()
-		}
-		for sc.Scan() {
-		}
-		cmd.Wait()
-		close(u.exited)
-	}()
-	select {
-	case l := <-lines:
-		if addr, ok := strings.CutPrefix(l, "tcp "); ok {
-			u.tcp = addr
-			return u, nil
-		}
-		u.stop()
-		return nil, fmt.Errorf("the Go upstream said %q, want \"tcp ADDR\"", l)
-	case <-u.exited:
-		return nil, fmt.Errorf("the Go upstream exited at start:\n%s", tail(logPath, 10))
-	case <-time.After(startTimeout):
-	case <-ctx.Done():
-	}
-	u.stop()
-	return nil, fmt.Errorf("the Go upstream did not start within %v", startTimeout)
-}
-
-// stop ends the upstream: SIGTERM, then SIGKILL to its group after
-// stopTimeout. Safe to call twice.
-func (u *upstream) stop() {
-	pid := u.cmd.Process.Pid
-	select {
-	case <-u.exited:
-		return
-	default:
-	}
-	signalGroup(pid, syscall.SIGTERM, false)
-	select {
-	case <-u.exited:
-	case <-time.After(stopTimeout):
-		signalGroup(pid, syscall.SIGKILL, true)
-		<-u.exited
-	}
+	return &upstream{listening: l, sock: sock}, nil
 }
