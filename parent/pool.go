@@ -115,17 +115,28 @@ func (p *pool) acquire(ctx context.Context, timeout time.Duration, exclude *back
 		p.mu.Unlock()
 		return b, nil
 	}
-	p.control.offer(now)
+	// With no worker that can take requests (each recycled at its request
+	// limit, going away or failed, their replacements starting) nothing
+	// leaves the queue whatever comes: that is a gap in capacity, not
+	// growth beyond it. The overload control neither counts nor judges
+	// what comes then; the queue timeout bounds the wait.
+	routable := p.routableLocked()
 	reserve := p.reserveLocked()
-	if _, entered := p.control.update(now, len(p.waiters), reserve); entered {
-		p.cutLocked(now, reserve)
+	if routable {
+		p.control.offer(now)
+		if _, entered := p.control.update(now, len(p.waiters), reserve); entered {
+			p.cutLocked(now, reserve)
+		}
 	}
 	if len(p.waiters) >= p.maxQueue {
 		p.control.refuse(now)
 		p.mu.Unlock()
 		return nil, errQueueFull
 	}
-	wait := p.control.wait(len(p.waiters), reserve, timeout)
+	wait := timeout
+	if routable {
+		wait = p.control.wait(len(p.waiters), reserve, timeout)
+	}
 	if wait == 0 {
 		p.control.refuse(now)
 		p.mu.Unlock()
@@ -261,6 +272,18 @@ func (p *pool) overload() (time.Duration, bool) {
 		p.cutLocked(now, reserve)
 	}
 	return p.control.overloadedTime(now)
+}
+
+// routableLocked reports whether some backend may take requests now or
+// once it has room: one not going away, not failed, not at its request
+// limit.
+func (p *pool) routableLocked() bool {
+	for _, b := range p.backends {
+		if !b.conn.GoingAway() && b.conn.Err() == nil && (b.maxServed == 0 || b.served < b.maxServed) {
+			return true
+		}
+	}
+	return false
 }
 
 // pickLocked returns the usable backend with the most room (allowance −

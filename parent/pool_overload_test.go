@@ -150,3 +150,58 @@ func TestPoolClosedLoopNotRefused(t *testing.T) {
 		}
 	})
 }
+
+// TestPoolGapIsNoOverload: while no worker can take requests (the only one
+// at its request limit, its replacement starting), requests keep arriving
+// and nothing leaves for longer than the interval; that is a gap, not an
+// overload: none is refused, and once the replacement is up every one is
+// served in arrival order.
+func TestPoolGapIsNoOverload(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := &pool{limit: 1, maxQueue: DefaultMaxQueue,
+			control: queueControl{target: DefaultQueueTarget, interval: DefaultQueueInterval}}
+		old := pipeBackend(t, 1)
+		old.maxServed, old.served = 5, 5
+		p.add(old)
+		start := time.Now()
+		var (
+			mu    sync.Mutex
+			out   []outcome
+			order []int
+			wg    sync.WaitGroup
+		)
+		for i := range 30 {
+			wg.Go(func() {
+				o := outcome{at: time.Since(start)}
+				b, err := p.acquire(context.Background(), DefaultQueueTimeout, nil)
+				o.waited, o.err = time.Since(start)-o.at, err
+				mu.Lock()
+				out = append(out, o)
+				if err == nil {
+					order = append(order, i)
+				}
+				mu.Unlock()
+				if err == nil {
+					time.Sleep(time.Millisecond)
+					p.release(b)
+				}
+			})
+			time.Sleep(10 * ms) // 300 ms of arrivals: three intervals
+		}
+		p.add(pipeBackend(t, 2)) // the replacement is up
+		wg.Wait()
+		for _, o := range out {
+			if o.err != nil {
+				t.Fatalf("a request that came at %v was refused after %v: %v", o.at, o.waited, o.err)
+			}
+		}
+		for k, i := range order {
+			if k != i {
+				t.Fatalf("served in order %v; want arrival order", order)
+			}
+		}
+		if _, over := p.overload(); over {
+			t.Error("the queue is overloaded after the gap")
+		}
+	})
+}
