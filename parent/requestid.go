@@ -1,10 +1,12 @@
 package parent
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/hex"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 
 	"github.com/sluicegw/sluice/ipc"
 )
@@ -68,15 +70,24 @@ func newRequestID() string {
 // hop, and a worker that trusts more must know how many proxies are in
 // front); X-Forwarded-Proto is the scheme the client used, whatever it
 // claimed.
+//
+// A client on a Unix socket (--listen unix:PATH) is a proxy on the same
+// host, nginx terminating TLS in front, say: it has no address to append,
+// and the scheme it forwards is the one its client used, so both headers
+// pass as it sent them (the scheme is http if it sent none).
 func addProxyHeaders(f ipc.Fields, r *http.Request, id string) ipc.Fields {
 	var prior []string
+	var priorProto string
 	kept := f[:0]
 	for _, fl := range f {
 		switch fl.Name {
 		case headerForwardedFor:
 			prior = append(prior, fl.Value)
 			continue
-		case headerRequestID, headerForwardedProto:
+		case headerForwardedProto:
+			priorProto = fl.Value
+			continue
+		case headerRequestID:
 			continue
 		}
 		kept = append(kept, fl)
@@ -84,6 +95,15 @@ func addProxyHeaders(f ipc.Fields, r *http.Request, id string) ipc.Fields {
 	// What was dropped is past the end; the pooled head must not keep it.
 	clear(f[len(kept):])
 	f = kept
+	if unixPeer(r.RemoteAddr) {
+		if len(prior) > 0 {
+			f = append(f, ipc.Field{Name: headerForwardedFor, Value: strings.Join(prior, ", ")})
+		}
+		return append(f,
+			ipc.Field{Name: headerRequestID, Value: id},
+			ipc.Field{Name: headerForwardedProto, Value: cmp.Or(priorProto, "http")},
+		)
+	}
 	client := clientHost(r.RemoteAddr)
 	xff := client
 	if len(prior) > 0 {
@@ -108,3 +128,7 @@ func addProxyHeaders(f ipc.Fields, r *http.Request, id string) ipc.Fields {
 		ipc.Field{Name: headerForwardedProto, Value: proto},
 	)
 }
+
+// unixPeer reports whether a request's RemoteAddr is that of a Unix socket
+// peer: net/http gives "@" (an unnamed socket) or the empty string.
+func unixPeer(remoteAddr string) bool { return remoteAddr == "@" || remoteAddr == "" }

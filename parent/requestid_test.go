@@ -1,6 +1,7 @@
 package parent
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -111,5 +112,40 @@ func TestRequestIDOnRefusal(t *testing.T) {
 	resp, _, err := e.do(req)
 	if err != nil || resp.StatusCode != 503 || resp.Header.Get(headerRequestID) != "mine" {
 		t.Fatalf("%v %v; want a 503 with X-Request-Id mine", err, resp)
+	}
+}
+
+// TestForwardedHeadersFromAUnixPeer: a proxy on a Unix socket (nginx
+// terminating TLS in front) has its X-Forwarded-For and X-Forwarded-Proto
+// passed as it sent them: there is no address to append, and its scheme is
+// its client's. A TCP client's claimed scheme is replaced.
+func TestForwardedHeadersFromAUnixPeer(t *testing.T) {
+	for _, tc := range []struct {
+		remote, proto  string
+		xff            []string
+		wantXFF, wantP string
+	}{
+		{"@", "https", []string{"203.0.113.9"}, "203.0.113.9", "https"},
+		{"", "", []string{"203.0.113.9", "192.0.2.1"}, "203.0.113.9, 192.0.2.1", "http"},
+		{"@", "https", nil, "", "https"},
+		{"10.1.2.3:4567", "https", []string{"203.0.113.9"}, "203.0.113.9, 10.1.2.3", "http"},
+	} {
+		r := gwRequest(t, "GET", "http://h.example/", nil)
+		r.RemoteAddr = tc.remote
+		r.Header[headerForwardedFor] = tc.xff
+		if tc.proto != "" {
+			r.Header.Set(headerForwardedProto, tc.proto)
+		}
+		got := map[string][]string{}
+		for _, f := range addProxyHeaders(appendRequestHead(nil, r), r, "id1") {
+			got[f.Name] = append(got[f.Name], f.Value)
+		}
+		wantXFF := []string{tc.wantXFF}
+		if tc.wantXFF == "" {
+			wantXFF = nil
+		}
+		if fmt.Sprint(got[headerForwardedFor]) != fmt.Sprint(wantXFF) || fmt.Sprint(got[headerForwardedProto]) != "["+tc.wantP+"]" || fmt.Sprint(got[headerRequestID]) != "[id1]" {
+			t.Errorf("from %q: X-Forwarded-For %q, -Proto %q, X-Request-Id %q; want %q, %q, id1", tc.remote, got[headerForwardedFor], got[headerForwardedProto], got[headerRequestID], wantXFF, tc.wantP)
+		}
 	}
 }
