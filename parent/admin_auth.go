@@ -53,7 +53,7 @@ func (ag AdminGuard) Wrap(h http.Handler) http.Handler {
 			return
 		}
 		if ag.Token != "" && !openAdminPaths[r.URL.Path] {
-			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			got, ok := bearerToken(r.Header.Get("Authorization"))
 			// Hashing first makes the comparison's time independent of
 			// the lengths too.
 			sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
@@ -86,4 +86,14 @@ func quoteHost(h string) string {
 		h = h[:100] + "..."
 	}
 	return strconv.Quote(h)
+}
+
+// bearerToken is the token of an Authorization field of the Bearer scheme,
+// whose name is case-insensitive (RFC 9110, section 11.1).
+func bearerToken(field string) (string, bool) {
+	scheme, token, ok := strings.Cut(field, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return token, true
 }

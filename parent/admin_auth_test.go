@@ -24,6 +24,8 @@ func TestAdminGuard(t *testing.T) {
 		{"/status", "127.0.0.1:9090", "Bearer s3cre", 401},
 		{"/status", "127.0.0.1:9090", "Basic s3cret", 401},
 		{"/status", "127.0.0.1:9090", "Bearer s3cret", 200},
+		{"/status", "127.0.0.1:9090", "bearer s3cret", 200}, // the scheme is case-insensitive
+		{"/status", "127.0.0.1:9090", "Bearers3cret", 401},
 		{"/config", "127.0.0.1:9090", "", 401},
 		{"/debug/pprof/cmdline", "127.0.0.1:9090", "", 401},
 		{"/debug/pprof/cmdline", "127.0.0.1:9090", "Bearer s3cret", 200},

@@ -99,7 +99,7 @@ func (c *countedConn) Close() error {
 
 var (
 	descOpenConns    = prometheus.NewDesc("sluice_http_open_connections", "Client connections open on the front listener.", nil, nil)
-	descMaxConns     = prometheus.NewDesc("sluice_http_max_connections", "The most client connections open at once (--max-conns); beyond it new ones wait in the listen backlog; 0 when unlimited.", nil, nil)
+	descMaxConns     = prometheus.NewDesc("sluice_http_max_connections", "The most client connections open at once (--max-conns); beyond it new ones wait in the listen backlog; -1 when unlimited.", nil, nil)
 	descAtLimitConns = prometheus.NewDesc("sluice_http_connection_limit_seconds_total", "Time the front listener spent with --max-conns connections open, new ones waiting in the listen backlog.", nil, nil)
 )
 

@@ -517,7 +517,7 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, x *exchange, er
 	// connection for each would cost the client and the gateway more than
 	// the refusal itself.
 	if unreadBody {
-		w.Header().Set("Connection", "close")
+		closeAfter(w, r)
 	}
 	msg := fmt.Sprintf("sluice: %v (%d workers, %d requests in flight, %d waiting); retry in %d s\n",
 		err, g.sup.running(), open, waiting, secs)
@@ -570,4 +570,14 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.drainStarted.Store(true)
 	g.pool.setDraining()
 	return g.sup.Stop(ctx)
+}
+
+// closeAfter ends an HTTP/1.x connection after this response. Over
+// HTTP/2 it does nothing: Go's server answers Connection: close with a
+// GOAWAY, which would end every other stream the connection carries (a
+// proxy's many clients) for one request's sake.
+func closeAfter(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor == 1 {
+		w.Header().Set("Connection", "close")
+	}
 }

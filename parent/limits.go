@@ -90,9 +90,7 @@ func requestHeadSize(r *http.Request, target string) int {
 // nginx does for 414 and 431): what else the client sends on it is not
 // worth parsing.
 func (g *Gateway) refuseHead(w http.ResponseWriter, r *http.Request, x *exchange, code int, msg string) {
-	if r.ProtoMajor == 1 {
-		w.Header().Set("Connection", "close")
-	}
+	closeAfter(w, r)
 	g.answer(w, r, x, code, endHeadTooLarge, msg)
 }
 

@@ -24,9 +24,11 @@ func (g *Gateway) limitBody(w http.ResponseWriter, r *http.Request, x *exchange)
 		return true
 	}
 	if r.ContentLength > limit {
-		// The body stays unread: the connection cannot carry another
-		// request after it.
-		w.Header().Set("Connection", "close")
+		// The body stays unread: an HTTP/1.1 connection cannot carry
+		// another request after it. (An HTTP/2 stream's is discarded;
+		// Connection: close there would end every stream of the
+		// connection with a GOAWAY.)
+		closeAfter(w, r)
 		g.answerTooLarge(w, r, x)
 		return false
 	}

@@ -12,6 +12,10 @@ import (
 	"github.com/sluicegw/sluice/parent"
 )
 
+// cutLogGrace is how long a drain that cut responses waits for their
+// handlers to end, so that what they log is not lost at exit.
+const cutLogGrace = 2 * time.Second
+
 // inflight counts the responses the HTTP server is serving, so that a
 // drain cut short can say how many it cut.
 type inflight struct{ n atomic.Int64 }
@@ -43,6 +47,12 @@ func drain(log *slog.Logger, gw *parent.Gateway, srv *http.Server, open *infligh
 		cut := open.n.Load()
 		srv.Close()
 		log.Warn("drain timeout: responses still in flight were cut", "responses_cut", cut, "drain_timeout", timeout)
+		// Closing the connections ends the handlers, not at once: give
+		// them a moment to log their cut (access log, metrics) before
+		// the process exits.
+		for deadline := time.Now().Add(cutLogGrace); open.n.Load() > 0 && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
 	if err := gw.Shutdown(ctx); err != nil {
 		log.Warn("drain timeout: workers stopped with streams open", "err", err)

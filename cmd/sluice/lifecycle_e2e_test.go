@@ -256,3 +256,32 @@ func TestServeWarnsWhenMaxRSSIsBelowAFreshWorker(t *testing.T) {
 		t.Fatalf("%d warnings that the limit is below a fresh worker; want 1", n)
 	}
 }
+
+// TestSIGHUPDuringDrainIsIgnored: a SIGHUP that comes while sluice drains
+// (a certificate renewer, logrotate) neither kills it nor restarts its
+// workers: the drain goes on to its clean exit.
+func TestSIGHUPDuringDrainIsIgnored(t *testing.T) {
+	g := startGateway(t, 1, "--shutdown-delay", "1s")
+	g.cmd.Process.Signal(syscall.SIGTERM)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(g.logs.String(), "draining: /readyz answers 503") {
+		if time.Now().After(deadline) {
+			t.Fatal("sluice serve did not start draining after SIGTERM")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	g.cmd.Process.Signal(syscall.SIGHUP)
+	var exitErr error
+	select {
+	case exitErr = <-g.exit:
+		g.exit <- exitErr // for the cleanup, which waits on it again
+	case <-time.After(30 * time.Second):
+		t.Fatal("sluice serve did not exit after SIGTERM")
+	}
+	if exitErr != nil {
+		t.Fatalf("sluice serve exited with %v after a SIGHUP during its drain; want 0", exitErr)
+	}
+	if strings.Contains(g.logs.String(), "replacing workers") {
+		t.Error("a SIGHUP during the drain started a rolling restart")
+	}
+}

@@ -111,6 +111,7 @@ func serve(args []string) int {
 	hups := make(chan os.Signal, 1)
 	signal.Notify(hups, syscall.SIGHUP)
 	var sig os.Signal
+	code := 0
 wait:
 	for {
 		select {
@@ -120,6 +121,7 @@ wait:
 			return bootFailed(log, gw, srv, admin, err)
 		case err := <-served:
 			log.Error("HTTP server failed", "err", err)
+			code = 1
 			break wait
 		case <-hups:
 			fr.reloadCert()
@@ -136,6 +138,9 @@ wait:
 			}()
 		}
 	}
+	// From here a SIGHUP is ignored, not restored to its default action
+	// (exit), which would cut every response the drain is waiting for.
+	signal.Ignore(syscall.SIGHUP)
 	signal.Stop(hups)
 	log.Info("signal received", "signal", fmt.Sprint(sig))
 	go func() {
@@ -148,5 +153,5 @@ wait:
 		admin.Close()
 	}
 	log.Info("stopped")
-	return 0
+	return code
 }
