@@ -290,16 +290,26 @@ func (e *hostileEnv) post(ctx context.Context, body []byte) (*http.Response, err
 // checkCutOr5xx fails the test unless the client saw the response fail:
 // no response, a 5xx, or a body whose read ended in an error (net/http's
 // client checks Content-Length and the final chunk).
-func checkCutOr5xx(t *testing.T, resp *http.Response, err error) {
+// The client's own deadline is not a cut: it means no answer came.
+//
+// genuine, if not empty, is the whole body the worker did send before it
+// broke the protocol: receiving exactly that is right too.
+func checkCutOr5xx(t *testing.T, resp *http.Response, err error, genuine string) {
 	t.Helper()
+	if errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("no answer within %v: %v", gwWait, err)
+	}
 	if err != nil {
 		return // cut before the head
 	}
 	defer resp.Body.Close()
 	body, rerr := io.ReadAll(resp.Body)
 	switch {
+	case errors.Is(rerr, context.DeadlineExceeded):
+		t.Fatalf("the body stalled for %v after %d bytes: %v", gwWait, len(body), rerr)
 	case resp.StatusCode >= 500:
 	case rerr != nil:
+	case genuine != "" && string(body) == genuine:
 	default:
 		t.Fatalf("the client got %d with %d bytes that read as complete (Content-Length %d, %v); want a cut or a 5xx",
 			resp.StatusCode, len(body), resp.ContentLength, resp.TransferEncoding)
@@ -346,6 +356,8 @@ func TestHostileWorker(t *testing.T) {
 		body          int // request body size
 		prefix, words string
 		mode          func(w *hostileWorker) error
+		skip          string // a known finding that fails the mode today
+		genuine       string // a whole body the worker sent, which the client may get
 	}{{
 		name: "garbage bytes", prefix: "worker died", words: "unknown frame type 0x47",
 		mode: func(w *hostileWorker) error {
@@ -414,16 +426,36 @@ func TestHostileWorker(t *testing.T) {
 				}
 			}
 		},
+	}, {
+		// The whole response, then garbage, in one write: the client may
+		// get the response (it was complete) or a cut, but an answer.
+		name: "garbage after a complete response", prefix: "worker died", words: "unknown frame type 0x47",
+		skip: knownLostResponse, genuine: "hello",
+		mode: func(w *hostileWorker) error {
+			id, err := w.awaitRequest()
+			if err != nil {
+				return err
+			}
+			b := hwFrame(hwHead, 0, id, hwFields(":status", "200", "content-length", "5"))
+			b = append(b, hwFrame(hwData, 0, id, []byte("hello"))...)
+			b = append(b, hwFrame(hwEnd, 0, id, []byte{0, 0, 0, 0})...)
+			b = append(b, "\x00\x00\x00\x05GARBAGE, NOT A FRAME"...)
+			w.nc.Write(b)
+			return w.keepAlive()
+		},
 	}}
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
 			t.Parallel()
+			if m.skip != "" {
+				t.Skip(m.skip)
+			}
 			e := hostileStart(t, m.mode)
 			e.waitUp(1)
 			ctx, cancel := context.WithTimeout(context.Background(), gwWait)
 			defer cancel()
 			resp, err := e.post(ctx, make([]byte, m.body))
-			checkCutOr5xx(t, resp, err)
+			checkCutOr5xx(t, resp, err, m.genuine)
 			if m.words != "" {
 				e.checkDiedLog(t, m.prefix, m.words)
 			} else {
@@ -433,6 +465,12 @@ func TestHostileWorker(t *testing.T) {
 		})
 	}
 }
+
+// knownLostResponse is ipc's knownLostHead as the gateway shows it: the
+// worker's stream is forgotten before ReadHead is woken, so the client
+// waits for an answer that never comes, and holds its slot, until it gives
+// up.
+const knownLostResponse = "known finding: a complete response followed by garbage in one read is never delivered; the client hangs (ipc reader.run returns without wakeAll)"
 
 // knownSilentSlot names a finding of TestHostileWorkerSilenceClientLeaves:
 // the gateway's copy loop (serveOn's st.CopyTo) notices a client that left
