@@ -35,6 +35,7 @@ const (
 	hwEnd    = 0x2
 	hwReset  = 0x3
 	hwPing   = 0x5
+	hwGoAway = 0x6
 	hwHello  = 0x8
 	hwHeader = 12
 	hwAck    = 0x1
@@ -163,16 +164,27 @@ func (w *hostileWorker) awaitRequest() (uint32, error) {
 	}
 }
 
-// answer acks a ping and records a reset, as a live worker would.
+// errHostileGoAway ends a hostile worker that the parent told to go.
+var errHostileGoAway = errors.New("go-away")
+
+// answer acks a ping, answers a reset and exits at go-away, as a live
+// worker would.
 func (w *hostileWorker) answer(typ, flags byte, id uint32, p []byte) error {
 	switch {
 	case typ == hwPing && flags&hwAck == 0:
 		_, err := w.nc.Write(hwFrame(hwPing, hwAck, 0, p))
 		return err
+	case typ == hwGoAway:
+		// It has no streams to finish: it exits, as a worker must.
+		return errHostileGoAway
 	case typ == hwReset:
 		w.mu.Lock()
 		w.resets = append(w.resets, id)
 		w.mu.Unlock()
+		// Its own last frame on the stream, so that the parent can
+		// forget it.
+		_, err := w.nc.Write(hwFrame(hwReset, 0, id, []byte{0, 0, 0, 3}))
+		return err
 	}
 	return nil
 }
