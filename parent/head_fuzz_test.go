@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/sluicegw/sluice/child"
 	"github.com/sluicegw/sluice/ipc"
-	"github.com/sluicegw/sluice/sockopt"
 )
 
 // FuzzRequestHead feeds raw HTTP/1.1 requests through net/http's parser, as
@@ -250,7 +248,7 @@ func realResponseHeads(tb testing.TB) []ipc.Fields {
 	mux.HandleFunc("/error", func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no", http.StatusServiceUnavailable)
 	})
-	pnc, wnc := gwSocketpairTB(tb)
+	pnc, wnc := gwSocketpair(tb)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- child.Serve(ctx, wnc, mux, &child.Config{}) }()
@@ -281,20 +279,4 @@ func realResponseHeads(tb testing.TB) []ipc.Fields {
 		rcancel()
 	}
 	return heads
-}
-
-// gwSocketpairTB is gwSocketpair for a fuzz target's seeding.
-func gwSocketpairTB(tb testing.TB) (parentEnd, workerEnd net.Conn) {
-	tb.Helper()
-	local, remote, err := sockopt.Socketpair()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer remote.Close()
-	wc, err := net.FileConn(remote)
-	if err != nil {
-		local.Close()
-		tb.Fatal(err)
-	}
-	return local, wc
 }
