@@ -360,7 +360,6 @@ func (e *hostileEnv) checkDiedLog(t *testing.T, prefix, words string) {
 }
 
 func TestHostileWorker(t *testing.T) {
-	t.Parallel()
 	// Each mode answers the request it awaited by breaking the protocol;
 	// prefix and words are the log record that must say so.
 	modes := []struct {
@@ -458,7 +457,6 @@ func TestHostileWorker(t *testing.T) {
 	}}
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
-			t.Parallel()
 			if m.skip != "" {
 				t.Skip(m.skip)
 			}
@@ -499,7 +497,6 @@ const knownSilentSlot = "known finding: a client leaving while its worker is sil
 // its slot must be freed and the worker told (a RESET), although no byte
 // from the worker comes to make the gateway notice.
 func TestHostileWorkerSilenceClientLeaves(t *testing.T) {
-	t.Parallel()
 	if knownSilentSlot != "" {
 		t.Skip(knownSilentSlot)
 	}

@@ -90,7 +90,7 @@ func TestChaosWorkerKills(t *testing.T) {
 		}
 		iterations = n
 	}
-	const workers, clients = 4, 6
+	const workers, clients = 4, 4
 	g := startGateway(t, workers)
 	tally := &chaosTally{}
 	stop := make(chan struct{})
