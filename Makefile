@@ -45,8 +45,18 @@ bench-quick:
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
 
+# Each fuzz target runs for FUZZTIME on FUZZPROCS workers (go test -fuzz
+# takes one target at a time); their seeds also run in `make test`.
+FUZZTIME ?= 5m
+FUZZPROCS ?= 2
+FUZZ_TARGETS := ipc:FuzzDecodeFrame ipc:FuzzConnFromWorker parent:FuzzRequestHead parent:FuzzResponseHead
+
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzDecodeFrame -fuzztime 5m ./ipc
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t#*:}; \
+		echo "== $$name ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -parallel $(FUZZPROCS) ./$$pkg; \
+	done
 
 clean:
 	rm -rf bin

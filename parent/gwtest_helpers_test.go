@@ -130,7 +130,7 @@ type gwWorker struct {
 }
 
 // gwSocketpair returns both ends of a Unix socketpair as net.Conns.
-func gwSocketpair(t *testing.T) (parentEnd, workerEnd net.Conn) {
+func gwSocketpair(t testing.TB) (parentEnd, workerEnd net.Conn) {
 	t.Helper()
 	local, remote, err := sockopt.Socketpair()
 	if err != nil {

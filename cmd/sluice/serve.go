@@ -40,6 +40,7 @@ func serve(args []string) int {
 	log := newLogger(s.logFormat)
 	slog.SetDefault(log)
 	warnUnknownEnv(log, fs, os.Environ())
+	raiseFileLimit(log)
 
 	cfg := parent.Config{
 		Workers:       s.workers,
@@ -92,6 +93,7 @@ func serve(args []string) int {
 		return 1
 	}
 	ln, srv := fr.ln, fr.srv
+	srv.ErrorLog = serverErrorLog(log)
 	admin, err := serveAdmin(s, gw, log)
 	if err != nil {
 		ln.Close()
