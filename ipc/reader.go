@@ -79,6 +79,11 @@ func (r *reader) run() error {
 			}
 		}
 		if err != nil {
+			// What was filed before the failure is whole and stands (a
+			// response complete before garbage in the same read): its
+			// readers must learn of it. A stream already ended is out of
+			// the connection's table, so the failure does not reach it.
+			r.wakeAll()
 			return err
 		}
 	}

@@ -268,6 +268,15 @@ func (g *Gateway) serveOn(ctx context.Context, w http.ResponseWriter, r *http.Re
 	g.metrics.ttfb.Observe(x.rec.ttfb.Seconds())
 	g.metrics.requests.inc(r.Method, status)
 
+	if !complete && g.cfg.RequestTimeout <= 0 {
+		// A worker that goes silent mid-body gives the copy nothing to
+		// write, and a client that left is noticed only at a write: reset
+		// the stream when the client goes away, so that its slot is freed
+		// and the handler's context ends whatever the worker does. (With a
+		// request timeout, resetAtTimeout watches the same context; a
+		// response already whole needs no watch.)
+		defer context.AfterFunc(ctx, func() { st.Reset(ipc.CodeCancel) })()
+	}
 	pool := copyBufferPool(g.cfg.IPC.CurrentWindow())
 	buf := pool.Get().(*[]byte)
 	n, err := st.CopyTo(&x.fw, *buf)

@@ -443,7 +443,7 @@ func TestHostileWorker(t *testing.T) {
 		// The whole response, then garbage, in one write: the client may
 		// get the response (it was complete) or a cut, but an answer.
 		name: "garbage after a complete response", prefix: "ipc protocol error", words: "unknown frame type 0x47",
-		skip: knownLostResponse, genuine: "hello",
+		genuine: "hello",
 		mode: func(w *hostileWorker) error {
 			id, err := w.awaitRequest()
 			if err != nil {
@@ -478,30 +478,12 @@ func TestHostileWorker(t *testing.T) {
 	}
 }
 
-// knownLostResponse is ipc's knownLostHead as the gateway shows it: the
-// worker's stream is forgotten before ReadHead is woken, so the client
-// waits for an answer that never comes, and holds its slot, until it gives
-// up.
-const knownLostResponse = "known finding: a complete response followed by garbage in one read is never delivered; the client hangs (ipc reader.run returns without wakeAll)"
-
-// knownSilentSlot names a finding of TestHostileWorkerSilenceClientLeaves:
-// the gateway's copy loop (serveOn's st.CopyTo) notices a client that left
-// only when it next writes to it, so a worker that goes silent mid-body
-// holds the slot (and the stream, and its buffer credit) for as long as it
-// stays silent. A fix local to the copy loop: reset the stream when the
-// request's context ends, context.AfterFunc(ctx, func() {
-// st.Reset(ipc.CodeCancel) }) around CopyTo, stopped after it.
-const knownSilentSlot = "known finding: a client leaving while its worker is silent mid-body does not free the slot (the copy loop waits for the worker's next byte)"
-
 // TestHostileWorkerSilenceClientLeaves: a worker announces a huge
 // Content-Length, sends a little, then keeps its connection alive (it
 // answers pings) but sends nothing more. The client gets bored and leaves;
 // its slot must be freed and the worker told (a RESET), although no byte
 // from the worker comes to make the gateway notice.
 func TestHostileWorkerSilenceClientLeaves(t *testing.T) {
-	if knownSilentSlot != "" {
-		t.Skip(knownSilentSlot)
-	}
 	streams := make(chan uint32, 1)
 	e := hostileStart(t, func(w *hostileWorker) error {
 		id, err := w.awaitRequest()

@@ -33,8 +33,8 @@ func timedOut(ctx context.Context) bool { return context.Cause(ctx) == errReques
 
 // resetAtTimeout resets st once ctx ends, so that a response that is being
 // copied stops at the timeout; the returned stop ends that watch. Without a
-// request timeout it costs nothing: the client going away already fails
-// the copy.
+// request timeout it costs nothing: serveOn watches for the client going
+// away only around a copy that may wait on the worker.
 func (g *Gateway) resetAtTimeout(ctx context.Context, st *ipc.Stream) (stop func() bool) {
 	if g.cfg.RequestTimeout <= 0 {
 		return func() bool { return true }
