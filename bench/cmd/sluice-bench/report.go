@@ -22,6 +22,9 @@ type report struct {
 	dir     string
 	started time.Time
 	command string
+	// facts are the machine and versions, read at the start, so that the
+	// revision is the one the run built, whatever is committed meanwhile.
+	facts []string
 	// parts alternate text the run printed and charts, in order.
 	parts []reportPart
 	cur   bytes.Buffer
@@ -39,7 +42,7 @@ func newReport(root string, args []string, now time.Time) (*report, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("-report: %w", err)
 	}
-	return &report{dir: dir, started: now, command: "sluice-bench " + strings.Join(args, " ")}, nil
+	return &report{dir: dir, started: now, command: "sluice-bench " + strings.Join(args, " "), facts: machineFacts()}, nil
 }
 
 // Write takes what the run prints to stdout.
@@ -71,7 +74,7 @@ func (r *report) close(finished time.Time) error {
 	fmt.Fprintf(&b, "# sluice-bench report, %s\n\n", r.started.UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&b, "Command: `%s` (%s).\n\n", r.command, finished.Sub(r.started).Round(time.Second))
 	b.WriteString("## Machine and versions\n\n")
-	for _, l := range machineFacts() {
+	for _, l := range r.facts {
 		fmt.Fprintf(&b, "- %s\n", l)
 	}
 	b.WriteString("\n## Results\n\n")
