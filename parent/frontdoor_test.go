@@ -177,3 +177,23 @@ func TestGatewayBeginDrainTurnsOnlyReadiness(t *testing.T) {
 		t.Fatalf("a request after BeginDrain: %v, %d bytes", err, len(body))
 	}
 }
+
+// TestSupShutdownAbandonsAStartingWorker: a shutdown while a worker's
+// handshake is still pending (a respawn, a recycling, a rolling restart)
+// does not wait for the start timeout: it returns within its own deadline.
+func TestSupShutdownAbandonsAStartingWorker(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := &launchFake{mode: func(n int) launchMode { return launchMode{silentStart: n > 0} }}
+		e := supStart(t, Config{Workers: 1, StartTimeout: time.Hour}, l)
+		e.waitUp(1)
+		e.slotWorker(0).die("exit status 1") // its replacement never answers
+		e.waitLog("worker died", 1)
+		time.Sleep(time.Second) // past the first backoff: the replacement is starting
+		synctest.Wait()
+		start := time.Now()
+		e.shutdown(5 * time.Second)
+		if took := time.Since(start); took > 5*time.Second {
+			t.Fatalf("shutdown took %v with a worker starting; want it within its 5s deadline, not the start timeout", took)
+		}
+	})
+}

@@ -74,10 +74,10 @@ func TestLaunchExecWorker(t *testing.T) {
 
 	// A command that exits 1 at once.
 	with := func(cmd ...string) launcher { c := e.g.cfg; c.WorkerCmd = cmd; return execLauncher{c} }
-	if _, err := spawn(with("/bin/sh", "-c", "exit 3"), e.g.cfg, nil, 7); err == nil || !strings.Contains(err.Error(), "handshake") || !strings.Contains(err.Error(), "(worker exit: exit status 3)") {
+	if _, err := spawn(with("/bin/sh", "-c", "exit 3"), e.g.cfg, nil, 7, nil); err == nil || !strings.Contains(err.Error(), "handshake") || !strings.Contains(err.Error(), "(worker exit: exit status 3)") {
 		t.Fatalf("spawn of a command that exits: %v", err)
 	}
-	if _, err := spawn(with("/nonexistent/worker"), e.g.cfg, nil, 8); err == nil || !strings.Contains(err.Error(), `worker 8: starting "/nonexistent/worker"`) {
+	if _, err := spawn(with("/nonexistent/worker"), e.g.cfg, nil, 8, nil); err == nil || !strings.Contains(err.Error(), `worker 8: starting "/nonexistent/worker"`) {
 		t.Fatalf("spawn of a missing command: %v", err)
 	}
 

@@ -55,6 +55,9 @@ type launchMode struct {
 	startErr error
 	// failHandshake makes the worker exit 1 before the handshake.
 	failHandshake bool
+	// silentStart makes the worker never answer the handshake, as one
+	// stuck loading its data would, until it is killed.
+	silentStart bool
 	// exitAfterStart makes it exit 1 right after the handshake.
 	exitAfterStart bool
 	// exitAfter makes it exit 1 (dying abruptly) when its request number
@@ -161,6 +164,9 @@ func (l *launchFake) launch(id int, env []string) (workerHandle, net.Conn, error
 			w.mu.Lock()
 			w.status = "exit status 1"
 			w.mu.Unlock()
+			w.end.Close()
+		case m.silentStart:
+			<-ctx.Done() // SIGKILL or the parent closing its end
 			w.end.Close()
 		default:
 			err = child.Serve(ctx, w.end, h, &cfg)

@@ -176,7 +176,7 @@ func (s *supervisor) spawn(sl *slot) (*process, *backend, error) {
 	cfg.IPC = s.pool.connConfig(cfg.IPC, b)
 	// The handshake is the worker's start: StartTimeout bounds it.
 	cfg.IPC.HandshakeTimeout = s.cfg.StartTimeout
-	p, err := spawn(s.launcher, cfg, s.workerEnv(), sl.id)
+	p, err := spawn(s.launcher, cfg, s.workerEnv(), sl.id, s.stopping)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -51,14 +52,31 @@ type process struct {
 	started time.Time
 }
 
-// spawn starts worker id and completes the handshake with it.
-func spawn(l launcher, cfg Config, env []string, id int) (*process, error) {
+// spawn starts worker id and completes the handshake with it. Closing stop
+// abandons a handshake still waiting (the gateway is shutting down): it
+// would otherwise hold the shutdown for up to the start timeout.
+func spawn(l launcher, cfg Config, env []string, id int, stop <-chan struct{}) (*process, error) {
 	h, nc, err := l.launch(id, env)
 	if err != nil {
 		return nil, err
 	}
 	p := &process{id: id, h: h, started: time.Now()}
+	shook := make(chan struct{})
+	var watch sync.WaitGroup
+	watch.Go(func() { // owned by spawn: it ends when the handshake does
+		select {
+		case <-stop:
+			nc.Close()
+		case <-shook:
+		}
+	})
 	conn, err := ipc.Client(nc, cfg.IPC)
+	close(shook)
+	watch.Wait()
+	if err == nil && isClosed(stop) {
+		conn.Close()
+		err = errors.New("the gateway is shutting down")
+	}
 	if err != nil {
 		p.kill()
 		<-p.exited()
@@ -197,4 +215,14 @@ func exitDescription(err error) string {
 		return fmt.Sprintf("exit status %d", ee.ExitCode())
 	}
 	return err.Error()
+}
+
+// isClosed reports whether c is closed.
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }
