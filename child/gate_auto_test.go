@@ -294,9 +294,15 @@ func TestWorkerReportsHandlerBlockedOnClient(t *testing.T) {
 	})
 	// The scheduler's view alone would report it idle too: the count of
 	// handlers blocked on their client comes from the stream's wait hook.
-	fams, _ := wk.scrape(t)
-	if v := metricValue(t, fams, "sluice_worker_blocked_on_client"); v != 1 {
-		t.Errorf("sluice_worker_blocked_on_client = %v with /slow waiting for credit, want 1", v)
+	// The receive window of the client's side grows toward its share as
+	// it goes, so /slow gets a little credit now and then, and is briefly
+	// not blocked: read the gauge until it shows the block.
+	deadline := time.Now().Add(10 * time.Second)
+	for v := -1.0; v != 1; {
+		fams, _ := wk.scrape(t)
+		if v = metricValue(t, fams, "sluice_worker_blocked_on_client"); v != 1 && time.Now().After(deadline) {
+			t.Fatalf("sluice_worker_blocked_on_client = %v with /slow waiting for credit, want 1", v)
+		}
 	}
 	if body := mustBody(t, wk.get(t, "/fast")); body != "fast" {
 		t.Errorf("/fast: %q", body)

@@ -40,6 +40,9 @@ type response struct {
 	headSent bool        // the head was handed to the stream (or that failed)
 	headErr  error       // why handing the head over failed
 	ended    bool        // the response is complete on the stream (END_STREAM or WriteResponse)
+	// writeFailed is set once a body write to the stream failed: the
+	// stream was reset or its connection died.
+	writeFailed bool
 	// held is the body written before the head went out, at most
 	// smallBody bytes (on a HEAD request too: they are only sniffed and
 	// counted there). Its storage comes from heldBufs.
@@ -159,6 +162,9 @@ func (w *response) Write(p []byte) (int, error) {
 	}
 	n, err := w.st.Write(p)
 	w.written += int64(n)
+	if err != nil {
+		w.writeFailed = true
+	}
 	return n, err
 }
 
@@ -335,11 +341,13 @@ func (w *response) finish() {
 		return
 	}
 	code := ipc.CodeOK
-	if short && w.st.Context().Err() != nil {
+	if short && (w.writeFailed || w.st.Context().Err() != nil) {
 		// The stream ended under the handler: the gateway reset it (the
 		// client went away, the request timed out) or the connection
 		// died, and the handler's writes failed for that. Not the
-		// handler's fault, and nothing more can be sent.
+		// handler's fault, and nothing more can be sent. (A write can
+		// fail before the stream's context is cancelled: both follow
+		// the reset, in either order.)
 		w.log.Debug("sluice worker: the stream ended before the response was complete (the client went away, or the gateway cut it)",
 			"cause", context.Cause(w.st.Context()), "wrote", w.written, "content_length", w.clen, "method", w.req.Method, "path", w.req.URL.Path)
 		return
