@@ -46,6 +46,9 @@ const (
 	// endHeadTooLarge: the request target (414) or head (431) was over
 	// the head limit; no worker saw it.
 	endHeadTooLarge
+	// endBodyTimeout: the client sent nothing of its body for the body
+	// timeout: a 408, or a cut if the response had started.
+	endBodyTimeout
 )
 
 var endingNames = [...]string{
@@ -59,6 +62,7 @@ var endingNames = [...]string{
 	endBodyTooLarge: "body_too_large",
 	endBadBody:      "bad_body",
 	endHeadTooLarge: "head_too_large",
+	endBodyTimeout:  "body_timeout",
 }
 
 func (e ending) String() string { return endingNames[e] }

@@ -69,6 +69,14 @@ type Config struct {
 	// DefaultSendTimeout.
 	SendTimeout time.Duration
 
+	// BodyTimeout cuts a client that sends no bytes of its request body
+	// for this long (nginx's client_body_timeout): each read of the body
+	// gets this, and at most an eighth more. Before any response the
+	// client gets 408 and the connection closes; after, the response is
+	// cut; either way the worker's stream is reset. Zero means none;
+	// sluice serve's default is DefaultBodyTimeout.
+	BodyTimeout time.Duration
+
 	// QueueTarget is how long a request may wait for a worker while the
 	// queue is overloaded (it has not been empty for QueueInterval and grew
 	// over it): a request the queue is not expected to reach within it,
@@ -207,6 +215,7 @@ const (
 	DefaultQueueTimeout    = 30 * time.Second
 	DefaultMaxQueue        = 1024
 	DefaultSendTimeout     = 60 * time.Second
+	DefaultBodyTimeout     = 60 * time.Second
 	DefaultQueueTarget     = 5 * time.Millisecond
 	DefaultQueueInterval   = 100 * time.Millisecond
 	DefaultRetryAfter      = time.Second
@@ -272,6 +281,8 @@ func VerifyConfig(c *Config) error {
 		return fmt.Errorf("parent: MaxQueue %d is negative; use 0 (default %d) or a count", c.MaxQueue, DefaultMaxQueue)
 	case c.SendTimeout < 0:
 		return fmt.Errorf("parent: SendTimeout %v is negative; use 0 (none) or a duration", c.SendTimeout)
+	case c.BodyTimeout < 0:
+		return fmt.Errorf("parent: BodyTimeout %v is negative; use 0 (none) or a duration", c.BodyTimeout)
 	case c.QueueInterval < 0 || c.QueueInterval > 0 && c.QueueInterval < MinQueueInterval:
 		return fmt.Errorf("parent: QueueInterval %v is out of range; use 0 (default %v) or at least %v", c.QueueInterval, DefaultQueueInterval, MinQueueInterval)
 	case c.QueueTarget > 0 && c.QueueTarget >= cmp.Or(c.QueueInterval, DefaultQueueInterval),

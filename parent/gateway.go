@@ -111,6 +111,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if body && !g.limitBody(w, r, x) {
 		return
 	}
+	if body {
+		g.withBodyTimeout(w, r)
+	}
 	// A small body is read first, so that the request can be retried on
 	// another worker like a bodyless one; a large one streams through and
 	// cannot be, as it is gone once sent.
@@ -118,6 +121,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if body && r.ContentLength >= 0 && r.ContentLength <= maxRetryBody {
 		var err error
 		if held, err = io.ReadAll(io.LimitReader(r.Body, r.ContentLength+1)); err != nil || int64(len(held)) != r.ContentLength {
+			// First: a read that timed out fails the connection, which
+			// cancels the request's context too.
+			if errors.Is(err, errBodyTimeout) {
+				g.answerBodyTimeout(w, r, x)
+				return
+			}
 			if r.Context().Err() != nil {
 				g.gone(x)
 			}
@@ -160,6 +169,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		case bodyTooLarge(x.bodyErr):
 			g.answerTooLarge(w, r, x)
+			return
+		case errors.Is(x.bodyErr, errBodyTimeout):
+			g.answerBodyTimeout(w, r, x)
 			return
 		}
 		// A stream that never opened sent nothing, not even a large body.
@@ -214,6 +226,10 @@ func (g *Gateway) serveOn(ctx context.Context, w http.ResponseWriter, r *http.Re
 			if bodyTooLarge(x.bodyErr) && x.rec.end == endClientGone {
 				x.rec.end = endBodyTooLarge
 				stopReading(x)
+			}
+			if errors.Is(x.bodyErr, errBodyTimeout) && x.rec.end == endClientGone {
+				x.rec.end = endBodyTimeout
+				g.metrics.bodyTimeouts.Inc()
 			}
 		}()
 		defer func() {

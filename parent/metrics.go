@@ -14,6 +14,9 @@ type metrics struct {
 	reg *prometheus.Registry
 	// sendTimeouts counts the responses cut by the send timeout.
 	sendTimeouts prometheus.Counter
+	// bodyTimeouts counts the requests whose body stalled past the body
+	// timeout.
+	bodyTimeouts prometheus.Counter
 
 	requests  *codeCounters          // by method and status code
 	refused   *prometheus.CounterVec // by reason
@@ -98,6 +101,10 @@ func newMetrics(g *Gateway) *metrics {
 		Name: "sluice_http_send_timeouts_total", Help: `Responses cut because the client took no bytes for the send timeout; each also counts in sluice_http_aborted_total{cause="client"}.`,
 	})
 	reg.MustRegister(m.sendTimeouts)
+	m.bodyTimeouts = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "sluice_http_body_timeouts_total", Help: "Requests whose client sent no body bytes for the body timeout (--body-timeout): answered 408, or cut if the response had started.",
+	})
+	reg.MustRegister(m.bodyTimeouts)
 	reg.MustRegister(connCollector{&m.conns})
 	timeouts := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sluice_http_request_timeouts_total", Help: `Requests the request timeout ended, by phase: before_response (answered 504) or during_response (cut; each also counts in sluice_http_aborted_total{cause="timeout"}).`,

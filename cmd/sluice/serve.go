@@ -53,6 +53,7 @@ func serve(args []string) int {
 		RetryAfter:    s.retryAfter,
 		MaxRetryAfter: s.maxRetryAfter,
 		SendTimeout:   s.sendTimeout,
+		BodyTimeout:   s.bodyTimeout,
 		MaxQueue:      s.maxQueue,
 		IPC:           &ipc.Config{Logger: log},
 		Logger:        log,

@@ -64,6 +64,8 @@ func TestServeRejectsBadFlagsAndEnv(t *testing.T) {
 		{env: "SLUICE_BUFFER_BUDGET=lots", want: "SLUICE_BUFFER_BUDGET"},
 		{args: []string{"--max-requests", "many"}, want: "max-requests"},
 		{args: []string{"--send-timeout", "-1s"}, want: "--send-timeout -1s: use 0 (never) or a positive duration"},
+		{args: []string{"--body-timeout", "-1s"}, want: "--body-timeout -1s: use 0 (never) or a positive duration"},
+		{env: "SLUICE_BODY_TIMEOUT=soon", want: "SLUICE_BODY_TIMEOUT"},
 		{args: []string{"--max-inflight", "-1"}, want: "--max-inflight -1 is out of range; use 0 (automatic)"},
 		{args: []string{"--queue-target", "200ms"}, want: "--queue-target 200ms is not shorter than --queue-interval 100ms"},
 		{args: []string{"--queue-interval", "0s"}, want: "--queue-interval 0s: use at least 1ms"},

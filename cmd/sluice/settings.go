@@ -31,6 +31,7 @@ type serveSettings struct {
 	retryAfter    time.Duration
 	maxRetryAfter time.Duration
 	sendTimeout   time.Duration
+	bodyTimeout   time.Duration
 	maxQueue      int
 	drainTimeout  time.Duration
 	admission     string
@@ -108,6 +109,7 @@ func serveFlags(fs *flag.FlagSet) *serveSettings {
 	fs.DurationVar(&s.queueInterval, "queue-interval", parent.DefaultQueueInterval, "how long the wait queue must stand and grow to count as overloaded, and stop growing to count as normal again")
 	fs.DurationVar(&s.retryAfter, "retry-after", parent.DefaultRetryAfter, "the least Retry-After of a 503")
 	fs.DurationVar(&s.maxRetryAfter, "max-retry-after", parent.DefaultMaxRetryAfter, "the most Retry-After of a 503; in between it is the time the workers need, at their measured rate, for the requests waiting and those refused over the last second")
+	fs.DurationVar(&s.bodyTimeout, "body-timeout", parent.DefaultBodyTimeout, "a client that sends no bytes of its request body for this long is cut (408 before any response, the connection closed, the worker's stream reset; nginx's client_body_timeout); 0 never")
 	fs.DurationVar(&s.sendTimeout, "send-timeout", parent.DefaultSendTimeout, "a client that takes no bytes of its response for this long is cut (the connection closed, the worker's stream reset); 0 never")
 	fs.IntVar(&s.maxQueue, "max-queue", parent.DefaultMaxQueue, "requests that may wait for a worker at once; more get 503 at once")
 	fs.DurationVar(&s.drainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM/SIGINT, after --shutdown-delay, how long in-flight responses have to finish; those still running are cut (and counted in the log), and the exit status is 0 all the same")
@@ -225,6 +227,8 @@ func (s *serveSettings) check() error {
 		return fmt.Errorf("--log-format %q: use %s or %s", s.logFormat, settings.LogText, settings.LogJSON)
 	case s.sendTimeout < 0:
 		return fmt.Errorf("--send-timeout %v: use 0 (never) or a positive duration", s.sendTimeout)
+	case s.bodyTimeout < 0:
+		return fmt.Errorf("--body-timeout %v: use 0 (never) or a positive duration", s.bodyTimeout)
 	case s.queueTarget < 0:
 		return fmt.Errorf("--queue-target %v: use 0 (off) or a positive duration", s.queueTarget)
 	case s.queueInterval < parent.MinQueueInterval:

@@ -1,0 +1,107 @@
+package parent
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// stalledUpload sends a request head announcing length bytes of body,
+// sends sent of them and then nothing, and returns the response the
+// gateway gives (nil and the error if it gives none before gwWait).
+func stalledUpload(t *testing.T, e *gwEnv, length, sent int) (*http.Response, error) {
+	t.Helper()
+	c, err := net.Dial("tcp", e.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	fmt.Fprintf(c, "POST /up HTTP/1.1\r\nHost: sluice\r\nContent-Length: %d\r\n\r\n%s", length, strings.Repeat("x", sent))
+	c.SetReadDeadline(time.Now().Add(gwWait))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err == nil {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	return resp, err
+}
+
+// TestBodyTimeoutStalledUpload: a client that sends part of a large body
+// and then nothing gets 408 once the body timeout passes, the connection
+// closes, the handler reading the body learns of it (its context ends),
+// and the access log and the metric say why.
+func TestBodyTimeoutStalledUpload(t *testing.T) {
+	e, lines := gwAccess(t, Config{BodyTimeout: 200 * time.Millisecond})
+	handlerEnd := make(chan error, 1)
+	e.addWorker(0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, err := io.Copy(io.Discard, r.Body)
+		<-r.Context().Done()
+		handlerEnd <- fmt.Errorf("read: %v; context: %w", err, r.Context().Err())
+	}), nil)
+	resp, err := stalledUpload(t, e, 1<<20, 100<<10) // beyond what is held for a retry
+	if err != nil || resp.StatusCode != http.StatusRequestTimeout || !resp.Close {
+		t.Fatalf("%v %v; want 408 closing the connection", resp, err)
+	}
+	if err := gwRecv(t, handlerEnd, "the handler's end"); err == nil || !strings.Contains(err.Error(), "context canceled") {
+		t.Errorf("the handler ended with %v; want its context ended by the reset", err)
+	}
+	if rec := accessLines(t, lines, 1)[0]; rec["end"] != "body_timeout" || rec["status"] != 408.0 {
+		t.Errorf("line %v; want end=body_timeout, 408", rec)
+	}
+	if got := gwMetric(t, e.g, "sluice_http_body_timeouts_total", nil); got != 1 {
+		t.Errorf("sluice_http_body_timeouts_total = %v; want 1", got)
+	}
+}
+
+// TestBodyTimeoutStalledSmallBody: a small body (one read in full before
+// any worker sees it) that stalls gets 408 too, without a worker asked.
+func TestBodyTimeoutStalledSmallBody(t *testing.T) {
+	e, lines := gwAccess(t, Config{BodyTimeout: 200 * time.Millisecond})
+	asked := make(chan struct{}, 1)
+	e.addWorker(0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { asked <- struct{}{} }), nil)
+	resp, err := stalledUpload(t, e, 1000, 10)
+	if err != nil || resp.StatusCode != http.StatusRequestTimeout {
+		t.Fatalf("%v %v; want 408", resp, err)
+	}
+	if rec := accessLines(t, lines, 1)[0]; rec["end"] != "body_timeout" {
+		t.Errorf("line %v; want end=body_timeout", rec)
+	}
+	select {
+	case <-asked:
+		t.Error("a worker was asked to handle a request whose body never came")
+	default:
+	}
+}
+
+// TestBodyTimeoutKeepsASteadyUpload: an upload that keeps coming, in
+// pieces further apart than an eighth of the timeout, is not cut, and the
+// connection's next request is not hit by a deadline left behind.
+func TestBodyTimeoutKeepsASteadyUpload(t *testing.T) {
+	e := gwStart(t, Config{BodyTimeout: 400 * time.Millisecond})
+	e.addWorker(0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		fmt.Fprint(w, n)
+	}), nil)
+	pr, pw := io.Pipe()
+	go func() { // owned by the test: it ends after its last piece
+		for range 8 {
+			pw.Write(make([]byte, 16<<10))
+			time.Sleep(100 * time.Millisecond)
+		}
+		pw.Close()
+	}()
+	resp, body, err := e.do(gwRequest(t, "POST", e.url("/up"), pr))
+	if err != nil || resp.StatusCode != 200 || string(body) != fmt.Sprint(8*16<<10) {
+		t.Fatalf("%v %v %q; want 200 with the whole body counted", err, resp, body)
+	}
+	time.Sleep(600 * time.Millisecond) // past the deadline the upload had
+	resp, body, err = e.do(gwRequest(t, "POST", e.url("/again"), strings.NewReader("abc")))
+	if err != nil || resp.StatusCode != 200 || string(body) != "3" {
+		t.Fatalf("the next request: %v %v %q", err, resp, body)
+	}
+}
