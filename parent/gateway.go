@@ -220,14 +220,17 @@ func (g *Gateway) serveOn(ctx context.Context, w http.ResponseWriter, r *http.Re
 			}
 		}()
 		// Runs after the next one, which leaves the sender done: a
-		// response cut because the body passed the limit (the sender
-		// reset the stream) was the body's doing, not the client's going.
+		// response cut because the body passed the limit or stalled (the
+		// sender reset the stream) was the body's doing, not the
+		// client's going, nor the worker's (which may answer the reset
+		// with its own before the copy sees ours).
 		defer func() {
-			if bodyTooLarge(x.bodyErr) && x.rec.end == endClientGone {
+			cut := x.rec.end == endClientGone || x.rec.end == endWorkerLost
+			if bodyTooLarge(x.bodyErr) && cut {
 				x.rec.end = endBodyTooLarge
 				stopReading(x)
 			}
-			if errors.Is(x.bodyErr, errBodyTimeout) && x.rec.end == endClientGone {
+			if errors.Is(x.bodyErr, errBodyTimeout) && cut {
 				x.rec.end = endBodyTimeout
 				g.metrics.bodyTimeouts.Inc()
 			}
