@@ -215,13 +215,7 @@ func TestSIGTERMReadinessTurnsBeforeTheListenerCloses(t *testing.T) {
 	}, 1, stop)
 	time.Sleep(100 * time.Millisecond)
 	g.cmd.Process.Signal(syscall.SIGTERM)
-	var exitErr error
-	select {
-	case exitErr = <-g.exit:
-		g.exit <- exitErr // for the cleanup, which waits on it again
-	case <-time.After(30 * time.Second):
-		t.Fatal("sluice serve did not exit after SIGTERM")
-	}
+	exitErr := g.awaitExit("SIGTERM")
 	close(stop)
 	pollers.Wait()
 	dialers.Wait()
@@ -271,17 +265,25 @@ func TestSIGHUPDuringDrainIsIgnored(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	g.cmd.Process.Signal(syscall.SIGHUP)
-	var exitErr error
-	select {
-	case exitErr = <-g.exit:
-		g.exit <- exitErr // for the cleanup, which waits on it again
-	case <-time.After(30 * time.Second):
-		t.Fatal("sluice serve did not exit after SIGTERM")
-	}
+	exitErr := g.awaitExit("SIGTERM")
 	if exitErr != nil {
 		t.Fatalf("sluice serve exited with %v after a SIGHUP during its drain; want 0", exitErr)
 	}
 	if strings.Contains(g.logs.String(), "replacing workers") {
 		t.Error("a SIGHUP during the drain started a rolling restart")
+	}
+}
+
+// awaitExit waits for sluice serve to exit after what, and returns how; the
+// cleanup can wait on it again.
+func (g *gateway) awaitExit(what string) error {
+	g.t.Helper()
+	select {
+	case err := <-g.exit:
+		g.exit <- err
+		return err
+	case <-time.After(30 * time.Second):
+		g.t.Fatalf("sluice serve did not exit after %s", what)
+		return nil
 	}
 }
