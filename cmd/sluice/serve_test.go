@@ -65,6 +65,7 @@ func TestServeRejectsBadFlagsAndEnv(t *testing.T) {
 		{args: []string{"--max-requests", "many"}, want: "max-requests"},
 		{args: []string{"--send-timeout", "-1s"}, want: "--send-timeout -1s: use 0 (never) or a positive duration"},
 		{args: []string{"--body-timeout", "-1s"}, want: "--body-timeout -1s: use 0 (never) or a positive duration"},
+		{args: []string{"--access-log", "off", "--access-log-file", "/tmp/x.log"}, want: "--access-log-file /tmp/x.log with --access-log off"},
 		{env: "SLUICE_BODY_TIMEOUT=soon", want: "SLUICE_BODY_TIMEOUT"},
 		{args: []string{"--max-inflight", "-1"}, want: "--max-inflight -1 is out of range; use 0 (automatic)"},
 		{args: []string{"--queue-target", "200ms"}, want: "--queue-target 200ms is not shorter than --queue-interval 100ms"},

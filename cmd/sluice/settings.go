@@ -155,6 +155,9 @@ func (s *serveSettings) checkFrontDoor() error {
 	switch {
 	case s.accessLog != parent.AccessLogText && s.accessLog != parent.AccessLogJSON && s.accessLog != accessLogOff:
 		return fmt.Errorf("--access-log %q: use %s, %s or %s", s.accessLog, parent.AccessLogText, parent.AccessLogJSON, accessLogOff)
+	case s.accessLog == accessLogOff && s.accessLogFile != "":
+		// One of the two is a mistake: a file nothing would be written to.
+		return fmt.Errorf("--access-log-file %s with --access-log off: nothing would be written to it; drop one", s.accessLogFile)
 	case s.requestTimeout < 0:
 		return fmt.Errorf("--request-timeout %v: use 0 (never) or a positive duration", s.requestTimeout)
 	case s.maxBody < 0:
