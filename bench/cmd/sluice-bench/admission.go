@@ -246,7 +246,7 @@ func (e *env) measureAdm(ctx context.Context, sc admScenario, c admConfig, r int
 		sess, err = e.withGateway(ctx, name, args, func(g *gateway) error {
 			before, berr := scrapeFlushLag(ctx, g)
 			var err error
-			if m, err = sc.measure(ctx, &running{peer: sluicePeer, addr: g.addr, gw: g, roots: []int{g.cmd.Process.Pid}}); err != nil {
+			if m, err = sc.measure(ctx, g.target(sluicePeer)); err != nil {
 				return err
 			}
 			after, aerr := scrapeFlushLag(ctx, g)

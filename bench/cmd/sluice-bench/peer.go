@@ -84,6 +84,11 @@ type running struct {
 	stop  func() error
 }
 
+// target is g as the running peer p.
+func (g *gateway) target(p peer) *running {
+	return &running{peer: p, addr: g.addr, gw: g, roots: []int{g.cmd.Process.Pid}, stop: g.stop}
+}
+
 // startPeer starts p and waits until it serves; logName names its logs.
 // On error nothing is left running.
 func (e *env) startPeer(ctx context.Context, p peer, logName string) (*running, error) {
@@ -94,7 +99,7 @@ func (e *env) startPeer(ctx context.Context, p peer, logName string) (*running, 
 		if err != nil {
 			return nil, err
 		}
-		return &running{peer: p, addr: g.addr, gw: g, roots: []int{g.cmd.Process.Pid}, stop: g.stop}, nil
+		return g.target(p), nil
 	case kindNaive:
 		l, err := startListening(ctx, naiveCommand(e.tmp, logName), e.logPath(logName), "the naive Go proxy")
 		if err != nil {

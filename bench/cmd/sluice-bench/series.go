@@ -83,11 +83,18 @@ type peerSession struct {
 // the RSS of its process trees (and, for sluice, /status), then stops it.
 // The peer is stopped whatever happens.
 func (e *env) withPeer(ctx context.Context, p peer, name string, fn func(t *running) error) (peerSession, error) {
-	var s peerSession
 	t, err := e.startPeer(ctx, p, name)
 	if err != nil {
-		return s, err
+		return peerSession{}, err
 	}
+	return e.measureOn(ctx, t, fn)
+}
+
+// measureOn runs fn against the running peer t while sampling the RSS of
+// its process trees (and, for sluice, /status), then stops t, whatever
+// happens.
+func (e *env) measureOn(ctx context.Context, t *running, fn func(t *running) error) (peerSession, error) {
+	var s peerSession
 	defer t.stop()
 	for _, r := range t.roots {
 		s.IdleRSS += treeRSS(r)
@@ -105,13 +112,16 @@ func (e *env) withPeer(ctx context.Context, p peer, name string, fn func(t *runn
 	s.RSS, s.PeakRSS = points, peak
 	if err := t.stop(); err != nil {
 		s.Stop = err.Error()
+		if t.gw != nil {
+			s.Stop += "; " + e.logHint(t.gw.logPath)
+		}
 		fmt.Fprintln(e.log, "warning:", err)
 	}
 	if t.gw != nil {
 		s.Gateway.LogWarnings, s.Gateway.ShutdownWarnings = logNotes(t.gw.logPath, 3)
 	}
 	if runErr == nil && sampleErr != nil {
-		runErr = fmt.Errorf("sampling the RSS of %s: %w", p.name, sampleErr)
+		runErr = fmt.Errorf("sampling the RSS of %s: %w", t.peer.name, sampleErr)
 	}
 	return s, runErr
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/sluicegw/sluice/bench/procstat"
@@ -29,30 +28,12 @@ type session struct {
 // runs fn against it while sampling the RSS of the process tree and /status,
 // then stops the gateway. The gateway is stopped whatever happens.
 func (e *env) withGateway(ctx context.Context, name string, args []string, fn func(g *gateway) error) (session, error) {
-	var s session
-	logPath := e.logPath(name)
-	g, err := startGateway(ctx, e.bin, logPath, args)
+	g, err := startGateway(ctx, e.bin, e.logPath(name), args)
 	if err != nil {
-		return s, err
+		return session{}, err
 	}
-	defer g.stop()
-	pid := g.cmd.Process.Pid
-	s.IdleRSS = treeRSS(pid)
-	sampler := procstat.StartSampler(pid, rssEvery)
-	poller := pollStatus(ctx, g, statusEvery)
-	runErr := fn(g)
-	s.Gateway = poller.stop()
-	peak, sampleErr := sampler.Stop()
-	s.PeakRSS = peak
-	if err := g.stop(); err != nil {
-		s.Stop = err.Error() + "; " + e.logHint(logPath)
-		fmt.Fprintln(e.log, "warning:", err)
-	}
-	s.Gateway.LogWarnings, s.Gateway.ShutdownWarnings = logNotes(logPath, 3)
-	if runErr == nil && sampleErr != nil {
-		runErr = fmt.Errorf("sampling the RSS of gateway pid %d: %w", pid, sampleErr)
-	}
-	return s, runErr
+	s, err := e.measureOn(ctx, g.target(sluicePeer), func(*running) error { return fn(g) })
+	return s.session, err
 }
 
 // treeRSS is the summed RSS of pid and its descendants now (0 if unreadable).
