@@ -26,10 +26,13 @@ type bodyTimeoutReader struct {
 	deadline time.Time // the one set, zero before the first read
 }
 
-// withBodyTimeout wraps r's body in the body timeout, if there is one.
-func (g *Gateway) withBodyTimeout(w http.ResponseWriter, r *http.Request) {
+// withBodyTimeout wraps r's body in the body timeout, if there is one,
+// with the reader and the response controller of r's exchange, so that it
+// costs no allocation.
+func (g *Gateway) withBodyTimeout(r *http.Request, x *exchange) {
 	if g.cfg.BodyTimeout > 0 {
-		r.Body = &bodyTimeoutReader{body: r.Body, rc: http.NewResponseController(w), timeout: g.cfg.BodyTimeout}
+		x.body = bodyTimeoutReader{body: r.Body, rc: &x.fw.rc, timeout: g.cfg.BodyTimeout}
+		r.Body = &x.body
 	}
 }
 

@@ -112,7 +112,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if body {
-		g.withBodyTimeout(w, r)
+		g.withBodyTimeout(r, x)
 	}
 	// A small body is read first, so that the request can be retried on
 	// another worker like a bodyless one; a large one streams through and
@@ -508,6 +508,8 @@ type exchange struct {
 	// bodyErr is why the last attempt's body sender stopped reading the
 	// client's body (nil if it read it all, or held it).
 	bodyErr error
+	// body gives the request body the body timeout (bodytimeout.go).
+	body bodyTimeoutReader
 }
 
 var exchanges = sync.Pool{New: func() any { return &exchange{head: make(ipc.Fields, 0, 16)} }}
@@ -519,6 +521,7 @@ func (x *exchange) release() {
 	x.fw = flushWriter{}
 	x.rec = record{}
 	x.bodyErr = nil
+	x.body = bodyTimeoutReader{}
 	if cap(x.head) > 64 {
 		return
 	}

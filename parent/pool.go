@@ -275,15 +275,20 @@ func (p *pool) overload() (time.Duration, bool) {
 }
 
 // routableLocked reports whether some backend may take requests now or
-// once it has room: one not going away, not failed, not at its request
-// limit.
+// once it has room.
 func (p *pool) routableLocked() bool {
 	for _, b := range p.backends {
-		if !b.conn.GoingAway() && b.conn.Err() == nil && (b.maxServed == 0 || b.served < b.maxServed) {
+		if usableLocked(b) {
 			return true
 		}
 	}
 	return false
+}
+
+// usableLocked reports whether b may take requests (now, or once it has
+// room): not going away, not failed, not at its request limit.
+func usableLocked(b *backend) bool {
+	return !b.conn.GoingAway() && b.conn.Err() == nil && (b.maxServed == 0 || b.served < b.maxServed)
 }
 
 // pickLocked returns the usable backend with the most room (allowance −
@@ -292,7 +297,7 @@ func (p *pool) pickLocked(exclude *backend) *backend {
 	var best *backend
 	bestSpare := 0
 	for _, b := range p.backends {
-		if b == exclude || b.conn.GoingAway() || b.conn.Err() != nil || b.maxServed > 0 && b.served >= b.maxServed {
+		if b == exclude || !usableLocked(b) {
 			continue
 		}
 		spare := p.allowanceLocked(b) - b.open
