@@ -48,13 +48,11 @@ func (b *bodyTimeoutReader) Read(p []byte) (int, error) {
 		}
 	}
 	n, err := b.body.Read(p)
-	switch {
-	case err == io.EOF && b.timeout > 0:
-		// The whole body is in: the deadline must not outlive it.
-		b.rc.SetReadDeadline(time.Time{})
-	case errors.Is(err, os.ErrDeadlineExceeded) && b.timeout > 0 && !time.Now().Before(b.deadline):
-		// Ours, not the gateway's own interruption of a body the worker
-		// no longer wants (a deadline in the past).
+	// Ours, not the gateway's own interruption of a body the worker no
+	// longer wants (a deadline in the past). The deadline needs no
+	// clearing once the body is in: net/http sets the connection's own
+	// before it reads the next request.
+	if errors.Is(err, os.ErrDeadlineExceeded) && b.timeout > 0 && !time.Now().Before(b.deadline) {
 		err = errBodyTimeout
 	}
 	return n, err

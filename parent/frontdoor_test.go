@@ -190,10 +190,13 @@ func TestSupShutdownAbandonsAStartingWorker(t *testing.T) {
 		e.waitLog("worker died", 1)
 		time.Sleep(time.Second) // past the first backoff: the replacement is starting
 		synctest.Wait()
+		if n := len(l.all()); n != 2 {
+			t.Fatalf("%d launches; want the first worker and its replacement, starting", n)
+		}
 		start := time.Now()
-		e.shutdown(5 * time.Second)
-		if took := time.Since(start); took > 5*time.Second {
-			t.Fatalf("shutdown took %v with a worker starting; want it within its 5s deadline, not the start timeout", took)
+		err := e.shutdown(5 * time.Second)
+		if took := time.Since(start); err != nil || took >= 5*time.Second {
+			t.Fatalf("shutdown took %v (%v) with a worker starting; want it done before its 5s deadline, not at it or at the start timeout", took, err)
 		}
 	})
 }

@@ -208,7 +208,7 @@ func (g *Gateway) serveOn(ctx context.Context, w http.ResponseWriter, r *http.Re
 	x.bodyErr = nil
 	if body {
 		// Full duplex: the worker may answer while the body still flows.
-		rc := http.NewResponseController(w)
+		rc := &x.fw.rc
 		rc.EnableFullDuplex()
 		bodyDone := make(chan struct{})
 		go func() {
@@ -415,7 +415,9 @@ func refusedOrGone(method string, err error) bool {
 // fails to arrive resets the stream rather than end it short, and its
 // read's error is returned.
 func sendBody(st *ipc.Stream, body io.Reader) error {
-	buf := make([]byte, 64<<10)
+	pb := smallCopyBuffers.Get().(*[]byte)
+	defer smallCopyBuffers.Put(pb)
+	buf := *pb
 	for {
 		n, err := body.Read(buf)
 		if n > 0 {

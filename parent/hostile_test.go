@@ -517,7 +517,7 @@ func TestHostileWorkerSilenceClientLeaves(t *testing.T) {
 	resp.Body.Close()
 	gwUntil(t, "the client's slot is freed", func() bool { open, _ := e.g.pool.counts(); return open == 0 })
 	gwUntil(t, "the worker is told the client left", func() bool { return e.l.hostile.wasReset(id) })
-	if got := e.g.Status(); len(got.Workers) != 1 {
-		t.Fatalf("status %+v; want the one worker still up", got)
+	if got := e.g.Status(); len(got.Workers) != 1 || got.Workers[0].State != "up" || got.Workers[0].Restarts != 0 {
+		t.Fatalf("status %+v; want the one worker still up, never restarted: a silent worker is not a dead one", got)
 	}
 }

@@ -54,6 +54,6 @@ func stopReading(x *exchange) { x.fw.rc.SetReadDeadline(time.Now()) }
 
 // bodyTooLarge reports whether err is a body read past the limit.
 func bodyTooLarge(err error) bool {
-	var mbe *http.MaxBytesError
-	return errors.As(err, &mbe)
+	_, ok := errors.AsType[*http.MaxBytesError](err) // no target to move to the heap
+	return ok
 }

@@ -179,6 +179,9 @@ func TestPoolGapIsNoOverload(t *testing.T) {
 				out = append(out, o)
 				if err == nil {
 					order = append(order, i)
+					if b.id != 2 {
+						t.Errorf("request %d went to worker %d, at its request limit; want the replacement", i, b.id)
+					}
 				}
 				mu.Unlock()
 				if err == nil {
@@ -193,6 +196,9 @@ func TestPoolGapIsNoOverload(t *testing.T) {
 		for _, o := range out {
 			if o.err != nil {
 				t.Fatalf("a request that came at %v was refused after %v: %v", o.at, o.waited, o.err)
+			}
+			if o.at == 0 && o.waited < 290*ms {
+				t.Fatalf("the first request waited %v; want the whole gap, about 300 ms", o.waited)
 			}
 		}
 		for k, i := range order {

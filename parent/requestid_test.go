@@ -3,6 +3,7 @@ package parent
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -70,6 +71,9 @@ func TestRequestIDFromClient(t *testing.T) {
 		}
 		if kept := id == tc.ids[0]; kept != tc.kept {
 			t.Errorf("%q: id %q; kept %v, want %v", tc.ids, id, kept, tc.kept)
+		}
+		if !tc.kept && (len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" || slices.Contains(tc.ids, id)) {
+			t.Errorf("%q: id %q; want a new one, 32 hex digits", tc.ids, id)
 		}
 	}
 }

@@ -187,8 +187,20 @@ func TestTimelineChart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Save(chartWidth, chartHeight, filepath.Join(t.TempDir(), "t.svg")); err != nil {
+	path := filepath.Join(t.TempDir(), "t.svg")
+	if err := p.Save(chartWidth, chartHeight, path); err != nil {
 		t.Fatal(err)
+	}
+	svg, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two failed requests in grey, one served in blue, and its first byte.
+	if n := strings.Count(string(svg), "stroke:#A0A0A0;"); n != 2 {
+		t.Errorf("%d grey lines; want the 2 failed requests", n)
+	}
+	if !strings.Contains(string(svg), "stroke:#1F77B4;") || !strings.Contains(string(svg), "first byte") {
+		t.Error("no line of a served request, or no first-byte mark in the legend")
 	}
 }
 
