@@ -57,12 +57,16 @@ type gate struct {
 	tickets sync.Pool
 
 	mu       sync.Mutex
-	fixed    bool      // limit caps handlers running, not handlers computing
-	limit    int       // may change at run time
-	inFlight int       // handlers running
-	blocked  int       // of those, how many wait on their client (block)
-	draining int       // streams whose handler returned, response still going
-	queue    []*ticket // waiting, in arrival order
+	fixed    bool // limit caps handlers running, not handlers computing
+	limit    int  // may change at run time
+	inFlight int  // handlers running
+	blocked  int  // of those, how many wait on their client (block)
+	draining int  // streams whose handler returned, response still going
+	// light and lightDraining count the running handlers and the
+	// draining responses of light streams (gate_light.go), which none of
+	// the counts above include.
+	light, lightDraining int
+	queue                []*ticket // waiting, in arrival order
 	// held records that the limit held the head of the queue back since
 	// the controller last asked (takeHeld).
 	held    bool
@@ -88,6 +92,7 @@ type gateCounts struct {
 	inFlight, waiting, limit int
 	blocked                  int // handlers known to wait on their client
 	draining                 int
+	light                    int // streams admitted light, not in the others
 	fixed                    bool
 }
 
@@ -113,6 +118,9 @@ type ticket struct {
 	// the stream's share back at once.
 	blocked int
 	running bool
+	// light says the stream is admitted by the light lane
+	// (gate_light.go); set by join, it holds until release.
+	light bool
 }
 
 // newTicket makes a ticket of g's pool.
@@ -132,7 +140,7 @@ func (g *gate) release(t *ticket) {
 	case <-t.turn:
 	default:
 	}
-	t.blocked, t.running = 0, false
+	t.blocked, t.running, t.light = 0, false, false
 	g.tickets.Put(t)
 }
 
@@ -147,12 +155,14 @@ func newGate(limit int, fixed bool, budget *stream.Budget, demand func() int, on
 	return g
 }
 
-// join puts a stream in the queue. The accept loop calls it, so that the
-// queue keeps the order in which the parent opened the streams whatever the
-// order in which their goroutines run.
-func (g *gate) join() *ticket {
+// join puts a stream in the queue, or, if light, marks it for the light
+// lane, which has no queue. The accept loop calls it, so that the queue
+// keeps the order in which the parent opened the streams whatever the order
+// in which their goroutines run.
+func (g *gate) join(light bool) *ticket {
 	t := g.tickets.Get().(*ticket)
-	if !g.gated {
+	if !g.gated || light && g.lightAllowed() {
+		t.light = g.gated
 		return t
 	}
 	g.mu.Lock()
@@ -169,6 +179,9 @@ func (g *gate) join() *ticket {
 // fails, and takes t out of the queue, if ctx ends first (the parent reset
 // the stream) or the gate stops; the stream must then not run.
 func (g *gate) wait(ctx context.Context, t *ticket) error {
+	if t.light {
+		return g.admitLight(ctx, t)
+	}
 	g.mu.Lock()
 	if !g.gated {
 		defer g.mu.Unlock()
@@ -295,6 +308,10 @@ func (g *gate) withdraw(t *ticket) {
 // leave marks the handler of t, which wait admitted, as finished, freeing
 // its slot; its stream counts as draining until drained is called.
 func (g *gate) leave(t *ticket) {
+	if t.light {
+		g.leaveLight(t)
+		return
+	}
 	g.mu.Lock()
 	g.inFlight--
 	g.blocked -= t.blocked
@@ -305,10 +322,14 @@ func (g *gate) leave(t *ticket) {
 	g.mu.Unlock()
 }
 
-// drained marks the end of a stream that leave counted as draining.
-func (g *gate) drained() {
+// drained marks the end of t's stream, which leave counted as draining.
+func (g *gate) drained(t *ticket) {
 	g.mu.Lock()
-	g.draining--
+	if t.light {
+		g.lightDraining--
+	} else {
+		g.draining--
+	}
 	g.changedLocked()
 	g.mu.Unlock()
 }
@@ -321,7 +342,7 @@ func (g *gate) block(t *ticket, waiting bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	switch {
-	case !t.running:
+	case !t.running || t.light:
 		return
 	case waiting:
 		t.blocked++
@@ -397,7 +418,7 @@ func (g *gate) counts() gateCounts {
 
 func (g *gate) countsLocked() gateCounts {
 	return gateCounts{inFlight: g.inFlight, waiting: len(g.queue), limit: g.limit,
-		blocked: g.blocked, draining: g.draining, fixed: g.fixed}
+		blocked: g.blocked, draining: g.draining, light: g.light, fixed: g.fixed}
 }
 
 // idleBlocked is how many running handlers do not count toward the

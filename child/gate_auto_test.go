@@ -16,7 +16,7 @@ import (
 // channel that gets its result. The ticket goes into *last, for the test
 // to call its wait hook.
 func admitted(g *gate) <-chan error {
-	t := g.join()
+	t := g.join(false)
 	lastTicket = t
 	done := make(chan error, 1)
 	go func() { done <- g.wait(context.Background(), t) }()
@@ -209,7 +209,7 @@ func TestGateAutoLimit(t *testing.T) {
 func TestGateDraining(t *testing.T) {
 	var seen []gateCounts
 	g := newGate(2, false, nil, nil, func(c gateCounts) { seen = append(seen, c) })
-	tk := g.join()
+	tk := g.join(false)
 	if err := g.wait(context.Background(), tk); err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +217,7 @@ func TestGateDraining(t *testing.T) {
 	if c := g.counts(); c.inFlight != 0 || c.draining != 1 {
 		t.Fatalf("after leave: %+v, want 1 draining", c)
 	}
-	g.drained()
+	g.drained(tk)
 	if c := g.counts(); c.draining != 0 {
 		t.Fatalf("after drained: %+v", c)
 	}
@@ -317,7 +317,7 @@ func TestWorkerReportsHandlerBlockedOnClient(t *testing.T) {
 // it, a goroutine it left behind) does not count as a handler blocked.
 func TestGateIgnoresWaitsAfterLeave(t *testing.T) {
 	g := newGate(2, false, nil, nil, nil)
-	tk := g.join()
+	tk := g.join(false)
 	if err := g.wait(context.Background(), tk); err != nil {
 		t.Fatal(err)
 	}
@@ -331,7 +331,7 @@ func TestGateIgnoresWaitsAfterLeave(t *testing.T) {
 	if c := g.counts(); c.blocked != 0 || c.inFlight != 0 || c.draining != 1 {
 		t.Fatalf("counts %+v after leave, want nothing blocked, 1 draining", c)
 	}
-	g.drained()
+	g.drained(tk)
 	g.release(tk)
 }
 

@@ -229,7 +229,7 @@ func TestDisableAdmission(t *testing.T) {
 // signal for its turn.
 func TestGateTicketReleasedClean(t *testing.T) {
 	g := newGate(2, true, stream.NewBudget(1<<22, 1<<20, 1<<10), nil, nil)
-	tk := g.join() // at the head: signalled
+	tk := g.join(false) // at the head: signalled
 	if len(tk.turn) != 1 {
 		t.Fatalf("head ticket has %d tokens, want 1", len(tk.turn))
 	}
@@ -243,7 +243,7 @@ func TestGateTicketReleasedClean(t *testing.T) {
 	}
 
 	// Withdrawn after a signal, too.
-	tk = g.join()
+	tk = g.join(false)
 	g.withdraw(tk)
 	g.release(tk)
 	if len(tk.turn) != 0 {

@@ -47,6 +47,9 @@ type response struct {
 	// smallBody bytes (on a HEAD request too: they are only sniffed and
 	// counted there). Its storage comes from heldBufs.
 	held *[]byte
+	// probe, if not nil, measures the handler's CPU until its head, which
+	// the head then reports (cpuprobe_linux.go).
+	probe *cpuProbe
 }
 
 // smallBody bounds the body a response holds back before its head goes out.
@@ -279,8 +282,9 @@ func (w *response) headFields(p []byte) ipc.Fields {
 	if _, ok := h["Content-Type"]; !ok && len(p) > 0 && bodyAllowed(w.status) && h.Get("Content-Encoding") == "" {
 		h.Set("Content-Type", http.DetectContentType(p))
 	}
-	head := make(ipc.Fields, 0, 1+len(h))
+	head := make(ipc.Fields, 0, 2+len(h))
 	head = append(head, ipc.Field{Name: ":status", Value: statusString(w.status)})
+	head = w.probe.appendUsed(head)
 	for _, k := range sortedKeys(h) {
 		if strings.HasPrefix(k, http.TrailerPrefix) || connectionHeader(k) {
 			continue

@@ -236,8 +236,9 @@ func (s *server) serve(ctx context.Context) error {
 			go s.serveAdmin(st)
 			continue
 		}
-		t := s.gate.join()
-		go s.serveStream(st, t)
+		hints := hintsOf(st.Head())
+		t := s.gate.join(hints.light)
+		go s.serveStream(st, t, hints.measure)
 	}
 
 	connErr := s.conn.Err()
@@ -296,7 +297,7 @@ func (s *server) awaitEnd(st *ipc.Stream) {
 }
 
 // serveStream takes one stream from the gate to the end of its response.
-func (s *server) serveStream(st *ipc.Stream, t *ticket) {
+func (s *server) serveStream(st *ipc.Stream, t *ticket, measure bool) {
 	defer s.streams.Done()
 	defer s.awaitEnd(st)
 	// The request context ends when the parent resets the stream (the
@@ -333,13 +334,18 @@ func (s *server) serveStream(st *ipc.Stream, t *ticket) {
 	// stays set after the handler returns (a goroutine it left behind may
 	// still read), and the gate ignores it from then on.
 	st.SetWaitHook(t.wait)
-	s.handle(st, req, s.handler, true) // recovers the handler's panics
+	var probe *cpuProbe
+	if measure {
+		probe = startCPUProbe()
+	}
+	s.handle(st, req, s.handler, true, probe) // recovers the handler's panics
+	probe.stop()
 	pprof.SetGoroutineLabels(s.base)
 	cancel()
 	s.gate.leave(t)
 	body.drain()
 	s.awaitEnd(st)
-	s.gate.drained()
+	s.gate.drained(t)
 	s.gate.release(t)
 }
 
@@ -359,15 +365,16 @@ func (s *server) serveAdmin(st *ipc.Stream) {
 		io.CopyN(io.Discard, st, maxDrain)
 		return
 	}
-	s.handle(st, req, s.admin, false)
+	s.handle(st, req, s.admin, false, nil)
 	cancel()
 	body.drain()
 }
 
 // handle runs h and ends the response, whatever h did. user says h is the
 // user's handler (counted in the metrics), not the admin one.
-func (s *server) handle(st *ipc.Stream, req *http.Request, h http.Handler, user bool) {
+func (s *server) handle(st *ipc.Stream, req *http.Request, h http.Handler, user bool, probe *cpuProbe) {
 	w := newResponse(st, req, s.log)
+	w.probe = probe
 	defer func() {
 		v := recover()
 		if v == nil {
@@ -439,7 +446,7 @@ func (s *server) sendLoad(c gateCounts, why loadReason) {
 		limit = s.maxStreams
 	}
 	l := ipc.Load{
-		InFlight:           uint32(c.inFlight),
+		InFlight:           uint32(c.inFlight + c.light),
 		Waiting:            uint32(c.waiting),
 		Limit:              uint32(limit),
 		Blocked:            uint32(s.gate.idleBlockedLocked()),

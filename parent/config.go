@@ -85,6 +85,14 @@ type Config struct {
 	// QueueTimeout.
 	QueueTarget time.Duration
 
+	// LightCPU is the CPU time a handler uses before its response head, on
+	// its endpoint's average, at or under which the endpoint's requests
+	// are light: they go to a worker at once and start there beside the
+	// handlers that compute, instead of waiting for the CPU limits
+	// (cost.go). Zero means DefaultLightCPU; negative turns the light lane
+	// off. A hard cap (MaxInFlight) turns it off too.
+	LightCPU time.Duration
+
 	// QueueInterval is how long the queue must stand and grow before it
 	// counts as overloaded, and how long it must stop growing before it no
 	// longer does. Zero means 100 ms.

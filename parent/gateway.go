@@ -24,6 +24,7 @@ type Gateway struct {
 	cfg       Config
 	log       *slog.Logger
 	pool      *pool
+	costs     *costTable // nil: the light lane is off (cost.go)
 	sup       *supervisor
 	startOnce sync.Once // Start's; Shutdown uses it up, so no Start follows
 	metrics   *metrics
@@ -56,6 +57,9 @@ func New(cfg Config) (*Gateway, error) {
 		log: cfg.Logger,
 		pool: &pool{limit: cfg.MaxInFlight, maxQueue: cfg.MaxQueue,
 			control: queueControl{target: max(0, cfg.QueueTarget), interval: cfg.QueueInterval}},
+	}
+	if cfg.MaxInFlight == 0 {
+		g.costs = newCostTable(cfg.LightCPU)
 	}
 	g.queueWait.Store(int64(cfg.QueueTimeout))
 	g.accessLog = newAccessLog(cfg.AccessLog, cfg.AccessLogFormat)
@@ -137,6 +141,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	retryable := !body || held != nil
 	var exclude *backend
+	x.cost = g.costs.classify(r)
+	headLen := len(x.head)
 	// A request the worker never started (refused at its gate, or a
 	// stream that never opened) is retried elsewhere, up to
 	// maxNeverStarted attempts in all: when workers are replaced together
@@ -144,7 +150,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// One whose worker went away before answering may have run, so an
 	// idempotent one gets one more attempt, and only as the first retry.
 	for attempt := 0; ; attempt++ {
-		b, err := g.pool.acquire(ctx, g.queueTimeout(), exclude)
+		b, light := g.acquireLight(x.cost, exclude)
+		var err error
+		if b == nil {
+			b, err = g.pool.acquire(ctx, g.queueTimeout(), exclude)
+		}
 		if err != nil {
 			if timedOut(ctx) {
 				g.answerTimeout(w, r, x)
@@ -155,10 +165,15 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		x.rec.worker, x.rec.pid = b.id, b.pid
+		x.head = appendHints(x.head[:headLen], x.cost, light)
 		// Released on every path, including the panic that aborts a
 		// response: a slot that leaked would shrink the worker for good.
 		retry, err := func() (bool, error) {
-			defer g.pool.release(b)
+			if light {
+				defer g.pool.releaseLight(b)
+			} else {
+				defer g.pool.release(b)
+			}
 			return g.serveOn(ctx, w, r, b, x, body, held, arrived)
 		}()
 		switch {
@@ -264,6 +279,7 @@ func (g *Gateway) serveOn(ctx context.Context, w http.ResponseWriter, r *http.Re
 		st.Reset(ipc.CodeCancel)
 		return refusedOrGone(r.Method, err), err
 	}
+	g.costs.observe(x.cost, respHead)
 	status, err := relayResponseHead(respHead, w.Header())
 	if err != nil {
 		st.Reset(ipc.CodeProtocol)
@@ -512,6 +528,8 @@ type exchange struct {
 	bodyErr error
 	// body gives the request body the body timeout (bodytimeout.go).
 	body bodyTimeoutReader
+	// cost is what the cost table knows of the request (cost.go).
+	cost costClass
 }
 
 var exchanges = sync.Pool{New: func() any { return &exchange{head: make(ipc.Fields, 0, 16)} }}
@@ -524,6 +542,7 @@ func (x *exchange) release() {
 	x.rec = record{}
 	x.bodyErr = nil
 	x.body = bodyTimeoutReader{}
+	x.cost = costClass{}
 	if cap(x.head) > 64 {
 		return
 	}

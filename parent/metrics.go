@@ -17,6 +17,8 @@ type metrics struct {
 	// bodyTimeouts counts the requests whose body stalled past the body
 	// timeout.
 	bodyTimeouts prometheus.Counter
+	// light counts the requests that took the light lane (cost.go).
+	light prometheus.Counter
 
 	requests  *codeCounters          // by method and status code
 	refused   *prometheus.CounterVec // by reason
@@ -96,6 +98,7 @@ func newMetrics(g *Gateway) *metrics {
 		m.waitObservers[o] = m.queueWait.WithLabelValues(name)
 	}
 	reg.MustRegister(m.queueWait, &overloadCollector{g: g})
+	m.registerCost(g)
 	reg.MustRegister(m.requests.vec, m.refused, m.aborted, m.retried, m.duration, m.ttfb, m.respBytes, m.rtt, &stateCollector{g: g})
 	m.sendTimeouts = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "sluice_http_send_timeouts_total", Help: `Responses cut because the client took no bytes for the send timeout; each also counts in sluice_http_aborted_total{cause="client"}.`,

@@ -35,6 +35,10 @@ type backend struct {
 	// the worker's load report cannot be: a report tells how many the
 	// worker will take, open tells how many it already has.
 	open int
+	// light counts the streams of open that took the light lane
+	// (pool_light.go): they count toward the worker's stream limit, not
+	// toward its allowance. Guarded by pool.mu.
+	light int
 	// reported is the allowance of the worker's last load report
 	// (reportedAllowance), 0 before the first. The
 	// connection's reader writes it (pool.noteLoad), the router reads it.
@@ -300,7 +304,10 @@ func (p *pool) pickLocked(exclude *backend) *backend {
 		if b == exclude || !usableLocked(b) {
 			continue
 		}
-		spare := p.allowanceLocked(b) - b.open
+		spare := p.allowanceLocked(b) - (b.open - b.light)
+		if b.open >= maxStreamsOf(b) {
+			spare = 0
+		}
 		if spare > bestSpare || spare == bestSpare && best != nil && b.open < best.open {
 			best, bestSpare = b, spare
 		}
@@ -313,7 +320,7 @@ func (p *pool) pickLocked(exclude *backend) *backend {
 // that only streams that will compute count against its CPU limit. Never more than the worker accepts streams (its admin streams count
 // there too), or OpenStream would refuse what was granted.
 func (p *pool) allowanceLocked(b *backend) int {
-	streams := int(b.conn.PeerHello().MaxStreams) - 1
+	streams := maxStreamsOf(b)
 	if p.limit > 0 {
 		return min(p.limit, streams)
 	}

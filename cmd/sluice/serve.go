@@ -49,6 +49,7 @@ func serve(args []string) int {
 		MaxInFlight:   s.maxInFlight,
 		QueueTimeout:  s.queueTimeout,
 		QueueTarget:   s.cfgQueueTarget(),
+		LightCPU:      s.cfgLightCPU(),
 		QueueInterval: s.queueInterval,
 		RetryAfter:    s.retryAfter,
 		MaxRetryAfter: s.maxRetryAfter,

@@ -27,6 +27,7 @@ type serveSettings struct {
 	maxInFlight   int
 	queueTimeout  time.Duration
 	queueTarget   time.Duration
+	lightCPU      time.Duration
 	queueInterval time.Duration
 	retryAfter    time.Duration
 	maxRetryAfter time.Duration
@@ -105,6 +106,7 @@ func serveFlags(fs *flag.FlagSet) *serveSettings {
 	fs.Var(&s.sndbuf, "sndbuf", "SO_SNDBUF of both ends of every worker socket (bytes, or KiB/MiB); -1 leaves the kernel's default; the effective value is logged")
 	fs.IntVar(&s.maxInFlight, "max-inflight", settings.DefaultMaxInFlight, fmt.Sprintf("0: automatic (each worker's CPU admission controller sets its limit, and the parent routes by the workers' load reports); 1..%d (a worker's default stream limit): a hard cap on the requests one worker handles at once, with no controller", parent.MaxInFlightCap))
 	fs.DurationVar(&s.queueTimeout, "queue-timeout", parent.DefaultQueueTimeout, "how long a request waits for a worker with room before 503")
+	fs.DurationVar(&s.lightCPU, "light-cpu", parent.DefaultLightCPU, "the CPU a handler uses before its response head, on its endpoint's average, at or under which the endpoint's requests are light: they go to a worker at once and start beside the handlers that compute instead of waiting for the CPU limits; 0 turns the light lane off (every request waits for the CPU limits); a hard --max-inflight turns it off too")
 	fs.DurationVar(&s.queueTarget, "queue-target", parent.DefaultQueueTarget, "while the wait queue is overloaded (standing and growing for --queue-interval), how long a request may wait for a worker; one the queue is not expected to reach within it, beyond the one that always waits, gets 503 at once; 0 turns this off (every request may wait --queue-timeout)")
 	fs.DurationVar(&s.queueInterval, "queue-interval", parent.DefaultQueueInterval, "how long the wait queue must stand and grow to count as overloaded, and stop growing to count as normal again")
 	fs.DurationVar(&s.retryAfter, "retry-after", parent.DefaultRetryAfter, "the least Retry-After of a 503")
@@ -232,6 +234,8 @@ func (s *serveSettings) check() error {
 		return fmt.Errorf("--send-timeout %v: use 0 (never) or a positive duration", s.sendTimeout)
 	case s.bodyTimeout < 0:
 		return fmt.Errorf("--body-timeout %v: use 0 (never) or a positive duration", s.bodyTimeout)
+	case s.lightCPU < 0:
+		return fmt.Errorf("--light-cpu %v: use 0 (off) or a positive duration", s.lightCPU)
 	case s.queueTarget < 0:
 		return fmt.Errorf("--queue-target %v: use 0 (off) or a positive duration", s.queueTarget)
 	case s.queueInterval < parent.MinQueueInterval:
@@ -282,6 +286,15 @@ func (s *serveSettings) worker() settings.Worker {
 // workerEnv is what the parent passes to its workers so that both ends
 // agree on the settings the worker enforces.
 func (s *serveSettings) workerEnv() []string { return s.worker().Env() }
+
+// cfgLightCPU is --light-cpu for parent.Config, where off is negative (zero
+// there means the default).
+func (s *serveSettings) cfgLightCPU() time.Duration {
+	if s.lightCPU == 0 {
+		return -1
+	}
+	return s.lightCPU
+}
 
 // cfgQueueTarget is --queue-target for parent.Config, where off is negative
 // (zero there means the default).
