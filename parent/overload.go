@@ -10,7 +10,8 @@ import (
 //
 // A queue is overloaded when it has not been empty for a whole interval
 // and, over that interval, more requests came to it (queued or refused)
-// than left it with a worker, by more than the reserve. While it is, a
+// than the workers finished, by more than the reserve: the requests in the
+// gateway, waiting or being served, grew. While it is, a
 // request that finds the reserve full waits only as long as the queue is
 // expected to reach it within the target, and is refused at once when it
 // would not: a 503 in milliseconds instead of at the queue timeout. The
@@ -27,7 +28,12 @@ import (
 // Growth, not a standing queue alone, is what counts: a burst (fifty
 // exports at once) or a closed loop of patient clients keeps the queue
 // standing for seconds while nothing more arrives than leaves, and is
-// served whole within the queue timeout, as before.
+// served whole within the queue timeout, as before. Growth is measured
+// against the requests finished, not those the queue let go: the two
+// differ whenever the workers' allowance moves (a worker's CPU limit
+// halves, a response starts draining), and over a window shorter than a
+// request takes, the queue alone grows and shrinks by those moves while
+// the clients in a closed loop stay as many as they were.
 
 // windowSlots is how many slots the interval is cut into: the window slides
 // by a tenth of the interval, so that a burst that came at once falls out
@@ -74,8 +80,9 @@ type queueControl struct {
 // slotCounts is one slot of the window.
 type slotCounts struct {
 	// offered counts the requests that found no worker with room (queued
-	// or refused at once); left those that left the queue with one.
-	offered, left int
+	// or refused at once); finished the requests that workers finished
+	// (light ones aside).
+	offered, finished int
 	// granted counts every request routed (at once or from the queue),
 	// refused every one answered 503.
 	granted, refused int
@@ -116,12 +123,12 @@ func (q *queueControl) advance(now time.Time) {
 }
 
 // window sums the slots of the last interval.
-func (q *queueControl) window() (offered, left int) {
+func (q *queueControl) window() (offered, finished int) {
 	for _, s := range q.slots {
 		offered += s.offered
-		left += s.left
+		finished += s.finished
 	}
-	return offered, left
+	return offered, finished
 }
 
 // noteLen records the queue's length after a change.
@@ -141,13 +148,16 @@ func (q *queueControl) offer(now time.Time) {
 	q.slots[q.cur].offered++
 }
 
-// grant counts a request routed to a worker; fromQueue if it waited.
-func (q *queueControl) grant(now time.Time, fromQueue bool) {
+// grant counts a request routed to a worker, at once or from the queue.
+func (q *queueControl) grant(now time.Time) {
 	q.advance(now)
 	q.slots[q.cur].granted++
-	if fromQueue {
-		q.slots[q.cur].left++
-	}
+}
+
+// finish counts a request a worker finished.
+func (q *queueControl) finish(now time.Time) {
+	q.advance(now)
+	q.slots[q.cur].finished++
 }
 
 // refuse counts a request answered 503.
@@ -163,19 +173,19 @@ func (q *queueControl) update(now time.Time, queued, reserve int) (overloaded, e
 		return false, false
 	}
 	q.advance(now)
-	offered, left := q.window()
+	offered, finished := q.window()
 	switch {
 	case !q.overloaded:
 		// The window's slots start at their own boundaries: a burst
 		// that came just before one stays in the window until a slot
 		// after the interval, so standing must last that slot too.
 		standing := !q.nonEmptySince.IsZero() && now.Sub(q.nonEmptySince) >= q.interval+q.interval/windowSlots
-		if standing && offered > left+reserve {
+		if standing && offered > finished+reserve {
 			q.overloaded, q.overloadedAt = true, now
 			q.overloads++
 			return true, true
 		}
-	case offered <= left || queued == 0 && now.Sub(q.emptySince) >= q.interval:
+	case offered <= finished || queued == 0 && now.Sub(q.emptySince) >= q.interval:
 		q.overloaded = false
 		q.overloadedFor += now.Sub(q.overloadedAt)
 	}

@@ -28,9 +28,11 @@ func (c *controlAt) arrive(d time.Duration) {
 	c.q.noteLen(c.at(d), c.queue)
 }
 
-// serve is the head of the queue leaving with a worker.
+// serve is the head of the queue leaving with a worker, in the slot that a
+// request finishing has just freed.
 func (c *controlAt) serve(d time.Duration) {
-	c.q.grant(c.at(d), true)
+	c.q.finish(c.at(d))
+	c.q.grant(c.at(d))
 	c.queue--
 	c.q.noteLen(c.at(d), c.queue)
 }
@@ -88,6 +90,46 @@ func TestControlClosedLoopIsNotOverload(t *testing.T) {
 		c.arrive(d)
 		if c.overloaded(d) {
 			t.Fatalf("overloaded at %v", d)
+		}
+	}
+}
+
+// TestControlAllowanceMovesAreNotOverload: eight clients in a closed loop,
+// four being served and four waiting, while the workers' allowance halves
+// (two requests finish and their clients come back, none is let go) and
+// then recovers (two let go at once): the queue grows by two within an
+// interval, but the requests in the gateway stay eight, so it is not
+// overload.
+func TestControlAllowanceMovesAreNotOverload(t *testing.T) {
+	c := newControlAt()
+	for range 4 {
+		c.arrive(0)
+	}
+	d := time.Duration(0)
+	for range 20 {
+		d += 100 * ms
+		c.serve(d)
+		c.arrive(d)
+	}
+	for range 5 {
+		// The allowance halves: two finish, both clients come back.
+		for range 2 {
+			d += 20 * ms
+			c.q.finish(c.at(d))
+			c.arrive(d)
+			if c.overloaded(d) {
+				t.Fatalf("overloaded at %v, %d waiting, after the allowance fell", d, c.queue)
+			}
+		}
+		// It recovers: two are let go at once.
+		d += 60 * ms
+		for range 2 {
+			c.q.grant(c.at(d))
+			c.queue--
+			c.q.noteLen(c.at(d), c.queue)
+		}
+		if c.overloaded(d) {
+			t.Fatalf("overloaded at %v, %d waiting", d, c.queue)
 		}
 	}
 }
@@ -163,7 +205,7 @@ func grantsAt(q *queueControl, t0 time.Time, rate float64, span time.Duration) t
 	step := time.Duration(float64(time.Second) / rate)
 	t := t0
 	for ; t.Sub(t0) < span; t = t.Add(step) {
-		q.grant(t, false)
+		q.grant(t)
 	}
 	return t
 }

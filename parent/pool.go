@@ -115,7 +115,7 @@ func (p *pool) acquire(ctx context.Context, timeout time.Duration, exclude *back
 	}
 	if b := p.pickLocked(exclude); b != nil {
 		b.take()
-		p.control.grant(now, false)
+		p.control.grant(now)
 		p.mu.Unlock()
 		return b, nil
 	}
@@ -393,7 +393,7 @@ func (p *pool) dispatchLocked() {
 		w.got <- b
 		p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
 		now := time.Now()
-		p.control.grant(now, true)
+		p.control.grant(now)
 		p.noteQueueLocked(now)
 	}
 }
@@ -425,6 +425,9 @@ func (p *pool) served(b *backend) int {
 func (p *pool) release(b *backend) {
 	p.mu.Lock()
 	b.open--
+	if p.control.target > 0 {
+		p.control.finish(time.Now())
+	}
 	if p.limit == 0 && takeOne(&b.draining, 0) {
 		takeOne(&b.reported, 1)
 	}
