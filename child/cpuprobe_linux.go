@@ -10,19 +10,20 @@ import (
 	"github.com/sluicegw/sluice/ipc"
 )
 
-// cpuProbe measures the CPU time a handler's goroutine uses until its
-// response head goes out, for the parent's cost table (hints.go). Go has no
+// cpuProbe measures the CPU time a handler's goroutine uses from its start
+// to its return, for the parent's cost table (hints.go). Go has no
 // per-goroutine CPU clock, so the goroutine is locked to its thread for the
 // measurement and the thread's clock read: a handler asleep on a database
-// or blocked on its client then counts nothing, one computing counts all.
-// Work a handler hands to other goroutines is not counted; it is a sample,
-// asked for on some requests only, because a locked goroutine that blocks
-// costs a thread switch when it wakes.
+// or blocked on its client then counts nothing, one computing counts all,
+// whether it computes before its first byte or while it streams. Work a
+// handler hands to other goroutines is not counted (the parent's light lane
+// is bounded for that reason). It is a sample, asked for on some requests
+// only, because a locked goroutine that blocks costs a thread switch when
+// it wakes.
 type cpuProbe struct {
-	tid    int           // the thread the goroutine was locked to
+	tid    int           // the thread the goroutine is locked to
 	start  time.Duration // its CPU clock then
-	done   bool          // the head was measured, or the probe stopped
-	locked bool          // the goroutine is still locked to tid
+	locked bool
 }
 
 // startCPUProbe locks the calling goroutine to its thread and starts
@@ -38,35 +39,27 @@ func startCPUProbe() *cpuProbe {
 	return &cpuProbe{tid: unix.Gettid(), start: start, locked: true}
 }
 
-// appendUsed appends the CPU used since the start to a response head, once,
-// and ends the measurement: a streaming handler that blocks on its client
-// is not kept on its thread for the rest of the response. Called on another
-// goroutine than the one measured (a handler that writes from a goroutine
-// of its own), it adds nothing: that thread's clock says nothing of the
-// handler. On the thread the probe locked, it can only be the measured
-// goroutine, since a locked thread runs no other.
-func (p *cpuProbe) appendUsed(head ipc.Fields) ipc.Fields {
-	if p == nil || p.done {
-		return head
-	}
-	p.done = true
-	if unix.Gettid() != p.tid {
-		return head
+// report returns the CPU used since the start as the END field the parent
+// reads (hintCPUUsed), or nil. It must be called on the measured goroutine
+// (the response's finish runs there, once the handler has returned); on any
+// other thread it reports nothing, that thread's clock saying nothing of
+// the handler.
+func (p *cpuProbe) report() ipc.Fields {
+	if p == nil || !p.locked || unix.Gettid() != p.tid {
+		return nil
 	}
 	now, ok := threadCPU()
-	p.locked = false
-	runtime.UnlockOSThread()
 	if !ok {
-		return head
+		return nil
 	}
 	used := max(now-p.start, 0)
-	return append(head, ipc.Field{Name: hintCPUUsed, Value: strconv.FormatInt(used.Microseconds(), 10)})
+	return ipc.Fields{{Name: hintCPUUsed, Value: strconv.FormatInt(used.Microseconds(), 10)}}
 }
 
-// stop unlocks the goroutine from its thread if the head has not already.
+// stop unlocks the goroutine from its thread.
 func (p *cpuProbe) stop() {
 	if p != nil && p.locked {
-		p.done, p.locked = true, false
+		p.locked = false
 		runtime.UnlockOSThread()
 	}
 }

@@ -62,11 +62,11 @@ type gate struct {
 	inFlight int  // handlers running
 	blocked  int  // of those, how many wait on their client (block)
 	draining int  // streams whose handler returned, response still going
-	// light and lightDraining count the running handlers and the
-	// draining responses of light streams (gate_light.go), which none of
-	// the counts above include.
-	light, lightDraining int
-	queue                []*ticket // waiting, in arrival order
+	// light counts the running handlers of light streams (gate_light.go),
+	// which none of the counts above include, and lightBlocked those of
+	// them waiting on their client.
+	light, lightBlocked int
+	queue               []*ticket // waiting, in arrival order
 	// held records that the limit held the head of the queue back since
 	// the controller last asked (takeHeld).
 	held    bool
@@ -253,7 +253,8 @@ func (g *gate) await(ctx context.Context, t *ticket, poll <-chan time.Time) {
 // alone (the budget is checked apart).
 func (g *gate) roomLocked() bool {
 	if g.fixed {
-		return g.inFlight < g.limit
+		// Light handlers that started before the cap was set count too.
+		return g.inFlight+g.light < g.limit
 	}
 	return g.computingLocked() < g.limit
 }
@@ -325,9 +326,7 @@ func (g *gate) leave(t *ticket) {
 // drained marks the end of t's stream, which leave counted as draining.
 func (g *gate) drained(t *ticket) {
 	g.mu.Lock()
-	if t.light {
-		g.lightDraining--
-	} else {
+	if !t.light {
 		g.draining--
 	}
 	g.changedLocked()
@@ -341,16 +340,20 @@ func (g *gate) drained(t *ticket) {
 func (g *gate) block(t *ticket, waiting bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	blocked := &g.blocked
+	if t.light {
+		blocked = &g.lightBlocked
+	}
 	switch {
-	case !t.running || t.light:
+	case !t.running:
 		return
 	case waiting:
 		t.blocked++
-		g.blocked++
+		*blocked++
 		g.signalHeadLocked()
 	case t.blocked > 0:
 		t.blocked--
-		g.blocked--
+		*blocked--
 	default:
 		return
 	}

@@ -1,20 +1,33 @@
 package child
 
-import "context"
+import (
+	"context"
+	"math"
+	"time"
+)
 
 // The light lane. A stream the parent marks light (hints.go) belongs to an
-// endpoint whose handlers have used little CPU before their response head:
-// a health check, a small API call, a handler that mostly waits on a
-// database. Queued behind handlers that compute for hundreds of
-// milliseconds, such a request would wait as long as they run while
-// needing almost nothing of the CPUs; started beside them it costs them a
-// time slice. So it starts at once: it takes no place in the queue and no
-// slot of the CPU limit, and the counts the parent routes by (limit,
-// blocked, draining) leave it out. Memory still comes first: like every
-// stream, it waits while the send budget is above its high watermark.
+// endpoint whose handlers have used little CPU: a health check, a small API
+// call, a handler that mostly waits on a database. Queued behind handlers
+// that compute for hundreds of milliseconds, such a request would wait as
+// long as they run while needing almost nothing of the CPUs; started beside
+// them it costs them a time slice. So it takes no place in the queue and
+// no slot of the CPU limit, and the counts the parent routes by (in-flight,
+// limit, blocked, draining) leave it out.
+//
+// The lane has a CPU bound of its own, the same limit: light handlers
+// computing at once, as the scheduler measures it, stay under it. Cheap
+// handlers finish or go to sleep before they add up to it; an endpoint the
+// parent misjudged (its handlers compute on goroutines of their own, which
+// the probe cannot see, or its cost depends on a value the endpoint's name
+// leaves out) gets the CPUs of one limit more, not of as many streams as
+// the parent may open. Memory comes first, as for every stream: a light
+// stream waits while the send budget is above its high watermark.
 //
 // Only the automatic mode has the lane: a hard cap (Config.MaxInFlight,
-// PUT /config max_inflight) means at most that many handlers, light or not.
+// PUT /config max_inflight) means at most that many handlers, light or not,
+// and a light stream that has not started when one is set queues like any
+// other.
 
 // lightAllowed reports whether a stream marked light may take the light
 // lane now.
@@ -24,8 +37,9 @@ func (g *gate) lightAllowed() bool {
 	return g.gated && !g.fixed
 }
 
-// admitLight is wait for a light stream: it blocks only while the send
-// budget is high, and fails like wait when ctx ends or the gate stops.
+// admitLight is wait for a light stream: it blocks while the send budget is
+// high or the light handlers computing reach the limit, and fails like wait
+// when ctx ends or the gate stops.
 func (g *gate) admitLight(ctx context.Context, t *ticket) error {
 	g.mu.Lock()
 	for {
@@ -36,9 +50,26 @@ func (g *gate) admitLight(ctx context.Context, t *ticket) error {
 		case ctx.Err() != nil:
 			g.mu.Unlock()
 			return context.Cause(ctx)
+		case g.fixed:
+			// A hard cap came since the stream joined: it queues.
+			t.light = false
+			g.queue = append(g.queue, t)
+			if len(g.queue) == 1 {
+				g.signalHeadLocked()
+			}
+			g.changedLocked()
+			g.mu.Unlock()
+			return g.wait(ctx, t)
 		case g.budget.High():
 			g.mu.Unlock()
 			g.waitLow(ctx)
+			g.mu.Lock()
+			continue
+		case !g.lightRoomLocked():
+			g.mu.Unlock()
+			poll := time.NewTimer(cpuPoll)
+			g.await(ctx, t, poll.C)
+			poll.Stop()
 			g.mu.Lock()
 			continue
 		}
@@ -50,14 +81,30 @@ func (g *gate) admitLight(ctx context.Context, t *ticket) error {
 	}
 }
 
-// leaveLight is leave for a light stream, which counts as draining (apart)
-// until drained. Its end frees nothing a waiting stream could use, so the
-// queue's head is not signalled.
+// lightRoomLocked says whether one more light handler may start: fewer
+// than the limit of the running ones are computing, that is, not blocked on
+// their client and, as far as the demand beyond what the gate's own
+// handlers account for tells, not waiting on anything else. Demand is
+// measured only when the count alone reaches the limit.
+func (g *gate) lightRoomLocked() bool {
+	n := g.light - g.lightBlocked
+	if n < g.limit || g.demand == nil {
+		return n < g.limit
+	}
+	d := int(math.Round(g.measureDemandLocked()))
+	gated := min(max(g.inFlight-g.blocked, 0), d)
+	return min(n, max(d-gated, 0)) < g.limit
+}
+
+// leaveLight is leave for a light stream. The queue's head is signalled for
+// the case of a hard cap set since the stream started, which counts it;
+// light streams waiting for room look again within cpuPoll.
 func (g *gate) leaveLight(t *ticket) {
 	g.mu.Lock()
 	g.light--
-	g.lightDraining++
-	t.running = false
+	g.lightBlocked -= t.blocked
+	t.blocked, t.running = 0, false
+	g.signalHeadLocked()
 	g.changedLocked()
 	g.mu.Unlock()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -46,9 +47,9 @@ func TestGateLightLane(t *testing.T) {
 		if c.inFlight != 1 || c.waiting != 1 || c.light != 1 || c.blocked != 0 || c.draining != 0 {
 			t.Fatalf("counts %+v; want 1 in flight, 1 waiting, 1 light", c)
 		}
-		lt.wait(true) // blocked on its client: not the gate's business
+		lt.wait(true) // blocked on its client: counted apart
 		if c := g.counts(); c.blocked != 0 {
-			t.Fatalf("a light handler's wait counted as blocked: %+v", c)
+			t.Fatalf("a light handler's wait counted as an ordinary one's: %+v", c)
 		}
 		g.leave(lt)
 		synctest.Wait()
@@ -56,10 +57,38 @@ func TestGateLightLane(t *testing.T) {
 			t.Fatal("a light handler's end let a waiting stream past the limit")
 		}
 		if c := g.counts(); c.light != 0 || c.draining != 0 || c.inFlight != 1 {
-			t.Fatalf("after the light handler left: %+v; want its drain counted apart", c)
+			t.Fatalf("after the light handler left: %+v; want its drain not counted", c)
 		}
 		g.drained(lt)
 		g.release(lt)
+		// The lane's own bound: with no demand measure, a light handler
+		// not blocked on its client counts as computing, and a second
+		// one waits while the first computes, not once it blocks.
+		light1, l1 := admittedLight(g)
+		synctest.Wait()
+		if !started(light1) {
+			t.Fatal("a light stream did not start with no light handler running")
+		}
+		light2, l2 := admittedLight(g)
+		time.Sleep(10 * cpuPoll)
+		synctest.Wait()
+		if started(light2) {
+			t.Fatal("a second light stream started while the first computes under a limit of 1")
+		}
+		l1.wait(true)
+		time.Sleep(cpuPoll)
+		synctest.Wait()
+		if !started(light2) {
+			t.Fatal("the second light stream did not start once the first blocked on its client")
+		}
+		for _, lt := range []*ticket{l1, l2} {
+			g.leave(lt)
+			g.drained(lt)
+			g.release(lt)
+		}
+		if c := g.counts(); c.light != 0 {
+			t.Fatalf("counts %+v after the light handlers left", c)
+		}
 		g.leave(heavyTicket)
 		synctest.Wait()
 		if !started(waiting) {
@@ -129,8 +158,8 @@ func TestHintsOf(t *testing.T) {
 }
 
 // TestCPUProbe: a handler that computes reports at least what its thread
-// computed; one that sleeps reports almost nothing; a head built on another
-// goroutine reports nothing.
+// computed; one that sleeps reports almost nothing; a report asked on
+// another goroutine is none.
 func TestCPUProbe(t *testing.T) {
 	p := startCPUProbe()
 	if p == nil {
@@ -143,31 +172,31 @@ func TestCPUProbe(t *testing.T) {
 			break
 		}
 	}
-	head := p.appendUsed(nil)
+	report := p.report()
 	p.stop()
-	if len(head) != 1 || head[0].Name != hintCPUUsed {
-		t.Fatalf("head %v; want the CPU report", head)
+	if len(report) != 1 || report[0].Name != hintCPUUsed {
+		t.Fatalf("report %v; want the CPU used", report)
 	}
-	if us := atoiOr(head[0].Value); us < 20000 {
-		t.Fatalf("a 20ms computation reported %s µs", head[0].Value)
+	if us := atoiOr(report[0].Value); us < 20000 {
+		t.Fatalf("a 20ms computation reported %s µs", report[0].Value)
 	}
-	if again := p.appendUsed(nil); len(again) != 0 {
-		t.Fatalf("a second head reports again: %v", again)
+	if again := p.report(); again != nil {
+		t.Fatalf("a stopped probe reports %v", again)
 	}
 
 	p = startCPUProbe()
 	time.Sleep(30 * time.Millisecond)
-	head = p.appendUsed(nil)
+	report = p.report()
 	p.stop()
-	if us := atoiOr(head[0].Value); us >= 10000 {
-		t.Fatalf("a 30ms sleep reported %s µs of CPU", head[0].Value)
+	if len(report) != 1 || atoiOr(report[0].Value) >= 10000 {
+		t.Fatalf("a 30ms sleep reported %v of CPU", report)
 	}
 
 	p = startCPUProbe()
 	other := make(chan ipc.Fields)
-	go func() { other <- p.appendUsed(nil) }()
-	if head := <-other; len(head) != 0 {
-		t.Fatalf("a head built on another goroutine reports %v", head)
+	go func() { other <- p.report() }()
+	if report := <-other; report != nil {
+		t.Fatalf("a report asked on another goroutine: %v", report)
 	}
 	p.stop()
 }
@@ -181,10 +210,14 @@ func atoiOr(s string) int {
 }
 
 // TestWorkerReportsMeasuredCPU: through a real worker, a stream the parent
-// asks to measure reports its handler's CPU in its response head, sent
-// whole or streamed; one not asked reports nothing.
+// asks to measure reports its handler's CPU with its END, whether sent whole
+// or streamed, and the report does not make it a response with trailers (a
+// whole one keeps its Content-Length); one not asked reports nothing.
 func TestWorkerReportsMeasuredCPU(t *testing.T) {
-	if startCPUProbe().appendUsed(nil) == nil {
+	p := startCPUProbe()
+	measurable := p.report() != nil
+	p.stop()
+	if !measurable {
 		t.Skip("no thread CPU clock here")
 	}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -197,33 +230,84 @@ func TestWorkerReportsMeasuredCPU(t *testing.T) {
 	wk := startWorker(t, context.Background(), h, nil, nil)
 	measure := ipc.Field{Name: hintMeasure, Value: hintCPU}
 	for _, c := range []struct {
-		path string
-		head ipc.Fields
-		want bool
+		path       string
+		head       ipc.Fields
+		want, clen bool
 	}{
-		{"/whole", append(reqHead(http.MethodGet, "/whole"), measure), true},
-		{"/stream", append(reqHead(http.MethodGet, "/stream"), measure), true},
-		{"/plain", reqHead(http.MethodGet, "/plain"), false},
+		{"/whole", append(reqHead(http.MethodGet, "/whole"), measure), true, true},
+		{"/stream", append(reqHead(http.MethodGet, "/stream"), measure), true, false},
+		{"/plain", reqHead(http.MethodGet, "/plain"), false, true},
 	} {
 		st := wk.open(t, c.head, true)
-		ctx, cancel := context.WithTimeout(context.Background(), wait)
-		head, err := st.ReadHead(ctx)
-		cancel()
-		if err != nil {
-			t.Fatalf("%s: %v", c.path, err)
+		rh := readHead(t, st)
+		if _, ok := rh.header[hintCPUUsed]; ok {
+			t.Errorf("%s: the CPU report is in the head: %v", c.path, rh.header)
 		}
-		got := false
-		for _, f := range head {
-			if f.Name == hintCPUUsed {
-				got = atoiOr(f.Value) >= 0 && f.Value != ""
-			}
-		}
-		if got != c.want {
-			t.Errorf("%s: head %v; want a CPU report: %v", c.path, head, c.want)
+		if got := rh.header.Get("Content-Length") != ""; got != c.clen {
+			t.Errorf("%s: Content-Length set: %v; want %v (%v)", c.path, got, c.clen, rh.header)
 		}
 		body, err := io.ReadAll(st)
 		if err != nil || string(body) != "first second" {
 			t.Errorf("%s: body %q, %v", c.path, body, err)
 		}
+		var report []string
+		for _, f := range st.Trailers() {
+			if f.Name == hintCPUUsed {
+				report = append(report, f.Value)
+			} else {
+				t.Errorf("%s: trailer %v; want none but the report", c.path, f)
+			}
+		}
+		if got := len(report) == 1 && report[0] != "" && strings.Trim(report[0], "0123456789") == ""; got != c.want {
+			t.Errorf("%s: END fields %v; want a CPU report: %v", c.path, st.Trailers(), c.want)
+		}
 	}
+}
+
+// TestGateLightLaneUnderACapSetLater: a hard cap set while light handlers
+// run counts them, and a light stream that had not started queues.
+func TestGateLightLaneUnderACapSetLater(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := newGate(2, false, stream.NewBudget(1<<20, 1<<16, 1<<10), nil, nil)
+		running, lt := admittedLight(g)
+		synctest.Wait()
+		if !started(running) {
+			t.Fatal("the light stream did not start")
+		}
+		// Another joins light and waits for memory.
+		g.budget.AddBacklog(1 << 17)
+		pending, pt := admittedLight(g)
+		synctest.Wait()
+		if started(pending) {
+			t.Fatal("a light stream started above the high watermark")
+		}
+		if err := g.setLimit(1, true); err != nil {
+			t.Fatal(err)
+		}
+		g.budget.AddBacklog(-(1 << 17))
+		synctest.Wait()
+		if started(pending) {
+			t.Fatal("a light stream joined before the cap started past it")
+		}
+		if pt.light {
+			t.Fatal("the pending light stream did not join the queue under the cap")
+		}
+		ordinary := admitted(g)
+		synctest.Wait()
+		if started(ordinary) {
+			t.Fatal("an ordinary stream started under a cap of 1 with a light handler running")
+		}
+		g.leave(lt)
+		g.drained(lt)
+		g.release(lt)
+		synctest.Wait()
+		if !started(pending) {
+			t.Fatal("the queued stream did not start once the light handler left")
+		}
+		g.stop()
+		synctest.Wait()
+		if err := <-ordinary; err != errStopping {
+			t.Fatalf("got %v at stop; want errStopping", err)
+		}
+	})
 }

@@ -67,7 +67,7 @@ func newMetrics(s *server, conn net.Conn) *metrics {
 		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(collectors.MetricsScheduler, collectors.MetricsGC)),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.started, m.panics, m.refused, m.flushLag,
-		gauge("sluice_worker_inflight", "Handlers running now (admin streams are not counted), light ones included.",
+		gauge("sluice_worker_inflight", "Handlers running now (admin streams are not counted), light ones included (the LOAD report leaves those out).",
 			counts(func(c gateCounts) int { return c.inFlight + c.light })),
 		gauge("sluice_worker_light_inflight", "Handlers of light requests running now: the parent found their endpoint's handlers cheap in CPU, so they started without waiting for the CPU admission limit.",
 			counts(func(c gateCounts) int { return c.light })),

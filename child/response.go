@@ -47,8 +47,8 @@ type response struct {
 	// smallBody bytes (on a HEAD request too: they are only sniffed and
 	// counted there). Its storage comes from heldBufs.
 	held *[]byte
-	// probe, if not nil, measures the handler's CPU until its head, which
-	// the head then reports (cpuprobe_linux.go).
+	// probe, if not nil, measures the handler's CPU, which the END then
+	// reports to the parent (cpuprobe_linux.go).
 	probe *cpuProbe
 }
 
@@ -255,7 +255,11 @@ func (w *response) logHeadErr() {
 // if the stream refused it without sending anything (a head or trailers too
 // large for a frame): the caller then sends it piecewise, which fails where
 // it would have and says so.
-func (w *response) sendWhole(trailers ipc.Fields) bool {
+//
+// report is the probe's report, sent with the trailers (a pseudo-field that
+// the parent keeps to itself, so it does not make the response one with
+// trailers).
+func (w *response) sendWhole(trailers, report ipc.Fields) bool {
 	held := w.heldBytes()
 	declared := len(w.snap["Trailer"]) > 0 || len(trailers) > 0
 	if bodyAllowed(w.status) && !declared && w.snap.Get("Content-Length") == "" &&
@@ -266,7 +270,7 @@ func (w *response) sendWhole(trailers ipc.Fields) bool {
 	if w.req.Method == http.MethodHead {
 		body = nil
 	}
-	err := w.st.WriteResponse(w.headFields(held), body, trailers)
+	err := w.st.WriteResponse(w.headFields(held), body, withReport(trailers, report))
 	if err != nil && w.st.Context().Err() == nil {
 		return false
 	}
@@ -282,9 +286,8 @@ func (w *response) headFields(p []byte) ipc.Fields {
 	if _, ok := h["Content-Type"]; !ok && len(p) > 0 && bodyAllowed(w.status) && h.Get("Content-Encoding") == "" {
 		h.Set("Content-Type", http.DetectContentType(p))
 	}
-	head := make(ipc.Fields, 0, 2+len(h))
+	head := make(ipc.Fields, 0, 1+len(h))
 	head = append(head, ipc.Field{Name: ":status", Value: statusString(w.status)})
-	head = w.probe.appendUsed(head)
 	for _, k := range sortedKeys(h) {
 		if strings.HasPrefix(k, http.TrailerPrefix) || connectionHeader(k) {
 			continue
@@ -320,8 +323,9 @@ func (w *response) finish() {
 		w.WriteHeader(http.StatusOK)
 	}
 	trailers := w.trailers()
+	report := w.probe.report()
 	short := w.clen >= 0 && w.written < w.clen && w.req.Method != http.MethodHead && bodyAllowed(w.status)
-	if !w.headSent && !short && w.sendWhole(trailers) {
+	if !w.headSent && !short && w.sendWhole(trailers, report) {
 		if w.headErr != nil {
 			// The stream failed under it; a no-op if it is gone.
 			w.st.Reset(ipc.CodeInternal)
@@ -330,7 +334,7 @@ func (w *response) finish() {
 	}
 	if !w.headSent {
 		if len(w.heldBytes()) == 0 {
-			w.sendHead(nil, len(trailers) == 0 && !short)
+			w.sendHead(nil, len(trailers) == 0 && len(report) == 0 && !short)
 		} else {
 			w.spill(nil)
 		}
@@ -359,8 +363,9 @@ func (w *response) finish() {
 	if short {
 		w.log.Error("sluice worker: the handler wrote fewer bytes than its Content-Length; the response is ended as incomplete",
 			"wrote", w.written, "content_length", w.clen, "method", w.req.Method, "path", w.req.URL.Path)
-		code, trailers = ipc.CodeInternal, nil
+		code, trailers, report = ipc.CodeInternal, nil, nil
 	}
+	trailers = withReport(trailers, report)
 	if err := w.st.End(code, trailers); err != nil && trailers != nil {
 		// If the stream is gone this fails too; if not, the trailers were
 		// too large for a frame, and the response cannot be complete.
@@ -369,6 +374,14 @@ func (w *response) finish() {
 				"err", err, "method", w.req.Method, "path", w.req.URL.Path)
 		}
 	}
+}
+
+// withReport is the END's fields: the trailers, then the CPU report.
+func withReport(trailers, report ipc.Fields) ipc.Fields {
+	if len(report) == 0 {
+		return trailers
+	}
+	return append(trailers[:len(trailers):len(trailers)], report...)
 }
 
 // abort ends the response of a handler that panicked: a plain 500 if no head

@@ -446,7 +446,7 @@ func (s *server) sendLoad(c gateCounts, why loadReason) {
 		limit = s.maxStreams
 	}
 	l := ipc.Load{
-		InFlight:           uint32(c.inFlight + c.light),
+		InFlight:           uint32(c.inFlight),
 		Waiting:            uint32(c.waiting),
 		Limit:              uint32(limit),
 		Blocked:            uint32(s.gate.idleBlockedLocked()),

@@ -1,6 +1,7 @@
 package parent
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -44,75 +45,174 @@ func TestEndpointKey(t *testing.T) {
 	}
 }
 
-// TestCostTableLearns: an endpoint is not light until measured; it is light
-// while its average is at most the threshold, and stops being light when
-// its requests get expensive; sampling thins once warm.
+// costReq classifies a request of endpoint /report and, if it is to be
+// measured, answers it with a report of cpu.
+func costReq(tab *costTable, cpu time.Duration) costClass {
+	c := tab.classify(httptest.NewRequest("GET", "/report?id=1", nil))
+	tab.done(c, cpu, true, true)
+	return c
+}
+
+// TestCostTableLearns: an endpoint is not light until measured; one sample
+// at a time is asked for; it is light while its estimate is at most the
+// threshold, stops being light at the first expensive sample, and takes
+// several cheap ones to become light again; sampling thins once warm.
 func TestCostTableLearns(t *testing.T) {
 	tab := newCostTable(5 * time.Millisecond)
 	r := httptest.NewRequest("GET", "/report?id=1", nil)
-	report := func(d time.Duration) ipc.Fields {
-		return ipc.Fields{{Name: ":status", Value: "200"}, {Name: fieldCPUUsed, Value: itoa(int(d.Microseconds()))}}
-	}
 	c := tab.classify(r)
 	if c.light || !c.measure {
 		t.Fatalf("unknown endpoint: %+v; want measured, not light", c)
 	}
-	tab.classify(r) // a second one before the first answered: still unknown
-	tab.observe(c, report(time.Millisecond))
-	measured := 0
+	// Others of it while the first runs: not light, and not measured.
+	for range 100 {
+		if o := tab.classify(r); o.light || o.measure {
+			t.Fatalf("while a sample is outstanding: %+v; want neither", o)
+		}
+	}
+	tab.done(c, time.Millisecond, true, true)
 	for range costWarmSamples - 1 {
-		c = tab.classify(r)
-		if !c.light || !c.measure {
+		if c := costReq(tab, time.Millisecond); !c.light || !c.measure {
 			t.Fatalf("warm-up request of an endpoint measured at 1ms: %+v; want light and measured", c)
 		}
-		tab.observe(c, report(time.Millisecond))
 	}
-	for range 4 * costSampleEvery {
-		c = tab.classify(r)
+	measured := 0
+	for range 100 * costSampleEvery {
+		c := costReq(tab, time.Millisecond)
 		if !c.light {
 			t.Fatalf("endpoint at 1ms not light: %+v", c)
 		}
 		if c.measure {
 			measured++
-			tab.observe(c, report(time.Millisecond))
 		}
 	}
-	if measured != 4 {
-		t.Fatalf("%d of %d warm requests measured; want 1 in %d", measured, 4*costSampleEvery, costSampleEvery)
+	// About one in costSampleEvery, at random: 100 expected, with a
+	// standard deviation under 10.
+	if measured < 50 || measured > 150 {
+		t.Fatalf("%d of %d warm requests measured; want about 1 in %d", measured, 100*costSampleEvery, costSampleEvery)
 	}
-	// The endpoint turns expensive: a few samples move it over.
+	// One expensive sample makes it heavy at once.
 	for i := 0; ; i++ {
-		c = tab.classify(r)
-		if !c.light {
+		c := tab.classify(r)
+		tab.done(c, 300*time.Millisecond, true, true)
+		if c.measure {
 			break
 		}
-		if i > 10*costSampleEvery {
-			t.Fatal("an endpoint measured at 300ms stays light")
-		}
-		if c.measure {
-			tab.observe(c, report(300*time.Millisecond))
+		if i > 100*costSampleEvery {
+			t.Fatal("no sample asked for")
 		}
 	}
-	if known, light := tab.counts(); known != 1 || light != 0 {
-		t.Fatalf("counts %d known, %d light; want 1, 0", known, light)
+	if c := tab.classify(r); c.light {
+		t.Fatalf("light right after a sample of 300ms: %+v", c)
+	} else {
+		tab.done(c, time.Millisecond, true, true)
 	}
-	// A report that is not a number, or none, changes nothing.
-	tab.observe(costClass{key: 99, measure: true}, ipc.Fields{{Name: fieldCPUUsed, Value: "lots"}})
-	tab.observe(costClass{key: 98, measure: true}, ipc.Fields{{Name: ":status", Value: "200"}})
-	if known, _ := tab.counts(); known != 1 {
-		t.Fatalf("%d endpoints known after reports without a figure; want 1", known)
+	if known, light := tab.counts(); known != 1 || light > 1 {
+		t.Fatalf("counts %d known, %d light", known, light)
+	}
+	// Cheap samples halve the estimate each: 300ms takes six to reach 5ms.
+	cheap := 0
+	for i := 0; ; i++ {
+		if c := costReq(tab, time.Millisecond); c.measure {
+			cheap++
+		}
+		if _, light := tab.counts(); light == 1 {
+			break
+		}
+		if i > 1000*costSampleEvery {
+			t.Fatal("never light again")
+		}
+	}
+	if cheap < 5 || cheap > 7 {
+		t.Fatalf("light again after %d cheap samples; want about 6", cheap)
 	}
 }
 
-// TestCostTableBounded: endpoints come from clients, so the table forgets
-// one for each beyond its bound.
+// TestCostTableMisses: an endpoint whose measured requests end with no
+// report is asked rarely after a few, while requests that never reached a
+// worker are no misses.
+func TestCostTableMisses(t *testing.T) {
+	tab := newCostTable(0)
+	r := httptest.NewRequest("GET", "/silent", nil)
+	for range 10 {
+		c := tab.classify(r)
+		if !c.measure {
+			t.Fatal("a request refused before a worker counted as a miss")
+		}
+		tab.done(c, 0, false, false)
+	}
+	for range costMaxMisses {
+		c := tab.classify(r)
+		if !c.measure {
+			t.Fatal("stopped asking before the misses ran out")
+		}
+		tab.done(c, 0, false, true)
+	}
+	asked := 0
+	for range 1000 {
+		c := tab.classify(r)
+		if c.measure {
+			asked++
+		}
+		tab.done(c, 0, false, true)
+	}
+	// One in costMissEvery: about 4.
+	if asked > 15 {
+		t.Fatalf("asked %d times in 1000 after the misses; want about 1 in %d", asked, costMissEvery)
+	}
+	if known, _ := tab.counts(); known != 0 {
+		t.Fatalf("%d endpoints measured with no report ever", known)
+	}
+}
+
+// TestCostTableScanIsNotRemembered: a full table of endpoints in use keeps
+// them through a scan of made-up paths, each seen once.
+func TestCostTableScanIsNotRemembered(t *testing.T) {
+	tab := newCostTable(0)
+	hot := func(i int) *http.Request { return httptest.NewRequest("GET", "/api/"+letters(i), nil) }
+	keys := map[uint64]bool{}
+	for range 6 {
+		for i := range maxCostKeys {
+			c := tab.classify(hot(i))
+			keys[c.key] = true
+			tab.done(c, time.Millisecond, true, true)
+		}
+	}
+	if len(keys) != maxCostKeys {
+		t.Fatalf("the test's endpoints are %d; want %d distinct", len(keys), maxCostKeys)
+	}
+	for i := range 5000 {
+		c := tab.classify(httptest.NewRequest("GET", "/scan/"+letters(i), nil))
+		if c.measure || c.light {
+			t.Fatalf("scan request %d: %+v; want unknown and not measured", i, c)
+		}
+	}
+	kept := 0
+	tab.mu.Lock()
+	for k := range keys {
+		if _, ok := tab.byKey[k]; ok {
+			kept++
+		}
+	}
+	tab.mu.Unlock()
+	if kept != maxCostKeys {
+		t.Fatalf("%d of %d endpoints in use kept through the scan", kept, maxCostKeys)
+	}
+}
+
+// TestCostTableBounded: the table never holds more than its bound, and
+// makes room once what it holds has aged.
 func TestCostTableBounded(t *testing.T) {
 	tab := newCostTable(0)
-	for i := range maxCostKeys + 100 {
-		tab.observe(costClass{key: uint64(i), measure: true}, ipc.Fields{{Name: fieldCPUUsed, Value: "1"}})
+	for i := range 3 * costAgeEvery {
+		c := tab.classify(httptest.NewRequest("GET", "/k/"+letters(i), nil))
+		tab.done(c, time.Millisecond, true, true)
+		if n := len(tab.byKey); n > maxCostKeys {
+			t.Fatalf("%d entries; the bound is %d", n, maxCostKeys)
+		}
 	}
-	if known, light := tab.counts(); known != maxCostKeys || light != maxCostKeys {
-		t.Fatalf("%d known (%d light); want the bound, %d", known, light, maxCostKeys)
+	if n := len(tab.byKey); n != maxCostKeys {
+		t.Fatalf("%d entries after many distinct endpoints; want the bound, %d", n, maxCostKeys)
 	}
 }
 
@@ -126,8 +226,40 @@ func TestCostTableOff(t *testing.T) {
 	if c := tab.classify(httptest.NewRequest("GET", "/", nil)); c.light || c.measure {
 		t.Fatalf("off: %+v", c)
 	}
-	tab.observe(costClass{measure: true}, ipc.Fields{{Name: fieldCPUUsed, Value: "1"}})
+	tab.done(costClass{measure: true}, time.Millisecond, true, true)
 	if head := appendHints(nil, costClass{}, false); len(head) != 0 {
 		t.Fatalf("hints of nothing: %v", head)
 	}
+}
+
+// TestReportedCPU reads the worker's report, and refuses what is not one.
+func TestReportedCPU(t *testing.T) {
+	for _, c := range []struct {
+		v    string
+		want time.Duration
+		ok   bool
+	}{
+		{"143", 143 * time.Microsecond, true},
+		{"0", 0, true},
+		{"5000000000", 0, false}, // over an hour
+		{"-1", 0, false},
+		{"lots", 0, false},
+	} {
+		got, ok := reportedCPU(ipc.Fields{{Name: "Content-Digest", Value: "x"}, {Name: fieldCPUUsed, Value: c.v}})
+		if got != c.want || ok != c.ok {
+			t.Errorf("%q: %v %v; want %v %v", c.v, got, ok, c.want, c.ok)
+		}
+	}
+	if _, ok := reportedCPU(ipc.Fields{{Name: ":status", Value: "200"}}); ok {
+		t.Error("a report found where there is none")
+	}
+}
+
+// letters names i with letters only: path segments with digits are folded.
+func letters(i int) string {
+	b := []byte{'a' + byte(i%26)}
+	for i /= 26; i > 0; i /= 26 {
+		b = append(b, 'a'+byte(i%26))
+	}
+	return string(b)
 }

@@ -9,6 +9,7 @@ import (
 // access log, its line to the log. ServeHTTP defers it, so it runs on the
 // panic that aborts a response too.
 func (g *Gateway) finish(r *http.Request, x *exchange, arrived time.Time) {
+	g.costs.done(x.cost, x.cpu, x.cpuKnown, x.costAsked)
 	g.metrics.duration.Observe(time.Since(arrived).Seconds())
 	if g.accessLog != nil {
 		g.accessLog.write(r, &x.rec, arrived)

@@ -58,9 +58,8 @@ func New(cfg Config) (*Gateway, error) {
 		pool: &pool{limit: cfg.MaxInFlight, maxQueue: cfg.MaxQueue,
 			control: queueControl{target: max(0, cfg.QueueTarget), interval: cfg.QueueInterval}},
 	}
-	if cfg.MaxInFlight == 0 {
-		g.costs = newCostTable(cfg.LightCPU)
-	}
+	g.costs = newCostTable(cfg.LightCPU)
+	g.pool.capped.Store(cfg.MaxInFlight > 0)
 	g.queueWait.Store(int64(cfg.QueueTimeout))
 	g.accessLog = newAccessLog(cfg.AccessLog, cfg.AccessLogFormat)
 	g.refusals = newRateLog(cfg.Logger, time.Second)
@@ -141,7 +140,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	retryable := !body || held != nil
 	var exclude *backend
-	x.cost = g.costs.classify(r)
+	if !g.pool.capped.Load() {
+		x.cost = g.costs.classify(r)
+	}
 	headLen := len(x.head)
 	// A request the worker never started (refused at its gate, or a
 	// stream that never opened) is retried elsewhere, up to
@@ -166,6 +167,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		x.rec.worker, x.rec.pid = b.id, b.pid
 		x.head = appendHints(x.head[:headLen], x.cost, light)
+		x.costAsked = x.costAsked || x.cost.measure
 		// Released on every path, including the panic that aborts a
 		// response: a slot that leaked would shrink the worker for good.
 		retry, err := func() (bool, error) {
@@ -279,7 +281,6 @@ func (g *Gateway) serveOn(ctx context.Context, w http.ResponseWriter, r *http.Re
 		st.Reset(ipc.CodeCancel)
 		return refusedOrGone(r.Method, err), err
 	}
-	g.costs.observe(x.cost, respHead)
 	status, err := relayResponseHead(respHead, w.Header())
 	if err != nil {
 		st.Reset(ipc.CodeProtocol)
@@ -295,7 +296,7 @@ func (g *Gateway) serveOn(ctx context.Context, w http.ResponseWriter, r *http.Re
 	// before: net/http sends trailers only on a chunked response, and picks
 	// a Content-Length instead for an empty body whose head was not
 	// flushed, dropping trailers it was not told of before the head.
-	complete := peerDone(st) && len(st.Trailers()) == 0
+	complete := peerDone(st) && !hasTrailers(st.Trailers())
 	if !complete {
 		x.fw.Flush()
 	}
@@ -355,6 +356,7 @@ func (g *Gateway) serveOn(ctx context.Context, w http.ResponseWriter, r *http.Re
 		abort()
 	}
 	setTrailers(w.Header(), st.Trailers())
+	g.noteCost(x, b, st.Trailers())
 	if body {
 		// The response is complete; a handler that ignored part of a large
 		// body leaves our sender blocked on credit. The reset frees it and
@@ -528,8 +530,13 @@ type exchange struct {
 	bodyErr error
 	// body gives the request body the body timeout (bodytimeout.go).
 	body bodyTimeoutReader
-	// cost is what the cost table knows of the request (cost.go).
-	cost costClass
+	// cost is what the cost table knows of the request (cost.go);
+	// costAsked says a worker was asked to measure it, and cpu is its
+	// report, if cpuKnown.
+	cost      costClass
+	costAsked bool
+	cpuKnown  bool
+	cpu       time.Duration
 }
 
 var exchanges = sync.Pool{New: func() any { return &exchange{head: make(ipc.Fields, 0, 16)} }}
@@ -542,7 +549,7 @@ func (x *exchange) release() {
 	x.rec = record{}
 	x.bodyErr = nil
 	x.body = bodyTimeoutReader{}
-	x.cost = costClass{}
+	x.cost, x.costAsked, x.cpuKnown, x.cpu = costClass{}, false, false, 0
 	if cap(x.head) > 64 {
 		return
 	}

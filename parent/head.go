@@ -156,6 +156,17 @@ type headError struct{ msg string }
 
 func (e *headError) Error() string { return "sluice: " + e.msg }
 
+// hasTrailers reports whether an END's fields hold trailers for the client:
+// its pseudo-fields are for the parent.
+func hasTrailers(end ipc.Fields) bool {
+	for _, f := range end {
+		if !strings.HasPrefix(f.Name, ":") {
+			return true
+		}
+	}
+	return false
+}
+
 // setTrailers copies the END frame's trailers: declared ones by name, the
 // rest with http.TrailerPrefix so that net/http still sends them.
 func setTrailers(dst http.Header, trailers ipc.Fields) {
@@ -166,6 +177,9 @@ func setTrailers(dst http.Header, trailers ipc.Fields) {
 		}
 	}
 	for _, f := range trailers {
+		if strings.HasPrefix(f.Name, ":") {
+			continue // the worker's word to the parent (cost.go)
+		}
 		name := http.CanonicalHeaderKey(f.Name)
 		if declared[name] {
 			dst.Add(name, f.Value)

@@ -16,20 +16,33 @@ func gwHint(head ipc.Fields, name string) string {
 	return ""
 }
 
-// gwAnswerCPU answers a stream with 200, a body, and the CPU its handler
-// "used" before the head, as a worker measuring it reports.
+// gwAnswerCPU answers a stream with 200 and a body, its END reporting the
+// CPU its handler "used" (as a worker that measures does), or nothing if
+// cpuMicros is "".
 func gwAnswerCPU(t *testing.T, st *ipc.Stream, cpuMicros string) {
 	t.Helper()
-	head := ipc.Fields{{Name: ":status", Value: "200"}, {Name: fieldCPUUsed, Value: cpuMicros}, {Name: "Content-Type", Value: "text/plain"}}
-	if err := st.WriteResponse(head, []byte("ok\n"), nil); err != nil {
+	var end ipc.Fields
+	if cpuMicros != "" {
+		end = ipc.Fields{{Name: fieldCPUUsed, Value: cpuMicros}}
+	}
+	head := ipc.Fields{{Name: ":status", Value: "200"}, {Name: "Content-Type", Value: "text/plain"}}
+	if err := st.WriteResponse(head, []byte("ok\n"), end); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// gwLightCounts returns a backend's open and light streams.
+func (e *gwEnv) gwLightCounts(b *backend) (open, light int) {
+	e.g.pool.mu.Lock()
+	defer e.g.pool.mu.Unlock()
+	return b.open, b.light
 }
 
 // TestLightLanePassesTheCPULimit: a request of an endpoint measured cheap
 // goes to the worker at once while the worker's CPU allowance is taken,
 // marked light; one of an expensive endpoint waits in the queue as before.
-// The worker's report of the CPU used never reaches the client.
+// The worker's report of the CPU used reaches neither the client's header
+// nor its trailers.
 func TestLightLanePassesTheCPULimit(t *testing.T) {
 	e := gwStart(t, Config{QueueTimeout: gwWait})
 	raw := e.addRawWorker(0)
@@ -47,8 +60,11 @@ func TestLightLanePassesTheCPULimit(t *testing.T) {
 	if r.err != nil || r.resp.StatusCode != 200 || string(r.body) != "ok\n" {
 		t.Fatalf("first: %v %v %q", r.err, r.resp, r.body)
 	}
+	if len(r.resp.Trailer) != 0 {
+		t.Fatalf("first: trailers %v; want none", r.resp.Trailer)
+	}
 	for name := range r.resp.Header {
-		if name[0] == ':' || name == "Cpu-Us" {
+		if name[0] == ':' || name == "Cpu-Us" || name == "Trailer" {
 			t.Fatalf("the worker's CPU report reached the client: %v", r.resp.Header)
 		}
 	}
@@ -63,15 +79,15 @@ func TestLightLanePassesTheCPULimit(t *testing.T) {
 	export2 := e.getAsync("/export?format=json")
 	gwUntil(t, "the second export waits", func() bool { return e.gwWaiting() == 1 })
 
-	// The cheap endpoint, with another id and its parameters in another
-	// order: the same endpoint, light, sent at once past the queue.
+	// The cheap endpoint, with another id and its parameters' values
+	// changed: the same endpoint, light, sent at once past the queue.
 	second := e.getAsync("/api/items/42?verbose=0")
 	st = raw.accept(t)
 	if gwHint(st.Head(), fieldCost) != "light" {
 		t.Fatalf("a request of an endpoint measured at 150µs: head %v; want it marked light", st.Head())
 	}
-	if e.gwWaiting() != 1 {
-		t.Fatalf("%d waiting; want only the second export", e.gwWaiting())
+	if open, light := e.gwLightCounts(raw.b); e.gwWaiting() != 1 || open != 2 || light != 1 {
+		t.Fatalf("%d waiting, %d open, %d light; want the second export waiting, 2 open, 1 light", e.gwWaiting(), open, light)
 	}
 	gwAnswerCPU(t, st, "120")
 	if r := gwRecv(t, second, "the light response"); r.err != nil || r.resp.StatusCode != 200 {
@@ -92,6 +108,7 @@ func TestLightLanePassesTheCPULimit(t *testing.T) {
 	if r := gwRecv(t, export2, "the second export"); r.err != nil || r.resp.StatusCode != 200 {
 		t.Fatalf("export2: %v %v", r.err, r.resp)
 	}
+	gwUntil(t, "every stream released", func() bool { open, light := e.gwLightCounts(raw.b); return open == 0 && light == 0 })
 	for _, c := range []struct {
 		name string
 		want float64
@@ -106,30 +123,60 @@ func TestLightLanePassesTheCPULimit(t *testing.T) {
 	}
 }
 
-// TestLightLaneOffUnderAHardCap: with a hard cap the gateway sends no cost
-// hints at all, and a cheap endpoint waits like any other.
-func TestLightLaneOffUnderAHardCap(t *testing.T) {
-	e := gwStart(t, Config{MaxInFlight: 1, QueueTimeout: gwWait})
+// TestLightLaneNeedsAWorkerThatMeasures: a worker that has never reported a
+// CPU measure gets no light request, whatever the table learnt from others.
+func TestLightLaneNeedsAWorkerThatMeasures(t *testing.T) {
+	e := gwStart(t, Config{QueueTimeout: gwWait})
 	raw := e.addRawWorker(0)
-	for i := range 2 {
+	// Taught by hand, as another worker would have.
+	c := e.g.costs.classify(gwRequest(t, "GET", e.url("/health"), nil))
+	e.g.costs.done(c, 10, true, true)
+	for range 3 {
 		done := e.getAsync("/health")
 		st := raw.accept(t)
-		if gwHint(st.Head(), fieldCost) != "" || gwHint(st.Head(), fieldMeasure) != "" {
-			t.Fatalf("request %d under a hard cap carries cost hints: %v", i, st.Head())
+		if gwHint(st.Head(), fieldCost) != "" {
+			t.Fatalf("a worker that never measured got a light request: %v", st.Head())
 		}
-		gwAnswerCPU(t, st, "10")
+		gwAnswerCPU(t, st, "") // a worker that ignores the hints
 		if r := gwRecv(t, done, "the response"); r.err != nil || r.resp.StatusCode != 200 {
 			t.Fatalf("%v %v", r.err, r.resp)
 		}
 	}
-	hold := e.getAsync("/health")
-	st := raw.accept(t)
-	cheap := e.getAsync("/health")
-	gwUntil(t, "the second waits behind the cap", func() bool { return e.gwWaiting() == 1 })
-	gwAnswerCPU(t, st, "10")
-	gwRecv(t, hold, "the first")
+	if got := gwMetric(t, e.g, "sluice_http_light_total", nil); got != 0 {
+		t.Fatalf("%v light requests; want none", got)
+	}
+}
+
+// TestLightLaneUnderAHardCap: a hard cap, set at start or at run time,
+// means no cost hints, and light streams already open count against it.
+func TestLightLaneUnderAHardCap(t *testing.T) {
+	e := gwStart(t, Config{QueueTimeout: gwWait})
+	raw := e.addRawWorker(0)
+	raw.peer.SendLoad(ipc.Load{Limit: 4})
+	gwUntil(t, "the gateway takes the report", func() bool { return raw.b.reported.Load() == 4 })
+	first := e.getAsync("/health")
 	gwAnswerCPU(t, raw.accept(t), "10")
-	if r := gwRecv(t, cheap, "the second"); r.err != nil || r.resp.StatusCode != 200 {
+	gwRecv(t, first, "the first")
+	// A light stream stays open.
+	held := e.getAsync("/health")
+	hst := raw.accept(t)
+	if gwHint(hst.Head(), fieldCost) != "light" {
+		t.Fatalf("head %v; want it light", hst.Head())
+	}
+	e.g.pool.setLimit(1)
+	// The cap is reached by the light stream: the next waits, and carries
+	// no hint when it goes.
+	next := e.getAsync("/health")
+	gwUntil(t, "a request waits behind the cap", func() bool { return e.gwWaiting() == 1 })
+	gwAnswerCPU(t, hst, "10")
+	gwRecv(t, held, "the held one")
+	st := raw.accept(t)
+	if gwHint(st.Head(), fieldCost) != "" || gwHint(st.Head(), fieldMeasure) != "" {
+		t.Fatalf("a request under a hard cap carries cost hints: %v", st.Head())
+	}
+	gwAnswerCPU(t, st, "10")
+	if r := gwRecv(t, next, "the next"); r.err != nil || r.resp.StatusCode != 200 {
 		t.Fatalf("%v %v", r.err, r.resp)
 	}
+	gwUntil(t, "every stream released", func() bool { open, light := e.gwLightCounts(raw.b); return open == 0 && light == 0 })
 }

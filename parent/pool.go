@@ -39,6 +39,10 @@ type backend struct {
 	// (pool_light.go): they count toward the worker's stream limit, not
 	// toward its allowance. Guarded by pool.mu.
 	light int
+	// measures is set once the worker has reported the CPU of a request
+	// (cost.go): only such a worker gets light requests, since one that
+	// does not measure may not honour the hint either.
+	measures atomic.Bool
 	// reported is the allowance of the worker's last load report
 	// (reportedAllowance), 0 before the first. The
 	// connection's reader writes it (pool.noteLoad), the router reads it.
@@ -79,8 +83,10 @@ type pool struct {
 	// the lock only when a request waits.
 	queued atomic.Int32
 	// limit is the hard cap on streams per worker; 0 is automatic, by
-	// the workers' load reports (allowanceLocked).
+	// the workers' load reports (allowanceLocked). capped says limit > 0,
+	// readable without mu.
 	limit    int
+	capped   atomic.Bool
 	maxQueue int
 	draining bool
 	// control is the queue's overload state (overload.go); its zero value
@@ -304,7 +310,11 @@ func (p *pool) pickLocked(exclude *backend) *backend {
 		if b == exclude || !usableLocked(b) {
 			continue
 		}
-		spare := p.allowanceLocked(b) - (b.open - b.light)
+		heavy := b.open
+		if p.limit == 0 {
+			heavy -= b.light // a hard cap counts light streams too
+		}
+		spare := p.allowanceLocked(b) - heavy
 		if b.open >= maxStreamsOf(b) {
 			spare = 0
 		}
@@ -477,6 +487,7 @@ func (p *pool) ids() []int {
 func (p *pool) setLimit(n int) {
 	p.mu.Lock()
 	p.limit = n
+	p.capped.Store(n > 0)
 	p.dispatchLocked()
 	p.mu.Unlock()
 }

@@ -1,5 +1,7 @@
 package parent
 
+import "github.com/sluicegw/sluice/ipc"
+
 // The light lane of the router: a request the cost table finds light
 // (cost.go) goes to a worker at once, whatever its CPU allowance, as long as
 // the worker takes one more stream. It neither waits in the queue nor counts
@@ -25,7 +27,7 @@ func (p *pool) acquireLight(exclude *backend) *backend {
 	}
 	var best *backend
 	for _, b := range p.backends {
-		if b == exclude || !usableLocked(b) || b.open >= maxStreamsOf(b) {
+		if b == exclude || !usableLocked(b) || !b.measures.Load() || b.open >= maxStreamsOf(b) {
 			continue
 		}
 		if best == nil || b.open < best.open {
@@ -62,4 +64,16 @@ func (g *Gateway) acquireLight(c costClass, exclude *backend) (*backend, bool) {
 	}
 	g.metrics.light.Inc()
 	return b, true
+}
+
+// noteCost takes the CPU report of a response's END, if any, for the cost
+// table, and marks its worker as one that measures.
+func (g *Gateway) noteCost(x *exchange, b *backend, end ipc.Fields) {
+	if !x.cost.measure {
+		return
+	}
+	if used, ok := reportedCPU(end); ok {
+		x.cpu, x.cpuKnown = used, true
+		b.measures.Store(true)
+	}
 }
