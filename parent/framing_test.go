@@ -167,3 +167,28 @@ func TestClScanFindsTheFieldInAnyPieces(t *testing.T) {
 		}
 	}
 }
+
+// TestExpectContinueRefusedBodyGetsNo100: a body the gateway refuses
+// from its declared length (over --max-body) gets its 413 without a
+// 100 Continue first, so that the client never sends it, and the
+// connection closes. (net/http sends 100 at the body's first read, which
+// the refusal never makes.)
+func TestExpectContinueRefusedBodyGetsNo100(t *testing.T) {
+	e := gwStart(t, Config{MaxBody: 1000})
+	gwCountingWorker(e)
+	addr := strings.TrimPrefix(e.srv.URL, "http://")
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(gwWait))
+	out, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("the connection was not closed after the answer: %v; got %q", err, out)
+	}
+	if !strings.HasPrefix(string(out), "HTTP/1.1 413 ") || strings.Contains(string(out), "100 Continue") {
+		t.Fatalf("got %q; want a 413 and no 100 Continue", out)
+	}
+}
