@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/net/netutil"
 )
 
 // LimitListener returns ln accepting at most maxConns connections open at
@@ -14,15 +13,23 @@ import (
 // and new connections wait in the kernel's listen backlog rather than
 // being refused, as nginx's worker_connections makes them. The connections
 // it hands out count in sluice_http_open_connections, and the time spent
-// at the limit in sluice_http_connection_limit_seconds_total. Call it once
-// per Gateway: the figures are the Gateway's.
+// at the limit in sluice_http_connection_limit_seconds_total. At the limit
+// it first closes the oldest connection that is idle or has sent nothing
+// (roomListener), so that a flood of silent connections cannot shut every
+// client out; set ConnState on the server for idle ones to count. Call it
+// once per Gateway: the figures are the Gateway's.
 func (g *Gateway) LimitListener(ln net.Listener, maxConns int) net.Listener {
 	c := &g.metrics.conns
 	c.mu.Lock()
 	c.max = maxConns
 	c.mu.Unlock()
 	if maxConns > 0 {
-		ln = netutil.LimitListener(ln, maxConns)
+		// Connections closed for room are logged at most once a second:
+		// under a flood there is one per new connection.
+		room := newRateLog(g.log, time.Second)
+		ln = newRoomListener(ln, maxConns, func() {
+			room.warn("room", "connection limit reached: closed the oldest connection that was idle or had sent nothing, to make room", "max_conns", maxConns)
+		})
 	}
 	return &countedListener{Listener: ln, conns: c}
 }

@@ -7,7 +7,8 @@ import (
 	"time"
 )
 
-// TestLimitListenerHoldsTheExtraInTheBacklog: with two open, a third
+// TestLimitListenerHoldsTheExtraInTheBacklog: with two open and busy
+// (each has sent a byte, so neither is closed for room), a third
 // connection is made by the kernel but not accepted until one closes;
 // the gauge follows.
 func TestLimitListenerHoldsTheExtraInTheBacklog(t *testing.T) {
@@ -26,6 +27,7 @@ func TestLimitListenerHoldsTheExtraInTheBacklog(t *testing.T) {
 				close(accepted)
 				return
 			}
+			c.Read(make([]byte, 1)) // its byte: busy from now on
 			accepted <- c
 		}
 	}()
@@ -35,6 +37,7 @@ func TestLimitListenerHoldsTheExtraInTheBacklog(t *testing.T) {
 			t.Fatalf("the kernel refused a connection beyond the limit: %v", err)
 		}
 		defer c.Close()
+		c.Write([]byte("x"))
 	}
 	first := gwRecv(t, accepted, "the first connection")
 	gwRecv(t, accepted, "the second connection")

@@ -104,6 +104,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !g.checkHeadLimits(w, r, x) {
 		return
 	}
+	checkFraming(w, r)
 	// ctx ends with the client or at the request timeout.
 	ctx, cancel := g.requestContext(r)
 	defer cancel()
@@ -180,6 +181,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}()
 		switch {
 		case err == nil:
+			if badBody(x.bodyErr) {
+				// Answered before the bad bytes came: what follows
+				// them is no request either.
+				closeConnAfter(w)
+			}
 			return
 		case timedOut(ctx):
 			g.answerTimeout(w, r, x)
@@ -189,6 +195,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		case errors.Is(x.bodyErr, errBodyTimeout):
 			g.answerBodyTimeout(w, r, x)
+			return
+		case badBody(x.bodyErr):
+			g.answerBadBody(w, r, x)
 			return
 		}
 		// A stream that never opened sent nothing, not even a large body.

@@ -95,9 +95,18 @@ func startGatewayEnv(t *testing.T, env []string, workers int, args ...string) *g
 // gateway whose /status the helpers cannot reach (a token, a Unix socket).
 func launchGateway(t *testing.T, env []string, args ...string) *gateway {
 	t.Helper()
+	return launchGatewayUnder(t, nil, env, args...)
+}
+
+// launchGatewayUnder is launchGateway with the binary run by the command
+// wrap (such as prlimit and its options), which must exec it, so that the
+// gateway keeps the wrapper's pid.
+func launchGatewayUnder(t *testing.T, wrap, env []string, args ...string) *gateway {
+	t.Helper()
 	bin := sluiceBinary(t)
 	all := append([]string{"serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--log-format", "json"}, args...)
-	cmd := exec.Command(bin, all...)
+	argv := append(append(append([]string{}, wrap...), bin), all...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	// The race detector's default second of sleep at exit would be added
 	// to every worker's stop and the gateway's.
 	cmd.Env = append(append(os.Environ(), "GORACE=atexit_sleep_ms=0"), env...)

@@ -315,8 +315,10 @@ func TestFrontIdleTimeout(t *testing.T) {
 	}
 }
 
-// TestFrontMaxConns: past --max-conns a connection waits, unanswered,
-// until one closes; the gauges show it.
+// TestFrontMaxConns: past --max-conns, with every connection busy (a
+// response under way that its client does not read, so that none can be
+// closed for room), a connection waits, unanswered, until one closes; the
+// gauges show it.
 func TestFrontMaxConns(t *testing.T) {
 	g := startGateway(t, 1, "--max-conns", "2")
 	addr := strings.TrimPrefix(g.addr, "http://")
@@ -327,6 +329,11 @@ func TestFrontMaxConns(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
+		io.WriteString(c, "GET /payload?size=1GiB HTTP/1.1\r\nHost: x\r\n\r\n")
+		c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err != nil {
+			t.Fatalf("a held connection's response: %v", err)
+		}
 		held = append(held, c)
 	}
 	third, err := net.Dial("tcp", addr)

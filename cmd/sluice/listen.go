@@ -56,6 +56,7 @@ func listenFront(s *serveSettings, gw *parent.Gateway, log *slog.Logger) (*front
 	ln = gw.LimitListener(ln, maxConns)
 	srv := &http.Server{
 		Handler:           gw,
+		ConnState:         gw.ConnState,
 		ReadHeaderTimeout: s.headerTimeout,
 		IdleTimeout:       s.idleTimeout,
 		MaxHeaderBytes:    parent.ServerMaxHeaderBytes(int(s.maxHeaderBytes)),
@@ -64,7 +65,9 @@ func listenFront(s *serveSettings, gw *parent.Gateway, log *slog.Logger) (*front
 	}
 	srv.Protocols.SetHTTP1(true)
 	srv.Protocols.SetUnencryptedHTTP2(s.h2c)
-	if s.certs != nil {
+	if s.certs == nil {
+		ln = gw.GuardFraming(srv, ln)
+	} else {
 		srv.Protocols.SetHTTP2(true)
 		srv.TLSConfig = s.certs.tlsConfig()
 		ln = tls.NewListener(ln, srv.TLSConfig)

@@ -143,6 +143,24 @@
 //	          largest factor ≤ 1.2 × the capacity load's, recovery ≤ 2 s.
 //	          -overload-scale shortens the windows and idle spells.
 //
+// The slowhttp scenario runs slowhttptest (the Debian package; skipped,
+// saying so, when it is not installed) in each of -slowhttp-modes against
+// its own `sluice serve --workers 2`:
+//
+//	slowhttp  -H slow headers, -B slow body (to /upload), -R range, -X
+//	          slow read (1 MiB), each of -slowhttp-conns (1,000)
+//	          connections opened at 200/s, for the ramp, the gateway's
+//	          timeout that bounds them (60 s, 75 s for -R's idle ones; all
+//	          -slowhttp-timeout when given, passed on as the header, body,
+//	          send and idle timeouts) and 30 s more, with one closed-loop
+//	          client of GET /payload?size=4096 beside it and the parent's
+//	          RSS sampled. Targets: the normal p99 ≤ 20 ms, no failure, ≤ 30
+//	          KiB of parent RSS per attacking connection open at the height,
+//	          and every attacking connection closed by the gateway within
+//	          its timeout (slowhttptest ends with "No open connections
+//	          left" by then).
+//	          go run ./bench/cmd/sluice-bench -slowhttp-conns 200 -slowhttp-timeout 5s slowhttp  # a quick look
+//
 // The table goes to stdout, progress to stderr, and with -json FILE one JSON
 // line per measurement and per summary. A missed target is reported, not
 // fatal: the exit status is 1 only if requests failed (in the admission
@@ -228,6 +246,11 @@ type options struct {
 	ovBaselineArgs []string
 	queueTarget    time.Duration
 	queueTargetSet bool // -queue-target was given: the judged gateway gets it too
+
+	// The slowhttp scenario.
+	slowhttpConns   int
+	slowhttpTimeout time.Duration // 0: the gateway's defaults
+	slowhttpModes   string        // of H, B, R, X
 }
 
 // ovScaled is d multiplied by -overload-scale.
@@ -256,6 +279,7 @@ var scenarios = map[string]func(ctx context.Context, e *env) (ok bool, err error
 	"voxer":     admissionRunner(voxerScenario),
 	"smrxt":     runSmrxt,
 	"zalando":   runZalando,
+	"slowhttp":  runSlowHTTP,
 }
 
 // The scenarios of the admission comparison also run one by one.
@@ -279,7 +303,7 @@ func runAdmissionSet(ctx context.Context, e *env) (bool, error) {
 }
 
 // scenarioNames lists the scenarios for usage messages.
-const scenarioNames = "airtable, plaid, voxer, smrxt, zalando (the incident replays), relay, h2, export, upload, small, airtable-admission, slow, mixed, admission (airtable-admission, plaid, slow, mixed in turn), or overload"
+const scenarioNames = "airtable, plaid, voxer, smrxt, zalando (the incident replays), relay, h2, export, upload, small, airtable-admission, slow, mixed, admission (airtable-admission, plaid, slow, mixed in turn), overload, or slowhttp"
 
 // env is what a scenario needs: the options, the built binary and the outputs.
 type env struct {
@@ -332,6 +356,9 @@ func parseArgs(args []string, stderr io.Writer) (o options, names []string, ok b
 	fs.Float64Var(&o.ovScale, "overload-scale", 1, "overload: multiply the capacity and open-loop windows and the idle spells between them by `F`, e.g. 0.3 for a quick look")
 	fs.StringVar(&ovBaseline, "overload-baseline-args", "--queue-target 0", "overload: extra `flags` of the baseline gateway, split on spaces (\"\" for none)")
 	fs.DurationVar(&o.queueTarget, "queue-target", 5*time.Millisecond, "overload: the gateway's queue target, in the 200 latency target (2 × unloaded + it); given, it is passed to the judged gateway as --queue-target")
+	fs.IntVar(&o.slowhttpConns, "slowhttp-conns", 1000, "slowhttp: attacking connections per attack")
+	fs.DurationVar(&o.slowhttpTimeout, "slowhttp-timeout", 0, "slowhttp: pass this as the gateway's header, body, send and idle timeouts, to shorten each attack (about the ramp, it and 30 s); 0 keeps their defaults (60 s and more)")
+	fs.StringVar(&o.slowhttpModes, "slowhttp-modes", "HBRX", "slowhttp: slowhttptest's `modes` to run, of H (slow headers), B (slow body), R (range), X (slow read)")
 	fs.StringVar(&o.bin, "bin", "", "use this sluice `binary` instead of building ./cmd/sluice")
 	fs.StringVar(&peerList, "peers", "go-naive,nginx,node", "airtable, plaid, voxer: the other `designs` to compare sluice with, comma-separated, of go-naive, nginx, node; \"none\" for sluice alone")
 	fs.DurationVar(&o.smrxtLiveness, "smrxt-liveness", 10*time.Second, "smrxt: the liveness window; the load lasts 3 of them (given, it is passed to sluice as --liveness-window; 10s is sluice's default)")
