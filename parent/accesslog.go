@@ -49,6 +49,9 @@ const (
 	// endBodyTimeout: the client sent nothing of its body for the body
 	// timeout: a 408, or a cut if the response had started.
 	endBodyTimeout
+	// endWorkerStall: the worker made no progress for a worker timeout
+	// (progress.go): a 504 before the response, a cut after its head.
+	endWorkerStall
 )
 
 var endingNames = [...]string{
@@ -63,6 +66,7 @@ var endingNames = [...]string{
 	endBadBody:      "bad_body",
 	endHeadTooLarge: "head_too_large",
 	endBodyTimeout:  "body_timeout",
+	endWorkerStall:  "worker_timeout",
 }
 
 func (e ending) String() string { return endingNames[e] }

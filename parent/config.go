@@ -197,6 +197,35 @@ type Config struct {
 	// stream reset). Zero means no limit; sluice serve's default is
 	// DefaultMaxBody.
 	MaxBody int64
+
+	// WorkerHeaderTimeout bounds the wait for a worker's response head,
+	// counted from the request sent whole to the worker (nginx's
+	// proxy_read_timeout before the head, Envoy's response-headers
+	// timeout), and the wait for a worker to take any of a request body
+	// it was offered. WorkerIdleTimeout bounds how long a response may
+	// get no data while its client could take it. Either ends the stream
+	// (the handler's context ends; the client gets 504 before the head, a
+	// cut after it) and takes the worker out of routing and replaces it:
+	// a worker whose streams make no progress is stalled, whatever frames
+	// it still sends. Time waiting on the client never counts. Zero means
+	// none; sluice serve's defaults are DefaultWorkerHeaderTimeout and
+	// DefaultWorkerIdleTimeout.
+	WorkerHeaderTimeout, WorkerIdleTimeout time.Duration
+}
+
+// sluice serve's worker timeouts (Config.WorkerHeaderTimeout,
+// Config.WorkerIdleTimeout), nginx's proxy_read_timeout.
+const (
+	DefaultWorkerHeaderTimeout = 60 * time.Second
+	DefaultWorkerIdleTimeout   = 60 * time.Second
+)
+
+// verifyWorkerTimeouts checks the worker timeout fields.
+func verifyWorkerTimeouts(c *Config) error {
+	if c.WorkerHeaderTimeout < 0 || c.WorkerIdleTimeout < 0 {
+		return fmt.Errorf("parent: WorkerHeaderTimeout %v and WorkerIdleTimeout %v must not be negative; use 0 (none) or a duration", c.WorkerHeaderTimeout, c.WorkerIdleTimeout)
+	}
+	return nil
 }
 
 // DefaultMaxBody is sluice serve's body limit.
@@ -314,6 +343,9 @@ func VerifyConfig(c *Config) error {
 		return err
 	}
 	if err := verifyRequestLimits(c); err != nil {
+		return err
+	}
+	if err := verifyWorkerTimeouts(c); err != nil {
 		return err
 	}
 	return ipc.VerifyConfig(c.IPC)

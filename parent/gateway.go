@@ -190,6 +190,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case timedOut(ctx):
 			g.answerTimeout(w, r, x)
 			return
+		case errors.Is(err, errWorkerTimeout):
+			g.workerStalled(r, b, x, stallHead)
+			g.answerWorkerTimeout(w, r, x)
+			return
 		case bodyTooLarge(x.bodyErr):
 			g.answerTooLarge(w, r, x)
 			return
@@ -231,6 +235,8 @@ func (g *Gateway) serveOn(ctx context.Context, w http.ResponseWriter, r *http.Re
 		return true, openError{fmt.Errorf("opening a stream on worker %d: %w", b.id, err)}
 	}
 	defer g.resetAtTimeout(ctx, st)()
+	x.watch.start(st, g.cfg.WorkerHeaderTimeout, g.cfg.WorkerIdleTimeout, !body)
+	defer x.watch.stop()
 	x.bodyErr = nil
 	if body {
 		// Full duplex: the worker may answer while the body still flows.
@@ -244,6 +250,7 @@ func (g *Gateway) serveOn(ctx context.Context, w http.ResponseWriter, r *http.Re
 			} else {
 				x.bodyErr = sendBody(st, r.Body)
 			}
+			x.watch.requestSent()
 		}()
 		// Runs after the next one, which leaves the sender done: a
 		// response cut because the body passed the limit or stalled (the
@@ -288,8 +295,12 @@ func (g *Gateway) serveOn(ctx context.Context, w http.ResponseWriter, r *http.Re
 	respHead, err := st.ReadHead(ctx)
 	if err != nil {
 		st.Reset(ipc.CodeCancel)
+		if x.watch.expired() != stallNone {
+			return false, errWorkerTimeout
+		}
 		return refusedOrGone(r.Method, err), err
 	}
+	x.watch.headArrived()
 	status, err := relayResponseHead(respHead, w.Header())
 	if err != nil {
 		st.Reset(ipc.CodeProtocol)
@@ -339,12 +350,17 @@ func (g *Gateway) serveOn(ctx context.Context, w http.ResponseWriter, r *http.Re
 		// net/http refuses bytes past the worker's own Content-Length, or
 		// any on a status without a body: the worker's fault, not the client's.
 		overrun := errors.Is(err, http.ErrContentLength) || errors.Is(err, http.ErrBodyNotAllowed)
+		stalled := x.watch.expired()
 		switch {
 		case timedOut(ctx):
 			// The timeout reset the stream (resetAtTimeout).
 			g.metrics.aborted.WithLabelValues(abortTimeout).Inc()
 			g.metrics.timeouts[timeoutDuringResponse].Inc()
 			x.rec.end = endTimeout
+		case stalled != stallNone:
+			// A worker timeout reset the stream (progress.go).
+			g.metrics.aborted.WithLabelValues(abortWorker).Inc()
+			g.workerStalled(r, b, x, stalled)
 		case r.Context().Err() != nil || (!overrun && !(errors.As(err, &se) && se.Remote) && b.conn.Err() == nil):
 			// The client's write failed: it went away, or took nothing
 			// for the send timeout. Tell the worker.
@@ -546,6 +562,8 @@ type exchange struct {
 	costAsked bool
 	cpuKnown  bool
 	cpu       time.Duration
+	// watch holds the attempt's worker timeouts (progress.go).
+	watch progressWatch
 }
 
 var exchanges = sync.Pool{New: func() any { return &exchange{head: make(ipc.Fields, 0, 16)} }}

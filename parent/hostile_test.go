@@ -255,6 +255,13 @@ type hostileEnv struct {
 // enough that a silent worker is found in about a second.
 func hostileStart(t *testing.T, mode func(w *hostileWorker) error) *hostileEnv {
 	t.Helper()
+	return hostileStartWith(t, mode, nil)
+}
+
+// hostileStartWith is hostileStart with tune, if not nil, changing the
+// gateway's configuration first.
+func hostileStartWith(t *testing.T, mode func(w *hostileWorker) error, tune func(*Config)) *hostileEnv {
+	t.Helper()
 	log := &supLog{changed: make(chan struct{})}
 	logger := slog.New(log)
 	cfg := Config{
@@ -262,6 +269,9 @@ func hostileStart(t *testing.T, mode func(w *hostileWorker) error) *hostileEnv {
 		WorkerMemoryLimit: -1, RestartDelay: 10 * time.Millisecond,
 		HeartbeatInterval: 50 * time.Millisecond, LivenessWindow: time.Second,
 		StopTimeout: time.Second, QueueTimeout: 5 * time.Second,
+	}
+	if tune != nil {
+		tune(&cfg)
 	}
 	fake := &launchFake{handler: supHandler(), socket: true, log: logger}
 	l := &hostileLauncher{fake: fake, mode: mode}

@@ -36,6 +36,9 @@ type metrics struct {
 	conns connStats
 	// timeouts count the requests the request timeout ended, by phase.
 	timeouts [2]prometheus.Counter
+	// workerTimeouts count the streams reset by a worker timeout, by
+	// kind (progress.go).
+	workerTimeouts [len(stallKinds)]prometheus.Counter
 }
 
 // Phases of a request timeout (metrics.timeouts).
@@ -115,6 +118,7 @@ func newMetrics(g *Gateway) *metrics {
 	m.timeouts[timeoutBeforeResponse] = timeouts.WithLabelValues("before_response")
 	m.timeouts[timeoutDuringResponse] = timeouts.WithLabelValues("during_response")
 	reg.MustRegister(timeouts)
+	m.workerTimeouts = newWorkerTimeouts(reg)
 	for _, reason := range refusalReasons {
 		m.refused.WithLabelValues(reason)
 	}
@@ -137,7 +141,7 @@ type stateCollector struct{ g *Gateway }
 
 var (
 	descWorkerUp       = prometheus.NewDesc("sluice_worker_up", "1 if the worker slot has a live worker, 0 if it is down or crash-looping.", []string{"worker"}, nil)
-	descWorkerRestarts = prometheus.NewDesc("sluice_worker_restarts_total", "Times the worker slot got a new worker, by reason: crash (the worker exited or its connection ended), hung (silent for the liveness window, killed), recycled (--max-requests or --worker-max-rss), rolling (a rolling restart: SIGHUP, a new sched), failed_start (a new worker did not complete its handshake).", []string{"worker", "reason"}, nil)
+	descWorkerRestarts = prometheus.NewDesc("sluice_worker_restarts_total", "Times the worker slot got a new worker, by reason: crash (the worker exited or its connection ended), hung (silent for the liveness window, killed), recycled (--max-requests or --worker-max-rss), rolling (a rolling restart: SIGHUP, a new sched), failed_start (a new worker did not complete its handshake), stalled (a stream made no progress for a worker timeout), killed (ended by a signal the parent did not send: kill -9, the OOM killer).", []string{"worker", "reason"}, nil)
 	descWorkerOpen     = prometheus.NewDesc("sluice_worker_open_streams", "Requests the gateway has on the worker.", []string{"worker"}, nil)
 	descWorkerSndbuf   = prometheus.NewDesc("sluice_worker_parent_sndbuf_bytes", "Effective SO_SNDBUF of the parent's end of the worker socket.", []string{"worker"}, nil)
 	descWaiting        = prometheus.NewDesc("sluice_gateway_waiting_requests", "Requests waiting for a worker with room.", nil, nil)

@@ -61,6 +61,12 @@ type backend struct {
 	// it, and closes full (if not nil) then, for its slot to replace it.
 	maxServed int
 	full      chan struct{}
+	// stuck is set once a stream of its worker made no progress for a
+	// worker timeout (progress.go): the pool picks it no more, and closes
+	// stalled (if not nil), for its slot to replace it. Guarded by
+	// pool.mu.
+	stuck   bool
+	stalled chan struct{}
 }
 
 // waiter is a request queued for a slot, first come first served.
@@ -298,7 +304,30 @@ func (p *pool) routableLocked() bool {
 // usableLocked reports whether b may take requests (now, or once it has
 // room): not going away, not failed, not at its request limit.
 func usableLocked(b *backend) bool {
-	return !b.conn.GoingAway() && b.conn.Err() == nil && (b.maxServed == 0 || b.served < b.maxServed)
+	return !b.stuck && !b.conn.GoingAway() && b.conn.Err() == nil && (b.maxServed == 0 || b.served < b.maxServed)
+}
+
+// stall takes b out of routing, its worker having made no progress on a
+// stream, and tells its slot to replace it; it reports whether b was
+// routable until now, so that the first timeout is the one logged.
+func (p *pool) stall(b *backend) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if b.stuck {
+		return false
+	}
+	b.stuck = true
+	if b.stalled != nil {
+		close(b.stalled)
+	}
+	return true
+}
+
+// openOn is how many streams the gateway has open on b.
+func (p *pool) openOn(b *backend) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return b.open
 }
 
 // pickLocked returns the usable backend with the most room (allowance −

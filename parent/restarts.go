@@ -10,11 +10,13 @@ const (
 	restartRecycled                         // MaxRequests or MaxRSS reached
 	restartRolling                          // a rolling restart (SIGHUP, a new sched)
 	restartFailedStart                      // a new worker did not complete its handshake
+	restartStalled                          // a stream made no progress for a worker timeout
+	restartKilled                           // killed by a signal the parent did not send
 	numRestartReasons
 )
 
 // restartReasonNames are the label values, by restartReason.
-var restartReasonNames = [numRestartReasons]string{"crash", "hung", "recycled", "rolling", "failed_start"}
+var restartReasonNames = [numRestartReasons]string{"crash", "hung", "recycled", "rolling", "failed_start", "stalled", "killed"}
 
 // restartReason is the reason a replacement for this event counts under.
 func (e event) restartReason() restartReason {
@@ -25,6 +27,8 @@ func (e event) restartReason() restartReason {
 		return restartRecycled
 	case eventReplace:
 		return restartRolling
+	case eventStalled:
+		return restartStalled
 	}
 	return restartCrash
 }

@@ -103,6 +103,7 @@ func (s *supervisor) Start() {
 func (s *supervisor) run(sl *slot) {
 	defer s.wg.Done()
 	delay := s.cfg.RestartDelay
+	killed := killedDelays{base: s.cfg.RestartDelay}
 	var cur *process
 	for {
 		if cur == nil {
@@ -124,7 +125,7 @@ func (s *supervisor) run(sl *slot) {
 		switch ev {
 		case eventStopping:
 			return // Stop drains the worker itself
-		case eventReplace, eventRecycle:
+		case eventReplace, eventRecycle, eventStalled:
 			next, err := s.replaceWorker(sl, cur, ev)
 			if ack != nil {
 				ack <- err
@@ -154,15 +155,23 @@ func (s *supervisor) run(sl *slot) {
 		if uptime > stableUptime {
 			delay = s.cfg.RestartDelay
 		}
+		wait := delay
+		if ev == eventDied && cur.killedExternally() {
+			// Not the worker's doing: its own backoff stays as it was
+			// (exitcause.go).
+			reason = restartKilled
+			wait = killed.after(uptime, s.running()-1)
+		} else {
+			delay = min(2*delay, s.cfg.MaxRestartDelay)
+		}
 		exit := cur.exit()
 		s.died(sl, exit, uptime, reason)
-		s.log.Warn("worker died", "worker", sl.id, "pid", cur.pid(), "exit", exit, "conn_err", cur.conn.Err(),
-			"uptime", uptime.Round(time.Millisecond), "restart_in", delay)
+		s.log.Warn("worker died", "worker", sl.id, "pid", cur.pid(), "exit", exit, "reason", restartReasonNames[reason], "conn_err", cur.conn.Err(),
+			"uptime", uptime.Round(time.Millisecond), "restart_in", wait)
 		cur = nil
-		if !s.pause(jitter(delay)) {
+		if !s.pause(jitter(wait)) {
 			return
 		}
-		delay = min(2*delay, s.cfg.MaxRestartDelay)
 	}
 }
 
@@ -171,12 +180,12 @@ func (s *supervisor) run(sl *slot) {
 // worker's load reports, which feed the backend, may come right after the
 // handshake.
 func (s *supervisor) spawn(sl *slot) (*process, *backend, error) {
-	b := &backend{id: sl.id, maxServed: s.cfg.MaxRequests, full: make(chan struct{})}
+	b := &backend{id: sl.id, maxServed: s.cfg.MaxRequests, full: make(chan struct{}), stalled: make(chan struct{})}
 	cfg := s.cfg
 	cfg.IPC = s.pool.connConfig(cfg.IPC, b)
 	// The handshake is the worker's start: StartTimeout bounds it.
 	cfg.IPC.HandshakeTimeout = s.cfg.StartTimeout
-	p, err := spawn(s.launcher, cfg, s.workerEnv(), sl.id, s.stopping)
+	p, err := spawn(trackedLauncher{s.launcher}, cfg, s.workerEnv(), sl.id, s.stopping)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -202,6 +211,9 @@ func (s *supervisor) died(sl *slot, exit string, uptime time.Duration, why resta
 	sl.proc, sl.backend, sl.lastExit = nil, nil, exit
 	sl.restarts++
 	sl.restartsBy[why]++
+	if why == restartKilled {
+		return // an outsider's doing: the crash-loop count stays
+	}
 	if uptime > stableUptime {
 		sl.youngDeaths = 0
 		return
@@ -244,28 +256,49 @@ func (s *supervisor) replaceWorker(sl *slot, old *process, why event) (*process,
 	s.log.Info("worker replaced; the old one finishes its requests", "worker", sl.id, "reason", why.String(), "old_pid", old.pid(), "new_pid", next.pid())
 	// The old worker drains in the background, so that the slot goes on
 	// watching (and pinging) the new one meanwhile.
+	var stalled *backend
+	if why == eventStalled {
+		stalled = oldBackend
+	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		s.retire(old)
+		s.retire(old, stalled)
 	}()
 	return next, nil
 }
 
 // retire drains a worker that no longer gets requests: go-away, then wait
-// for it to finish its streams and exit (bounded by RetireTimeout).
-func (s *supervisor) retire(p *process) {
+// for it to finish its streams and exit (bounded by RetireTimeout). A
+// stalled worker (its backend given) may never read the go-away: it is
+// stopped as soon as the gateway has no stream open on it, each of them
+// ended by its client, its response or its own worker timeout.
+func (s *supervisor) retire(p *process, stalled *backend) {
 	p.conn.GoAway(ipc.CodeShutdown, "replaced")
 	t := time.NewTimer(s.cfg.RetireTimeout)
 	defer t.Stop()
-	select {
-	case <-p.exited():
-	case <-p.conn.Done():
-	case <-s.stopping:
-		// The gateway drains; the HTTP server has already waited for
-		// the requests this worker had.
-	case <-t.C:
-		s.log.Warn("retiring worker did not finish in time; stopping it", "pid", p.pid(), "streams", p.conn.NumStreams(), "retire_timeout", s.cfg.RetireTimeout)
+	var idle <-chan time.Time
+	if stalled != nil {
+		tick := time.NewTicker(s.cfg.HeartbeatInterval)
+		defer tick.Stop()
+		idle = tick.C
+	}
+wait:
+	for {
+		select {
+		case <-p.exited():
+		case <-p.conn.Done():
+		case <-s.stopping:
+			// The gateway drains; the HTTP server has already waited for
+			// the requests this worker had.
+		case <-t.C:
+			s.log.Warn("retiring worker did not finish in time; stopping it", "pid", p.pid(), "streams", p.conn.NumStreams(), "retire_timeout", s.cfg.RetireTimeout)
+		case <-idle:
+			if s.pool.openOn(stalled) > 0 {
+				continue
+			}
+		}
+		break wait
 	}
 	p.stop(s.cfg.StopTimeout)
 	s.log.Info("retired worker stopped", "pid", p.pid(), "exit", p.exit())

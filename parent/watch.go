@@ -15,10 +15,11 @@ const (
 	eventReplace               // a rolling restart asked for a new worker
 	eventRecycle               // MaxRequests or MaxRSS reached
 	eventStopping              // the supervisor is stopping
+	eventStalled               // a stream made no progress for a worker timeout
 )
 
 func (e event) String() string {
-	return [...]string{"died", "hung", "rolling restart", "recycled", "stopping"}[e]
+	return [...]string{"died", "hung", "rolling restart", "recycled", "stopping", "stalled"}[e]
 }
 
 // watch follows a live worker until something ends its turn. Every
@@ -54,6 +55,9 @@ func (s *supervisor) watch(sl *slot, p *process) (event, chan error) {
 			// The pool stopped routing to it at its last request.
 			s.log.Info("worker reached its request limit; recycling", "worker", sl.id, "pid", p.pid(), "limit", s.cfg.MaxRequests)
 			return eventRecycle, nil
+		case <-sl.backend.stalled:
+			// The pool stopped routing to it (progress.go).
+			return eventStalled, nil
 		case <-pinged:
 			pinging = false
 		case <-tick.C:

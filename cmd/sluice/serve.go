@@ -70,6 +70,9 @@ func serve(args []string) int {
 
 		RequestTimeout: s.requestTimeout,
 		MaxBody:        int64(s.maxBody),
+
+		WorkerHeaderTimeout: s.workerHeaderTimeout,
+		WorkerIdleTimeout:   s.workerIdleTimeout,
 	}
 	accessLog, accessFormat, err := s.accessLogTo()
 	if err != nil {

@@ -67,6 +67,8 @@ func TestServeRejectsBadFlagsAndEnv(t *testing.T) {
 		{args: []string{"--body-timeout", "-1s"}, want: "--body-timeout -1s: use 0 (never) or a positive duration"},
 		{args: []string{"--access-log", "off", "--access-log-file", "/tmp/x.log"}, want: "--access-log-file /tmp/x.log with --access-log off"},
 		{env: "SLUICE_BODY_TIMEOUT=soon", want: "SLUICE_BODY_TIMEOUT"},
+		{args: []string{"--worker-header-timeout", "-1s"}, want: "--worker-header-timeout -1s: use 0 (never) or a positive duration"},
+		{env: "SLUICE_WORKER_IDLE_TIMEOUT=soon", want: "SLUICE_WORKER_IDLE_TIMEOUT"},
 		{args: []string{"--max-inflight", "-1"}, want: "--max-inflight -1 is out of range; use 0 (automatic)"},
 		{args: []string{"--queue-target", "200ms"}, want: "--queue-target 200ms is not shorter than --queue-interval 100ms"},
 		{args: []string{"--queue-interval", "0s"}, want: "--queue-interval 0s: use at least 1ms"},

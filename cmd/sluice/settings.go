@@ -72,6 +72,9 @@ type serveSettings struct {
 	requestTimeout time.Duration
 	maxBody        size
 	compress       string
+	// Worker timeouts (parent/progress.go).
+	workerHeaderTimeout time.Duration
+	workerIdleTimeout   time.Duration
 }
 
 // size is a byte count in the syntax of settings.ParseSize (4096, 64KiB,
@@ -124,6 +127,8 @@ func serveFlags(fs *flag.FlagSet) *serveSettings {
 	fs.DurationVar(&s.heartbeat, "heartbeat-interval", parent.DefaultHeartbeat, "how often the parent pings each worker")
 	fs.DurationVar(&s.liveness, "liveness-window", parent.DefaultLivenessWindow, "a worker that sends nothing at all for this long is presumed hung and replaced (not a request timeout: busy workers still answer pings)")
 	fs.IntVar(&s.maxRequests, "max-requests", 0, "recycle a worker after exactly this many requests: none is routed to it after the last, and it is replaced while it finishes them; 0 never")
+	fs.DurationVar(&s.workerHeaderTimeout, "worker-header-timeout", parent.DefaultWorkerHeaderTimeout, "a worker that sends no response head for this long after the request went to it whole, or takes none of a request body for this long, is stalled: the client gets 504, the stream is reset (the handler's context ends), and the worker gets no more requests and is replaced (nginx's proxy_read_timeout); 0 never")
+	fs.DurationVar(&s.workerIdleTimeout, "worker-idle-timeout", parent.DefaultWorkerIdleTimeout, "a worker that sends no data of a response for this long while its client could take it is stalled: the response is cut (never looks complete), the stream is reset, and the worker gets no more requests and is replaced; 0 never")
 	fs.Var(&s.maxRSS, "worker-max-rss", "recycle a worker whose resident memory exceeds this (bytes or KiB/MiB/GiB); 0 never")
 	fs.Var(&s.workerMemory, "worker-memory-limit", "GOMEMLIMIT of each worker; 0 means a share of the container's memory limit, -1 none")
 	fs.DurationVar(&s.shutdownDelay, "shutdown-delay", 0, "on SIGTERM/SIGINT, how long to keep accepting and serving after /readyz turned 503, so that load balancers stop sending first (Kubernetes' preStop sleep); 0 stops accepting at once")
@@ -236,6 +241,10 @@ func (s *serveSettings) check() error {
 		return fmt.Errorf("--body-timeout %v: use 0 (never) or a positive duration", s.bodyTimeout)
 	case s.lightCPU < 0:
 		return fmt.Errorf("--light-cpu %v: use 0 (off) or a positive duration", s.lightCPU)
+	case s.workerHeaderTimeout < 0:
+		return fmt.Errorf("--worker-header-timeout %v: use 0 (never) or a positive duration", s.workerHeaderTimeout)
+	case s.workerIdleTimeout < 0:
+		return fmt.Errorf("--worker-idle-timeout %v: use 0 (never) or a positive duration", s.workerIdleTimeout)
 	case s.queueTarget < 0:
 		return fmt.Errorf("--queue-target %v: use 0 (off) or a positive duration", s.queueTarget)
 	case s.queueInterval < parent.MinQueueInterval:

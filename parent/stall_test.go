@@ -1,0 +1,235 @@
+package parent
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The worker timeouts (progress.go) against hostile workers that keep
+// their connection alive but make no progress on their streams.
+
+const (
+	hwWindow = 0x4
+	hwLoad   = 0x7
+)
+
+// hwLoadFrame is a 24-byte LOAD reporting nothing in flight and limit.
+func hwLoadFrame(limit uint32) []byte {
+	p := make([]byte, 24)
+	binary.BigEndian.PutUint32(p[8:], limit)
+	return hwFrame(hwLoad, 0, 0, p)
+}
+
+// sendData sends n bytes of DATA on stream id within the credit the
+// parent grants (64 KiB at the start, then its WINDOW frames), answering
+// its other frames meanwhile.
+func (w *hostileWorker) sendData(id uint32, n int) error {
+	credit := 64 << 10
+	chunk := make([]byte, 16<<10)
+	for n > 0 {
+		for credit == 0 {
+			typ, flags, sid, p, err := w.readFrame()
+			if err != nil {
+				return err
+			}
+			if typ == hwWindow && sid == id {
+				credit += int(binary.BigEndian.Uint32(p))
+				continue
+			}
+			if err := w.answer(typ, flags, sid, p); err != nil {
+				return err
+			}
+		}
+		k := min(n, credit, len(chunk))
+		if _, err := w.nc.Write(hwFrame(hwData, 0, id, chunk[:k])); err != nil {
+			return err
+		}
+		credit -= k
+		n -= k
+	}
+	return nil
+}
+
+// stalledBackend is the live backend of the hostile worker.
+func (e *hostileEnv) stalledBackend() *backend {
+	e.t.Helper()
+	e.g.pool.mu.Lock()
+	defer e.g.pool.mu.Unlock()
+	for _, b := range e.g.pool.backends {
+		if b.pid == e.l.hostile.pid() {
+			return b
+		}
+	}
+	e.t.Fatal("the hostile worker is not in the pool")
+	return nil
+}
+
+// TestHostileWorkerStalledRoutedAround: one worker stops reading its
+// socket after the handshake but keeps sending valid LOAD frames (any
+// frame counts as proof of life, so the liveness window never ends it),
+// reporting an allowance that makes it the pool's first pick; the other is
+// healthy. Of 20 sequential requests one times out (504, worker_timeout in
+// the access log, counted), and every other one is served by the healthy
+// worker; the stalled one is replaced and, having no stream left, stopped.
+func TestHostileWorkerStalledRoutedAround(t *testing.T) {
+	access := &gwLogs{}
+	e := hostileStartWith(t, func(w *hostileWorker) error {
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-w.killed:
+				return errors.New("killed")
+			case <-tick.C:
+				if _, err := w.nc.Write(hwLoadFrame(64)); err != nil {
+					return err
+				}
+			}
+		}
+	}, func(c *Config) {
+		c.Workers = 2
+		c.WorkerHeaderTimeout = 300 * time.Millisecond
+		c.WorkerIdleTimeout = 300 * time.Millisecond
+		c.AccessLog, c.AccessLogFormat = access, AccessLogJSON
+	})
+	e.waitUp(2)
+	stalled := e.stalledBackend()
+	gwUntil(t, "the stalled worker's load report", func() bool { return stalled.reported.Load() == 64 })
+
+	codes := map[int]int{}
+	for i := 0; i < 20; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), gwWait)
+		req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/bytes?n=10", nil)
+		resp, err := e.srv.Client().Do(req)
+		if err != nil {
+			cancel()
+			t.Fatalf("request %d: %v", i, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		cancel()
+		if err != nil {
+			t.Fatalf("request %d: reading: %v", i, err)
+		}
+		if resp.StatusCode == 200 && string(body) != "xxxxxxxxxx" {
+			t.Fatalf("request %d: 200 with %q", i, body)
+		}
+		codes[resp.StatusCode]++
+	}
+	if codes[http.StatusGatewayTimeout] != 1 || codes[200] != 19 {
+		t.Fatalf("statuses %v; want one 504 (the stalled worker's first request) and 19 served by the healthy worker", codes)
+	}
+	if n := gwMetric(t, e.g, "sluice_worker_timeouts_total", map[string]string{"timeout": "header"}); n != 1 {
+		t.Fatalf("sluice_worker_timeouts_total{timeout=header} %v; want 1", n)
+	}
+	if n := strings.Count(access.String(), `"end":"worker_timeout"`); n != 1 {
+		t.Fatalf("%d access log lines with end worker_timeout; want 1:\n%s", n, access)
+	}
+	if n := len(e.log.records("worker made no progress")); n != 1 {
+		t.Fatalf("%d stall warnings; want 1", n)
+	}
+	e.waitLog("worker replaced", 1)
+	e.waitLog("retired worker stopped", 1)
+	gwUntil(t, "the stalled worker is stopped", func() bool { return isClosed(e.l.hostile.done) })
+	e.waitUp(2)
+	var restarts float64
+	for _, b := range e.restartsByWorker("stalled") {
+		restarts += b
+	}
+	if restarts != 1 {
+		t.Fatalf("restarts for stalled %v; want 1", restarts)
+	}
+}
+
+// restartsByWorker sums sluice_worker_restarts_total of reason by worker.
+func (e *hostileEnv) restartsByWorker(reason string) map[string]float64 {
+	e.t.Helper()
+	fams, err := e.g.metrics.reg.Gather()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, f := range fams {
+		if f.GetName() != "sluice_worker_restarts_total" {
+			continue
+		}
+		for _, m := range f.Metric {
+			var worker, why string
+			for _, l := range m.Label {
+				switch l.GetName() {
+				case "worker":
+					worker = l.GetValue()
+				case "reason":
+					why = l.GetValue()
+				}
+			}
+			if why == reason {
+				out[worker] += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return out
+}
+
+// TestHostileWorkerStallsMidResponse: a worker declares a 10 GiB
+// response, sends 1 MiB and then nothing, while answering pings. The
+// client, which takes every byte, is cut after the idle timeout (never a
+// response that looks complete), the stream is reset, the slot freed, and
+// the worker replaced.
+func TestHostileWorkerStallsMidResponse(t *testing.T) {
+	streams := make(chan uint32, 1)
+	e := hostileStartWith(t, func(w *hostileWorker) error {
+		id, err := w.awaitRequest()
+		if err != nil {
+			return err
+		}
+		streams <- id
+		if _, err := w.nc.Write(hwFrame(hwHead, 0, id, hwFields(":status", "200", "content-length", "10737418240"))); err != nil {
+			return err
+		}
+		if err := w.sendData(id, 1<<20); err != nil {
+			return err
+		}
+		return w.keepAlive()
+	}, func(c *Config) {
+		c.WorkerHeaderTimeout = 300 * time.Millisecond
+		c.WorkerIdleTimeout = 300 * time.Millisecond
+	})
+	e.waitUp(1)
+	ctx, cancel := context.WithTimeout(context.Background(), gwWait)
+	defer cancel()
+	resp, err := e.post(ctx, []byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.ContentLength != 10<<30 {
+		t.Fatalf("Content-Length %d; want the worker's 10 GiB", resp.ContentLength)
+	}
+	body, rerr := io.ReadAll(resp.Body)
+	switch {
+	case errors.Is(rerr, context.DeadlineExceeded):
+		t.Fatalf("the client was never cut: %d bytes in %v", len(body), gwWait)
+	case rerr == nil:
+		t.Fatalf("the body of %d bytes read as complete", len(body))
+	case len(body) != 1<<20:
+		t.Fatalf("the client got %d bytes before the cut; want the 1 MiB sent", len(body))
+	}
+	id := gwRecv(t, streams, "the request at the worker")
+	gwUntil(t, "the slot is freed", func() bool { open, _ := e.g.pool.counts(); return open == 0 })
+	gwUntil(t, "the worker is told (RESET)", func() bool { return e.l.hostile.wasReset(id) })
+	if n := gwMetric(t, e.g, "sluice_worker_timeouts_total", map[string]string{"timeout": "idle"}); n != 1 {
+		t.Fatalf("sluice_worker_timeouts_total{timeout=idle} %v; want 1", n)
+	}
+	if n := gwMetric(t, e.g, "sluice_http_aborted_total", map[string]string{"cause": "worker"}); n != 1 {
+		t.Fatalf("sluice_http_aborted_total{cause=worker} %v; want 1", n)
+	}
+	e.checkReplaced(t)
+	gwUntil(t, "the stalled worker is stopped", func() bool { return isClosed(e.l.hostile.done) })
+}
