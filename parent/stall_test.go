@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -232,4 +235,117 @@ func TestHostileWorkerStallsMidResponse(t *testing.T) {
 	}
 	e.checkReplaced(t)
 	gwUntil(t, "the stalled worker is stopped", func() bool { return isClosed(e.l.hostile.done) })
+}
+
+// pausingRecorder is a client that takes nothing for pause at its body
+// write number at (1-based; 0: never).
+type pausingRecorder struct {
+	*supRecorder
+	pause  time.Duration
+	at     int
+	writes int
+}
+
+func (r *pausingRecorder) Write(p []byte) (int, error) {
+	if r.writes++; r.writes == r.at {
+		time.Sleep(r.pause)
+	}
+	return r.supRecorder.Write(p)
+}
+
+// serveWith runs one request through the gateway as net/http would, the
+// abort panic included, reporting whether the response was aborted.
+func (e *supEnv) serveWith(w http.ResponseWriter, req *http.Request) (aborted bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v != http.ErrAbortHandler {
+				panic(v)
+			}
+			aborted = true
+		}
+	}()
+	e.g.ServeHTTP(w, req)
+	return false
+}
+
+// TestWorkerTimeoutsProgressAndStall, on the fake clock: a head that comes
+// within the header timeout and data that come within the idle timeout are
+// progress; time waiting on the client never counts (a client that takes
+// nothing for five idle timeouts gets all of its response, an upload that
+// pauses for three header timeouts between its pieces is answered). A
+// head that does not come is a 504, data that stop are a cut; each is
+// counted and replaces the worker.
+func TestWorkerTimeoutsProgressAndStall(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const timeout = time.Second
+		mux := http.NewServeMux()
+		mux.Handle("/", supHandler())
+		// /paced: 64 pieces of 16 KiB, 10 ms apart, each flushed: more
+		// than the stream's credit, so that a client that pauses holds
+		// the worker back.
+		mux.HandleFunc("/paced", func(w http.ResponseWriter, r *http.Request) {
+			for range 64 {
+				time.Sleep(10 * time.Millisecond)
+				w.Write(make([]byte, 16<<10))
+				w.(http.Flusher).Flush()
+			}
+		})
+		mux.HandleFunc("/upload", func(w http.ResponseWriter, r *http.Request) {
+			n, err := io.Copy(io.Discard, r.Body)
+			fmt.Fprint(w, n, err)
+		})
+		e := supStart(t, Config{Workers: 1, WorkerHeaderTimeout: timeout, WorkerIdleTimeout: timeout}, &launchFake{handler: mux})
+		e.waitUp(1)
+		if err := e.get("/sleep?d=900ms&n=3").ok(3); err != nil {
+			t.Fatalf("a head within the header timeout: %v", err)
+		}
+		if err := e.get("/slow?d=900ms").ok(1); err != nil {
+			t.Fatalf("data within the idle timeout: %v", err)
+		}
+
+		// It pauses at its third write: the copy has waited for the
+		// worker's data before each.
+		rec := &pausingRecorder{supRecorder: newSupRecorder(), pause: 5 * timeout, at: 3}
+		if aborted := e.serveWith(rec, httptest.NewRequest("GET", "/paced", nil)); aborted || rec.code != 200 || rec.body.Len() != 64*16<<10 {
+			t.Fatalf("a client that paused: %d, %d bytes, aborted %v; want all of a 200", rec.code, rec.body.Len(), aborted)
+		}
+
+		pr, pw := io.Pipe()
+		go func() {
+			defer pw.Close()
+			for range 3 {
+				if _, err := pw.Write(make([]byte, 100<<10)); err != nil {
+					return
+				}
+				time.Sleep(3 * timeout)
+			}
+		}()
+		rec = &pausingRecorder{supRecorder: newSupRecorder()}
+		if aborted := e.serveWith(rec, httptest.NewRequest("POST", "/upload", pr)); aborted || rec.code != 200 || rec.body.String() != "307200 <nil>" {
+			t.Fatalf("a paused upload: %d %q, aborted %v; want 200 and its 307200 bytes", rec.code, rec.body.String(), aborted)
+		}
+		if n := gwMetric(t, e.g, "sluice_worker_timeouts_total", nil); n != 0 || e.g.Status().Workers[0].Restarts != 0 {
+			t.Fatalf("%v worker timeouts, %+v, for progress and slow clients; want none", n, e.g.Status().Workers[0])
+		}
+
+		res := e.get("/sleep?d=1h&n=3")
+		if res.code != http.StatusGatewayTimeout || res.aborted {
+			t.Fatalf("no head for an hour: %d, aborted %v; want 504", res.code, res.aborted)
+		}
+		e.waitLog("worker replaced", 1)
+		res = e.get("/slow?d=1h")
+		if res.code != 200 || !res.aborted {
+			t.Fatalf("no data for an hour after the head: %d, aborted %v; want a cut 200", res.code, res.aborted)
+		}
+		e.waitLog("worker replaced", 2)
+		for kind, want := range map[string]float64{"header": 1, "idle": 1} {
+			if n := gwMetric(t, e.g, "sluice_worker_timeouts_total", map[string]string{"timeout": kind}); n != want {
+				t.Fatalf("sluice_worker_timeouts_total{timeout=%s} %v; want %v", kind, n, want)
+			}
+		}
+		if n := e.restartsOf("0", "stalled"); n != 2 {
+			t.Fatalf("restarts for stalled %v; want 2", n)
+		}
+		e.waitLog("retired worker stopped", 2)
+	})
 }
