@@ -199,10 +199,10 @@ type Config struct {
 	MaxBody int64
 
 	// WorkerHeaderTimeout bounds the wait for a worker's response head,
-	// counted from the request sent whole to the worker (nginx's
-	// proxy_read_timeout before the head, Envoy's response-headers
-	// timeout), and the wait for a worker to take any of a request body
-	// it was offered. WorkerIdleTimeout bounds how long a response may
+	// counted from the request's head sent to the worker and starting
+	// over at each piece of a request body it takes (nginx's
+	// proxy_send_timeout and proxy_read_timeout before the head, Envoy's
+	// response-headers timeout). WorkerIdleTimeout bounds how long a response may
 	// get no data while its client could take it. Either ends the stream
 	// (the handler's context ends; the client gets 504 before the head, a
 	// cut after it) and takes the worker out of routing and replaces it:

@@ -235,7 +235,7 @@ func (g *Gateway) serveOn(ctx context.Context, w http.ResponseWriter, r *http.Re
 		return true, openError{fmt.Errorf("opening a stream on worker %d: %w", b.id, err)}
 	}
 	defer g.resetAtTimeout(ctx, st)()
-	x.watch.start(st, g.cfg.WorkerHeaderTimeout, g.cfg.WorkerIdleTimeout, !body)
+	x.watch.start(st, g.cfg.WorkerHeaderTimeout, g.cfg.WorkerIdleTimeout)
 	defer x.watch.stop()
 	x.bodyErr = nil
 	if body {
@@ -248,9 +248,8 @@ func (g *Gateway) serveOn(ctx context.Context, w http.ResponseWriter, r *http.Re
 			if held != nil {
 				sendHeld(st, held)
 			} else {
-				x.bodyErr = sendBody(st, r.Body)
+				x.bodyErr = sendBody(st, x.watch.bodyReader(r.Body))
 			}
-			x.watch.requestSent()
 		}()
 		// Runs after the next one, which leaves the sender done: a
 		// response cut because the body passed the limit or stalled (the

@@ -2,6 +2,7 @@ package parent
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -17,9 +18,9 @@ import (
 // proxy_read_timeout and Envoy's response-headers timeout, bound how long
 // a stream may go without progress:
 //
-//   - the header timeout (Config.WorkerHeaderTimeout), from the request
-//     sent whole to the worker until its response head, and while the
-//     worker takes none of a request body it was offered;
+//   - the header timeout (Config.WorkerHeaderTimeout), from the request's
+//     head sent to the worker until its response head, starting over at
+//     each piece of a request body the worker takes;
 //   - the idle timeout (Config.WorkerIdleTimeout), while the copy of a
 //     response has written everything that came and waits for more: the
 //     client is ready, the worker sends nothing.
@@ -48,15 +49,22 @@ var errWorkerTimeout = errors.New("the worker sent no response head within the w
 // progress for a timeout. It lives in the request's exchange; its timer,
 // made at the attempt's first arm, is the only goroutine it starts, and
 // stop, deferred by serveOn, disarms it: a late expiry finds no stream.
+//
+// Before the response head the header timeout runs from the stream's
+// opening and starts over at each sign of progress (a piece of body taken,
+// credit granted); after it, the idle timeout runs while the stream waits
+// on the worker (its wait hook). Neither runs while the body sender waits
+// on the client.
 type progressWatch struct {
 	head, idle time.Duration
 
 	mu    sync.Mutex
 	st    *ipc.Stream // nil once stopped
 	timer *time.Timer
-	// gotHead is set once the response head arrived; sent once the
-	// request went out whole (its head, and its body if any).
-	gotHead, sent bool
+	// gotHead is set once the response head arrived.
+	gotHead bool
+	// reading is set while the body sender waits on the client's body.
+	reading bool
 	// waits counts the stream's waits on the worker under way (its wait
 	// hook: a response copy waiting for data, a body write waiting for
 	// credit); both directions may wait at once.
@@ -67,22 +75,22 @@ type progressWatch struct {
 	armed    int
 	// fired is the kind of timeout that reset the stream, if one did.
 	fired int
-	// hook is waiting as a func value, made once per exchange rather
-	// than per attempt.
+	// hook is waiting as a func value, and body the body's reader, made
+	// once per exchange rather than per attempt.
 	hook func(on bool)
+	body watchedBody
 }
 
-// start watches st with the gateway's worker timeouts; without any it
-// costs nothing. sent says the request is already all with the worker
-// (it has no body), which starts the header timeout.
-func (w *progressWatch) start(st *ipc.Stream, head, idle time.Duration, sent bool) {
+// start watches st with the gateway's worker timeouts, which start with
+// the header timeout; without any it costs nothing.
+func (w *progressWatch) start(st *ipc.Stream, head, idle time.Duration) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	// Each attempt makes its own timer: an exchange outlives its request
 	// in a pool, and a timer belongs to the goroutine group (a synctest
 	// bubble) that made it.
 	w.head, w.idle, w.st, w.timer = head, idle, nil, nil
-	w.gotHead, w.sent, w.waits, w.armed, w.fired = false, false, 0, stallNone, stallNone
+	w.gotHead, w.reading, w.waits, w.armed, w.fired = false, false, 0, stallNone, stallNone
 	if head <= 0 && idle <= 0 {
 		return
 	}
@@ -91,10 +99,7 @@ func (w *progressWatch) start(st *ipc.Stream, head, idle time.Duration, sent boo
 		w.hook = w.waiting
 	}
 	st.SetWaitHook(w.hook)
-	if sent {
-		w.sent = true
-		w.armLocked(stallHead, w.head)
-	}
+	w.updateLocked(true)
 }
 
 // stop disarms the watch at the attempt's end.
@@ -102,64 +107,90 @@ func (w *progressWatch) stop() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.st = nil
+	w.body.r = nil // the body sender has returned: keep no request alive
 	w.disarmLocked()
 }
 
-// requestSent starts the header timeout: the request is all with the
-// worker (a body's last byte queued), and only its answer is awaited.
-func (w *progressWatch) requestSent() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.sent = true
-	if w.st != nil && !w.gotHead {
-		w.armLocked(stallHead, w.head)
-	}
-}
-
 // headArrived ends the header timeout; the idle timeout applies from now
-// on, while the copy waits for data.
+// on, while the stream waits on the worker.
 func (w *progressWatch) headArrived() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.gotHead = true
-	w.disarmLocked()
-	if w.st != nil && w.waits > 0 {
-		w.armLocked(stallIdle, w.idle)
-	}
+	w.updateLocked(true)
 }
 
-// waiting is the stream's wait hook: a wait on the worker arms the timeout
-// of the phase, the end of the last one disarms it (progress came), unless
-// the header timeout runs since the request was sent.
+// waiting is the stream's wait hook. A wait that begins, or one that ends
+// (progress came), starts the phase's timeout over; a second wait beside
+// one under way leaves it running.
 func (w *progressWatch) waiting(on bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if on {
+		w.waits++
+	} else {
+		w.waits = max(0, w.waits-1)
+	}
+	w.updateLocked(!on || w.waits == 1)
+}
+
+// readingBody tells the watch that the body sender waits on the client
+// (on), or got a piece of body from it: the worker took the last one.
+func (w *progressWatch) readingBody(on bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.reading = on
+	w.updateLocked(true)
+}
+
+// updateLocked arms the timeout the state calls for (restarting its clock
+// if restart, or if another kind was armed) or disarms it.
+func (w *progressWatch) updateLocked(restart bool) {
 	if w.st == nil {
 		return
 	}
-	if !on {
-		w.waits = max(0, w.waits-1)
-		if w.waits == 0 && (w.gotHead || !w.sent) {
-			w.disarmLocked()
-		}
+	want, d := stallNone, time.Duration(0)
+	switch {
+	case w.reading:
+	case !w.gotHead:
+		want, d = stallHead, w.head
+	case w.waits > 0:
+		want, d = stallIdle, w.idle
+	}
+	if want == stallNone || d <= 0 {
+		w.disarmLocked()
 		return
 	}
-	w.waits++
-	switch {
-	case w.waits > 1:
-	case w.gotHead:
-		w.armLocked(stallIdle, w.idle)
-	case !w.sent:
-		w.armLocked(stallHead, w.head)
+	if restart || want != w.armed {
+		w.armLocked(want, d)
 	}
 }
 
-// armLocked makes the timeout of kind run out after d from now (d ≤ 0:
-// none).
-func (w *progressWatch) armLocked(kind int, d time.Duration) {
-	if d <= 0 {
-		return
+// watchedBody is a request body that tells its watch when the body sender
+// waits on the client.
+type watchedBody struct {
+	w *progressWatch
+	r io.Reader
+}
+
+func (b *watchedBody) Read(p []byte) (int, error) {
+	b.w.readingBody(true)
+	n, err := b.r.Read(p)
+	b.w.readingBody(false)
+	return n, err
+}
+
+// bodyReader is r, watched; r itself without worker timeouts.
+func (w *progressWatch) bodyReader(r io.Reader) io.Reader {
+	if w.head <= 0 && w.idle <= 0 {
+		return r
 	}
+	w.body = watchedBody{w: w, r: r}
+	return &w.body
+}
+
+// armLocked makes the timeout of kind run out after d from now.
+func (w *progressWatch) armLocked(kind int, d time.Duration) {
 	w.armed, w.deadline = kind, time.Now().Add(d)
 	if w.timer == nil {
 		w.timer = time.AfterFunc(d, w.expire)

@@ -73,6 +73,46 @@ func (e *hostileEnv) stalledBackend() *backend {
 	return nil
 }
 
+// hostileLoadOnly is a worker that stops reading its socket after the
+// handshake but keeps sending valid LOAD frames reporting limit 64.
+func hostileLoadOnly(w *hostileWorker) error {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-w.killed:
+			return errors.New("killed")
+		case <-tick.C:
+			if _, err := w.nc.Write(hwLoadFrame(64)); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// TestHostileWorkerTakesNoBody: a worker that reads nothing takes none of
+// a 4 MiB upload beyond the first credit: the body's write waits for
+// credit for the header timeout, and the client gets 504, not a hang.
+func TestHostileWorkerTakesNoBody(t *testing.T) {
+	e := hostileStartWith(t, hostileLoadOnly, func(c *Config) {
+		c.WorkerHeaderTimeout = 300 * time.Millisecond
+	})
+	e.waitUp(1)
+	ctx, cancel := context.WithTimeout(context.Background(), gwWait)
+	defer cancel()
+	resp, err := e.post(ctx, make([]byte, 4<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusGatewayTimeout {
+		t.Fatalf("an upload the worker never takes: %d %q; want 504", resp.StatusCode, body)
+	}
+	e.checkReplaced(t)
+	gwUntil(t, "the stalled worker is stopped", func() bool { return isClosed(e.l.hostile.done) })
+}
+
 // TestHostileWorkerStalledRoutedAround: one worker stops reading its
 // socket after the handshake but keeps sending valid LOAD frames (any
 // frame counts as proof of life, so the liveness window never ends it),
@@ -82,20 +122,7 @@ func (e *hostileEnv) stalledBackend() *backend {
 // worker; the stalled one is replaced and, having no stream left, stopped.
 func TestHostileWorkerStalledRoutedAround(t *testing.T) {
 	access := &gwLogs{}
-	e := hostileStartWith(t, func(w *hostileWorker) error {
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-w.killed:
-				return errors.New("killed")
-			case <-tick.C:
-				if _, err := w.nc.Write(hwLoadFrame(64)); err != nil {
-					return err
-				}
-			}
-		}
-	}, func(c *Config) {
+	e := hostileStartWith(t, hostileLoadOnly, func(c *Config) {
 		c.Workers = 2
 		c.WorkerHeaderTimeout = 300 * time.Millisecond
 		c.WorkerIdleTimeout = 300 * time.Millisecond
