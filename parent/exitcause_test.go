@@ -96,7 +96,7 @@ func TestExitcauseExternalKillsRestartPromptly(t *testing.T) {
 // stopping it: its restart delay doubles, 100, 200, 400 ms, and the third
 // death in a row reports the crash loop.
 func TestExitcauseOwnExitBacksOff(t *testing.T) {
-	e := exitcauseStart(t, 1, "TestExitcauseHelperWorker", exitcauseExitEnv+"=1s")
+	e := exitcauseStart(t, 1, "TestExitcauseHelperWorker", exitcauseExitEnv+"=2s")
 	died := e.waitLog("worker died", 3)
 	want := 100 * time.Millisecond
 	for i, r := range died[:3] {

@@ -95,7 +95,7 @@ func hostileLoadOnly(w *hostileWorker) error {
 // credit for the header timeout, and the client gets 504, not a hang.
 func TestHostileWorkerTakesNoBody(t *testing.T) {
 	e := hostileStartWith(t, hostileLoadOnly, func(c *Config) {
-		c.WorkerHeaderTimeout = 300 * time.Millisecond
+		c.WorkerHeaderTimeout = time.Second
 	})
 	e.waitUp(1)
 	ctx, cancel := context.WithTimeout(context.Background(), gwWait)
@@ -124,8 +124,8 @@ func TestHostileWorkerStalledRoutedAround(t *testing.T) {
 	access := &gwLogs{}
 	e := hostileStartWith(t, hostileLoadOnly, func(c *Config) {
 		c.Workers = 2
-		c.WorkerHeaderTimeout = 300 * time.Millisecond
-		c.WorkerIdleTimeout = 300 * time.Millisecond
+		c.WorkerHeaderTimeout = time.Second
+		c.WorkerIdleTimeout = time.Second
 		c.AccessLog, c.AccessLogFormat = access, AccessLogJSON
 	})
 	e.waitUp(2)
@@ -228,8 +228,8 @@ func TestHostileWorkerStallsMidResponse(t *testing.T) {
 		}
 		return w.keepAlive()
 	}, func(c *Config) {
-		c.WorkerHeaderTimeout = 300 * time.Millisecond
-		c.WorkerIdleTimeout = 300 * time.Millisecond
+		c.WorkerHeaderTimeout = time.Second
+		c.WorkerIdleTimeout = time.Second
 	})
 	e.waitUp(1)
 	ctx, cancel := context.WithTimeout(context.Background(), gwWait)

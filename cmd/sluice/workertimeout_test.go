@@ -14,7 +14,7 @@ import (
 // timeout is cut after its first row, never complete; each is counted and
 // its worker replaced (the other one serves meanwhile).
 func TestWorkerTimeoutFlags(t *testing.T) {
-	g := startGateway(t, 2, "--worker-header-timeout", "300ms", "--worker-idle-timeout", "300ms")
+	g := startGateway(t, 2, "--worker-header-timeout", "1s", "--worker-idle-timeout", "1s")
 	client := &http.Client{Timeout: 20 * time.Second}
 	resp, err := client.Get(g.addr + "/payload?size=10&wait=10s")
 	if err != nil {
@@ -22,7 +22,7 @@ func TestWorkerTimeoutFlags(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusGatewayTimeout || !strings.Contains(string(body), "worker header timeout (300ms)") {
+	if resp.StatusCode != http.StatusGatewayTimeout || !strings.Contains(string(body), "worker header timeout (1s)") {
 		t.Fatalf("a handler sleeping past the header timeout: %d %q; want 504 naming the timeout", resp.StatusCode, body)
 	}
 	if !g.waitMetric("sluice_worker_timeouts_total", 1, 20*time.Second) {
