@@ -168,43 +168,9 @@ func TestHostileWorkerStalledRoutedAround(t *testing.T) {
 	e.waitLog("retired worker stopped", 1)
 	gwUntil(t, "the stalled worker is stopped", func() bool { return isClosed(e.l.hostile.done) })
 	e.waitUp(2)
-	var restarts float64
-	for _, b := range e.restartsByWorker("stalled") {
-		restarts += b
-	}
-	if restarts != 1 {
+	if restarts := gwMetric(t, e.g, "sluice_worker_restarts_total", map[string]string{"reason": "stalled"}); restarts != 1 {
 		t.Fatalf("restarts for stalled %v; want 1", restarts)
 	}
-}
-
-// restartsByWorker sums sluice_worker_restarts_total of reason by worker.
-func (e *hostileEnv) restartsByWorker(reason string) map[string]float64 {
-	e.t.Helper()
-	fams, err := e.g.metrics.reg.Gather()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	out := map[string]float64{}
-	for _, f := range fams {
-		if f.GetName() != "sluice_worker_restarts_total" {
-			continue
-		}
-		for _, m := range f.Metric {
-			var worker, why string
-			for _, l := range m.Label {
-				switch l.GetName() {
-				case "worker":
-					worker = l.GetValue()
-				case "reason":
-					why = l.GetValue()
-				}
-			}
-			if why == reason {
-				out[worker] += m.GetCounter().GetValue()
-			}
-		}
-	}
-	return out
 }
 
 // TestHostileWorkerStallsMidResponse: a worker declares a 10 GiB
