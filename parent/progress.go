@@ -75,9 +75,10 @@ type progressWatch struct {
 	armed    int
 	// fired is the kind of timeout that reset the stream, if one did.
 	fired int
-	// hook is waiting as a func value, and body the body's reader, made
-	// once per exchange rather than per attempt.
+	// hook and fire are waiting and expire as func values, and body the
+	// body's reader, made once per exchange rather than per attempt.
 	hook func(on bool)
+	fire func()
 	body watchedBody
 }
 
@@ -96,7 +97,7 @@ func (w *progressWatch) start(st *ipc.Stream, head, idle time.Duration) {
 	}
 	w.st = st
 	if w.hook == nil {
-		w.hook = w.waiting
+		w.hook, w.fire = w.waiting, w.expire
 	}
 	st.SetWaitHook(w.hook)
 	w.updateLocked(true)
@@ -193,7 +194,7 @@ func (w *progressWatch) bodyReader(r io.Reader) io.Reader {
 func (w *progressWatch) armLocked(kind int, d time.Duration) {
 	w.armed, w.deadline = kind, time.Now().Add(d)
 	if w.timer == nil {
-		w.timer = time.AfterFunc(d, w.expire)
+		w.timer = time.AfterFunc(d, w.fire)
 		return
 	}
 	w.timer.Reset(d)
