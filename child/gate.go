@@ -62,6 +62,9 @@ type gate struct {
 	inFlight int  // handlers running
 	blocked  int  // of those, how many wait on their client (block)
 	draining int  // streams whose handler returned, response still going
+	// lightSpare is what the light lane's CPU bound adds to the limit
+	// (gate_light.go); set once, before the gate is used.
+	lightSpare int
 	// light counts the running handlers of light streams (gate_light.go),
 	// which none of the counts above include, and lightBlocked those of
 	// them waiting on their client.

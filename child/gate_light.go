@@ -87,13 +87,13 @@ func (g *gate) admitLight(ctx context.Context, t *ticket) error {
 // handlers account for tells, not waiting on anything else. Demand is
 // measured only when the count alone reaches the limit.
 func (g *gate) lightRoomLocked() bool {
-	n := g.light - g.lightBlocked
-	if n < g.limit || g.demand == nil {
-		return n < g.limit
+	n, bound := g.light-g.lightBlocked, g.limit+g.lightSpare
+	if n < bound || g.demand == nil {
+		return n < bound
 	}
 	d := int(math.Round(g.measureDemandLocked()))
 	gated := min(max(g.inFlight-g.blocked, 0), d)
-	return min(n, max(d-gated, 0)) < g.limit
+	return min(n, max(d-gated, 0)) < bound
 }
 
 // leaveLight is leave for a light stream. The queue's head is signalled for

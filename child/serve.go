@@ -106,6 +106,11 @@ func Serve(ctx context.Context, conn net.Conn, handler http.Handler, cfg *Config
 		gateLimit = 0
 	}
 	s.gate = newGate(gateLimit, fixed, s.budget, demand, func(c gateCounts) { s.sendLoad(c, loadChange) })
+	// The demand beyond the gate's own handlers also counts the
+	// connection's reader and writer and handlers that wake for a moment:
+	// at a limit of 1, a lane bounded by the limit alone would be shut by
+	// them whenever the CPUs are busy.
+	s.gate.lightSpare = runtime.GOMAXPROCS(0)
 	s.metrics = newMetrics(s, conn)
 	s.admin = s.adminHandler()
 	set.ipc.SendBudget = s.budget

@@ -30,7 +30,7 @@ import (
 // queue and the CPU allowance, and the worker starts it beside the handlers
 // that compute, in a lane with a CPU bound of its own (child/gate_light.go).
 // An endpoint not yet measured is treated as it was before the table
-// existed: it waits its turn.
+// existed, it waits its turn, but for the one request that measures it.
 //
 // An endpoint is named by what usually decides the cost: the method, the
 // path with every segment that holds a digit folded into one (ids), and the
@@ -141,6 +141,12 @@ func (t *costTable) classify(r *http.Request) costClass {
 		}
 	}
 	e.pending = e.pending || c.measure
+	// The sample of an endpoint never measured goes by the light lane: it
+	// is one request, the worker's lane bounds what light handlers
+	// compute, and an endpoint that is cheap (the common case) is then
+	// known after one of its requests rather than after the wait of one
+	// of them behind the expensive ones.
+	c.light = c.light || c.measure && e.samples == 0
 	t.byKey[c.key] = e
 	return c
 }
