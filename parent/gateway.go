@@ -282,6 +282,10 @@ func (g *Gateway) serveOn(ctx context.Context, w http.ResponseWriter, r *http.Re
 	complete := peerDone(st) && len(st.Trailers()) == 0
 	if !complete {
 		x.fw.Flush()
+	} else if !body || held != nil {
+		// And head and body leave in one write (coalesce.go).
+		x.fw.holdFront(r)
+		defer x.fw.releaseFront()
 	}
 	x.rec.ttfb = time.Since(arrived)
 	g.metrics.ttfb.Observe(x.rec.ttfb.Seconds())
@@ -495,10 +499,21 @@ type flushWriter struct {
 	// deadline was last moved.
 	timeout time.Duration
 	armed   time.Time
+	// front is the client's connection while it holds the response's
+	// writes, to pass them on in one at the flush (coalesce.go).
+	front *countedConn
 }
 
 func (f *flushWriter) Write(p []byte) (int, error) { f.keepSendDeadline(); return f.w.Write(p) }
-func (f *flushWriter) Flush() error                { f.keepSendDeadline(); return f.rc.Flush() }
+
+func (f *flushWriter) Flush() error {
+	f.keepSendDeadline()
+	err := f.rc.Flush()
+	if rerr := f.releaseFront(); err == nil {
+		err = rerr
+	}
+	return err
+}
 
 // exchange holds what one request needs beyond its handler's stack, reused
 // across requests: the request head, and the writer that CopyTo flushes

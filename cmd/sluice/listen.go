@@ -56,6 +56,7 @@ func listenFront(s *serveSettings, gw *parent.Gateway, log *slog.Logger) (*front
 	ln = gw.LimitListener(ln, maxConns)
 	srv := &http.Server{
 		Handler:           gw,
+		ConnContext:       gw.ConnContext,
 		ReadHeaderTimeout: s.headerTimeout,
 		IdleTimeout:       s.idleTimeout,
 		MaxHeaderBytes:    parent.ServerMaxHeaderBytes(int(s.maxHeaderBytes)),

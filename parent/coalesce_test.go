@@ -1,0 +1,145 @@
+package parent
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// writeCounter counts the writes made to the connections it accepts: the
+// system calls a client's responses cost.
+type writeCounter struct {
+	net.Listener
+	writes atomic.Int64
+}
+
+func (l *writeCounter) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &countingConn{Conn: c, writes: &l.writes}, nil
+}
+
+type countingConn struct {
+	net.Conn
+	writes *atomic.Int64
+}
+
+func (c *countingConn) Write(p []byte) (int, error) { c.writes.Add(1); return c.Conn.Write(p) }
+
+// gwFront serves e's gateway as sluice serve does, on a listener of its own
+// from LimitListener with the gateway's ConnContext, and returns its
+// address and the count of writes to its connections.
+func gwFront(t *testing.T, e *gwEnv) (string, *writeCounter) {
+	t.Helper()
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wc := &writeCounter{Listener: raw}
+	srv := &http.Server{Handler: e.g, ConnContext: e.g.ConnContext}
+	done := make(chan struct{})
+	go func() { srv.Serve(e.g.LimitListener(wc, 0)); close(done) }()
+	t.Cleanup(func() { srv.Close(); <-done })
+	return raw.Addr().String(), wc
+}
+
+// sizedBody answers /?n=N&c=C with N bytes of C and names its request in a
+// header, so that a response that carries another's bytes shows.
+func sizedBody(w http.ResponseWriter, r *http.Request) {
+	n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+	w.Header().Set("X-Req", r.URL.RawQuery)
+	w.Write(bytes.Repeat([]byte(r.URL.Query().Get("c")), n))
+}
+
+// TestFrontHoldsASmallResponseToOneWrite: a response the worker sent whole
+// reaches the client in one write, head and body, however its size falls
+// against net/http's 4 KiB buffer; responses of mixed sizes on two
+// connections, interleaved, each carry exactly their own bytes (the held
+// buffers are pooled) and keep their connections.
+func TestFrontHoldsASmallResponseToOneWrite(t *testing.T) {
+	e := gwStart(t, Config{})
+	e.addWorker(1, http.HandlerFunc(sizedBody), nil)
+	addr, wc := gwFront(t, e)
+	var conns [2]net.Conn
+	var readers [2]*bufio.Reader
+	for i := range conns {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns[i], readers[i] = c, bufio.NewReader(c)
+	}
+	sizes := []int{8 << 10, 1, 4096, 0, 3900, 12 << 10, 100, 4000, 16 << 10, 7}
+	for i, n := range sizes {
+		k := i % 2
+		ch := string(rune('a' + i))
+		query := fmt.Sprintf("n=%d&c=%s", n, ch)
+		before := wc.writes.Load()
+		fmt.Fprintf(conns[k], "GET /?%s HTTP/1.1\r\nHost: test\r\n\r\n", query)
+		resp, err := http.ReadResponse(readers[k], nil)
+		if err != nil {
+			t.Fatalf("response %d (%d bytes): %v", i, n, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("response %d (%d bytes): reading the body: %v", i, n, err)
+		}
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Req") != query ||
+			!bytes.Equal(body, bytes.Repeat([]byte(ch), n)) || resp.ContentLength != int64(n) {
+			t.Fatalf("response %d: %d, X-Req %q, Content-Length %d, %d bytes; want 200, %q, %d bytes of %q",
+				i, resp.StatusCode, resp.Header.Get("X-Req"), resp.ContentLength, len(body), query, n, ch)
+		}
+		if got := wc.writes.Load() - before; got != 1 {
+			t.Errorf("response %d (%d bytes) took %d writes; want 1", i, n, got)
+		}
+	}
+	if got := wc.writes.Load(); got != int64(len(sizes)) {
+		t.Errorf("%d writes for %d responses; want one each", got, len(sizes))
+	}
+}
+
+// TestFrontStreamsUnheld: a response past what the connection holds, and
+// one still being produced, arrive whole with the held path in place; many
+// at once over several connections too (each connection's hold is its
+// own).
+func TestFrontStreamsUnheld(t *testing.T) {
+	e := gwStart(t, Config{})
+	e.addWorker(1, http.HandlerFunc(sizedBody), nil)
+	addr, _ := gwFront(t, e)
+	client := &http.Client{Transport: &http.Transport{}, Timeout: gwWait}
+	defer client.CloseIdleConnections()
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for i := range 40 {
+		wg.Go(func() {
+			n := []int{64 << 10, 300 << 10, 4 << 10, 20 << 10}[i%4]
+			ch := string(rune('a' + i%26))
+			resp, err := client.Get(fmt.Sprintf("http://%s/?n=%d&c=%s", addr, n, ch))
+			if err != nil {
+				errs <- err
+				return
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || !bytes.Equal(body, bytes.Repeat([]byte(ch), n)) {
+				errs <- fmt.Errorf("request %d: %d bytes, %v; want %d of %q", i, len(body), err, n, ch)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
