@@ -81,6 +81,7 @@ func Serve(ctx context.Context, conn net.Conn, handler http.Handler, cfg *Config
 		log:         set.log,
 		budget:      stream.NewBudget(set.limit, set.high, set.low),
 		base:        ctx,
+		values:      context.WithoutCancel(ctx),
 		maxInFlight: set.maxInFlight,
 		maxStreams:  set.maxStreams,
 		sched:       set.ipc.Policy,
@@ -154,6 +155,7 @@ type server struct {
 	gate    *gate
 	metrics *metrics
 	base    context.Context // its values reach every request context
+	values  context.Context // base without its cancellation: the request contexts' parent
 
 	maxInFlight int        // as configured, 0 for automatic (the gate's limit may change since)
 	maxStreams  int        // the connection's stream limit
@@ -301,8 +303,8 @@ func (s *server) serveStream(st *ipc.Stream, t *ticket) {
 	defer s.awaitEnd(st)
 	// The request context ends when the parent resets the stream (the
 	// client went away) or when the handler returns.
-	ctx, cancel := context.WithCancel(valuesFrom{st.Context(), s.base})
-	defer cancel()
+	ctx, cancel := s.requestContext(st)
+	defer cancel(nil)
 	req, body, err := newRequest(ctx, st)
 	if err != nil {
 		s.gate.withdraw(t)
@@ -335,7 +337,7 @@ func (s *server) serveStream(st *ipc.Stream, t *ticket) {
 	st.SetWaitHook(t.wait)
 	s.handle(st, req, s.handler, true) // recovers the handler's panics
 	pprof.SetGoroutineLabels(s.base)
-	cancel()
+	cancel(nil)
 	s.gate.leave(t)
 	body.drain()
 	s.awaitEnd(st)
@@ -349,9 +351,9 @@ func (s *server) serveStream(st *ipc.Stream, t *ticket) {
 func (s *server) serveAdmin(st *ipc.Stream) {
 	defer s.streams.Done()
 	defer s.awaitEnd(st)
-	ctx, cancel := context.WithCancel(valuesFrom{st.Context(), s.base})
-	defer cancel()
-	defer context.AfterFunc(s.gate.stopCtx, cancel)()
+	ctx, cancel := s.requestContext(st)
+	defer cancel(nil)
+	defer context.AfterFunc(s.gate.stopCtx, func() { cancel(nil) })()
 	req, body, err := newRequest(ctx, st)
 	if err != nil {
 		s.log.Warn("sluice worker: answering 400 to an admin stream", "stream", st.ID(), "err", err)
@@ -360,7 +362,7 @@ func (s *server) serveAdmin(st *ipc.Stream) {
 		return
 	}
 	s.handle(st, req, s.admin, false)
-	cancel()
+	cancel(nil)
 	body.drain()
 }
 
@@ -538,19 +540,15 @@ func durationMicros(d time.Duration) uint32 {
 	return uint32(min(d.Microseconds(), math.MaxUint32))
 }
 
-// valuesFrom is a stream's context that also carries the values of Serve's
-// context, so that what the caller put there (a logger, a tracer) reaches
-// every handler, while cancellation stays the stream's alone: stopping Serve
-// lets running handlers finish.
-type valuesFrom struct {
-	context.Context                 // the stream's
-	values          context.Context // Serve's
-}
-
-// Value looks in the stream's context first, then in Serve's.
-func (c valuesFrom) Value(key any) any {
-	if v := c.Context.Value(key); v != nil {
-		return v
-	}
-	return c.values.Value(key)
+// requestContext is the context of a request on st: it carries the values
+// of Serve's context, so that what the caller put there (a logger, a tracer)
+// reaches every handler, while cancellation is the stream's alone (stopping
+// Serve lets running handlers finish): it ends with the stream's context,
+// with its cause, or when cancel is called. The stream ends it through
+// OnEnd: a context derived from the stream's would cost the stream's
+// context a children map and a done channel per request.
+func (s *server) requestContext(st *ipc.Stream) (context.Context, context.CancelCauseFunc) {
+	ctx, cancel := context.WithCancelCause(s.values)
+	st.OnEnd(cancel)
+	return ctx, cancel
 }
