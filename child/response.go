@@ -66,8 +66,18 @@ var heldBufs = sync.Pool{New: func() any {
 	return &b
 }}
 
-func newResponse(st *ipc.Stream, req *http.Request, log *slog.Logger) *response {
-	return &response{st: st, req: req, log: log, header: make(http.Header), clen: -1}
+// exchange is what a request needs beyond its http.Request, in one
+// allocation: the response writer and the request body live as long as
+// each other.
+type exchange struct {
+	w    response
+	body requestBody
+}
+
+// initResponse makes x.w the response to req on st.
+func (x *exchange) initResponse(st *ipc.Stream, req *http.Request, log *slog.Logger) *response {
+	x.w = response{st: st, req: req, log: log, header: make(http.Header), clen: -1}
+	return &x.w
 }
 
 // heldBytes is the body held back so far.

@@ -305,7 +305,8 @@ func (s *server) serveStream(st *ipc.Stream, t *ticket) {
 	// client went away) or when the handler returns.
 	ctx, cancel := s.requestContext(st)
 	defer cancel(nil)
-	req, body, err := newRequest(ctx, st)
+	x := new(exchange)
+	req, err := newRequest(ctx, st, &x.body)
 	if err != nil {
 		s.gate.withdraw(t)
 		s.gate.release(t)
@@ -335,11 +336,11 @@ func (s *server) serveStream(st *ipc.Stream, t *ticket) {
 	// stays set after the handler returns (a goroutine it left behind may
 	// still read), and the gate ignores it from then on.
 	st.SetWaitHook(t.wait)
-	s.handle(st, req, s.handler, true) // recovers the handler's panics
+	s.handle(st, req, s.handler, true, x) // recovers the handler's panics
 	pprof.SetGoroutineLabels(s.base)
 	cancel(nil)
 	s.gate.leave(t)
-	body.drain()
+	x.body.drain()
 	s.awaitEnd(st)
 	s.gate.drained()
 	s.gate.release(t)
@@ -354,22 +355,24 @@ func (s *server) serveAdmin(st *ipc.Stream) {
 	ctx, cancel := s.requestContext(st)
 	defer cancel(nil)
 	defer context.AfterFunc(s.gate.stopCtx, func() { cancel(nil) })()
-	req, body, err := newRequest(ctx, st)
+	x := new(exchange)
+	req, err := newRequest(ctx, st, &x.body)
 	if err != nil {
 		s.log.Warn("sluice worker: answering 400 to an admin stream", "stream", st.ID(), "err", err)
 		respondError(st, http.StatusBadRequest, "sluice worker: "+err.Error())
 		io.CopyN(io.Discard, st, maxDrain)
 		return
 	}
-	s.handle(st, req, s.admin, false)
+	s.handle(st, req, s.admin, false, x)
 	cancel(nil)
-	body.drain()
+	x.body.drain()
 }
 
 // handle runs h and ends the response, whatever h did. user says h is the
-// user's handler (counted in the metrics), not the admin one.
-func (s *server) handle(st *ipc.Stream, req *http.Request, h http.Handler, user bool) {
-	w := newResponse(st, req, s.log)
+// user's handler (counted in the metrics), not the admin one; x holds the
+// response.
+func (s *server) handle(st *ipc.Stream, req *http.Request, h http.Handler, user bool, x *exchange) {
+	w := x.initResponse(st, req, s.log)
 	defer func() {
 		v := recover()
 		if v == nil {
