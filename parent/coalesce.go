@@ -118,3 +118,16 @@ func (f *flushWriter) releaseFront() error {
 	f.front = nil
 	return cc.release()
 }
+
+// flushHead flushes the response head on its own; held says the front
+// connection holds it for the data to follow, which the next Flush passes
+// on with it (the decisions net/http makes at a flush, such as chunking,
+// are the same either way).
+func (f *flushWriter) flushHead(held bool) {
+	if !held {
+		f.Flush()
+		return
+	}
+	f.keepSendDeadline()
+	f.rc.Flush()
+}

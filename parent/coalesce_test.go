@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // writeCounter counts the writes made to the connections it accepts: the
@@ -141,5 +142,53 @@ func TestFrontStreamsUnheld(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// TestFrontJoinedHeadWaitsForNothing: a streaming response whose first
+// bytes arrived with its head leaves them together, and the head is not
+// kept waiting for data still to come: the client gets the head and the
+// first part while the handler is blocked, and the rest once it goes on.
+func TestFrontJoinedHeadWaitsForNothing(t *testing.T) {
+	// Within what a connection holds, and past it.
+	for _, size := range []int{1 << 10, 40 << 10} {
+		t.Run(strconv.Itoa(size), func(t *testing.T) { testJoinedHead(t, size) })
+	}
+}
+
+func testJoinedHead(t *testing.T, size int) {
+	e := gwStart(t, Config{})
+	goOn := make(chan struct{})
+	first, rest := bytes.Repeat([]byte("a"), size), bytes.Repeat([]byte("b"), 10<<10)
+	e.addWorker(1, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write(first)
+		w.(http.Flusher).Flush()
+		select {
+		case <-goOn:
+		case <-r.Context().Done():
+			return
+		}
+		w.Write(rest)
+	}), nil)
+	addr, _ := gwFront(t, e)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(gwWait))
+	fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("the head while the handler waits: %v", err)
+	}
+	got := make([]byte, len(first))
+	if _, err := io.ReadFull(resp.Body, got); err != nil || !bytes.Equal(got, first) {
+		t.Fatalf("the first part while the handler waits: %v", err)
+	}
+	close(goOn)
+	tail, err := io.ReadAll(resp.Body)
+	if err != nil || !bytes.Equal(tail, rest) {
+		t.Fatalf("the rest: %d bytes, %v; want %d", len(tail), err, len(rest))
 	}
 }

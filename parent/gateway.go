@@ -280,12 +280,15 @@ func (g *Gateway) serveOn(ctx context.Context, w http.ResponseWriter, r *http.Re
 	// a Content-Length instead for an empty body whose head was not
 	// flushed, dropping trailers it was not told of before the head.
 	complete := peerDone(st) && len(st.Trailers()) == 0
-	if !complete {
-		x.fw.Flush()
-	} else if !body || held != nil {
-		// And head and body leave in one write (coalesce.go).
+	// Head and body leave in one write (coalesce.go) when the body's first
+	// bytes are already here: nothing waits for them.
+	joined := (complete || st.Buffered() > 0) && (!body || held != nil)
+	if joined {
 		x.fw.holdFront(r)
 		defer x.fw.releaseFront()
+	}
+	if !complete {
+		x.fw.flushHead(joined)
 	}
 	x.rec.ttfb = time.Since(arrived)
 	g.metrics.ttfb.Observe(x.rec.ttfb.Seconds())
