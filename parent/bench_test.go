@@ -210,14 +210,14 @@ func benchSluiceFront(b *testing.B, self string) {
 	for range 100 {
 		roundTrip()
 	}
-	before := len(l.conn(0))
+	before := l.count()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
 		roundTrip()
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(len(l.conn(0))-before)/float64(b.N), "front-writes/op")
+	b.ReportMetric(float64(l.count()-before)/float64(b.N), "front-writes/op")
 }
 
 func benchSluice(b *testing.B, self string, upload []byte, accessLog io.Writer) {
