@@ -30,7 +30,10 @@ func badHead(format string, args ...any) error {
 // ContentLength comes from the Content-Length header. Without one it is 0
 // with http.NoBody when the parent's head ended the stream (a GET), and -1
 // (unknown) when a body follows, as in net/http.
-func newRequest(ctx context.Context, st *ipc.Stream) (*http.Request, *requestBody, error) {
+//
+// The request body is body's storage, which the caller allocates with the
+// response's (see exchange).
+func newRequest(ctx context.Context, st *ipc.Stream, body *requestBody) (*http.Request, error) {
 	// Built on the stack and copied once by WithContext: a request made on
 	// the heap first would cost a second allocation.
 	req := http.Request{
@@ -63,23 +66,23 @@ func newRequest(ctx context.Context, st *ipc.Stream) (*http.Request, *requestBod
 		// pseudo-fields are ignored so that the parent may add some.
 	}
 	if req.Method == "" {
-		return nil, nil, badHead(":method is missing")
+		return nil, badHead(":method is missing")
 	}
 	if !isToken(req.Method) {
-		return nil, nil, badHead(":method %q is not an HTTP token", req.Method)
+		return nil, badHead(":method %q is not an HTTP token", req.Method)
 	}
 	if req.RequestURI == "" {
-		return nil, nil, badHead(":path is missing")
+		return nil, badHead(":path is missing")
 	}
 	u, err := url.ParseRequestURI(req.RequestURI)
 	if err != nil {
-		return nil, nil, badHead(":path %q: %v", req.RequestURI, err)
+		return nil, badHead(":path %q: %v", req.RequestURI, err)
 	}
 	req.URL = u
 	if haveProto {
 		var ok bool
 		if req.ProtoMajor, req.ProtoMinor, ok = http.ParseHTTPVersion(req.Proto); !ok {
-			return nil, nil, badHead(":proto %q is not an HTTP version such as HTTP/1.1", req.Proto)
+			return nil, badHead(":proto %q is not an HTTP version such as HTTP/1.1", req.Proto)
 		}
 	}
 	// As net/http does: the host lives in r.Host, not in the header.
@@ -92,11 +95,11 @@ func newRequest(ctx context.Context, st *ipc.Stream) (*http.Request, *requestBod
 		delete(req.Header, "Transfer-Encoding")
 	}
 	if req.ContentLength, err = contentLength(req.Header["Content-Length"]); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 
 	r := req.WithContext(ctx)
-	body := &requestBody{st: st, req: r}
+	*body = requestBody{st: st, req: r}
 	r.Body = body
 	if r.ContentLength == -1 && st.PeerEnded() {
 		r.ContentLength = 0
@@ -104,7 +107,7 @@ func newRequest(ctx context.Context, st *ipc.Stream) (*http.Request, *requestBod
 	if r.ContentLength == 0 {
 		r.Body = http.NoBody
 	}
-	return r, body, nil
+	return r, nil
 }
 
 // contentLength parses the Content-Length values of a request: -1 when there

@@ -69,8 +69,18 @@ var heldBufs = sync.Pool{New: func() any {
 	return &b
 }}
 
-func newResponse(st *ipc.Stream, req *http.Request, log *slog.Logger) *response {
-	return &response{st: st, req: req, log: log, header: make(http.Header), clen: -1}
+// exchange is what a request needs beyond its http.Request, in one
+// allocation: the response writer and the request body live as long as
+// each other.
+type exchange struct {
+	w    response
+	body requestBody
+}
+
+// initResponse makes x.w the response to req on st.
+func (x *exchange) initResponse(st *ipc.Stream, req *http.Request, log *slog.Logger) *response {
+	x.w = response{st: st, req: req, log: log, header: make(http.Header), clen: -1}
+	return &x.w
 }
 
 // heldBytes is the body held back so far.
@@ -231,7 +241,8 @@ func (w *response) sendHead(p []byte, final bool) error {
 	if final && bodyAllowed(w.status) && w.req.Method != http.MethodHead && w.snap.Get("Content-Length") == "" {
 		w.snap.Set("Content-Length", "0")
 	}
-	w.headErr = w.st.WriteHead(w.headFields(p), final)
+	var buf headBuf
+	w.headErr = w.st.WriteHead(w.headFields(&buf, p), final)
 	w.ended = final && w.headErr == nil
 	w.logHeadErr()
 	return w.headErr
@@ -270,7 +281,8 @@ func (w *response) sendWhole(trailers, report ipc.Fields) bool {
 	if w.req.Method == http.MethodHead {
 		body = nil
 	}
-	err := w.st.WriteResponse(w.headFields(held), body, withReport(trailers, report))
+	var buf headBuf
+	err := w.st.WriteResponse(w.headFields(&buf, held), body, withReport(trailers, report))
 	if err != nil && w.st.Context().Err() == nil {
 		return false
 	}
@@ -279,16 +291,27 @@ func (w *response) sendWhole(trailers, report ipc.Fields) bool {
 	return true
 }
 
+// headBufFields is how many fields a response head is built in without an
+// allocation: the status and a usual handler's headers.
+const headBufFields = 16
+
+// headBuf is the storage headFields builds a head in, on its caller's
+// stack: the stream encodes the head at once and keeps none of it.
+type headBuf struct {
+	fields [headBufFields]ipc.Field
+	keys   [headBufFields]string
+}
+
 // headFields is the response head: the status and the header as of
-// WriteHeader, with a Content-Type sniffed from p if there is none.
-func (w *response) headFields(p []byte) ipc.Fields {
+// WriteHeader, with a Content-Type sniffed from p if there is none. It is
+// built in buf while it fits.
+func (w *response) headFields(buf *headBuf, p []byte) ipc.Fields {
 	h := w.snap
 	if _, ok := h["Content-Type"]; !ok && len(p) > 0 && bodyAllowed(w.status) && h.Get("Content-Encoding") == "" {
 		h.Set("Content-Type", http.DetectContentType(p))
 	}
-	head := make(ipc.Fields, 0, 1+len(h))
-	head = append(head, ipc.Field{Name: ":status", Value: statusString(w.status)})
-	for _, k := range sortedKeys(h) {
+	head := append(buf.fields[:0], ipc.Field{Name: ":status", Value: statusString(w.status)})
+	for _, k := range appendSortedKeys(buf.keys[:0], h) {
 		if strings.HasPrefix(k, http.TrailerPrefix) || connectionHeader(k) {
 			continue
 		}
@@ -493,7 +516,11 @@ func statusString(code int) string {
 
 // sortedKeys returns h's keys in order, in one allocation.
 func sortedKeys(h http.Header) []string {
-	keys := make([]string, 0, len(h))
+	return appendSortedKeys(make([]string, 0, len(h)), h)
+}
+
+// appendSortedKeys appends h's keys to keys and sorts them.
+func appendSortedKeys(keys []string, h http.Header) []string {
 	for k := range h {
 		keys = append(keys, k)
 	}

@@ -81,6 +81,7 @@ func Serve(ctx context.Context, conn net.Conn, handler http.Handler, cfg *Config
 		log:         set.log,
 		budget:      stream.NewBudget(set.limit, set.high, set.low),
 		base:        ctx,
+		values:      context.WithoutCancel(ctx),
 		maxInFlight: set.maxInFlight,
 		maxStreams:  set.maxStreams,
 		sched:       set.ipc.Policy,
@@ -159,6 +160,7 @@ type server struct {
 	gate    *gate
 	metrics *metrics
 	base    context.Context // its values reach every request context
+	values  context.Context // base without its cancellation: the request contexts' parent
 
 	maxInFlight int        // as configured, 0 for automatic (the gate's limit may change since)
 	maxStreams  int        // the connection's stream limit
@@ -307,9 +309,10 @@ func (s *server) serveStream(st *ipc.Stream, t *ticket, measure bool) {
 	defer s.awaitEnd(st)
 	// The request context ends when the parent resets the stream (the
 	// client went away) or when the handler returns.
-	ctx, cancel := context.WithCancel(valuesFrom{st.Context(), s.base})
-	defer cancel()
-	req, body, err := newRequest(ctx, st)
+	ctx, cancel := s.requestContext(st)
+	defer cancel(nil)
+	x := new(exchange)
+	req, err := newRequest(ctx, st, &x.body)
 	if err != nil {
 		s.gate.withdraw(t)
 		s.gate.release(t)
@@ -343,12 +346,12 @@ func (s *server) serveStream(st *ipc.Stream, t *ticket, measure bool) {
 	if measure {
 		probe = startCPUProbe()
 	}
-	s.handle(st, req, s.handler, true, probe) // recovers the handler's panics
+	s.handle(st, req, s.handler, true, x, probe) // recovers the handler's panics
 	probe.stop()
 	pprof.SetGoroutineLabels(s.base)
-	cancel()
+	cancel(nil)
 	s.gate.leave(t)
-	body.drain()
+	x.body.drain()
 	s.awaitEnd(st)
 	s.gate.drained(t)
 	s.gate.release(t)
@@ -360,25 +363,27 @@ func (s *server) serveStream(st *ipc.Stream, t *ticket, measure bool) {
 func (s *server) serveAdmin(st *ipc.Stream) {
 	defer s.streams.Done()
 	defer s.awaitEnd(st)
-	ctx, cancel := context.WithCancel(valuesFrom{st.Context(), s.base})
-	defer cancel()
-	defer context.AfterFunc(s.gate.stopCtx, cancel)()
-	req, body, err := newRequest(ctx, st)
+	ctx, cancel := s.requestContext(st)
+	defer cancel(nil)
+	defer context.AfterFunc(s.gate.stopCtx, func() { cancel(nil) })()
+	x := new(exchange)
+	req, err := newRequest(ctx, st, &x.body)
 	if err != nil {
 		s.log.Warn("sluice worker: answering 400 to an admin stream", "stream", st.ID(), "err", err)
 		respondError(st, http.StatusBadRequest, "sluice worker: "+err.Error())
 		io.CopyN(io.Discard, st, maxDrain)
 		return
 	}
-	s.handle(st, req, s.admin, false, nil)
-	cancel()
-	body.drain()
+	s.handle(st, req, s.admin, false, x, nil)
+	cancel(nil)
+	x.body.drain()
 }
 
 // handle runs h and ends the response, whatever h did. user says h is the
-// user's handler (counted in the metrics), not the admin one.
-func (s *server) handle(st *ipc.Stream, req *http.Request, h http.Handler, user bool, probe *cpuProbe) {
-	w := newResponse(st, req, s.log)
+// user's handler (counted in the metrics), not the admin one; x holds the
+// response; probe, if not nil, measures h's CPU for the END to report.
+func (s *server) handle(st *ipc.Stream, req *http.Request, h http.Handler, user bool, x *exchange, probe *cpuProbe) {
+	w := x.initResponse(st, req, s.log)
 	w.probe = probe
 	defer func() {
 		v := recover()
@@ -550,19 +555,15 @@ func durationMicros(d time.Duration) uint32 {
 	return uint32(min(d.Microseconds(), math.MaxUint32))
 }
 
-// valuesFrom is a stream's context that also carries the values of Serve's
-// context, so that what the caller put there (a logger, a tracer) reaches
-// every handler, while cancellation stays the stream's alone: stopping Serve
-// lets running handlers finish.
-type valuesFrom struct {
-	context.Context                 // the stream's
-	values          context.Context // Serve's
-}
-
-// Value looks in the stream's context first, then in Serve's.
-func (c valuesFrom) Value(key any) any {
-	if v := c.Context.Value(key); v != nil {
-		return v
-	}
-	return c.values.Value(key)
+// requestContext is the context of a request on st: it carries the values
+// of Serve's context, so that what the caller put there (a logger, a tracer)
+// reaches every handler, while cancellation is the stream's alone (stopping
+// Serve lets running handlers finish): it ends with the stream's context,
+// with its cause, or when cancel is called. The stream ends it through
+// OnEnd: a context derived from the stream's would cost the stream's
+// context a children map and a done channel per request.
+func (s *server) requestContext(st *ipc.Stream) (context.Context, context.CancelCauseFunc) {
+	ctx, cancel := context.WithCancelCause(s.values)
+	st.OnEnd(cancel)
+	return ctx, cancel
 }

@@ -56,6 +56,9 @@ type Conn struct {
 	acceptReady chan struct{} // signalled when acceptQueue grows or goaway arrives
 
 	out outbox // frames and scheduler operations for the writer goroutine
+	// kick is out.kick as a func value made once: every stream's send
+	// queue notifies it, and a method value per stream would allocate.
+	kick func()
 
 	lastFrame atomic.Int64 // unix nanoseconds of the last inbound frame
 	rtt       atomic.Int64 // nanoseconds, last ping round trip
@@ -127,6 +130,7 @@ func newConn(nc net.Conn, cfg *Config, role connRole) (*Conn, error) {
 		c.log = slog.Default()
 	}
 	c.out.init()
+	c.kick = c.out.kick
 	c.lastFrame.Store(time.Now().UnixNano())
 	c.wg.Add(2)
 	go c.readLoop()
@@ -290,7 +294,7 @@ func (c *Conn) forget(st *Stream) {
 		delete(c.streams, st.id)
 	}
 	c.mu.Unlock()
-	st.cancel(context.Canceled)
+	st.end(context.Canceled)
 }
 
 func headFlags(end bool) frameFlags {
@@ -338,9 +342,12 @@ func (c *Conn) AcceptStream(ctx context.Context) (*Stream, error) {
 	for {
 		c.mu.Lock()
 		if len(c.acceptQueue) > 0 {
+			// Shifted rather than resliced, so that the queue keeps its
+			// storage and the next append costs no allocation.
 			st := c.acceptQueue[0]
-			c.acceptQueue[0] = nil
-			c.acceptQueue = c.acceptQueue[1:]
+			n := copy(c.acceptQueue, c.acceptQueue[1:])
+			c.acceptQueue[n] = nil
+			c.acceptQueue = c.acceptQueue[:n]
 			c.mu.Unlock()
 			return st, nil
 		}

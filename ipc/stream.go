@@ -60,6 +60,9 @@ type Stream struct {
 	trailers  Fields
 	endCode   Code // what our END carries, once End was called
 	endFields Fields
+	// endHook is OnEnd's function, until the context ends and it is
+	// called.
+	endHook func(cause error)
 }
 
 // newStream makes a stream in the given initial states; head is the peer's
@@ -90,7 +93,7 @@ func newStream(c *Conn, id uint32, send sendState, recv recvState, head Fields) 
 		recv:     recv,
 		head:     head,
 	}
-	st.sendq.SetNotify(c.out.kick)
+	st.sendq.SetNotify(c.kick)
 	// No notify on the receive queue: only the reader goroutine fills it,
 	// and it wakes the stream's reader in batches (reader.wakeAll); every
 	// other change (end, reset, failure) signals readable itself.
@@ -121,6 +124,37 @@ type streamParts struct {
 	sendq, recvq stream.Queue
 	sendWin      stream.SendWindow
 	recvWin      stream.RecvWindow
+}
+
+// OnEnd arranges for f to be called once the stream's context ends, with
+// its cause, from the goroutine that ends it; at once if it has ended. It is
+// context.AfterFunc without its allocations and without a goroutine: a
+// worker ends each request's context through it. A second call replaces
+// the function of the first if that was not called yet.
+func (st *Stream) OnEnd(f func(cause error)) {
+	st.mu.Lock()
+	if st.ctx.Err() == nil {
+		st.endHook = f
+		st.mu.Unlock()
+		return
+	}
+	st.mu.Unlock()
+	f(context.Cause(st.ctx))
+}
+
+// end ends the stream's context with cause, and calls OnEnd's function.
+// The context ends before the function is looked for, under st.mu, as
+// OnEnd looks at the context: either OnEnd sees the end, or end sees the
+// function. The caller must not hold st.mu.
+func (st *Stream) end(cause error) {
+	st.cancel(cause)
+	st.mu.Lock()
+	f := st.endHook
+	st.endHook = nil
+	st.mu.Unlock()
+	if f != nil {
+		f(context.Cause(st.ctx))
+	}
 }
 
 // ID is the stream's identifier on its connection.

@@ -185,6 +185,10 @@ func (st *Stream) PeerEnded() bool {
 	return st.readErr == io.EOF && st.recvq.Len() == 0
 }
 
+// Buffered is how many bytes of the peer's data have arrived and wait to be
+// read: a Read or CopyTo would take them without waiting.
+func (st *Stream) Buffered() int { return st.recvq.Len() }
+
 // Trailers are the fields of the peer's END frame, once Read returned io.EOF.
 func (st *Stream) Trailers() Fields {
 	st.mu.Lock()

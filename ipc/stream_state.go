@@ -168,7 +168,7 @@ func (st *Stream) terminate(err error, abortRecv, forget bool) {
 	// The stream's receive budget ends with it, even if its data stays
 	// readable: nothing more arrives, and it is held only until read.
 	st.recvWin.Drop()
-	st.cancel(err)
+	st.end(err)
 	st.signalReadable()
 	st.settleHead(err)
 	if forget {

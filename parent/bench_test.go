@@ -1,6 +1,7 @@
 package parent
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -139,10 +140,16 @@ func BenchmarkSmallRoundTrip(b *testing.B) {
 		defer f.Close()
 		benchSluice(b, self, nil, f)
 	})
+	// Through a real front: a loopback TCP connection served by
+	// net/http, as sluice serve does (LimitListener, ConnContext);
+	// front-writes/op counts the writes to the client's connection.
+	b.Run("sluice-front", func(b *testing.B) { benchSluiceFront(b, self) })
 	b.Run("net-http", func(b *testing.B) { benchNetHTTP(b, self) })
 }
 
-func benchSluice(b *testing.B, self string, upload []byte, accessLog io.Writer) {
+// benchGateway starts a Gateway with one worker process (this binary as
+// TestBenchHelperServer) and waits for it; the returned function stops it.
+func benchGateway(b *testing.B, self string, accessLog io.Writer) (*Gateway, func()) {
 	g, err := New(Config{
 		AccessLog: accessLog,
 		Workers:   1,
@@ -156,20 +163,66 @@ func benchSluice(b *testing.B, self string, upload []byte, accessLog io.Writer) 
 		b.Fatal(err)
 	}
 	g.Start()
-	defer func() {
+	stop := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := g.Shutdown(ctx); err != nil {
 			b.Error(err)
 		}
-	}()
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for len(g.pool.ids()) == 0 {
 		if time.Now().After(deadline) {
+			stop()
 			b.Fatal("the worker did not come up")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	return g, stop
+}
+
+func benchSluiceFront(b *testing.B, self string) {
+	g, stop := benchGateway(b, self, nil)
+	defer stop()
+	addr, l, stopFront := gwFront(b, g)
+	defer stopFront()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReaderSize(c, 64<<10)
+	req := []byte("GET /payload?size=4096 HTTP/1.1\r\nHost: bench\r\n\r\n")
+	roundTrip := func() {
+		if _, err := c.Write(req); err != nil {
+			b.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, err := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || n != benchBodySize {
+			b.Fatalf("got %d with %d bytes, %v", resp.StatusCode, n, err)
+		}
+	}
+	for range 100 {
+		roundTrip()
+	}
+	before := l.count()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		roundTrip()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(l.count()-before)/float64(b.N), "front-writes/op")
+}
+
+func benchSluice(b *testing.B, self string, upload []byte, accessLog io.Writer) {
+	g, stop := benchGateway(b, self, accessLog)
+	defer stop()
 	id := g.pool.ids()[0]
 	workerMallocs := func() float64 {
 		fams, err := g.scrapeWorker(context.Background(), id)

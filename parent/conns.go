@@ -91,11 +91,18 @@ func (l *countedListener) Accept() (net.Conn, error) {
 	return &countedConn{Conn: conn, conns: l.conns}, nil
 }
 
-// countedConn counts itself closed once, however often it is closed.
+// countedConn counts itself closed once, however often it is closed, and
+// can hold a small response's writes to pass them on in one (coalesce.go).
 type countedConn struct {
 	net.Conn
 	conns *connStats
 	once  sync.Once
+	// held is what the connection holds, while it holds (hold); owned by
+	// the goroutine serving its current request.
+	held *[]byte
+	// bufs and sending are an overflowing write's writev, fields so that
+	// it costs no allocation.
+	bufs, sending net.Buffers
 }
 
 func (c *countedConn) Close() error {

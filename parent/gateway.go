@@ -316,8 +316,15 @@ func (g *Gateway) serveOn(ctx context.Context, w http.ResponseWriter, r *http.Re
 	// a Content-Length instead for an empty body whose head was not
 	// flushed, dropping trailers it was not told of before the head.
 	complete := peerDone(st) && !hasTrailers(st.Trailers())
+	// Head and body leave in one write (coalesce.go) when the body's first
+	// bytes are already here: nothing waits for them.
+	joined := (complete || st.Buffered() > 0) && (!body || held != nil)
+	if joined {
+		x.fw.holdFront(r)
+		defer x.fw.releaseFront()
+	}
 	if !complete {
-		x.fw.Flush()
+		x.fw.flushHead(joined)
 	}
 	x.rec.ttfb = time.Since(arrived)
 	g.metrics.ttfb.Observe(x.rec.ttfb.Seconds())
@@ -537,10 +544,21 @@ type flushWriter struct {
 	// deadline was last moved.
 	timeout time.Duration
 	armed   time.Time
+	// front is the client's connection while it holds the response's
+	// writes, to pass them on in one at the flush (coalesce.go).
+	front *countedConn
 }
 
 func (f *flushWriter) Write(p []byte) (int, error) { f.keepSendDeadline(); return f.w.Write(p) }
-func (f *flushWriter) Flush() error                { f.keepSendDeadline(); return f.rc.Flush() }
+
+func (f *flushWriter) Flush() error {
+	f.keepSendDeadline()
+	err := f.rc.Flush()
+	if rerr := f.releaseFront(); err == nil {
+		err = rerr
+	}
+	return err
+}
 
 // exchange holds what one request needs beyond its handler's stack, reused
 // across requests: the request head, and the writer that CopyTo flushes

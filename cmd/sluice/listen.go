@@ -57,6 +57,7 @@ func listenFront(s *serveSettings, gw *parent.Gateway, log *slog.Logger) (*front
 	srv := &http.Server{
 		Handler:           gw,
 		ConnState:         gw.ConnState,
+		ConnContext:       gw.ConnContext,
 		ReadHeaderTimeout: s.headerTimeout,
 		IdleTimeout:       s.idleTimeout,
 		MaxHeaderBytes:    parent.ServerMaxHeaderBytes(int(s.maxHeaderBytes)),
