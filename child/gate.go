@@ -69,6 +69,9 @@ type gate struct {
 	// which none of the counts above include, and lightBlocked those of
 	// them waiting on their client.
 	light, lightBlocked int
+	// lightQueue holds the light streams waiting for the lane's bound or
+	// for memory, in arrival order (gate_light.go).
+	lightQueue []*ticket
 	queue               []*ticket // waiting, in arrival order
 	// held records that the limit held the head of the queue back since
 	// the controller last asked (takeHeld).
@@ -354,6 +357,7 @@ func (g *gate) block(t *ticket, waiting bool) {
 		t.blocked++
 		*blocked++
 		g.signalHeadLocked()
+		g.signalLightHeadLocked()
 	case t.blocked > 0:
 		t.blocked--
 		*blocked--

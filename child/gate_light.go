@@ -38,20 +38,27 @@ func (g *gate) lightAllowed() bool {
 }
 
 // admitLight is wait for a light stream: it blocks while the send budget is
-// high or the light handlers computing reach the limit, and fails like wait
-// when ctx ends or the gate stops.
+// high or the light handlers computing reach the lane's bound, and fails
+// like wait when ctx ends or the gate stops. Light streams that wait start
+// in arrival order, and only the first looks at the bound, as in the main
+// queue: a crowd of waiters that each woke to look would be, to the demand
+// measure, a crowd computing.
 func (g *gate) admitLight(ctx context.Context, t *ticket) error {
 	g.mu.Lock()
+	queued := false
 	for {
 		switch {
 		case g.stopped:
+			g.leaveLightQueueLocked(t, queued)
 			g.mu.Unlock()
 			return errStopping
 		case ctx.Err() != nil:
+			g.leaveLightQueueLocked(t, queued)
 			g.mu.Unlock()
 			return context.Cause(ctx)
 		case g.fixed:
 			// A hard cap came since the stream joined: it queues.
+			g.leaveLightQueueLocked(t, queued)
 			t.light = false
 			g.queue = append(g.queue, t)
 			if len(g.queue) == 1 {
@@ -60,24 +67,70 @@ func (g *gate) admitLight(ctx context.Context, t *ticket) error {
 			g.changedLocked()
 			g.mu.Unlock()
 			return g.wait(ctx, t)
+		case queued && g.lightQueue[0] != t:
+			g.mu.Unlock()
+			g.await(ctx, t, nil)
+			g.mu.Lock()
+			continue
 		case g.budget.High():
 			g.mu.Unlock()
 			g.waitLow(ctx)
 			g.mu.Lock()
 			continue
 		case !g.lightRoomLocked():
+			if !queued {
+				g.lightQueue = append(g.lightQueue, t)
+				queued = true
+				if g.lightQueue[0] != t {
+					continue
+				}
+			}
 			g.mu.Unlock()
 			poll := time.NewTimer(cpuPoll)
 			g.await(ctx, t, poll.C)
 			poll.Stop()
 			g.mu.Lock()
 			continue
+		case !queued && len(g.lightQueue) > 0:
+			// Others wait already: after them.
+			g.lightQueue = append(g.lightQueue, t)
+			queued = true
+			continue
 		}
+		g.leaveLightQueueLocked(t, queued)
 		g.light++
 		t.running = true
 		g.changedLocked()
 		g.mu.Unlock()
 		return nil
+	}
+}
+
+// leaveLightQueueLocked takes t out of the light queue if it is there, and
+// lets the next in line look at the bound.
+func (g *gate) leaveLightQueueLocked(t *ticket, queued bool) {
+	if !queued {
+		return
+	}
+	for i, q := range g.lightQueue {
+		if q == t {
+			n := copy(g.lightQueue[i:], g.lightQueue[i+1:])
+			g.lightQueue[i+n] = nil
+			g.lightQueue = g.lightQueue[:i+n]
+			break
+		}
+	}
+	g.signalLightHeadLocked()
+}
+
+// signalLightHeadLocked wakes the first light stream waiting, if any.
+func (g *gate) signalLightHeadLocked() {
+	if len(g.lightQueue) == 0 {
+		return
+	}
+	select {
+	case g.lightQueue[0].turn <- struct{}{}:
+	default:
 	}
 }
 
@@ -105,6 +158,7 @@ func (g *gate) leaveLight(t *ticket) {
 	g.lightBlocked -= t.blocked
 	t.blocked, t.running = 0, false
 	g.signalHeadLocked()
+	g.signalLightHeadLocked()
 	g.changedLocked()
 	g.mu.Unlock()
 }

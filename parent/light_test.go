@@ -49,12 +49,12 @@ func TestLightLanePassesTheCPULimit(t *testing.T) {
 	raw.peer.SendLoad(ipc.Load{Limit: 1})
 	gwUntil(t, "the gateway takes the report", func() bool { return raw.b.reported.Load() == 1 })
 
-	// First of its endpoint: not known, so measured. Its sample would go by
-	// the light lane, but the worker has not yet shown that it measures.
+	// First of its endpoint: not known, so measured, and as a sample it
+	// goes by the light lane.
 	first := e.getAsync("/api/items/17?verbose=1")
 	st := raw.accept(t)
-	if gwHint(st.Head(), fieldCost) != "" || gwHint(st.Head(), fieldMeasure) != "cpu" {
-		t.Fatalf("first request to a new worker: head %v; want it measured, not light", st.Head())
+	if gwHint(st.Head(), fieldCost) != "light" || gwHint(st.Head(), fieldMeasure) != "cpu" {
+		t.Fatalf("first request of an endpoint: head %v; want it a sample, by the light lane", st.Head())
 	}
 	gwAnswerCPU(t, st, "150")
 	r := gwRecv(t, first, "the first response")
@@ -121,7 +121,7 @@ func TestLightLanePassesTheCPULimit(t *testing.T) {
 		name string
 		want float64
 	}{
-		{"sluice_http_light_total", 2}, // a sample and one known light
+		{"sluice_http_light_total", 3}, // two samples and one known light
 		{"sluice_gateway_endpoints_measured", 2},
 		{"sluice_gateway_endpoints_light", 1},
 	} {
@@ -132,26 +132,37 @@ func TestLightLanePassesTheCPULimit(t *testing.T) {
 }
 
 // TestLightLaneNeedsAWorkerThatMeasures: a worker that has never reported a
-// CPU measure gets no light request, whatever the table learnt from others.
+// CPU measure gets no light request but a sample, which is how a worker is
+// found to measure, whatever the table learnt from others; once its samples
+// go unanswered, hardly any.
 func TestLightLaneNeedsAWorkerThatMeasures(t *testing.T) {
 	e := gwStart(t, Config{QueueTimeout: gwWait})
 	raw := e.addRawWorker(0)
 	// Taught by hand, as another worker would have.
 	c := e.g.costs.classify(gwRequest(t, "GET", e.url("/health"), nil))
 	e.g.costs.done(c, 10, true, true)
-	for range 3 {
+	samples := 0
+	for range 40 {
 		done := e.getAsync("/health")
 		st := raw.accept(t)
-		if gwHint(st.Head(), fieldCost) != "" {
-			t.Fatalf("a worker that never measured got a light request: %v", st.Head())
+		light, sample := gwHint(st.Head(), fieldCost) == "light", gwHint(st.Head(), fieldMeasure) == "cpu"
+		if light && !sample {
+			t.Fatalf("a worker that never measured got a light request that is no sample: %v", st.Head())
+		}
+		if sample {
+			samples++
 		}
 		gwAnswerCPU(t, st, "") // a worker that ignores the hints
 		if r := gwRecv(t, done, "the response"); r.err != nil || r.resp.StatusCode != 200 {
 			t.Fatalf("%v %v", r.err, r.resp)
 		}
 	}
-	if got := gwMetric(t, e.g, "sluice_http_light_total", nil); got != 0 {
-		t.Fatalf("%v light requests; want none", got)
+	// The three warm-up samples go unanswered; after them, 1 in 256.
+	if samples < costMaxMisses || samples > costMaxMisses+3 {
+		t.Fatalf("%d samples in 40 requests to a worker that never answers one; want about %d", samples, costMaxMisses)
+	}
+	if got := gwMetric(t, e.g, "sluice_http_light_total", nil); got != float64(samples) {
+		t.Fatalf("%v light requests; want only the %d samples", got, samples)
 	}
 }
 

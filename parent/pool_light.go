@@ -16,10 +16,14 @@ func maxStreamsOf(b *backend) int { return int(b.conn.PeerHello().MaxStreams) - 
 
 // acquireLight reserves a stream on the usable backend with the fewest
 // streams open, if one has a stream to spare, or returns nil. exclude is
-// skipped, as in acquire. The lane is closed under a hard cap (limit): the
-// cap means at most that many requests per worker, light or not. The caller
-// must release the backend with releaseLight.
-func (p *pool) acquireLight(exclude *backend) *backend {
+// skipped, as in acquire. Only backends whose workers have reported a
+// measure are picked, but for a sample (a request that asks for one), which
+// goes preferably to a worker that has not yet: that is how one is found
+// to measure, at the cost, for a worker that does not, of one light stream
+// it may hold at its gate now and then. The lane is closed under a hard cap
+// (limit): the cap means at most that many requests per worker, light or
+// not. The caller must release the backend with releaseLight.
+func (p *pool) acquireLight(exclude *backend, sample bool) *backend {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.draining || p.limit > 0 {
@@ -27,10 +31,18 @@ func (p *pool) acquireLight(exclude *backend) *backend {
 	}
 	var best *backend
 	for _, b := range p.backends {
-		if b == exclude || !usableLocked(b) || !b.measures.Load() || b.open >= maxStreamsOf(b) {
+		measures := b.measures.Load()
+		if b == exclude || !usableLocked(b) || !measures && !sample || b.open >= maxStreamsOf(b) {
 			continue
 		}
-		if best == nil || b.open < best.open {
+		switch {
+		case best == nil:
+			best = b
+		case sample && measures != best.measures.Load():
+			if !measures {
+				best = b
+			}
+		case b.open < best.open:
 			best = b
 		}
 	}
@@ -58,7 +70,7 @@ func (g *Gateway) acquireLight(c costClass, exclude *backend) (*backend, bool) {
 	if !c.light {
 		return nil, false
 	}
-	b := g.pool.acquireLight(exclude)
+	b := g.pool.acquireLight(exclude, c.measure)
 	if b == nil {
 		return nil, false
 	}
