@@ -72,7 +72,7 @@ type gate struct {
 	// lightQueue holds the light streams waiting for the lane's bound or
 	// for memory, in arrival order (gate_light.go).
 	lightQueue []*ticket
-	queue               []*ticket // waiting, in arrival order
+	queue      []*ticket // waiting, in arrival order
 	// held records that the limit held the head of the queue back since
 	// the controller last asked (takeHeld).
 	held    bool
@@ -427,7 +427,7 @@ func (g *gate) counts() gateCounts {
 }
 
 func (g *gate) countsLocked() gateCounts {
-	return gateCounts{inFlight: g.inFlight, waiting: len(g.queue), limit: g.limit,
+	return gateCounts{inFlight: g.inFlight, waiting: len(g.queue) + len(g.lightQueue), limit: g.limit,
 		blocked: g.blocked, draining: g.draining, light: g.light, fixed: g.fixed}
 }
 

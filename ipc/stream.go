@@ -34,7 +34,10 @@ type Stream struct {
 	// so that creditWait and headOnce fill the word after pendingWake: a
 	// stream's allocation keeps its size class.
 	waitHook func(waiting bool)
-	readable chan struct{} // a token whenever Read may make progress
+	// readWaitHook, if set (SetReadWaitHook), is told of the read waits
+	// in waitHook's place.
+	readWaitHook func(waiting bool)
+	readable     chan struct{} // a token whenever Read may make progress
 	// pendingWake is owned by the reader goroutine: the stream got data and
 	// its reader will be woken before the reader goroutine next blocks.
 	pendingWake bool

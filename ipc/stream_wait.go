@@ -33,6 +33,15 @@ func (st *Stream) SetWaitHook(fn func(waiting bool)) {
 	st.sendq.SetWaiter((*sendWaiter)(st))
 }
 
+// SetReadWaitHook sets fn to be told of the read waits (a Read, WriteTo or
+// CopyTo that blocks waiting for the peer's data) in the wait hook's place,
+// for an application that tells the two directions apart: a parent whose
+// copy waits on the worker's data while its body sender waits on the
+// worker's credit only because the client reads the response slowly. The
+// same rules as SetWaitHook's apply; nil gives the read waits back to the
+// wait hook.
+func (st *Stream) SetReadWaitHook(fn func(waiting bool)) { st.readWaitHook = fn }
+
 // sendWaiter is a Stream as its send queue's stream.Waiter.
 type sendWaiter Stream
 
@@ -61,7 +70,10 @@ func (st *Stream) sendWait(waiting bool) {
 // awaitReadable blocks until reading may make progress, telling the wait
 // hook if it has to wait.
 func (st *Stream) awaitReadable() {
-	hook := st.waitHook // one hook for the pair, whatever is set meanwhile
+	hook := st.readWaitHook // one hook for the pair, whatever is set meanwhile
+	if hook == nil {
+		hook = st.waitHook
+	}
 	if hook == nil {
 		<-st.readable
 		return

@@ -33,6 +33,9 @@ type frontConnKey struct{}
 // set it as the http.Server's ConnContext. Other connections (TLS, which
 // wraps them) are left as they are.
 func (g *Gateway) ConnContext(ctx context.Context, c net.Conn) context.Context {
+	if f, ok := c.(*framingConn); ok {
+		c = f.Conn // GuardFraming's watch reads; the writes are the counted conn's
+	}
 	if cc, ok := c.(*countedConn); ok {
 		return context.WithValue(ctx, frontConnKey{}, cc)
 	}

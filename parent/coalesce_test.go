@@ -34,9 +34,12 @@ func gwFront(t testing.TB, g *Gateway) (string, *smallCountingListener, func()) 
 		t.Fatal(err)
 	}
 	l := &smallCountingListener{Listener: raw}
-	srv := &http.Server{Handler: g, ConnContext: g.ConnContext}
+	// The chain sluice serve builds (cmd/sluice/listen.go): GuardFraming's
+	// watch over LimitListener's counted connections.
+	srv := &http.Server{Handler: g, ConnState: g.ConnState, ConnContext: g.ConnContext}
+	ln := g.GuardFraming(srv, g.LimitListener(l, 0))
 	done := make(chan struct{})
-	go func() { srv.Serve(g.LimitListener(l, 0)); close(done) }()
+	go func() { srv.Serve(ln); close(done) }()
 	return raw.Addr().String(), l, func() { srv.Close(); <-done }
 }
 

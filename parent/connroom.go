@@ -156,12 +156,21 @@ func (c *roomConn) setReusable(reusable bool) {
 // the oldest of them to make room for a new connection when it is full.
 // Set it as the front http.Server's ConnState. Without it, only
 // connections that have not sent a byte yet are closed for room.
+//
+// A connection stops being reusable at its next read of a byte, and also
+// when the server starts a request on it (StateActive): a pipelined request
+// already in the server's buffer is read with no read on the connection.
 func (g *Gateway) ConnState(c net.Conn, s http.ConnState) {
-	if s != http.StateIdle {
+	var reusable bool
+	switch s {
+	case http.StateIdle:
+		reusable = true
+	case http.StateActive, http.StateHijacked:
+	default:
 		return
 	}
 	if rc := findRoomConn(c); rc != nil {
-		rc.setReusable(true)
+		rc.setReusable(reusable)
 	}
 }
 

@@ -131,3 +131,46 @@ func TestConnLimitMakesRoom(t *testing.T) {
 		t.Errorf("no log line for the connections closed for room:\n%s", e.logs)
 	}
 }
+
+// TestConnLimitSparesAPipelinedRequest: a request pipelined behind another,
+// read with it in one segment, is running although no read followed the
+// first one's answer: its connection is not closed to make room.
+func TestConnLimitSparesAPipelinedRequest(t *testing.T) {
+	e := gwStart(t, Config{})
+	gate := make(chan struct{})
+	started := make(chan string, 8)
+	e.addWorker(0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started <- r.URL.Path
+		if r.URL.Path == "/busy" {
+			select {
+			case <-gate:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		io.WriteString(w, "ok "+r.URL.Path)
+	}), nil)
+	addr := gwLimited(t, e, 2)
+	piped := gwDial(t, addr)
+	io.WriteString(piped, "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /busy HTTP/1.1\r\nHost: x\r\n\r\n")
+	gwRecv(t, started, "/a")
+	gwRecv(t, started, "/busy")
+	silent := gwDial(t, addr)
+	late := gwDial(t, addr) // at the limit: closes silent, not piped
+	if !gwClosedByPeer(silent) {
+		t.Fatal("the silent connection was not closed to make room")
+	}
+	close(gate)
+	piped.SetReadDeadline(time.Now().Add(gwWait))
+	br := bufio.NewReader(piped)
+	for _, want := range []string{"ok /a", "ok /busy"} {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("the pipelined connection's response %q: %v", want, err)
+		}
+		if b, err := io.ReadAll(resp.Body); err != nil || string(b) != want {
+			t.Fatalf("the pipelined connection's response: %q %v; want %q", b, err, want)
+		}
+	}
+	late.Close()
+}

@@ -73,7 +73,11 @@ func (h *execHandle) exitSignal() (syscall.Signal, bool) {
 // killedExternally reports whether the worker, which has exited, was ended
 // by a signal from outside: one that a process does not raise against
 // itself (as SIGSEGV or SIGABRT are), that the parent did not send.
-func (p *process) killedExternally() bool {
+//
+// sentBefore is the signals the parent had sent it before it began to stop
+// it (sentSignals): stopping a worker the parent found dead sends it a
+// SIGTERM, which must not make an outside SIGTERM look like the parent's.
+func (p *process) killedExternally(sentBefore uint64) bool {
 	th, ok := p.h.(*trackedHandle)
 	if !ok {
 		return false
@@ -83,7 +87,7 @@ func (p *process) killedExternally() bool {
 		return false
 	}
 	sig, ok := es.exitSignal()
-	if !ok || sig <= 0 || sig >= 64 || th.sent.Load()&(1<<uint(sig)) != 0 {
+	if !ok || sig <= 0 || sig >= 64 || sentBefore&(1<<uint(sig)) != 0 {
 		return false
 	}
 	switch sig {
@@ -91,6 +95,15 @@ func (p *process) killedExternally() bool {
 		return true
 	}
 	return false
+}
+
+// sentSignals is the set of signals the parent has sent the worker so far,
+// a bit per signal number.
+func (p *process) sentSignals() uint64 {
+	if th, ok := p.h.(*trackedHandle); ok {
+		return th.sent.Load()
+	}
+	return 0
 }
 
 // killedDelays is a slot's restart delay after external kills.

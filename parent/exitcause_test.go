@@ -144,12 +144,16 @@ func TestExitcauseKilledExternally(t *testing.T) {
 			h.signal(c.sent)
 		}
 		p := &process{h: h}
-		if got := p.killedExternally(); got != c.want {
+		before := p.sentSignals()
+		// Stopping it afterwards, as the supervisor does with a worker
+		// found dead, sends SIGTERM: that must not change the verdict.
+		h.signal(syscall.SIGTERM)
+		if got := p.killedExternally(before); got != c.want {
 			t.Errorf("ended by %v, parent sent %v: external %v; want %v", c.sig, c.sent, got, c.want)
 		}
 	}
 	// A handle that cannot tell its signal is never taken for killed.
-	if (&process{h: &trackedHandle{workerHandle: gwExitedHandle{}}}).killedExternally() {
+	if (&process{h: &trackedHandle{workerHandle: gwExitedHandle{}}}).killedExternally(0) {
 		t.Error("a handle without a wait status reports an external kill")
 	}
 }

@@ -53,8 +53,11 @@ var errWorkerTimeout = errors.New("the worker sent no response head within the w
 // Before the response head the header timeout runs from the stream's
 // opening and starts over at each sign of progress (a piece of body taken,
 // credit granted); after it, the idle timeout runs while the stream waits
-// on the worker (its wait hook). Neither runs while the body sender waits
-// on the client.
+// on the worker's data (its read wait hook). Neither runs while the body
+// sender waits on the client; and after the head the body sender's waits
+// for the worker's credit do not count: a worker blocked writing a
+// response that a slow client reads (a full-duplex echo) takes no body
+// meanwhile, and is not stalled.
 type progressWatch struct {
 	head, idle time.Duration
 
@@ -67,8 +70,9 @@ type progressWatch struct {
 	reading bool
 	// waits counts the stream's waits on the worker under way (its wait
 	// hook: a response copy waiting for data, a body write waiting for
-	// credit); both directions may wait at once.
-	waits int
+	// credit); both directions may wait at once. readWaits counts those
+	// of the response copy alone.
+	waits, readWaits int
 	// deadline is when the armed timeout runs out, of kind armed
 	// (stallNone: disarmed).
 	deadline time.Time
@@ -77,9 +81,9 @@ type progressWatch struct {
 	fired int
 	// hook and fire are waiting and expire as func values, and body the
 	// body's reader, made once per exchange rather than per attempt.
-	hook func(on bool)
-	fire func()
-	body watchedBody
+	hook, readHook func(on bool)
+	fire           func()
+	body           watchedBody
 }
 
 // start watches st with the gateway's worker timeouts, which start with
@@ -91,15 +95,16 @@ func (w *progressWatch) start(st *ipc.Stream, head, idle time.Duration) {
 	// in a pool, and a timer belongs to the goroutine group (a synctest
 	// bubble) that made it.
 	w.head, w.idle, w.st, w.timer = head, idle, nil, nil
-	w.gotHead, w.reading, w.waits, w.armed, w.fired = false, false, 0, stallNone, stallNone
+	w.gotHead, w.reading, w.waits, w.readWaits, w.armed, w.fired = false, false, 0, 0, stallNone, stallNone
 	if head <= 0 && idle <= 0 {
 		return
 	}
 	w.st = st
 	if w.hook == nil {
-		w.hook, w.fire = w.waiting, w.expire
+		w.hook, w.readHook, w.fire = w.waiting, w.readWaiting, w.expire
 	}
 	st.SetWaitHook(w.hook)
+	st.SetReadWaitHook(w.readHook)
 	w.updateLocked(true)
 }
 
@@ -135,6 +140,20 @@ func (w *progressWatch) waiting(on bool) {
 	w.updateLocked(!on || w.waits == 1)
 }
 
+// readWaiting is the stream's read wait hook: the response copy waiting
+// for the worker's data. It counts as a wait, and is the only kind the
+// idle timeout runs for.
+func (w *progressWatch) readWaiting(on bool) {
+	w.mu.Lock()
+	if on {
+		w.readWaits++
+	} else {
+		w.readWaits = max(0, w.readWaits-1)
+	}
+	w.mu.Unlock()
+	w.waiting(on)
+}
+
 // readingBody tells the watch that the body sender waits on the client
 // (on), or got a piece of body from it: the worker took the last one.
 func (w *progressWatch) readingBody(on bool) {
@@ -155,7 +174,7 @@ func (w *progressWatch) updateLocked(restart bool) {
 	case w.reading:
 	case !w.gotHead:
 		want, d = stallHead, w.head
-	case w.waits > 0:
+	case w.readWaits > 0:
 		want, d = stallIdle, w.idle
 	}
 	if want == stallNone || d <= 0 {
@@ -244,6 +263,14 @@ func (g *Gateway) workerStalled(r *http.Request, b *backend, x *exchange, kind i
 	if kind == stallIdle {
 		timeout = g.cfg.WorkerIdleTimeout
 	}
+	if kind == stallHead && queuedAtGate(b) {
+		// Its gate holds streams back (the CPUs or its memory budget are
+		// taken): the worker is alive and busy, not stalled; the request
+		// still gets its 504.
+		g.slowClients.warn("worker_timeout", "worker header timeout on a stream of a worker whose gate holds streams back; not replaced",
+			"worker", b.id, "pid", b.pid, "after", timeout, "request_id", x.rec.reqID)
+		return
+	}
 	if g.pool.stall(b) {
 		g.log.Warn("worker made no progress on a stream; it gets no more requests and is replaced",
 			"worker", b.id, "pid", b.pid, "timeout", stallKinds[kind], "after", timeout, "method", r.Method, "path", r.URL.Path, "request_id", x.rec.reqID)
@@ -251,6 +278,14 @@ func (g *Gateway) workerStalled(r *http.Request, b *backend, x *exchange, kind i
 	}
 	g.slowClients.warn("worker_timeout", "worker timeout on a stream of a worker already being replaced",
 		"worker", b.id, "pid", b.pid, "timeout", stallKinds[kind], "after", timeout, "request_id", x.rec.reqID)
+}
+
+// queuedAtGate reports whether b's worker said in its last load report that
+// streams wait at its admission gate: a head that does not come is then
+// the queue's doing, not a worker that stopped.
+func queuedAtGate(b *backend) bool {
+	l, _ := b.conn.PeerLoad()
+	return l.Waiting > 0
 }
 
 // answerWorkerTimeout answers 504 to a request whose worker sent no head

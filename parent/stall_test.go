@@ -1,6 +1,7 @@
 package parent
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -283,6 +284,20 @@ func TestWorkerTimeoutsProgressAndStall(t *testing.T) {
 				w.(http.Flusher).Flush()
 			}
 		})
+		// /echo: the body back as it comes, full duplex.
+		mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
+			buf := make([]byte, 32<<10)
+			for {
+				n, err := r.Body.Read(buf)
+				if n > 0 {
+					w.Write(buf[:n])
+					w.(http.Flusher).Flush()
+				}
+				if err != nil {
+					return
+				}
+			}
+		})
 		mux.HandleFunc("/upload", func(w http.ResponseWriter, r *http.Request) {
 			n, err := io.Copy(io.Discard, r.Body)
 			fmt.Fprint(w, n, err)
@@ -316,6 +331,14 @@ func TestWorkerTimeoutsProgressAndStall(t *testing.T) {
 		rec = &pausingRecorder{supRecorder: newSupRecorder()}
 		if aborted := e.serveWith(rec, httptest.NewRequest("POST", "/upload", pr)); aborted || rec.code != 200 || rec.body.String() != "307200 <nil>" {
 			t.Fatalf("a paused upload: %d %q, aborted %v; want 200 and its 307200 bytes", rec.code, rec.body.String(), aborted)
+		}
+		// A client that pauses reading an echo of its upload: the worker
+		// blocks writing the response, takes no more body, and the body
+		// sender waits for its credit. The worker is not stalled.
+		rec = &pausingRecorder{supRecorder: newSupRecorder(), pause: 5 * timeout, at: 3}
+		upload := bytes.Repeat([]byte("e"), 24<<20)
+		if aborted := e.serveWith(rec, httptest.NewRequest("POST", "/echo", bytes.NewReader(upload))); aborted || rec.code != 200 || rec.body.Len() != len(upload) {
+			t.Fatalf("an echo to a client that paused: %d, %d bytes, aborted %v; want all of a 200", rec.code, rec.body.Len(), aborted)
 		}
 		if n := gwMetric(t, e.g, "sluice_worker_timeouts_total", nil); n != 0 || e.g.Status().Workers[0].Restarts != 0 {
 			t.Fatalf("%v worker timeouts, %+v, for progress and slow clients; want none", n, e.g.Status().Workers[0])

@@ -150,13 +150,14 @@ func (s *supervisor) run(sl *slot) {
 			cur.terminate(s.cfg.KillGrace)
 		}
 		s.pool.remove(sl.backend)
+		sentBefore := cur.sentSignals()
 		cur.stop(s.cfg.StopTimeout)
 		uptime := time.Since(cur.started)
 		if uptime > stableUptime {
 			delay = s.cfg.RestartDelay
 		}
 		wait := delay
-		if ev == eventDied && cur.killedExternally() {
+		if ev == eventDied && cur.killedExternally(sentBefore) {
 			// Not the worker's doing: its own backoff stays as it was
 			// (exitcause.go).
 			reason = restartKilled
