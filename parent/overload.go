@@ -10,8 +10,9 @@ import (
 //
 // A queue is overloaded when it has not been empty for a whole interval
 // and, over that interval, more requests came to it (queued or refused)
-// than the workers finished, by more than the reserve: the requests in the
-// gateway, waiting or being served, grew. While it is, a
+// than both left it with a worker and the workers finished, by more than
+// the reserve: the queue grew, and so did the requests in the gateway,
+// waiting or being served. While it is, a
 // request that finds the reserve full waits only as long as the queue is
 // expected to reach it within the target, and is refused at once when it
 // would not: a 503 in milliseconds instead of at the queue timeout. The
@@ -28,12 +29,14 @@ import (
 // Growth, not a standing queue alone, is what counts: a burst (fifty
 // exports at once) or a closed loop of patient clients keeps the queue
 // standing for seconds while nothing more arrives than leaves, and is
-// served whole within the queue timeout, as before. Growth is measured
-// against the requests finished, not those the queue let go: the two
-// differ whenever the workers' allowance moves (a worker's CPU limit
-// halves, a response starts draining), and over a window shorter than a
-// request takes, the queue alone grows and shrinks by those moves while
-// the clients in a closed loop stay as many as they were.
+// served whole within the queue timeout, as before. Growth must show both
+// against the requests the queue let go and against those the workers
+// finished, because the two differ whenever the workers' allowance moves:
+// when a worker's CPU limit halves, the queue alone grows over a window
+// shorter than a request takes, while the clients of a closed loop stay as
+// many as they were; when its handlers block on slow clients and its
+// allowance grows, requests leave the queue as fast as they come while
+// none finishes for minutes.
 
 // windowSlots is how many slots the interval is cut into: the window slides
 // by a tenth of the interval, so that a burst that came at once falls out
@@ -80,9 +83,9 @@ type queueControl struct {
 // slotCounts is one slot of the window.
 type slotCounts struct {
 	// offered counts the requests that found no worker with room (queued
-	// or refused at once); finished the requests that workers finished
-	// (light ones aside).
-	offered, finished int
+	// or refused at once); left those that left the queue with one;
+	// finished the requests that workers finished (light ones aside).
+	offered, left, finished int
 	// granted counts every request routed (at once or from the queue),
 	// refused every one answered 503.
 	granted, refused int
@@ -122,13 +125,16 @@ func (q *queueControl) advance(now time.Time) {
 	q.curStart = q.curStart.Add(time.Duration(n) * slot)
 }
 
-// window sums the slots of the last interval.
-func (q *queueControl) window() (offered, finished int) {
+// window sums the slots of the last interval: what came, and the larger of
+// what left the queue and what the workers finished.
+func (q *queueControl) window() (offered, gone int) {
+	left, finished := 0, 0
 	for _, s := range q.slots {
 		offered += s.offered
+		left += s.left
 		finished += s.finished
 	}
-	return offered, finished
+	return offered, max(left, finished)
 }
 
 // noteLen records the queue's length after a change.
@@ -148,10 +154,13 @@ func (q *queueControl) offer(now time.Time) {
 	q.slots[q.cur].offered++
 }
 
-// grant counts a request routed to a worker, at once or from the queue.
-func (q *queueControl) grant(now time.Time) {
+// grant counts a request routed to a worker; fromQueue if it waited.
+func (q *queueControl) grant(now time.Time, fromQueue bool) {
 	q.advance(now)
 	q.slots[q.cur].granted++
+	if fromQueue {
+		q.slots[q.cur].left++
+	}
 }
 
 // finish counts a request a worker finished.
@@ -173,19 +182,19 @@ func (q *queueControl) update(now time.Time, queued, reserve int) (overloaded, e
 		return false, false
 	}
 	q.advance(now)
-	offered, finished := q.window()
+	offered, gone := q.window()
 	switch {
 	case !q.overloaded:
 		// The window's slots start at their own boundaries: a burst
 		// that came just before one stays in the window until a slot
 		// after the interval, so standing must last that slot too.
 		standing := !q.nonEmptySince.IsZero() && now.Sub(q.nonEmptySince) >= q.interval+q.interval/windowSlots
-		if standing && offered > finished+reserve {
+		if standing && offered > gone+reserve {
 			q.overloaded, q.overloadedAt = true, now
 			q.overloads++
 			return true, true
 		}
-	case offered <= finished || queued == 0 && now.Sub(q.emptySince) >= q.interval:
+	case offered <= gone || queued == 0 && now.Sub(q.emptySince) >= q.interval:
 		q.overloaded = false
 		q.overloadedFor += now.Sub(q.overloadedAt)
 	}

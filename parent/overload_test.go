@@ -32,7 +32,7 @@ func (c *controlAt) arrive(d time.Duration) {
 // request finishing has just freed.
 func (c *controlAt) serve(d time.Duration) {
 	c.q.finish(c.at(d))
-	c.q.grant(c.at(d))
+	c.q.grant(c.at(d), true)
 	c.queue--
 	c.q.noteLen(c.at(d), c.queue)
 }
@@ -124,12 +124,31 @@ func TestControlAllowanceMovesAreNotOverload(t *testing.T) {
 		// It recovers: two are let go at once.
 		d += 60 * ms
 		for range 2 {
-			c.q.grant(c.at(d))
+			c.q.grant(c.at(d), true)
 			c.queue--
 			c.q.noteLen(c.at(d), c.queue)
 		}
 		if c.overloaded(d) {
 			t.Fatalf("overloaded at %v, %d waiting", d, c.queue)
+		}
+	}
+}
+
+// TestControlDrainedBurstIsNotOverload: two hundred slow clients arrive over
+// 400 ms while the workers' allowance grows as their handlers block on them:
+// each leaves the queue almost as it comes, and none finishes for minutes.
+// The requests in the gateway grow, but the queue does not: not overload.
+func TestControlDrainedBurstIsNotOverload(t *testing.T) {
+	c := newControlAt()
+	c.arrive(0)
+	for i := range 200 {
+		d := time.Duration(i) * 2 * ms
+		c.arrive(d)
+		c.q.grant(c.at(d+ms), true) // the one ahead of it leaves
+		c.queue--
+		c.q.noteLen(c.at(d+ms), c.queue)
+		if c.overloaded(d + ms) {
+			t.Fatalf("overloaded at %v, %d waiting, by a burst that leaves as it comes", d+ms, c.queue)
 		}
 	}
 }
@@ -205,7 +224,7 @@ func grantsAt(q *queueControl, t0 time.Time, rate float64, span time.Duration) t
 	step := time.Duration(float64(time.Second) / rate)
 	t := t0
 	for ; t.Sub(t0) < span; t = t.Add(step) {
-		q.grant(t)
+		q.grant(t, false)
 	}
 	return t
 }

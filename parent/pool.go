@@ -127,7 +127,7 @@ func (p *pool) acquire(ctx context.Context, timeout time.Duration, exclude *back
 	}
 	if b := p.pickLocked(exclude); b != nil {
 		b.take()
-		p.control.grant(now)
+		p.control.grant(now, false)
 		p.mu.Unlock()
 		return b, nil
 	}
@@ -432,7 +432,7 @@ func (p *pool) dispatchLocked() {
 		w.got <- b
 		p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
 		now := time.Now()
-		p.control.grant(now)
+		p.control.grant(now, true)
 		p.noteQueueLocked(now)
 	}
 }
