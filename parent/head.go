@@ -58,15 +58,22 @@ func appendRequestHead(f ipc.Fields, r *http.Request) ipc.Fields {
 		ipc.Field{Name: ":proto", Value: r.Proto},
 	)
 	connection := r.Header["Connection"]
+	sentLength := false
 	for name, values := range r.Header {
 		if isHop(name, connection) {
+			continue
+		}
+		if name == "Content-Length" {
+			// As net/http read it, in one canonical field: "00", or the
+			// same length twice, must not reach the worker as it came.
+			sentLength = true
 			continue
 		}
 		for _, v := range values {
 			f = append(f, ipc.Field{Name: name, Value: v})
 		}
 	}
-	if r.ContentLength > 0 && r.Header.Get("Content-Length") == "" {
+	if r.ContentLength > 0 || sentLength && r.ContentLength == 0 {
 		f = append(f, ipc.Field{Name: "Content-Length", Value: strconv.FormatInt(r.ContentLength, 10)})
 	}
 	return f
