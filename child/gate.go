@@ -167,11 +167,17 @@ func newGate(limit int, fixed bool, budget *stream.Budget, demand func() int, on
 // in which their goroutines run.
 func (g *gate) join(light bool) *ticket {
 	t := g.tickets.Get().(*ticket)
-	if !g.gated || light && g.lightAllowed() {
-		t.light = g.gated
+	if !g.gated {
 		return t
 	}
 	g.mu.Lock()
+	if light && !g.fixed {
+		// The light lane (gate_light.go): automatic mode only, a hard
+		// cap meaning at most that many handlers, light or not.
+		t.light = true
+		g.mu.Unlock()
+		return t
+	}
 	g.queue = append(g.queue, t)
 	if len(g.queue) == 1 {
 		g.signalHeadLocked()

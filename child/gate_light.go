@@ -29,14 +29,6 @@ import (
 // and a light stream that has not started when one is set queues like any
 // other.
 
-// lightAllowed reports whether a stream marked light may take the light
-// lane now.
-func (g *gate) lightAllowed() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.gated && !g.fixed
-}
-
 // admitLight is wait for a light stream: it blocks while the send budget is
 // high or the light handlers computing reach the lane's bound, and fails
 // like wait when ctx ends or the gate stops. Light streams that wait start
