@@ -19,12 +19,19 @@ import (
 // queue is back to normal once, over a whole interval, no more came than
 // left.
 //
-// The reserve is one waiting request, CoDel's rule of never dropping the
-// last packet: a worker that frees a slot finds a request ready, so
-// refusing costs no throughput. That request is at most about one
-// completion old, so first come first served serves clients that are
-// still there, and adaptive LIFO would buy nothing: it would serve the
-// newest and refuse the oldest after they waited, a slow 503.
+// Which requests an overloaded queue holds (pool_hold.go): those for which
+// a worker is expected to free a slot soon, from when the streams it has
+// open started and how long streams take. A worker that frees a slot then
+// finds a request ready, so refusing the others costs no throughput, and
+// the one held waits a fraction of a service time, where a request held
+// whatever the forecast (CoDel's rule of never dropping the last packet,
+// the reserve) may wait a whole one when the slots were all just taken.
+// The hold spans a few arrivals, so that a request comes within it, and at
+// most half a service time. Until a service time is measured, the queue
+// holds the reserve, one request. A held request is at most a fraction of
+// a service old, so first come first served serves clients that are still
+// there, and adaptive LIFO would buy nothing: it would serve the newest and
+// refuse the oldest after they waited, a slow 503.
 //
 // Growth, not a standing queue alone, is what counts: a burst (fifty
 // exports at once) or a closed loop of patient clients keeps the queue
@@ -43,10 +50,20 @@ import (
 // of it one interval later.
 const windowSlots = 10
 
-// rateTau smooths the grant and refusal rates behind Retry-After and the
-// expected wait: long enough to span several completions of requests that
-// take a second, short enough to follow a change of load.
+// rateTau smooths the grant, offer and refusal rates behind Retry-After and
+// the expected wait: long enough to span several completions of requests
+// that take a second, short enough to follow a change of load.
 const rateTau = time.Second
+
+// serviceWeight is the weight of each stream's duration in the service
+// time estimate, as TCP's smoothed round-trip time weighs each sample.
+const serviceWeight = 1.0 / 8
+
+// holdArrivals is how many arrivals, at the rate requests have been
+// finding no room, the hold spans: with arrivals at random, one comes
+// within three mean gaps 19 times in 20 (e^-3), so a slot that frees is
+// rarely left idle.
+const holdArrivals = 3
 
 // queueControl is the wait queue's overload state. It is owned by the pool
 // and used with pool.mu held; every method takes the time, so that its
@@ -76,8 +93,12 @@ type queueControl struct {
 	// overloads counts the times the queue became overloaded.
 	overloads int
 
-	// grantRate and refusalRate are per second, smoothed over rateTau.
-	grantRate, refusalRate float64
+	// grantRate, offerRate and refusalRate are per second, smoothed over
+	// rateTau.
+	grantRate, offerRate, refusalRate float64
+	// service estimates how long a stream holds its slot, from the
+	// durations of those that ended (noteService); 0 before the first.
+	service time.Duration
 }
 
 // slotCounts is one slot of the window.
@@ -111,6 +132,7 @@ func (q *queueControl) advance(now time.Time) {
 	for i := int64(0); i < n && i < windowSlots; i++ {
 		s := &q.slots[q.cur]
 		q.grantRate += alpha * (float64(s.granted)*perSecond - q.grantRate)
+		q.offerRate += alpha * (float64(s.offered)*perSecond - q.offerRate)
 		q.refusalRate += alpha * (float64(s.refused)*perSecond - q.refusalRate)
 		q.cur = (q.cur + 1) % windowSlots
 		q.slots[q.cur] = slotCounts{}
@@ -120,6 +142,7 @@ func (q *queueControl) advance(now time.Time) {
 		// been folded.
 		decay := math.Pow(1-alpha, float64(n-windowSlots))
 		q.grantRate *= decay
+		q.offerRate *= decay
 		q.refusalRate *= decay
 	}
 	q.curStart = q.curStart.Add(time.Duration(n) * slot)
@@ -169,6 +192,32 @@ func (q *queueControl) finish(now time.Time) {
 	q.slots[q.cur].finished++
 }
 
+// noteService takes the duration of a stream that ended into the service
+// time estimate.
+func (q *queueControl) noteService(d time.Duration) {
+	if q.service == 0 {
+		q.service = max(d, 1)
+		return
+	}
+	q.service += time.Duration(serviceWeight * float64(d-q.service))
+	q.service = max(q.service, 1)
+}
+
+// hold is how soon a slot must be expected to free for an overloaded queue
+// to hold a request for it: a few arrivals (holdArrivals), at most half a
+// service time, at least the target.
+func (q *queueControl) hold() time.Duration {
+	h := q.service / 2
+	if q.offerRate > 0 {
+		// Compared as floats: a rate decayed to almost nothing would
+		// overflow a Duration.
+		if gaps := holdArrivals / q.offerRate; gaps < h.Seconds() {
+			h = time.Duration(gaps * float64(time.Second))
+		}
+	}
+	return max(h, q.target)
+}
+
 // refuse counts a request answered 503.
 func (q *queueControl) refuse(now time.Time) {
 	q.advance(now)
@@ -202,10 +251,22 @@ func (q *queueControl) update(now time.Time, queued, reserve int) (overloaded, e
 }
 
 // wait is how long a request that finds position requests ahead of it may
-// wait, given timeout, the queue timeout; 0 means it is refused at once.
-// Call update first.
-func (q *queueControl) wait(position, reserve int, timeout time.Duration) time.Duration {
-	if !q.overloaded || position < reserve {
+// wait, given timeout, the queue timeout, and f, when the pool expects a
+// slot to free for it; 0 means it is refused at once. Call update first.
+func (q *queueControl) wait(position, reserve int, timeout time.Duration, f slotForecast) time.Duration {
+	if !q.overloaded {
+		return timeout
+	}
+	if f.known && q.service > 0 {
+		if f.in > q.hold() {
+			return 0
+		}
+		// Held, it waits its turn: refused after a wait, it would be a
+		// slow 503, and a forecast that was wrong (a stream longer
+		// than the others) makes the next one see that stream due now.
+		return timeout
+	}
+	if position < reserve {
 		return timeout
 	}
 	// It is served at the grant after those ahead of it have theirs

@@ -214,7 +214,7 @@ func TestControlOff(t *testing.T) {
 			t.Fatalf("overloaded at %v with the control off", d)
 		}
 	}
-	if w := c.q.wait(500, 2, time.Second); w != time.Second {
+	if w := c.q.wait(500, 2, time.Second, slotForecast{}); w != time.Second {
 		t.Fatalf("wait %v; want the queue timeout", w)
 	}
 }
@@ -265,7 +265,7 @@ func TestControlWait(t *testing.T) {
 		{"nothing drains", none, 1, 0},
 		{"a rate decayed to almost nothing", queueControl{target: 5 * ms, overloaded: true, grantRate: 1e-12}, 1, 0},
 	} {
-		if got := tc.q.wait(tc.position, 1, 30*time.Second); got != tc.want {
+		if got := tc.q.wait(tc.position, 1, 30*time.Second, slotForecast{}); got != tc.want {
 			t.Errorf("%s: wait %v; want %v", tc.name, got, tc.want)
 		}
 	}

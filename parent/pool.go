@@ -67,6 +67,10 @@ type backend struct {
 	// pool.mu.
 	stuck   bool
 	stalled chan struct{}
+	// starts holds when each of its streams that count against its
+	// allowance (not light ones) was granted, oldest first, for the
+	// forecast of an overloaded queue (pool_hold.go). Guarded by pool.mu.
+	starts []time.Time
 }
 
 // waiter is a request queued for a slot, first come first served.
@@ -77,6 +81,9 @@ type waiter struct {
 	got   chan *backend
 	err   error
 	since time.Time
+	// grantedAt is when its grant was sent (guarded by pool.mu): a grant
+	// its client leaves unused is given back by it (untakeHeavy).
+	grantedAt time.Time
 }
 
 // pool routes requests to backends with spare capacity and queues the rest
@@ -126,7 +133,7 @@ func (p *pool) acquire(ctx context.Context, timeout time.Duration, exclude *back
 		return nil, errDraining
 	}
 	if b := p.pickLocked(exclude); b != nil {
-		b.take()
+		b.takeHeavy(now)
 		p.control.grant(now, false)
 		p.mu.Unlock()
 		return b, nil
@@ -138,9 +145,11 @@ func (p *pool) acquire(ctx context.Context, timeout time.Duration, exclude *back
 	// what comes then; the queue timeout bounds the wait.
 	routable := p.routableLocked()
 	reserve := p.reserveLocked()
+	overloaded := false
 	if routable {
 		p.control.offer(now)
-		if _, entered := p.control.update(now, len(p.waiters), reserve); entered {
+		var entered bool
+		if overloaded, entered = p.control.update(now, len(p.waiters), reserve); entered {
 			p.cutLocked(now, reserve)
 		}
 	}
@@ -151,7 +160,11 @@ func (p *pool) acquire(ctx context.Context, timeout time.Duration, exclude *back
 	}
 	wait := timeout
 	if routable {
-		wait = p.control.wait(len(p.waiters), reserve, timeout)
+		var f slotForecast
+		if overloaded {
+			f = p.forecastLocked(now, len(p.waiters), exclude)
+		}
+		wait = p.control.wait(len(p.waiters), reserve, timeout, f)
 	}
 	if wait == 0 {
 		p.control.refuse(now)
@@ -221,8 +234,7 @@ func (p *pool) acquire(ctx context.Context, timeout time.Duration, exclude *back
 		p.waited(waitServed, w)
 		return b, nil
 	}
-	b.open--
-	b.served--
+	b.untakeHeavy(w.grantedAt)
 	p.dispatchLocked()
 	p.mu.Unlock()
 	p.waited(waitGone, w)
@@ -428,10 +440,11 @@ func (p *pool) dispatchLocked() {
 			i++
 			continue
 		}
-		b.take()
+		now := time.Now()
+		b.takeHeavy(now)
+		w.grantedAt = now
 		w.got <- b
 		p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
-		now := time.Now()
 		p.control.grant(now, true)
 		p.noteQueueLocked(now)
 	}
@@ -464,8 +477,12 @@ func (p *pool) served(b *backend) int {
 func (p *pool) release(b *backend) {
 	p.mu.Lock()
 	b.open--
+	now := time.Now()
+	if held, ok := b.endHeavy(now); ok {
+		p.control.noteService(held)
+	}
 	if p.control.target > 0 {
-		p.control.finish(time.Now())
+		p.control.finish(now)
 	}
 	if p.limit == 0 && takeOne(&b.draining, 0) {
 		takeOne(&b.reported, 1)

@@ -47,57 +47,84 @@ func serveOne(p *pool, start time.Time, service time.Duration) outcome {
 	return o
 }
 
-// TestPoolOverloadOpenLoop: requests arriving every 5 ms at two workers
-// that take 100 ms each (ten times their capacity) for 2 s. After the
-// first interval every refusal comes at once, no served request waited
-// longer than a service time, and the workers never idled: 40 served.
+// openLoop sends n requests through p, one every gap, each holding its slot
+// for service, and returns their outcomes once all have ended.
+func openLoop(p *pool, n int, gap, service time.Duration) []outcome {
+	start := time.Now()
+	var (
+		mu  sync.Mutex
+		out []outcome
+		wg  sync.WaitGroup
+	)
+	for i := range n {
+		wg.Go(func() {
+			o := serveOne(p, start, service)
+			mu.Lock()
+			out = append(out, o)
+			mu.Unlock()
+		})
+		if i < n-1 {
+			time.Sleep(gap)
+		}
+	}
+	wg.Wait()
+	return out
+}
+
+// judgeOpenLoop checks the outcomes of an open loop past onset: each
+// request served within maxWait, or refused as overload at once. It returns
+// how many were served in all.
+func judgeOpenLoop(t *testing.T, out []outcome, onset, maxWait time.Duration) (served int) {
+	t.Helper()
+	for _, o := range out {
+		switch {
+		case o.err == nil:
+			served++
+			if o.at > onset && o.waited > maxWait {
+				t.Errorf("request at %v waited %v for its slot; want at most %v", o.at, o.waited, maxWait)
+			}
+		case !errors.Is(o.err, errOverloaded):
+			t.Errorf("request at %v: %v; want served or refused as overload", o.at, o.err)
+		case o.at > onset && o.waited > 0:
+			t.Errorf("request at %v refused after %v; want at once", o.at, o.waited)
+		}
+	}
+	return served
+}
+
+// TestPoolOverloadOpenLoop: requests at two workers that take 100 ms each,
+// at ten times their capacity for 2 s, and at two and a half times for 3 s.
+// After the onset every refusal comes at once, no served request waited
+// longer than half a service time, and the workers never idled. At two and
+// a half times, the workers free their slots together, every 100 ms, and
+// requests come every 20 ms: one held whatever comes next (the reserve)
+// would wait up to a whole service time, so it is the forecast of when a
+// slot frees that keeps the waits short.
 func TestPoolOverloadOpenLoop(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		p := overloadPool(t)
-		start := time.Now()
-		var (
-			mu  sync.Mutex
-			out []outcome
-			wg  sync.WaitGroup
-		)
-		for i := range 400 {
-			wg.Go(func() {
-				o := serveOne(p, start, 100*ms)
-				mu.Lock()
-				out = append(out, o)
-				mu.Unlock()
-			})
-			if i < 399 {
-				time.Sleep(5 * ms)
-			}
-		}
-		wg.Wait()
-		served, refusedLate := 0, 0
-		for _, o := range out {
-			switch {
-			case o.err == nil:
-				served++
-				if o.at > 200*ms && o.waited > 100*ms {
-					t.Errorf("request at %v waited %v for its slot; want at most a service time", o.at, o.waited)
+	for _, tc := range []struct {
+		name   string
+		n      int
+		gap    time.Duration
+		onset  time.Duration
+		served int // the slots are busy from 0 to the end of the last service, at two per 100 ms
+	}{
+		{"ten times capacity", 400, 5 * ms, 200 * ms, 40},
+		{"two and a half times", 150, 20 * ms, 300 * ms, 59},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				p := overloadPool(t)
+				served := judgeOpenLoop(t, openLoop(p, tc.n, tc.gap, 100*ms), tc.onset, 50*ms)
+				if served < tc.served {
+					t.Errorf("%d served; want the workers kept busy (at least %d)", served, tc.served)
 				}
-			case !errors.Is(o.err, errOverloaded):
-				t.Errorf("request at %v: %v; want served or refused as overload", o.at, o.err)
-			case o.at > 200*ms && o.waited > 0:
-				refusedLate++
-			}
-		}
-		// The slots are busy from 0 to the last release: 2 s of arrivals
-		// plus the reserve's service, at two per 100 ms.
-		if served < 40 {
-			t.Errorf("%d served; want the workers kept busy (at least 40)", served)
-		}
-		if refusedLate != 0 {
-			t.Errorf("%d refusals after the onset waited; want every one at once", refusedLate)
-		}
-		if total, now := p.overload(); now || total < 1900*ms {
-			t.Errorf("overloaded for %v, still %v; want about 2 s, then over", total, now)
-		}
-	})
+				span := time.Duration(tc.n-1) * tc.gap
+				if total, now := p.overload(); now || total < span-100*ms {
+					t.Errorf("overloaded for %v, still %v; want about %v, then over", total, now, span)
+				}
+			})
+		})
+	}
 }
 
 // TestPoolBurstServedWhole: fifty requests at once, and nothing after,
