@@ -16,8 +16,12 @@ import (
 // request that finds the reserve full waits only as long as the queue is
 // expected to reach it within the target, and is refused at once when it
 // would not: a 503 in milliseconds instead of at the queue timeout. The
-// queue is back to normal once, over a whole interval, no more came than
-// left.
+// queue is back to normal when, over the last second or so, it has all but
+// stopped growing (by a tenth of a request an interval, calmGrowth) and
+// over the last interval no more came than left; or when nothing found
+// the workers full for an interval. So a lull between random arrivals,
+// which a single interval cannot tell from the end, does not end an
+// overload.
 //
 // Which requests an overloaded queue holds (pool_hold.go): those for which
 // a worker is expected to free a slot soon, from when the streams it has
@@ -59,6 +63,12 @@ const rateTau = time.Second
 // time estimate, as TCP's smoothed round-trip time weighs each sample.
 const serviceWeight = 1.0 / 8
 
+// calmGrowth is the growth, in requests an interval over the last second
+// or so, below which an overloaded queue whose last interval saw no more
+// come than leave is normal again: a tenth of a request, so that a load
+// above capacity keeps the control engaged however its arrivals bunch.
+const calmGrowth = 0.1
+
 // holdArrivals is how many arrivals, at the rate requests have been
 // finding no room, the hold spans: with arrivals at random, one comes
 // within three mean gaps 19 times in 20 (e^-3), so a slot that frees is
@@ -93,9 +103,9 @@ type queueControl struct {
 	// overloads counts the times the queue became overloaded.
 	overloads int
 
-	// grantRate, offerRate and refusalRate are per second, smoothed over
-	// rateTau.
-	grantRate, offerRate, refusalRate float64
+	// The rates are per second, smoothed over rateTau, of the counts of
+	// slotCounts.
+	grantRate, offerRate, leftRate, finishRate, refusalRate float64
 	// service estimates how long a stream holds its slot, from the
 	// durations of those that ended (noteService); 0 before the first.
 	service time.Duration
@@ -133,6 +143,8 @@ func (q *queueControl) advance(now time.Time) {
 		s := &q.slots[q.cur]
 		q.grantRate += alpha * (float64(s.granted)*perSecond - q.grantRate)
 		q.offerRate += alpha * (float64(s.offered)*perSecond - q.offerRate)
+		q.leftRate += alpha * (float64(s.left)*perSecond - q.leftRate)
+		q.finishRate += alpha * (float64(s.finished)*perSecond - q.finishRate)
 		q.refusalRate += alpha * (float64(s.refused)*perSecond - q.refusalRate)
 		q.cur = (q.cur + 1) % windowSlots
 		q.slots[q.cur] = slotCounts{}
@@ -143,6 +155,8 @@ func (q *queueControl) advance(now time.Time) {
 		decay := math.Pow(1-alpha, float64(n-windowSlots))
 		q.grantRate *= decay
 		q.offerRate *= decay
+		q.leftRate *= decay
+		q.finishRate *= decay
 		q.refusalRate *= decay
 	}
 	q.curStart = q.curStart.Add(time.Duration(n) * slot)
@@ -218,6 +232,13 @@ func (q *queueControl) hold() time.Duration {
 	return max(h, q.target)
 }
 
+// growthRate is how fast the queue has been growing, per second, over
+// rateTau: requests finding no worker with room, less the larger of those
+// let go from the queue and those finished.
+func (q *queueControl) growthRate() float64 {
+	return q.offerRate - max(q.leftRate, q.finishRate)
+}
+
 // refuse counts a request answered 503.
 func (q *queueControl) refuse(now time.Time) {
 	q.advance(now)
@@ -243,7 +264,14 @@ func (q *queueControl) update(now time.Time, queued, reserve int) (overloaded, e
 			q.overloads++
 			return true, true
 		}
-	case offered <= gone || queued == 0 && now.Sub(q.emptySince) >= q.interval:
+	case offered <= gone && q.growthRate()*q.interval.Seconds() <= calmGrowth,
+		offered == 0:
+		// Over one interval, a lull between random arrivals looks like
+		// the end (at three times capacity, some 6 % of intervals see
+		// no more come than leave), and each onset after costs the
+		// requests that queued while it was told; over the second of
+		// the rates it does not. Nothing finding the workers full for
+		// a whole interval is the end at once.
 		q.overloaded = false
 		q.overloadedFor += now.Sub(q.overloadedAt)
 	}

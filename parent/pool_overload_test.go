@@ -3,6 +3,8 @@ package parent
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -50,6 +52,11 @@ func serveOne(p *pool, start time.Time, service time.Duration) outcome {
 // openLoop sends n requests through p, one every gap, each holding its slot
 // for service, and returns their outcomes once all have ended.
 func openLoop(p *pool, n int, gap, service time.Duration) []outcome {
+	return openLoopGaps(p, n, func() time.Duration { return gap }, service)
+}
+
+// openLoopGaps is openLoop with the gaps between arrivals drawn from gap.
+func openLoopGaps(p *pool, n int, gap func() time.Duration, service time.Duration) []outcome {
 	start := time.Now()
 	var (
 		mu  sync.Mutex
@@ -64,7 +71,7 @@ func openLoop(p *pool, n int, gap, service time.Duration) []outcome {
 			mu.Unlock()
 		})
 		if i < n-1 {
-			time.Sleep(gap)
+			time.Sleep(gap())
 		}
 	}
 	wg.Wait()
@@ -118,9 +125,37 @@ func TestPoolOverloadOpenLoop(t *testing.T) {
 				if served < tc.served {
 					t.Errorf("%d served; want the workers kept busy (at least %d)", served, tc.served)
 				}
+				// Once nothing more finds the workers full, it is over
+				// within the interval (and the slot the window moves
+				// by).
 				span := time.Duration(tc.n-1) * tc.gap
+				time.Sleep(DefaultQueueInterval + DefaultQueueInterval/windowSlots)
 				if total, now := p.overload(); now || total < span-100*ms {
 					t.Errorf("overloaded for %v, still %v; want about %v, then over", total, now, span)
+				}
+			})
+		})
+	}
+}
+
+// TestPoolOverloadRandomArrivals: arrivals at random (Poisson, seeded) at
+// three and ten times the capacity of two workers that take 100 ms each,
+// for 10 s. Random arrivals bunch and leave lulls; a lull over one
+// interval looks like the end of the overload, and each onset after it
+// costs the requests that queued while it was told. The overload is told
+// once, and after it every refusal comes at once.
+func TestPoolOverloadRandomArrivals(t *testing.T) {
+	for _, factor := range []float64{3, 10} {
+		t.Run(fmt.Sprintf("%g times capacity", factor), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				p := overloadPool(t)
+				rng := rand.New(rand.NewPCG(1, 2))
+				rate := 20 * factor
+				gap := func() time.Duration { return time.Duration(rng.ExpFloat64() / rate * float64(time.Second)) }
+				out := openLoopGaps(p, int(10*rate), gap, 100*ms)
+				judgeOpenLoop(t, out, 300*ms, 50*ms)
+				if n := p.control.overloads; n != 1 {
+					t.Errorf("the overload was told %d times; want once", n)
 				}
 			})
 		})
