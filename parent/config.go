@@ -254,7 +254,7 @@ const (
 	DefaultSendTimeout     = 60 * time.Second
 	DefaultBodyTimeout     = 60 * time.Second
 	DefaultQueueTarget     = 5 * time.Millisecond
-	DefaultQueueInterval   = 100 * time.Millisecond
+	DefaultQueueInterval   = 50 * time.Millisecond
 	DefaultRetryAfter      = time.Second
 	DefaultMaxRetryAfter   = 60 * time.Second
 	DefaultRestartDelay    = 100 * time.Millisecond
