@@ -97,15 +97,21 @@ func TestExitcauseExternalKillsRestartPromptly(t *testing.T) {
 // death in a row reports the crash loop.
 func TestExitcauseOwnExitBacksOff(t *testing.T) {
 	e := exitcauseStart(t, 1, "TestExitcauseHelperWorker", exitcauseExitEnv+"=2s")
-	died := e.waitLog("worker died", 3)
+	wantBackoff(t, e.waitLog("worker died", 3)[:3], "crash", "exit status 1")
+	e.waitLog("worker is crash-looping", 1)
+}
+
+// wantBackoff checks the deaths' records: each for reason, with exit, and
+// restart delays doubling from 100 ms.
+func wantBackoff(t *testing.T, died []supRecord, reason, exit string) {
+	t.Helper()
 	want := 100 * time.Millisecond
-	for i, r := range died[:3] {
-		if r.attrs["restart_in"] != want.String() || r.attrs["reason"] != "crash" || r.attrs["exit"] != "exit status 1" {
-			t.Fatalf("death %d: %v; want reason crash, exit status 1, restart_in %v", i, r.attrs, want)
+	for i, r := range died {
+		if r.attrs["restart_in"] != want.String() || r.attrs["reason"] != reason || r.attrs["exit"] != exit {
+			t.Fatalf("death %d: %v; want reason %s, exit %q, restart_in %v", i, r.attrs, reason, exit, want)
 		}
 		want *= 2
 	}
-	e.waitLog("worker is crash-looping", 1)
 }
 
 // restartsOf is sluice_worker_restarts_total of worker id and reason.

@@ -77,7 +77,7 @@ func TestSupRestartsByReason(t *testing.T) {
 		}}
 		e := supStart(t, Config{Workers: 1, MaxRequests: 2}, l)
 		e.waitUp(1)
-		want := map[string]float64{"crash": 0, "hung": 0, "recycled": 0, "rolling": 0, "failed_start": 0, "stalled": 0, "killed": 0}
+		want := map[string]float64{"crash": 0, "hung": 0, "recycled": 0, "rolling": 0, "failed_start": 0, "stalled": 0, "killed": 0, "oom": 0}
 		if got := e.restartsBy(); fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("at start: %v; want %v", got, want)
 		}
@@ -96,7 +96,7 @@ func TestSupRestartsByReason(t *testing.T) {
 		if err := e.g.Restart(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		want = map[string]float64{"crash": 1, "hung": 0, "recycled": 1, "rolling": 1, "failed_start": 1, "stalled": 0, "killed": 0}
+		want = map[string]float64{"crash": 1, "hung": 0, "recycled": 1, "rolling": 1, "failed_start": 1, "stalled": 0, "killed": 0, "oom": 0}
 		if got := e.restartsBy(); fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("after a recycling, a crash, a failed start and a rolling restart: %v; want %v", got, want)
 		}

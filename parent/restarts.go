@@ -12,11 +12,12 @@ const (
 	restartFailedStart                      // a new worker did not complete its handshake
 	restartStalled                          // a stream made no progress for a worker timeout
 	restartKilled                           // killed by a signal the parent did not send
+	restartOOM                              // killed by the kernel's OOM killer, as far as its count tells
 	numRestartReasons
 )
 
 // restartReasonNames are the label values, by restartReason.
-var restartReasonNames = [numRestartReasons]string{"crash", "hung", "recycled", "rolling", "failed_start", "stalled", "killed"}
+var restartReasonNames = [numRestartReasons]string{"crash", "hung", "recycled", "rolling", "failed_start", "stalled", "killed", "oom"}
 
 // restartReason is the reason a replacement for this event counts under.
 func (e event) restartReason() restartReason {

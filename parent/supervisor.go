@@ -36,6 +36,8 @@ type supervisor struct {
 
 	// onRTT receives every heartbeat round trip; set before Start.
 	onRTT func(worker int, rtt time.Duration)
+	// oomKills reads the kernel's count of OOM kills (oomkill.go).
+	oomKills func() (uint64, bool)
 
 	// envOverrides are settings tuned at run time, passed to workers
 	// started from now on (later entries win in a process environment).
@@ -81,7 +83,8 @@ const crashLoopDeaths = 3
 const stableUptime = 10 * time.Second
 
 func newSupervisor(cfg Config, p *pool) *supervisor {
-	return &supervisor{cfg: cfg, pool: p, log: cfg.Logger, launcher: execLauncher{cfg}, stopping: make(chan struct{}), bootFailed: make(chan error, 1)}
+	return &supervisor{cfg: cfg, pool: p, log: cfg.Logger, launcher: execLauncher{cfg}, stopping: make(chan struct{}), bootFailed: make(chan error, 1),
+		oomKills: func() (uint64, bool) { return oomKills(vmstatPath) }}
 }
 
 // Start launches the workers and returns at once; each slot keeps its
@@ -157,12 +160,25 @@ func (s *supervisor) run(sl *slot) {
 			delay = s.cfg.RestartDelay
 		}
 		wait := delay
-		if ev == eventDied && cur.killedExternally(sentBefore) {
+		external := ev == eventDied && cur.killedExternally(sentBefore)
+		oomNow, oom := uint64(0), false
+		if external {
+			oomNow, oom = cur.oom.oomKilled(s.oomKills)
+		}
+		switch {
+		case oom:
+			// Its own memory, most likely: backed off as a crash
+			// (oomkill.go).
+			reason = restartOOM
+			delay = min(2*delay, s.cfg.MaxRestartDelay)
+			s.log.Error("worker killed by the kernel's OOM killer, as far as its count of kills tells (it is the machine's, so another process's kill would count too); lower the worker's memory, give it more, or recycle it before with --worker-max-rss",
+				"worker", sl.id, "pid", cur.pid(), "oom_kills_at_start", cur.oom.atStart, "oom_kills", oomNow)
+		case external:
 			// Not the worker's doing: its own backoff stays as it was
 			// (exitcause.go).
 			reason = restartKilled
 			wait = killed.after(uptime, s.running()-1)
-		} else {
+		default:
 			delay = min(2*delay, s.cfg.MaxRestartDelay)
 		}
 		exit := cur.exit()
@@ -186,10 +202,15 @@ func (s *supervisor) spawn(sl *slot) (*process, *backend, error) {
 	cfg.IPC = s.pool.connConfig(cfg.IPC, b)
 	// The handshake is the worker's start: StartTimeout bounds it.
 	cfg.IPC.HandshakeTimeout = s.cfg.StartTimeout
+	var oom oomCount
+	if s.oomKills != nil {
+		oom.atStart, oom.known = s.oomKills()
+	}
 	p, err := spawn(trackedLauncher{s.launcher}, cfg, s.workerEnv(), sl.id, s.stopping)
 	if err != nil {
 		return nil, nil, err
 	}
+	p.oom = oom
 	b.pid, b.conn = p.pid(), p.conn
 	return p, b, nil
 }

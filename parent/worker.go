@@ -50,6 +50,9 @@ type process struct {
 	h       workerHandle
 	conn    *ipc.Conn
 	started time.Time
+	// oom is the kernel's count of OOM kills before the worker started
+	// (oomkill.go), set by the supervisor.
+	oom oomCount
 }
 
 // spawn starts worker id and completes the handshake with it. Closing stop
