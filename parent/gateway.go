@@ -55,7 +55,7 @@ func New(cfg Config) (*Gateway, error) {
 	g := &Gateway{
 		cfg: cfg,
 		log: cfg.Logger,
-		pool: &pool{limit: cfg.MaxInFlight, maxQueue: cfg.MaxQueue,
+		pool: &pool{limit: cfg.MaxInFlight, maxQueue: cfg.MaxQueue, retryLo: cfg.RetryAfter, retryHi: cfg.MaxRetryAfter,
 			control: queueControl{target: max(0, cfg.QueueTarget), interval: cfg.QueueInterval}},
 	}
 	g.costs = newCostTable(cfg.LightCPU)
@@ -608,11 +608,15 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, x *exchange, er
 	if r.Context().Err() != nil {
 		g.gone(x)
 	}
-	open, waiting := g.pool.counts()
+	var state *refusal
+	if !errors.As(err, &state) {
+		state = g.pool.refusalState(err)
+	}
+	open, waiting := state.open, state.waiting
 	reason := refusalReason(err)
 	g.metrics.refused.WithLabelValues(reason).Inc()
 	g.refusals.warn(reason, "request refused with 503", "reason", reason, "err", err, "in_flight", open, "waiting", waiting)
-	secs := int(math.Ceil(g.pool.retryAfter(g.cfg.RetryAfter, g.cfg.MaxRetryAfter).Seconds()))
+	secs := int(math.Ceil(state.retryAfter.Seconds()))
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	// A request whose body was not read (one too large to hold for a
 	// retry) closes its connection, so that the body costs nothing. The

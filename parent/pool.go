@@ -19,6 +19,37 @@ var (
 	errOverloaded   = errors.New("the gateway is overloaded: its queue has been growing, and no worker would have room for this request soon")
 )
 
+// refusal is a refusal of acquire with the pool's state when it was made:
+// what the 503 tells the client (streams open, requests waiting, when to
+// come back), taken under the lock that made the decision, so that a flood
+// of refusals takes the pool's lock once each.
+type refusal struct {
+	reason        error
+	open, waiting int
+	retryAfter    time.Duration
+}
+
+func (r *refusal) Error() string { return r.reason.Error() }
+func (r *refusal) Unwrap() error { return r.reason }
+
+// refusedLocked counts a refusal for reason now and returns it with the
+// pool's state; pool.mu must be held.
+func (p *pool) refusedLocked(now time.Time, reason error) *refusal {
+	p.control.refuse(now)
+	return p.snapshotLocked(now, reason)
+}
+
+// snapshotLocked is reason with the pool's state, for a refusal already
+// counted; pool.mu must be held.
+func (p *pool) snapshotLocked(now time.Time, reason error) *refusal {
+	r := &refusal{reason: reason, waiting: len(p.waiters)}
+	for _, b := range p.backends {
+		r.open += b.open
+	}
+	r.retryAfter = p.control.retryAfter(now, len(p.waiters), p.retryLo, p.retryHi)
+	return r
+}
+
 // defaultAllowance is what a worker may have open in automatic mode before
 // its first load report: enough to start work at once, few enough that a
 // burst does not pile onto a worker whose limit is not known yet (a worker
@@ -101,7 +132,9 @@ type pool struct {
 	limit    int
 	capped   atomic.Bool
 	maxQueue int
-	draining bool
+	// retryLo and retryHi bound the Retry-After of a refusal.
+	retryLo, retryHi time.Duration
+	draining         bool
 	// control is the queue's overload state (overload.go); its zero value
 	// is off.
 	control queueControl
@@ -128,9 +161,9 @@ func (p *pool) acquire(ctx context.Context, timeout time.Duration, exclude *back
 	p.mu.Lock()
 	now := time.Now() // after the lock, so that the control sees time in order
 	if p.draining {
-		p.control.refuse(now)
+		r := p.refusedLocked(now, errDraining)
 		p.mu.Unlock()
-		return nil, errDraining
+		return nil, r
 	}
 	if b := p.pickLocked(exclude); b != nil {
 		b.takeHeavy(now)
@@ -154,9 +187,9 @@ func (p *pool) acquire(ctx context.Context, timeout time.Duration, exclude *back
 		}
 	}
 	if len(p.waiters) >= p.maxQueue {
-		p.control.refuse(now)
+		r := p.refusedLocked(now, errQueueFull)
 		p.mu.Unlock()
-		return nil, errQueueFull
+		return nil, r
 	}
 	wait := timeout
 	if routable {
@@ -167,9 +200,9 @@ func (p *pool) acquire(ctx context.Context, timeout time.Duration, exclude *back
 		wait = p.control.wait(len(p.waiters), reserve, timeout, f)
 	}
 	if wait == 0 {
-		p.control.refuse(now)
+		r := p.refusedLocked(now, errOverloaded)
 		p.mu.Unlock()
-		return nil, errOverloaded
+		return nil, r
 	}
 	empty := len(p.backends) == 0
 	w := &waiter{exclude: exclude, got: make(chan *backend, 1), since: now}
@@ -209,16 +242,15 @@ func (p *pool) acquire(ctx context.Context, timeout time.Duration, exclude *back
 		if x == w {
 			p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
 			p.noteQueueLocked(now)
-			if !gone {
-				p.control.refuse(now)
-			}
-			p.mu.Unlock()
 			if gone {
+				p.mu.Unlock()
 				p.waited(waitGone, w)
-			} else {
-				p.waited(waitRefused, w)
+				return nil, err
 			}
-			return nil, err
+			r := p.refusedLocked(now, err)
+			p.mu.Unlock()
+			p.waited(waitRefused, w)
+			return nil, r
 		}
 	}
 	// Granted or refused as the wait ended: a grant stands unless the
@@ -264,9 +296,9 @@ func (p *pool) cutLocked(now time.Time, reserve int) {
 	kept := p.waiters[:0]
 	for i, w := range p.waiters {
 		if waited := now.Sub(w.since); i >= reserve && waited > p.control.target && waited <= window {
-			w.err = errOverloaded
-			w.got <- nil
 			p.control.refuse(now)
+			w.err = p.snapshotLocked(now, errOverloaded)
+			w.got <- nil
 			continue
 		}
 		kept = append(kept, w)
@@ -282,11 +314,12 @@ func (p *pool) noteQueueLocked(now time.Time) {
 	p.control.noteLen(now, len(p.waiters))
 }
 
-// retryAfter is the Retry-After to give a refused request now.
-func (p *pool) retryAfter(lo, hi time.Duration) time.Duration {
+// refusalState is reason with the pool's state now, for a refusal that
+// acquire did not make.
+func (p *pool) refusalState(reason error) *refusal {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.control.retryAfter(time.Now(), len(p.waiters), lo, hi)
+	return p.snapshotLocked(time.Now(), reason)
 }
 
 // overload reports the time the queue spent overloaded and whether it is

@@ -56,7 +56,7 @@ func ipcOver(t *testing.T, a, b net.Conn) *ipc.Conn {
 }
 
 func TestPoolPicksMostSpareAndQueues(t *testing.T) {
-	p := &pool{limit: 2, maxQueue: 1}
+	p := &pool{limit: 2, maxQueue: 1, retryLo: time.Second, retryHi: time.Minute}
 	b1 := &backend{id: 1, conn: ipcPair(t)}
 	b2 := &backend{id: 2, conn: ipcPair(t)}
 	p.add(b1)
@@ -84,8 +84,14 @@ func TestPoolPicksMostSpareAndQueues(t *testing.T) {
 		granted <- b
 	}()
 	waitUntil(t, func() bool { _, w := p.counts(); return w == 1 })
-	if _, err := p.acquire(ctx, time.Second, nil); !errors.Is(err, errQueueFull) {
+	_, err := p.acquire(ctx, time.Second, nil)
+	if !errors.Is(err, errQueueFull) {
 		t.Fatalf("acquire with a full queue: %v; want errQueueFull", err)
+	}
+	// The refusal carries what its 503 says, taken with the decision.
+	var r *refusal
+	if !errors.As(err, &r) || r.open != 4 || r.waiting != 1 || r.retryAfter != p.retryLo {
+		t.Fatalf("refusal %+v; want 4 open, 1 waiting, Retry-After %v (no rate measured yet)", r, p.retryLo)
 	}
 	p.release(b1)
 	select {

@@ -2,6 +2,7 @@ package parent
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"testing"
@@ -243,7 +244,7 @@ func TestRouteDefaultAllowance(t *testing.T) {
 		if !routeFull(p) {
 			t.Fatalf("a worker with no report took more than %d", defaultAllowance)
 		}
-		if _, err := p.acquire(context.Background(), time.Second, nil); err != errQueueTimeout {
+		if _, err := p.acquire(context.Background(), time.Second, nil); !errors.Is(err, errQueueTimeout) {
 			t.Fatalf("acquire beyond the default allowance: %v; want errQueueTimeout", err)
 		}
 	})
