@@ -77,11 +77,12 @@ type Config struct {
 	// sluice serve's default is DefaultBodyTimeout.
 	BodyTimeout time.Duration
 
-	// QueueTarget is how long a request may wait for a worker while the
+	// QueueTarget is the least a request may be held for a worker while the
 	// queue is overloaded (it has not been empty for QueueInterval and grew
-	// over it): a request the queue is not expected to reach within it,
-	// past the one request that always waits, is refused at once. Zero means
-	// 5 ms; negative turns this off, every request then waiting up to
+	// over it): one is held only if a worker is expected to free a slot for
+	// it within a few arrivals, at most half the time a request takes, and
+	// at least this; the others are refused at once. Zero means 5 ms;
+	// negative turns this off, every request then waiting up to
 	// QueueTimeout.
 	QueueTarget time.Duration
 
@@ -94,8 +95,10 @@ type Config struct {
 	LightCPU time.Duration
 
 	// QueueInterval is how long the queue must stand and grow before it
-	// counts as overloaded, and how long it must stop growing before it no
-	// longer does. Zero means 100 ms.
+	// counts as overloaded. It no longer does once nothing has found the
+	// workers full for a quarter of a second or this (the longer), or once
+	// no more came than left over an interval and its growth over the last
+	// second has all but stopped. Zero means 50 ms.
 	QueueInterval time.Duration
 
 	// RetryAfter is the least delay suggested to refused clients, and

@@ -78,16 +78,8 @@ func (h *execHandle) exitSignal() (syscall.Signal, bool) {
 // it (sentSignals): stopping a worker the parent found dead sends it a
 // SIGTERM, which must not make an outside SIGTERM look like the parent's.
 func (p *process) killedExternally(sentBefore uint64) bool {
-	th, ok := p.h.(*trackedHandle)
-	if !ok {
-		return false
-	}
-	es, ok := th.workerHandle.(exitSignaller)
-	if !ok {
-		return false
-	}
-	sig, ok := es.exitSignal()
-	if !ok || sig <= 0 || sig >= 64 || sentBefore&(1<<uint(sig)) != 0 {
+	sig := p.exitSignal()
+	if sig <= 0 || sig >= 64 || sentBefore&(1<<uint(sig)) != 0 {
 		return false
 	}
 	switch sig {
@@ -95,6 +87,23 @@ func (p *process) killedExternally(sentBefore uint64) bool {
 		return true
 	}
 	return false
+}
+
+// exitSignal is the signal that ended the worker, which has exited; 0 if
+// it exited by itself or it is not known.
+func (p *process) exitSignal() syscall.Signal {
+	th, ok := p.h.(*trackedHandle)
+	if !ok {
+		return 0
+	}
+	es, ok := th.workerHandle.(exitSignaller)
+	if !ok {
+		return 0
+	}
+	if sig, ok := es.exitSignal(); ok {
+		return sig
+	}
+	return 0
 }
 
 // sentSignals is the set of signals the parent has sent the worker so far,

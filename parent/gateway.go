@@ -154,8 +154,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for attempt := 0; ; attempt++ {
 		b, light := g.acquireLight(x.cost, exclude)
 		var err error
+		var grantedAt time.Time
 		if b == nil {
-			b, err = g.pool.acquire(ctx, g.queueTimeout(), exclude)
+			b, grantedAt, err = g.pool.acquireAt(ctx, g.queueTimeout(), exclude)
 		}
 		if err != nil {
 			if timedOut(ctx) {
@@ -171,11 +172,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		x.costAsked = x.costAsked || x.cost.measure
 		// Released on every path, including the panic that aborts a
 		// response: a slot that leaked would shrink the worker for good.
-		retry, err := func() (bool, error) {
+		retry, err := func() (retry bool, err error) {
 			if light {
 				defer g.pool.releaseLight(b)
 			} else {
-				defer g.pool.release(b)
+				defer func() { g.pool.releaseAt(b, grantedAt, err == nil) }()
 			}
 			return g.serveOn(ctx, w, r, b, x, body, held, arrived)
 		}()

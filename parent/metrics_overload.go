@@ -7,10 +7,10 @@ import (
 )
 
 var (
-	descOverloaded    = prometheus.NewDesc("sluice_gateway_overloaded", "1 while the wait queue is overloaded (it has stood and grown for the queue interval): requests beyond the one that always waits are refused unless it reaches them within the queue target.", nil, nil)
+	descOverloaded    = prometheus.NewDesc("sluice_gateway_overloaded", "1 while the wait queue is overloaded (it has stood and grown for the queue interval): a request that finds no worker with room is refused unless a worker is expected to free a slot for it soon.", nil, nil)
 	descOverloadedFor = prometheus.NewDesc("sluice_gateway_overloaded_seconds_total", "Time the wait queue has spent overloaded.", nil, nil)
 	descOverloads     = prometheus.NewDesc("sluice_gateway_overloads_total", "Times the wait queue became overloaded; many for little time spent overloaded means load at the edge of capacity, or a --queue-interval too short for its bursts.", nil, nil)
-	descQueueTarget   = prometheus.NewDesc("sluice_gateway_queue_target_seconds", "How long a request may wait while the queue is overloaded; 0 when the control is off.", nil, nil)
+	descQueueTarget   = prometheus.NewDesc("sluice_gateway_queue_target_seconds", "The least a request is held for a worker while the queue is overloaded; 0 when the control is off.", nil, nil)
 	descQueueInterval = prometheus.NewDesc("sluice_gateway_queue_interval_seconds", "How long the queue must stand and grow to count as overloaded.", nil, nil)
 	descRouteRate     = prometheus.NewDesc("sluice_gateway_routed_per_second", "Requests routed to workers per second, smoothed over a second: the drain rate behind Retry-After.", nil, nil)
 )

@@ -1,20 +1,17 @@
 package parent
 
-import (
-	"bufio"
-	"bytes"
-	"os"
-	"strconv"
-)
+import "github.com/sluicegw/sluice/parent/cgroup"
 
 // The kernel's OOM killer ends its victim with SIGKILL, which the wait
 // status cannot tell from an operator's kill -9. The kernel counts its
-// kills, though: oom_kill in /proc/vmstat (Linux 4.13 and later), which
-// counts those of every memory cgroup too. A worker that died of a SIGKILL
-// the parent did not send while that count rose was, most likely, a
-// victim. Most likely and not surely: the count is the machine's, and in a
-// container it is the host's, so another process killed at the same time
-// would count too; the log line says so.
+// kills, though, per memory cgroup (memory.events on cgroup v2,
+// memory.oom_control on v1, Linux 4.13 and later) and for the machine
+// (/proc/vmstat). A worker that died of a SIGKILL the parent did not send
+// while the count of its memory cgroup rose, since its start, was most
+// likely a victim. Most likely and not surely: another process of the same
+// cgroup (the container, usually) killed meanwhile counts too, and so does
+// any process of the machine where no cgroup counter is found; the log
+// line names the file.
 //
 // An OOM kill is taken for the worker's own doing, as a crash is: a worker
 // that grows past its memory (the cause in most cases, since the killer
@@ -22,42 +19,46 @@ import (
 // each time is the respawn storm that backoff exists to prevent. It counts
 // as its own restart reason, oom, so that a dashboard shows it apart.
 
-// vmstatPath is where the kernel's event counters are.
+// vmstatPath is where the kernel counts the machine's OOM kills.
 const vmstatPath = "/proc/vmstat"
 
-// oomKills reads the count of OOM kills from a vmstat file; ok is false if
-// the file or its oom_kill line is missing (not Linux, an older kernel) or
-// the count is not a number.
-func oomKills(path string) (n uint64, ok bool) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return 0, false
+// oomCounterOf returns how to read the count of OOM kills that covers
+// worker pid, and the file it reads: the worker's memory cgroup's where
+// one is found (kills elsewhere do not count there), else the machine's.
+func oomCounterOf(pid int) (read func() (uint64, bool), file string) {
+	if c, err := cgroup.FindOOMCounter(pid); err == nil {
+		return c.Kills, c.File
 	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		name, value, found := bytes.Cut(sc.Bytes(), []byte(" "))
-		if !found || string(name) != "oom_kill" {
-			continue
-		}
-		n, err := strconv.ParseUint(string(bytes.TrimSpace(value)), 10, 64)
-		return n, err == nil
-	}
-	return 0, false
+	return func() (uint64, bool) { return cgroup.ReadOOMKill(vmstatPath) }, vmstatPath
 }
 
-// oomCount is the count of OOM kills as a worker's life saw it: when it
-// started, if known.
+// oomCount is the count of OOM kills as a worker's life saw it.
 type oomCount struct {
+	read    func() (uint64, bool) // nil: not known
+	file    string
 	atStart uint64
-	known   bool
+}
+
+// startOOMCount reads the count that covers worker pid now, with counterOf
+// (oomCounterOf, or a test's).
+func startOOMCount(counterOf func(pid int) (func() (uint64, bool), string), pid int) oomCount {
+	if counterOf == nil {
+		return oomCount{}
+	}
+	read, file := counterOf(pid)
+	n, ok := read()
+	if !ok {
+		return oomCount{}
+	}
+	return oomCount{read: read, file: file, atStart: n}
 }
 
 // oomKilled reports whether the count rose since the worker started, and
 // the count now.
-func (c oomCount) oomKilled(read func() (uint64, bool)) (now uint64, killed bool) {
-	if !c.known || read == nil {
+func (c oomCount) oomKilled() (now uint64, killed bool) {
+	if c.read == nil {
 		return 0, false
 	}
-	now, ok := read()
+	now, ok := c.read()
 	return now, ok && now > c.atStart
 }

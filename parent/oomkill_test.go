@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/sluicegw/sluice/child"
 	"github.com/sluicegw/sluice/child/demo"
+	"github.com/sluicegw/sluice/parent/cgroup"
 )
 
 // TestOOMKills reads the count from vmstat files: this machine's, with the
@@ -25,7 +27,7 @@ func TestOOMKills(t *testing.T) {
 		{"bad-count", 0, false},
 		{"missing", 0, false}, // not Linux
 	} {
-		n, ok := oomKills(filepath.Join("testdata", "vmstat", tc.file))
+		n, ok := cgroup.ReadOOMKill(filepath.Join("testdata", "vmstat", tc.file))
 		if n != tc.n || ok != tc.ok {
 			t.Errorf("%s: %d, %t; want %d, %t", tc.file, n, ok, tc.n, tc.ok)
 		}
@@ -79,6 +81,17 @@ func memoryCgroup(t *testing.T, limit int64) string {
 	} else {
 		t.Skip("no cgroup v1 memory controller or cgroup v2 hierarchy at /sys/fs/cgroup")
 	}
+	// A test binary that died (a timeout's panic) left its cgroup: those
+	// of processes that are gone are removed first.
+	stale, _ := filepath.Glob(filepath.Join(filepath.Dir(dir), "sluice-test-*"))
+	for _, d := range stale {
+		var pid int
+		if _, err := fmt.Sscanf(filepath.Base(d), "sluice-test-%d", &pid); err == nil && pid != os.Getpid() {
+			if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); errors.Is(err, os.ErrNotExist) {
+				os.Remove(d)
+			}
+		}
+	}
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Skipf("making a memory cgroup: %v", err)
 	}
@@ -98,26 +111,36 @@ func memoryCgroup(t *testing.T, limit int64) string {
 			time.Sleep(20 * time.Millisecond)
 		}
 	})
-	for _, f := range files {
+	for i, f := range files {
 		err := os.WriteFile(filepath.Join(dir, f[0]), []byte(f[1]), 0o644)
-		if err != nil && f[0] == files[0][0] {
+		switch {
+		case err == nil:
+		case i == 0:
 			t.Skipf("limiting the test cgroup: %v", err)
+		case swapOn():
+			// The worker would swap rather than be killed, slowly, and
+			// press on the whole machine meanwhile.
+			t.Skipf("swap is on and the test cgroup's swap cannot be limited: %v", err)
 		}
 	}
 	return dir
 }
 
+// swapOn reports whether the machine has swap space in use or available.
+func swapOn() bool {
+	data, err := os.ReadFile("/proc/swaps")
+	return err != nil || len(strings.Split(strings.TrimSpace(string(data)), "\n")) > 1
+}
+
 // TestOOMKillBacksOff: real demo workers in a memory cgroup of 128 MiB
-// start allocating a quarter of a second after their start, until the
-// kernel's OOM killer ends them with SIGKILL, a signal the parent did not
-// send. Each death counts as oom, not as an outsider's kill, and backs off
-// as a crash does: 100, 200, 400 ms, then the crash loop is reported.
+// start allocating a second after their start (their handshake done),
+// until the kernel's OOM killer ends them with SIGKILL, a signal the parent
+// did not send. Each death counts as oom, from the cgroup's own count, not
+// as an outsider's kill, and backs off as a crash does: 100, 200, 400 ms,
+// then the crash loop is reported.
 func TestOOMKillBacksOff(t *testing.T) {
 	if os.Getenv(launchHelperEnv) == "1" || os.Getenv(oomAllocEnv) != "" {
 		t.Skip("in the worker process")
-	}
-	if _, ok := oomKills(vmstatPath); !ok {
-		t.Skip("this kernel does not count OOM kills in " + vmstatPath)
 	}
 	cg := memoryCgroup(t, 128<<20)
 	self, err := os.Executable()
@@ -128,12 +151,19 @@ func TestOOMKillBacksOff(t *testing.T) {
 		Workers: 1,
 		// The shell joins the cgroup, then becomes the worker.
 		WorkerCmd:    []string{"/bin/sh", "-c", `echo $$ > "$0/cgroup.procs" && exec "$@"`, cg, self, "-test.run=^TestOOMHelperWorker$"},
-		WorkerEnv:    []string{"SLUICE_LOG_FORMAT=json", launchNoRaceSleep, oomAllocEnv + "=250ms"},
+		WorkerEnv:    []string{"SLUICE_LOG_FORMAT=json", launchNoRaceSleep, oomAllocEnv + "=1s"},
 		QueueTimeout: gwWait,
 	}, &launchFake{exec: true})
 	wantBackoff(t, e.waitLog("worker died", 3)[:3], "oom", "killed by signal killed")
-	if n := e.log.count("worker killed by the kernel's OOM killer"); n < 3 {
-		t.Errorf("%d OOM kill reports for 3 deaths", n)
+	reports := e.log.records("worker killed by the kernel's OOM killer")
+	if len(reports) < 3 {
+		t.Errorf("%d OOM kill reports for 3 deaths", len(reports))
+	}
+	for _, r := range reports {
+		// The cgroup's own count, which kills elsewhere do not move.
+		if !strings.HasPrefix(r.attrs["oom_counter"], cg+"/memory.") {
+			t.Errorf("OOM kill report %v; want the count of the cgroup %s", r.attrs, cg)
+		}
 	}
 	e.waitLog("worker is crash-looping", 1)
 	if n := e.restartsOf("0", "oom"); n < 3 {

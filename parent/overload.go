@@ -19,9 +19,9 @@ import (
 // queue is back to normal when, over the last second or so, it has all but
 // stopped growing (by a tenth of a request an interval, calmGrowth) and
 // over the last interval no more came than left; or when nothing found
-// the workers full for an interval. So a lull between random arrivals,
-// which a single interval cannot tell from the end, does not end an
-// overload.
+// the workers full for a quarter of a second (quietEnd). So a lull between
+// random arrivals, which a single interval cannot tell from the end, does
+// not end an overload.
 //
 // Which requests an overloaded queue holds (pool_hold.go): those for which
 // a worker is expected to free a slot soon, from when the streams it has
@@ -69,6 +69,9 @@ const serviceWeight = 1.0 / 8
 // above capacity keeps the control engaged however its arrivals bunch.
 const calmGrowth = 0.1
 
+// serviceClip bounds a sample of the service time, in estimates.
+const serviceClip = 4
+
 // holdArrivals is how many arrivals, at the rate requests have been
 // finding no room, the hold spans: with arrivals at random, one comes
 // within three mean gaps 19 times in 20 (e^-3), so a slot that frees is
@@ -96,6 +99,9 @@ type queueControl struct {
 	nonEmptySince, emptySince time.Time
 
 	overloaded bool
+	// lastOffer is when a request last found no worker with room, and
+	// prevOffer when one did before that (quietFor).
+	lastOffer, prevOffer time.Time
 	// overloadedAt is when the current overload began; overloadedFor sums
 	// the overloads that ended.
 	overloadedAt  time.Time
@@ -189,6 +195,29 @@ func (q *queueControl) noteLen(now time.Time, n int) {
 func (q *queueControl) offer(now time.Time) {
 	q.advance(now)
 	q.slots[q.cur].offered++
+	q.prevOffer, q.lastOffer = q.lastOffer, now
+}
+
+// quietFor is how long before now a request last found no worker with
+// room, not counting one that did at now (the request being judged); very
+// long if none ever did.
+func (q *queueControl) quietFor(now time.Time) time.Duration {
+	last := q.lastOffer
+	if last.Equal(now) {
+		last = q.prevOffer
+	}
+	if last.IsZero() {
+		return time.Duration(1<<63 - 1)
+	}
+	return now.Sub(last)
+}
+
+// quietEnd is how long nothing must find the workers full for an overload
+// to end at once: longer than the interval, as a gap between random
+// arrivals at a few times capacity outlasts one interval now and then, and
+// short beside the second that the rates take to fall.
+func (q *queueControl) quietEnd() time.Duration {
+	return max(q.interval, rateTau/4)
 }
 
 // grant counts a request routed to a worker; fromQueue if it waited.
@@ -206,13 +235,17 @@ func (q *queueControl) finish(now time.Time) {
 	q.slots[q.cur].finished++
 }
 
-// noteService takes the duration of a stream that ended into the service
-// time estimate.
+// noteService takes the duration of a stream that served its response
+// into the service time estimate. A sample counts for at most serviceClip
+// times the estimate, so that a stream far longer than the rest (a 60 s
+// export beside calls of 100 ms) moves it by a step, not by a leap that
+// would make every slot look far off.
 func (q *queueControl) noteService(d time.Duration) {
 	if q.service == 0 {
 		q.service = max(d, 1)
 		return
 	}
+	d = min(d, serviceClip*q.service)
 	q.service += time.Duration(serviceWeight * float64(d-q.service))
 	q.service = max(q.service, 1)
 }
@@ -265,13 +298,14 @@ func (q *queueControl) update(now time.Time, queued, reserve int) (overloaded, e
 			return true, true
 		}
 	case offered <= gone && q.growthRate()*q.interval.Seconds() <= calmGrowth,
-		offered == 0:
+		q.quietFor(now) >= q.quietEnd():
 		// Over one interval, a lull between random arrivals looks like
 		// the end (at three times capacity, some 6 % of intervals see
 		// no more come than leave), and each onset after costs the
 		// requests that queued while it was told; over the second of
 		// the rates it does not. Nothing finding the workers full for
-		// a whole interval is the end at once.
+		// a while (quietEnd) is the end at once: the load fell below
+		// capacity, whatever the rates still remember.
 		q.overloaded = false
 		q.overloadedFor += now.Sub(q.overloadedAt)
 	}

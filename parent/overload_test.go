@@ -184,14 +184,16 @@ func TestControlGrowthIsOverload(t *testing.T) {
 	if entered != 1 || enteredAt != 110*ms {
 		t.Fatalf("entered %d times, last at %v; want once, at 110ms", entered, enteredAt)
 	}
-	// The load stops; the queue drains at the same pace.
+	// The load stops; the queue drains at the same pace. Nothing finds
+	// the workers full from then on, which ends the overload within
+	// quietEnd.
 	end := time.Second
 	for d := end; d < end+400*ms; d += 50 * ms {
 		if c.queue > 0 {
 			c.serve(d)
 		}
 		if !c.overloaded(d) {
-			if d > end+100*ms {
+			if d > end+c.q.quietEnd() {
 				t.Fatalf("still overloaded %v after the load stopped", d-end)
 			}
 			total, now := c.q.overloadedTime(c.at(d + time.Hour))
@@ -291,5 +293,38 @@ func TestControlRetryAfter(t *testing.T) {
 		if got := q.retryAfter(at, tc.waiting, time.Second, time.Minute); got != tc.want {
 			t.Errorf("%s: %v; want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestControlQuietEndsOverload: arrivals at five times what the workers
+// finish make the queue overloaded; then the load falls, and the next
+// request to find the workers full comes after a quiet spell. Judged as it
+// arrives (its own offer counted first, as acquire does), it ends the
+// overload, though the rates of the last second still remember the growth.
+// A request that came after a shorter lull is judged overloaded still.
+func TestControlQuietEndsOverload(t *testing.T) {
+	c := newControlAt()
+	d := time.Duration(0)
+	for ; d < 2*time.Second; d += 10 * ms {
+		c.arrive(d)
+		if d%(50*ms) == 0 {
+			c.serve(d)
+		}
+		c.overloaded(d)
+	}
+	if !c.q.overloaded {
+		t.Fatal("not overloaded at five times capacity")
+	}
+	c.queue = 0 // the rest of the queue was served or left
+	c.q.noteLen(c.at(d), 0)
+	lull := d + c.q.quietEnd()/2
+	c.arrive(lull)
+	if !c.overloaded(lull) {
+		t.Fatalf("normal after a lull of %v; want overloaded still", c.q.quietEnd()/2)
+	}
+	quiet := lull + c.q.quietEnd()
+	c.arrive(quiet)
+	if c.overloaded(quiet) {
+		t.Fatalf("overloaded after %v with nothing finding the workers full; want normal", c.q.quietEnd())
 	}
 }

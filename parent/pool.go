@@ -158,18 +158,25 @@ const (
 // (overload.go). exclude, if set, is skipped (a retry goes elsewhere). The
 // caller must release the backend.
 func (p *pool) acquire(ctx context.Context, timeout time.Duration, exclude *backend) (*backend, error) {
+	b, _, err := p.acquireAt(ctx, timeout, exclude)
+	return b, err
+}
+
+// acquireAt is acquire that also returns when the slot was granted, the
+// stream's identity for releaseAt.
+func (p *pool) acquireAt(ctx context.Context, timeout time.Duration, exclude *backend) (*backend, time.Time, error) {
 	p.mu.Lock()
 	now := time.Now() // after the lock, so that the control sees time in order
 	if p.draining {
 		r := p.refusedLocked(now, errDraining)
 		p.mu.Unlock()
-		return nil, r
+		return nil, time.Time{}, r
 	}
 	if b := p.pickLocked(exclude); b != nil {
 		b.takeHeavy(now)
 		p.control.grant(now, false)
 		p.mu.Unlock()
-		return b, nil
+		return b, now, nil
 	}
 	// With no worker that can take requests (each recycled at its request
 	// limit, going away or failed, their replacements starting) nothing
@@ -189,7 +196,7 @@ func (p *pool) acquire(ctx context.Context, timeout time.Duration, exclude *back
 	if len(p.waiters) >= p.maxQueue {
 		r := p.refusedLocked(now, errQueueFull)
 		p.mu.Unlock()
-		return nil, r
+		return nil, time.Time{}, r
 	}
 	wait := timeout
 	if routable {
@@ -202,7 +209,7 @@ func (p *pool) acquire(ctx context.Context, timeout time.Duration, exclude *back
 	if wait == 0 {
 		r := p.refusedLocked(now, errOverloaded)
 		p.mu.Unlock()
-		return nil, r
+		return nil, time.Time{}, r
 	}
 	empty := len(p.backends) == 0
 	w := &waiter{exclude: exclude, got: make(chan *backend, 1), since: now}
@@ -220,10 +227,10 @@ func (p *pool) acquire(ctx context.Context, timeout time.Duration, exclude *back
 	case b := <-w.got:
 		if b == nil {
 			p.waited(waitRefused, w)
-			return nil, w.err
+			return nil, time.Time{}, w.err
 		}
 		p.waited(waitServed, w)
-		return b, nil
+		return b, w.grantedAt, nil
 	case <-t.C:
 		err = errQueueTimeout
 		switch {
@@ -245,12 +252,12 @@ func (p *pool) acquire(ctx context.Context, timeout time.Duration, exclude *back
 			if gone {
 				p.mu.Unlock()
 				p.waited(waitGone, w)
-				return nil, err
+				return nil, time.Time{}, err
 			}
 			r := p.refusedLocked(now, err)
 			p.mu.Unlock()
 			p.waited(waitRefused, w)
-			return nil, r
+			return nil, time.Time{}, r
 		}
 	}
 	// Granted or refused as the wait ended: a grant stands unless the
@@ -260,17 +267,17 @@ func (p *pool) acquire(ctx context.Context, timeout time.Duration, exclude *back
 	case b == nil:
 		p.mu.Unlock()
 		p.waited(waitRefused, w)
-		return nil, w.err
+		return nil, time.Time{}, w.err
 	case !gone:
 		p.mu.Unlock()
 		p.waited(waitServed, w)
-		return b, nil
+		return b, w.grantedAt, nil
 	}
 	b.untakeHeavy(w.grantedAt)
 	p.dispatchLocked()
 	p.mu.Unlock()
 	p.waited(waitGone, w)
-	return nil, err
+	return nil, time.Time{}, err
 }
 
 // waited reports w's wait to onWait.
@@ -507,11 +514,18 @@ func (p *pool) served(b *backend) int {
 // that has not ended. (A report that said so already, processed before
 // this release, makes it take one too many until the next: the allowance
 // is never taken below 1, and reports come at least every 100 ms.)
-func (p *pool) release(b *backend) {
+func (p *pool) release(b *backend) { p.releaseAt(b, time.Time{}, false) }
+
+// releaseAt is release of the stream granted at at (acquireAt); served
+// says it carried a response to its end, whose duration then counts in
+// the service time (an attempt that failed or that the worker refused at
+// its gate says nothing of how long streams take). A zero at stands for
+// the oldest of b's streams.
+func (p *pool) releaseAt(b *backend, at time.Time, served bool) {
 	p.mu.Lock()
 	b.open--
 	now := time.Now()
-	if held, ok := b.endHeavy(now); ok {
+	if held, ok := b.endHeavy(now, at); ok && served {
 		p.control.noteService(held)
 	}
 	if p.control.target > 0 {

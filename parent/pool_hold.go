@@ -8,10 +8,11 @@ import (
 // The forecast behind what an overloaded queue holds (overload.go): when a
 // worker is expected to free a slot for the next request to wait. The pool
 // does not know which of a worker's streams ends next, nor when; it takes
-// them to end in the order they started (true of streams that all take
-// about as long, the case where overload builds: a queue of requests for
-// CPU), each after the service time the control measures. A stream that
-// took longer than that is due now.
+// each to end one service time (as the control measures it) after it
+// started, in that order: true of streams that all take about as long, the
+// case where overload builds, a queue of requests for CPU. A stream that
+// took longer than that is due now; one that took more than twice as long
+// is a long one (an export beside small calls), not expected to end soon.
 
 // maxForecast bounds the requests the forecast looks past: an overloaded
 // queue holds no more than this many, however many slots are about to
@@ -20,9 +21,8 @@ const maxForecast = 16
 
 // slotForecast is when the pool expects a slot to free for a request: in,
 // from now, if known. Not known: no stream has ended yet, so no service
-// time is measured, or no worker that the request may go to holds a slot
-// that would free (each worker is going away, at its stream limit, or
-// excluded).
+// time is measured, or no worker that the request may go to has a stream
+// open (each is going away, at its stream limit, or excluded).
 type slotForecast struct {
 	in    time.Duration
 	known bool
@@ -42,10 +42,12 @@ func (p *pool) forecastLocked(now time.Time, ahead int, exclude *backend) slotFo
 	// The earliest ahead+1 times a slot frees, in order.
 	var buf [maxForecast]time.Duration
 	frees := buf[:0]
+	open := false
 	for _, b := range p.backends {
 		if b == exclude || !usableLocked(b) || b.open >= maxStreamsOf(b) {
 			continue
 		}
+		open = open || len(b.starts) > 0
 		used := len(b.starts)
 		if p.limit > 0 {
 			used = b.open // a hard cap counts light streams too
@@ -53,7 +55,11 @@ func (p *pool) forecastLocked(now time.Time, ahead int, exclude *backend) slotFo
 		// Its streams free a slot once used falls below the allowance:
 		// the first at the end of stream used-allowance, oldest first.
 		for i := max(used-p.allowanceLocked(b), 0); i < len(b.starts); i++ {
-			in := max(b.starts[i].Add(service).Sub(now), 0)
+			age := now.Sub(b.starts[i])
+			if age > longStream*service {
+				continue
+			}
+			in := max(service-age, 0)
 			if len(frees) == ahead+1 && in >= frees[ahead] {
 				break // later streams of b end later still
 			}
@@ -66,11 +72,21 @@ func (p *pool) forecastLocked(now time.Time, ahead int, exclude *backend) slotFo
 			}
 		}
 	}
-	if len(frees) < ahead+1 {
-		return slotForecast{}
+	switch {
+	case len(frees) == ahead+1:
+		return slotForecast{in: frees[ahead], known: true}
+	case open:
+		// Streams are open, but not enough that will end soon: the
+		// slot is not coming. (A slot that frees anyway finds no one
+		// held, and the next request takes it at once.)
+		return slotForecast{in: time.Duration(1<<63 - 1), known: true}
 	}
-	return slotForecast{in: frees[ahead], known: true}
+	return slotForecast{}
 }
+
+// longStream is how many service times make a stream a long one, not
+// expected to end soon.
+const longStream = 2
 
 // takeHeavy reserves a slot on b for a stream that counts against its
 // allowance, started now; pool.mu must be held.
@@ -79,17 +95,21 @@ func (b *backend) takeHeavy(now time.Time) {
 	b.starts = append(b.starts, now)
 }
 
-// endHeavy forgets the start of one of b's streams that ended, and returns
-// how long it held its slot: the oldest, as the forecast takes streams to
-// end in order. ok is false if b has none (a stream taken before the
-// backend tracked starts cannot be).
-func (b *backend) endHeavy(now time.Time) (held time.Duration, ok bool) {
+// endHeavy forgets the start of b's stream granted at at (the oldest, if
+// at is zero), and returns how long that stream held its slot; ok is false
+// if b has no start to forget.
+func (b *backend) endHeavy(now, at time.Time) (held time.Duration, ok bool) {
 	if len(b.starts) == 0 {
 		return 0, false
 	}
-	held = now.Sub(b.starts[0])
-	n := copy(b.starts, b.starts[1:])
-	b.starts = b.starts[:n]
+	i := 0
+	if !at.IsZero() {
+		if i = slices.Index(b.starts, at); i < 0 {
+			i = 0
+		}
+	}
+	held = now.Sub(b.starts[i])
+	b.starts = slices.Delete(b.starts, i, i+1)
 	return held, true
 }
 
@@ -98,7 +118,5 @@ func (b *backend) endHeavy(now time.Time) (held time.Duration, ok bool) {
 func (b *backend) untakeHeavy(at time.Time) {
 	b.open--
 	b.served--
-	if i := slices.Index(b.starts, at); i >= 0 {
-		b.starts = slices.Delete(b.starts, i, i+1)
-	}
+	b.endHeavy(at, at)
 }

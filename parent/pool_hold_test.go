@@ -1,6 +1,8 @@
 package parent
 
 import (
+	"context"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -28,7 +30,7 @@ func TestForecast(t *testing.T) {
 		}{
 			{"the first slot", 0, nil, 20 * ms, true},
 			{"the second", 1, nil, 70 * ms, true},
-			{"no third", 2, nil, 0, false},
+			{"no third: not coming", 2, nil, time.Duration(1<<63 - 1), true},
 			{"the first worker excluded", 0, b1, 70 * ms, true},
 			{"beyond what the queue holds", maxForecast, nil, time.Duration(1<<63 - 1), true},
 		} {
@@ -38,11 +40,21 @@ func TestForecast(t *testing.T) {
 			}
 		}
 
-		// A stream that took longer than the service time is due now.
-		b1.starts[0] = now.Add(-300 * ms)
+		// A stream that took longer than the service time is due now;
+		// one that took more than twice as long is a long one, not
+		// expected to end soon.
+		b1.starts[0] = now.Add(-150 * ms)
 		if f := p.forecastLocked(now, 0, nil); !f.known || f.in != 0 {
 			t.Errorf("an overdue stream: forecast %v (known %t); want 0", f.in, f.known)
 		}
+		b1.starts[0] = now.Add(-250 * ms)
+		if f := p.forecastLocked(now, 0, nil); !f.known || f.in != 70*ms {
+			t.Errorf("a long stream beside one due in 70ms: forecast %v (known %t); want 70ms", f.in, f.known)
+		}
+		if f := p.forecastLocked(now, 0, b2); !f.known || f.in != time.Duration(1<<63-1) {
+			t.Errorf("only a long stream: forecast %v (known %t); want never", f.in, f.known)
+		}
+		b1.starts[0] = now.Add(-80 * ms)
 
 		// Three streams open where the allowance is now one: the slot
 		// frees once the third to have started ends.
@@ -100,4 +112,63 @@ func TestControlWaitForecast(t *testing.T) {
 			t.Errorf("%s: wait %v; want %v", tc.name, got, tc.want)
 		}
 	}
+}
+
+// TestStartsFollowStreams: a backend's starts are those of its streams
+// that count against its allowance, whichever ends first: through grants,
+// light streams, a release of the newer stream before the older, and a
+// grant whose client left.
+func TestStartsFollowStreams(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := &pool{maxQueue: DefaultMaxQueue, control: queueControl{target: DefaultQueueTarget, interval: DefaultQueueInterval}}
+		b := pipeBackend(t, 1)
+		b.reported.Store(2)
+		p.add(b)
+		check := func(what string, want ...time.Time) {
+			t.Helper()
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			if !slices.Equal(b.starts, want) || b.open-b.light != len(want) {
+				t.Fatalf("%s: starts %v with %d open, %d light; want %v", what, b.starts, b.open, b.light, want)
+			}
+		}
+		ctx := context.Background()
+		_, at1, err := p.acquireAt(ctx, time.Second, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * ms)
+		_, at2, err := p.acquireAt(ctx, time.Second, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		light := p.acquireLight(nil, true)
+		check("two granted, one light", at1, at2)
+		p.releaseLight(light)
+		check("the light one ended", at1, at2)
+
+		// A third waits; its client leaves as the newer stream ends.
+		waitCtx, leave := context.WithCancel(ctx)
+		done := make(chan error)
+		go func() {
+			_, _, err := p.acquireAt(waitCtx, time.Second, nil)
+			done <- err
+		}()
+		synctest.Wait()
+		time.Sleep(10 * ms)
+		leave()
+		p.releaseAt(b, at2, true)
+		if err := <-done; err == nil {
+			t.Fatal("the waiter whose client left was served")
+		}
+		check("the newer ended first, the waiter left", at1)
+		time.Sleep(100 * ms)
+		p.releaseAt(b, at1, true)
+		check("all ended")
+		// The newer stream held its slot 10 ms: the first sample. The
+		// older held it 120 ms, clipped to four times the estimate.
+		if got, want := p.control.service, 10*ms+(40*ms-10*ms)/8; got != want {
+			t.Errorf("service %v; want %v", got, want)
+		}
+	})
 }

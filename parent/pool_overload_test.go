@@ -40,11 +40,11 @@ type outcome struct {
 // handler takes that long.
 func serveOne(p *pool, start time.Time, service time.Duration) outcome {
 	o := outcome{at: time.Since(start)}
-	b, err := p.acquire(context.Background(), DefaultQueueTimeout, nil)
+	b, at, err := p.acquireAt(context.Background(), DefaultQueueTimeout, nil)
 	o.waited, o.err = time.Since(start)-o.at, err
 	if err == nil {
 		time.Sleep(service)
-		p.release(b)
+		p.releaseAt(b, at, true)
 	}
 	return o
 }
@@ -126,10 +126,9 @@ func TestPoolOverloadOpenLoop(t *testing.T) {
 					t.Errorf("%d served; want the workers kept busy (at least %d)", served, tc.served)
 				}
 				// Once nothing more finds the workers full, it is over
-				// within the interval (and the slot the window moves
-				// by).
+				// within quietEnd.
 				span := time.Duration(tc.n-1) * tc.gap
-				time.Sleep(DefaultQueueInterval + DefaultQueueInterval/windowSlots)
+				time.Sleep(p.control.quietEnd())
 				if total, now := p.overload(); now || total < span-100*ms {
 					t.Errorf("overloaded for %v, still %v; want about %v, then over", total, now, span)
 				}

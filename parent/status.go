@@ -63,9 +63,9 @@ type Status struct {
 	Open     int            `json:"open_streams"`
 	Waiting  int            `json:"waiting_requests"`
 	Draining bool           `json:"draining"`
-	// Overloaded is whether the wait queue is overloaded now: requests
-	// beyond the one that always waits are refused unless the queue reaches
-	// them within QueueTarget (Config.QueueTarget).
+	// Overloaded is whether the wait queue is overloaded now: a request
+	// that finds no worker with room is refused unless a worker is expected
+	// to free a slot for it soon (Config.QueueTarget).
 	Overloaded bool `json:"overloaded"`
 	// OverloadedFor is the time the queue has spent overloaded since the
 	// gateway started.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/sluicegw/sluice/ipc"
@@ -36,8 +37,9 @@ type supervisor struct {
 
 	// onRTT receives every heartbeat round trip; set before Start.
 	onRTT func(worker int, rtt time.Duration)
-	// oomKills reads the kernel's count of OOM kills (oomkill.go).
-	oomKills func() (uint64, bool)
+	// oomCounter finds the kernel's count of OOM kills that covers a
+	// worker (oomkill.go).
+	oomCounter func(pid int) (read func() (uint64, bool), file string)
 
 	// envOverrides are settings tuned at run time, passed to workers
 	// started from now on (later entries win in a process environment).
@@ -84,7 +86,7 @@ const stableUptime = 10 * time.Second
 
 func newSupervisor(cfg Config, p *pool) *supervisor {
 	return &supervisor{cfg: cfg, pool: p, log: cfg.Logger, launcher: execLauncher{cfg}, stopping: make(chan struct{}), bootFailed: make(chan error, 1),
-		oomKills: func() (uint64, bool) { return oomKills(vmstatPath) }}
+		oomCounter: oomCounterOf}
 }
 
 // Start launches the workers and returns at once; each slot keeps its
@@ -162,8 +164,8 @@ func (s *supervisor) run(sl *slot) {
 		wait := delay
 		external := ev == eventDied && cur.killedExternally(sentBefore)
 		oomNow, oom := uint64(0), false
-		if external {
-			oomNow, oom = cur.oom.oomKilled(s.oomKills)
+		if external && cur.exitSignal() == syscall.SIGKILL {
+			oomNow, oom = cur.oom.oomKilled()
 		}
 		switch {
 		case oom:
@@ -171,8 +173,8 @@ func (s *supervisor) run(sl *slot) {
 			// (oomkill.go).
 			reason = restartOOM
 			delay = min(2*delay, s.cfg.MaxRestartDelay)
-			s.log.Error("worker killed by the kernel's OOM killer, as far as its count of kills tells (it is the machine's, so another process's kill would count too); lower the worker's memory, give it more, or recycle it before with --worker-max-rss",
-				"worker", sl.id, "pid", cur.pid(), "oom_kills_at_start", cur.oom.atStart, "oom_kills", oomNow)
+			s.log.Error("worker killed by the kernel's OOM killer, as far as the count of kills in its memory cgroup tells (another process of that cgroup killed meanwhile would count too); lower the worker's memory, give it more, or recycle it before with --worker-max-rss",
+				"worker", sl.id, "pid", cur.pid(), "oom_counter", cur.oom.file, "oom_kills_at_start", cur.oom.atStart, "oom_kills", oomNow)
 		case external:
 			// Not the worker's doing: its own backoff stays as it was
 			// (exitcause.go).
@@ -202,15 +204,13 @@ func (s *supervisor) spawn(sl *slot) (*process, *backend, error) {
 	cfg.IPC = s.pool.connConfig(cfg.IPC, b)
 	// The handshake is the worker's start: StartTimeout bounds it.
 	cfg.IPC.HandshakeTimeout = s.cfg.StartTimeout
-	var oom oomCount
-	if s.oomKills != nil {
-		oom.atStart, oom.known = s.oomKills()
-	}
 	p, err := spawn(trackedLauncher{s.launcher}, cfg, s.workerEnv(), sl.id, s.stopping)
 	if err != nil {
 		return nil, nil, err
 	}
-	p.oom = oom
+	// After the handshake: the worker's command may move it into a
+	// cgroup of its own before it runs.
+	p.oom = startOOMCount(s.oomCounter, p.pid())
 	b.pid, b.conn = p.pid(), p.conn
 	return p, b, nil
 }

@@ -50,8 +50,8 @@ type process struct {
 	h       workerHandle
 	conn    *ipc.Conn
 	started time.Time
-	// oom is the kernel's count of OOM kills before the worker started
-	// (oomkill.go), set by the supervisor.
+	// oom is the kernel's count of OOM kills that covers the worker, as
+	// it was when it started (oomkill.go); set by the supervisor.
 	oom oomCount
 }
 

@@ -53,7 +53,9 @@ func ReadFrom(root string) (Limits, error) {
 // reader accumulates Limits while walking one file tree.
 type reader struct {
 	root string
-	l    Limits
+	// procCgroup is the membership file to read, procSelfCgroup if empty.
+	procCgroup string
+	l          Limits
 }
 
 func (r *reader) step(format string, args ...any) {
@@ -124,10 +126,13 @@ func (r *reader) read() error {
 // parseProcCgroup reads /proc/self/cgroup: "hierarchy-ID:controllers:path"
 // per line; the path may itself contain colons.
 func (r *reader) parseProcCgroup() ([]membership, error) {
-	name := r.file(procSelfCgroup)
-	data, err := os.ReadFile(name)
+	procCgroup := r.procCgroup
+	if procCgroup == "" {
+		procCgroup = procSelfCgroup
+	}
+	data, err := os.ReadFile(r.file(procCgroup))
 	if err != nil {
-		return nil, fmt.Errorf("cgroup: reading %s: %w; is /proc mounted? Set the worker count explicitly if it cannot be", procSelfCgroup, err)
+		return nil, fmt.Errorf("cgroup: reading %s: %w; is /proc mounted? Set the worker count explicitly if it cannot be", procCgroup, err)
 	}
 	var ms []membership
 	for i, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
@@ -137,7 +142,7 @@ func (r *reader) parseProcCgroup() ([]membership, error) {
 		f := strings.SplitN(line, ":", 3)
 		id, err := strconv.Atoi(f[0])
 		if len(f) != 3 || err != nil {
-			return nil, fmt.Errorf("cgroup: %s line %d is %q, want \"id:controllers:path\"", procSelfCgroup, i+1, line)
+			return nil, fmt.Errorf("cgroup: %s line %d is %q, want \"id:controllers:path\"", procCgroup, i+1, line)
 		}
 		var ctrls []string
 		if f[1] != "" {
