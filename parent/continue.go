@@ -5,7 +5,9 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"sync/atomic"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/sluicegw/sluice/ipc"
@@ -41,6 +43,8 @@ func expectsContinue(r *http.Request) bool {
 // the body's unexported needsContinue, which nothing exported tells: it is
 // read by reflection, and anything else (another server, a later net/http
 // without the field) reads as no expectation, the behaviour from before.
+// The field's place is looked up once per body type (the look-up
+// allocates), so that a request pays no allocation for it.
 func h2NeedsContinue(body io.ReadCloser) bool {
 	v := reflect.ValueOf(body)
 	if v.Kind() != reflect.Pointer || v.IsNil() {
@@ -50,9 +54,27 @@ func h2NeedsContinue(body io.ReadCloser) bool {
 	if e.Kind() != reflect.Struct || e.Type().PkgPath() != "net/http" {
 		return false
 	}
-	f := e.FieldByName("needsContinue")
-	return f.IsValid() && f.Kind() == reflect.Bool && f.Bool()
+	at := h2ContinueField.Load()
+	if at == nil || at.typ != e.Type() {
+		f, ok := e.Type().FieldByName("needsContinue")
+		if !ok || f.Type.Kind() != reflect.Bool || len(f.Index) != 1 {
+			return false
+		}
+		at = &fieldAt{typ: e.Type(), index: f.Index[0]}
+		h2ContinueField.Store(at)
+	}
+	return e.Field(at.index).Bool()
 }
+
+// fieldAt is where a struct type keeps a field.
+type fieldAt struct {
+	typ   reflect.Type
+	index int
+}
+
+// h2ContinueField is where net/http's HTTP/2 request body keeps
+// needsContinue, once a request found it.
+var h2ContinueField atomic.Pointer[fieldAt]
 
 // appendContinue adds ipc.FieldContinue to an attempt's request head when
 // its body is to be held on worker b: the client expects 100 Continue and
@@ -101,14 +123,39 @@ func closeIfUnread(w http.ResponseWriter, r *http.Request, x *exchange) {
 	}
 }
 
-// dropUnreadContinue, at the end of the exchange, closes the connection
-// after a body nobody asked the client for, whatever answered (the
-// worker, or the gateway itself with a 502 or a timeout), and stops
-// net/http from reading it: after the handler it would wait, for up to
-// 256 KiB, on a client that waits for a 100 Continue that never comes.
-func dropUnreadContinue(w http.ResponseWriter, r *http.Request, x *exchange) {
-	if r.ProtoMajor == 1 && unreadContinue(x) {
+// finishContinue, at the end of the exchange, counts a request that
+// expected 100 Continue, and closes the connection after a body nobody
+// asked the client for, whatever answered (the worker, or the gateway
+// itself with a 502 or a timeout), and stops net/http from reading it:
+// after the handler it would wait, for up to 256 KiB, on a client that
+// waits for a 100 Continue that never comes.
+func (g *Gateway) finishContinue(w http.ResponseWriter, r *http.Request, x *exchange) {
+	if !x.expect {
+		return
+	}
+	unread := unreadContinue(x)
+	g.metrics.continues[b2i(unread)].Inc()
+	if r.ProtoMajor == 1 && unread {
 		closeConnAfter(w)
 		stopReading(x)
 	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// registerContinue makes and registers the counters of requests that
+// expected 100 Continue.
+func (m *metrics) registerContinue() {
+	vec := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sluice_http_expect_continue_total",
+		Help: `Requests whose client waited for 100 Continue before its body, by body: "asked" (a handler read it, or the worker speaks only protocol version 1) or "unasked" (answered without the body ever being asked for).`,
+	}, []string{"body"})
+	m.continues[0] = vec.WithLabelValues("asked")
+	m.continues[1] = vec.WithLabelValues("unasked")
+	m.reg.MustRegister(vec)
 }

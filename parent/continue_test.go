@@ -85,6 +85,9 @@ func TestExpectContinueRefusedWithoutReading(t *testing.T) {
 				if rest, _ := io.ReadAll(br); len(rest) != 0 {
 					t.Fatalf("after the 413 the connection carried %q", rest)
 				}
+				gwUntil(t, "the request counted as unasked", func() bool {
+					return gwMetric(t, e.g, "sluice_http_expect_continue_total", map[string]string{"body": "unasked"}) == 1
+				})
 			})
 		}
 	}
@@ -124,6 +127,9 @@ func TestExpectContinueReadByTheHandler(t *testing.T) {
 			}
 			if got, _ := io.ReadAll(resp.Body); string(got) != digestOf([]byte("abc")) {
 				t.Fatalf("next request answered %q", got)
+			}
+			if n := gwMetric(t, e.g, "sluice_http_expect_continue_total", map[string]string{"body": "asked"}); n != 1 {
+				t.Fatalf("%v requests counted as asked, want 1", n)
 			}
 		})
 	}

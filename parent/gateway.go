@@ -113,7 +113,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x.head = addProxyHeaders(appendRequestHead(x.head[:0], r), r, x.rec.reqID)
 	body := hasBody(r)
 	x.expect = body && expectsContinue(r)
-	defer dropUnreadContinue(w, r, x)
+	defer g.finishContinue(w, r, x)
 	if body && !g.limitBody(w, r, x) {
 		return
 	}
