@@ -10,10 +10,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httptrace"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/sluicegw/sluice/ipc"
@@ -218,4 +220,31 @@ func TestExpectContinueRetriedWhileUnread(t *testing.T) {
 	if got, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusOK || string(got) != digestOf(body) {
 		t.Fatalf("answer %d %q", resp.StatusCode, got)
 	}
+}
+
+// TestExpectContinueHandlerNeverReads, on the fake clock: a handler that
+// neither reads a held body nor answers is a worker that sends no head,
+// bounded by the worker header timeout (a 504); the client's body is never
+// read meanwhile, and the body timeout, which starts at the first read,
+// does not fire before it.
+func TestExpectContinueHandlerNeverReads(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const timeout = time.Minute
+		mux := http.NewServeMux()
+		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+		e := supStart(t, Config{Workers: 1, WorkerHeaderTimeout: timeout, BodyTimeout: time.Second}, &launchFake{handler: mux})
+		e.waitUp(1)
+		body := &countingBody{r: strings.NewReader("never asked for")}
+		req := httptest.NewRequest("POST", "/", body)
+		req.ContentLength = 15
+		req.Header.Set("Expect", "100-continue")
+		rec := newSupRecorder()
+		if aborted := e.serveWith(rec, req); aborted || rec.code != http.StatusGatewayTimeout {
+			t.Fatalf("a handler that never reads nor answers: %d, aborted %v; want 504", rec.code, aborted)
+		}
+		if n := body.reads.Load(); n != 0 {
+			t.Fatalf("the body was read %d times; want never", n)
+		}
+		e.waitLog("retired worker stopped", 1)
+	})
 }
