@@ -248,3 +248,61 @@ func TestExpectContinueHandlerNeverReads(t *testing.T) {
 		e.waitLog("retired worker stopped", 1)
 	})
 }
+
+// TestExpectContinueVersion1Worker: a worker that speaks only version 1 of
+// the protocol (this one is raw frames) gets no :continue and the body at
+// once, within its initial credit; the client hears 100 Continue at once,
+// as before held bodies.
+func TestExpectContinueVersion1Worker(t *testing.T) {
+	e := hostileStart(t, func(w *hostileWorker) error {
+		var id uint32
+		held, n := false, 0
+		for {
+			typ, flags, sid, p, err := w.readFrame()
+			if err != nil {
+				return err
+			}
+			if err := w.answer(typ, flags, sid, p); err != nil {
+				return err
+			}
+			switch {
+			case typ == hwHead && bytes.Contains(p, []byte("/hostile")):
+				id, held = sid, bytes.Contains(p, []byte(ipc.FieldContinue))
+			case typ == hwData && sid == id && id != 0:
+				n += len(p)
+			case typ == hwEnd && sid == id && id != 0:
+				b := hwFrame(hwHead, 0, id, hwFields(":status", "200"))
+				b = append(b, hwFrame(hwData, 0, id, fmt.Appendf(nil, "continue field %v, %d bytes", held, n))...)
+				b = append(b, hwFrame(hwEnd, 0, id, []byte{0, 0, 0, 0})...)
+				if _, err := w.nc.Write(b); err != nil {
+					return err
+				}
+				return w.keepAlive()
+			}
+		}
+	})
+	e.waitUp(1)
+	c, err := net.Dial("tcp", strings.TrimPrefix(e.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(gwWait))
+	br := bufio.NewReader(c)
+	body := bytes.Repeat([]byte("v"), 100<<10)
+	fmt.Fprintf(c, "POST /hostile HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n", len(body))
+	line, err := br.ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 100 ") {
+		t.Fatalf("first line %q, %v; want 100 Continue", line, err)
+	}
+	br.ReadString('\n')
+	c.Write(body)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	if want := fmt.Sprintf("continue field false, %d bytes", len(body)); resp.StatusCode != 200 || string(got) != want {
+		t.Fatalf("answer %d %q, want 200 %q", resp.StatusCode, got, want)
+	}
+}
