@@ -149,8 +149,14 @@ func (b *countingBody) Read(p []byte) (int, error) { b.reads.Add(1); return b.r.
 // Continue only from a handler that reads, and sends no body to one that
 // refuses.
 func TestExpectContinueOverHTTP2(t *testing.T) {
+	for _, tlsOn := range []bool{true, false} {
+		t.Run(fmt.Sprintf("tls=%v", tlsOn), func(t *testing.T) { testExpectContinueOverHTTP2(t, tlsOn) })
+	}
+}
+
+func testExpectContinueOverHTTP2(t *testing.T, tlsOn bool) {
 	e := gwStart(t, Config{})
-	e.gwServeH2(true)
+	e.gwServeH2(tlsOn)
 	e.addWorker(0, http.HandlerFunc(continueHandler), nil)
 	tr := e.client.Transport.(*http.Transport)
 	tr.ExpectContinueTimeout = time.Hour // the client sends nothing before the 100
