@@ -204,8 +204,13 @@ const maxDrain = 256 << 10
 // and a RESET following an END makes the parent discard the response as
 // incomplete. A body larger than the bound is left to the parent, which ends
 // its side (CloseWrite or Reset) once it has the complete response.
+//
+// A body the parent still holds (the client asked for 100 Continue and the
+// handler never read: see ipc.FieldContinue) is not drained either: reading
+// it would grant the credit that makes the parent ask the client for the
+// upload the handler turned down.
 func (b *requestBody) drain() {
-	if b.ended.Load() {
+	if b.ended.Load() || b.st.BodyHeld() {
 		return
 	}
 	// io.CopyN without its allocated LimitedReader.

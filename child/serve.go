@@ -303,6 +303,16 @@ func (s *server) awaitEnd(st *ipc.Stream) {
 	}
 }
 
+// discardUnread reads up to maxDrain bytes of a request body nobody will
+// read, so that a parent sending it is not left blocked on credit; a body
+// the parent still holds (ipc.FieldContinue) it leaves alone, as its
+// client was never asked for it.
+func discardUnread(st *ipc.Stream) {
+	if !st.BodyHeld() {
+		io.CopyN(io.Discard, st, maxDrain)
+	}
+}
+
 // serveStream takes one stream from the gate to the end of its response.
 func (s *server) serveStream(st *ipc.Stream, t *ticket, measure bool) {
 	defer s.streams.Done()
@@ -318,7 +328,7 @@ func (s *server) serveStream(st *ipc.Stream, t *ticket, measure bool) {
 		s.gate.release(t)
 		s.log.Warn("sluice worker: answering 400", "stream", st.ID(), "err", err)
 		respondError(st, http.StatusBadRequest, "sluice worker: "+err.Error())
-		io.CopyN(io.Discard, st, maxDrain)
+		discardUnread(st)
 		return
 	}
 	err = s.gate.wait(st.Context(), t)
@@ -371,7 +381,7 @@ func (s *server) serveAdmin(st *ipc.Stream) {
 	if err != nil {
 		s.log.Warn("sluice worker: answering 400 to an admin stream", "stream", st.ID(), "err", err)
 		respondError(st, http.StatusBadRequest, "sluice worker: "+err.Error())
-		io.CopyN(io.Discard, st, maxDrain)
+		discardUnread(st)
 		return
 	}
 	s.handle(st, req, s.admin, false, x, nil)

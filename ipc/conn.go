@@ -245,6 +245,7 @@ func (c *Conn) OpenStream(ctx context.Context, head Fields, endStream bool) (*St
 	if err != nil {
 		return nil, err
 	}
+	held := holdsBody(c.ver, head, endStream)
 	c.mu.Lock()
 	switch {
 	case c.err != nil:
@@ -272,6 +273,9 @@ func (c *Conn) OpenStream(ctx context.Context, head Fields, endStream bool) (*St
 		send = sendDone
 	}
 	st := newStream(c, id, send, recvHead, nil)
+	if held {
+		st.holdOpened()
+	}
 	c.streams[id] = st
 	putHeader(frame, frameHeader{Length: uint32(len(frame) - headerSize), Type: frameHead, Flags: headFlags(endStream), StreamID: id})
 	// Pushed under c.mu so that HEAD frames leave in id order, as the

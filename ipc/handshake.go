@@ -12,7 +12,7 @@ import (
 // Protocol versions this implementation speaks.
 const (
 	minVersion = 1
-	maxVersion = 1
+	maxVersion = 2
 )
 
 // helloMagic opens every HELLO payload so that a peer that is not a sluice

@@ -118,7 +118,7 @@ func TestHandshakeMismatch(t *testing.T) {
 		words string
 	}{
 		{"same role", defaultHello(), roleAcceptor, "both ends claim the role acceptor"},
-		{"no common version", Hello{MinVersion: 2, MaxVersion: 3, MaxFramePayload: DefaultMaxFramePayload, StreamWindow: DefaultStreamWindow, MaxStreams: 1}, roleOpener, "no common protocol version"},
+		{"no common version", Hello{MinVersion: 3, MaxVersion: 4, MaxFramePayload: DefaultMaxFramePayload, StreamWindow: DefaultStreamWindow, MaxStreams: 1}, roleOpener, "no common protocol version"},
 		{"tiny frames", Hello{MinVersion: 1, MaxVersion: 1, MaxFramePayload: 100, StreamWindow: DefaultStreamWindow, MaxStreams: 1}, roleOpener, "max frame payload 100"},
 		{"zero streams", Hello{MinVersion: 1, MaxVersion: 1, MaxFramePayload: DefaultMaxFramePayload, StreamWindow: DefaultStreamWindow}, roleOpener, "max streams is zero"},
 	}

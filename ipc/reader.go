@@ -290,6 +290,9 @@ func (c *Conn) acceptHead(h frameHeader, p []byte) error {
 		return protoErrorf(CodeStreamLimit, "%s: %d streams open or awaiting the answer to a refusal; the limit is %d", h, n, c.local.maxStreams)
 	}
 	st := newStream(c, id, sendIdle, recvOpen, head)
+	if holdsBody(c.ver, head, h.Flags&flagEndStream != 0) {
+		st.holdAccepted()
+	}
 	c.streams[id] = st
 	if !refuse {
 		c.acceptQueue = append(c.acceptQueue, st)

@@ -66,6 +66,9 @@ type Stream struct {
 	// endHook is OnEnd's function, until the context ends and it is
 	// called.
 	endHook func(cause error)
+	// hold is set on a stream whose body is held (continue.go), before
+	// the stream is shared; nil on every other.
+	hold *creditHold
 }
 
 // newStream makes a stream in the given initial states; head is the peer's

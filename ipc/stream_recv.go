@@ -23,6 +23,7 @@ func (st *Stream) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	st.releaseHold()
 	for {
 		if n := st.readSome(p); n > 0 {
 			return n, nil
@@ -83,6 +84,7 @@ func (st *Stream) WriteTo(w io.Writer) (int64, error) { return st.CopyTo(w, nil)
 // sit in w's buffer while the stream is idle, and a busy stream pays no
 // flush per chunk.
 func (st *Stream) CopyTo(w io.Writer, buf []byte) (int64, error) {
+	st.releaseHold()
 	large := st.fitChunks(false)
 	flusher, _ := w.(interface{ Flush() error })
 	dirty := false

@@ -272,6 +272,7 @@ func (st *Stream) onWindow(n uint32) error {
 	if err := st.sendWin.Add(int(n)); err != nil {
 		return protoErrorf(CodeFlowControl, "WINDOW on stream %d: %v", st.id, err)
 	}
+	st.credited()
 	st.c.out.kick()
 	return nil
 }

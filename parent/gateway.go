@@ -112,6 +112,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x.fw.armSendDeadline(arrived)
 	x.head = addProxyHeaders(appendRequestHead(x.head[:0], r), r, x.rec.reqID)
 	body := hasBody(r)
+	x.expect = body && expectsContinue(r)
+	defer g.finishContinue(w, r, x)
 	if body && !g.limitBody(w, r, x) {
 		return
 	}
@@ -122,7 +124,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// another worker like a bodyless one; a large one streams through and
 	// cannot be, as it is gone once sent.
 	var held []byte
-	if body && r.ContentLength >= 0 && r.ContentLength <= maxRetryBody {
+	if body && !x.expect && r.ContentLength >= 0 && r.ContentLength <= maxRetryBody {
 		var err error
 		if held, err = io.ReadAll(io.LimitReader(r.Body, r.ContentLength+1)); err != nil || int64(len(held)) != r.ContentLength {
 			// First: a read that timed out fails the connection, which
@@ -168,7 +170,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		x.rec.worker, x.rec.pid = b.id, b.pid
-		x.head = appendHints(x.head[:headLen], x.cost, light)
+		x.head = appendContinue(appendHints(x.head[:headLen], x.cost, light), x, b)
 		x.costAsked = x.costAsked || x.cost.measure
 		// Released on every path, including the panic that aborts a
 		// response: a slot that leaked would shrink the worker for good.
@@ -208,7 +210,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// A stream that never opened sent nothing, not even a large body.
 		var notOpened openError
 		neverStarted := errors.As(err, &notOpened) || isRefused(err)
-		if retry && (retryable || errors.As(err, &notOpened)) &&
+		if retry && (retryable || unreadContinue(x) || errors.As(err, &notOpened)) &&
 			(attempt == 0 || neverStarted && attempt+1 < maxNeverStarted) {
 			g.metrics.retried.Inc()
 			exclude = b
@@ -246,11 +248,7 @@ func (g *Gateway) serveOn(ctx context.Context, w http.ResponseWriter, r *http.Re
 		bodyDone := make(chan struct{})
 		go func() {
 			defer close(bodyDone)
-			if held != nil {
-				sendHeld(st, held)
-			} else {
-				x.bodyErr = sendBody(st, x.watch.bodyReader(r.Body))
-			}
+			sendRequestBody(ctx, st, r, x, held)
 		}()
 		// Runs after the next one, which leaves the sender done: a
 		// response cut because the body passed the limit or stalled (the
@@ -306,6 +304,7 @@ func (g *Gateway) serveOn(ctx context.Context, w http.ResponseWriter, r *http.Re
 		st.Reset(ipc.CodeProtocol)
 		return false, err
 	}
+	closeIfUnread(w, r, x)
 	w.WriteHeader(status)
 	x.rec.status = status
 	// A stream whose last frame is already here has its whole body
@@ -571,6 +570,10 @@ type exchange struct {
 	// bodyErr is why the last attempt's body sender stopped reading the
 	// client's body (nil if it read it all, or held it).
 	bodyErr error
+	// expect says the client waits for 100 Continue before its body, and
+	// bodyRead that a body sender started reading it (continue.go).
+	expect   bool
+	bodyRead atomic.Bool
 	// body gives the request body the body timeout (bodytimeout.go).
 	body bodyTimeoutReader
 	// cost is what the cost table knows of the request (cost.go);
@@ -593,6 +596,8 @@ func (x *exchange) release() {
 	x.fw = flushWriter{}
 	x.rec = record{}
 	x.bodyErr = nil
+	x.expect = false
+	x.bodyRead.Store(false)
 	x.body = bodyTimeoutReader{}
 	x.cost, x.costAsked, x.cpuKnown, x.cpu = costClass{}, false, false, 0
 	if cap(x.head) > 64 {

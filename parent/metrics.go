@@ -19,6 +19,9 @@ type metrics struct {
 	bodyTimeouts prometheus.Counter
 	// light counts the requests that took the light lane (cost.go).
 	light prometheus.Counter
+	// continues counts the requests that expected 100 Continue, by
+	// whether their body was asked for (continue.go).
+	continues [2]prometheus.Counter
 
 	requests  *codeCounters          // by method and status code
 	refused   *prometheus.CounterVec // by reason
@@ -102,6 +105,7 @@ func newMetrics(g *Gateway) *metrics {
 	}
 	reg.MustRegister(m.queueWait, &overloadCollector{g: g})
 	m.registerCost(g)
+	m.registerContinue()
 	reg.MustRegister(m.requests.vec, m.refused, m.aborted, m.retried, m.duration, m.ttfb, m.respBytes, m.rtt, &stateCollector{g: g})
 	m.sendTimeouts = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "sluice_http_send_timeouts_total", Help: `Responses cut because the client took no bytes for the send timeout; each also counts in sluice_http_aborted_total{cause="client"}.`,

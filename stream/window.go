@@ -108,6 +108,7 @@ type RecvWindow struct {
 	credit     int // bytes the peer may still send
 	buffered   int // received and not yet consumed
 	unreported int // consumed and not yet granted back
+	withheld   int // never granted yet: see Withhold
 
 	// floor and ceiling bound the size the window moves toward: the
 	// ceiling alone without a budget, the budget's share within both with
@@ -316,8 +317,34 @@ func (w *RecvWindow) endLocked() {
 	// The credit stays, so that data the peer sent before it learnt of
 	// the end is not taken for a violation (see Receive).
 	w.release(w.size - w.buffered)
-	w.unreported = 0
+	w.unreported, w.withheld = 0, 0
 	w.size = w.buffered
+}
+
+// Withhold keeps back all the credit of a window that has not received
+// anything yet, so that the peer may send nothing until Release grants it:
+// a receiver that wants the peer's data only once its application asks for
+// it. The invariant then counts it: credit + buffered + unreported +
+// withheld == size.
+func (w *RecvWindow) Withhold() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.withheld += w.credit
+	w.credit = 0
+}
+
+// Release grants what Withhold kept back, and returns it: the credit to
+// send the peer now. It returns 0 once called, and after End or Drop.
+func (w *RecvWindow) Release() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	g := w.withheld
+	w.withheld = 0
+	if w.ended {
+		return 0
+	}
+	w.credit += g
+	return g
 }
 
 // Drop ends the window as End does, and also gives back the data still

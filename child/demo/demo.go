@@ -23,8 +23,10 @@ const index = `sluice demo worker routes:
                          a JSON array of N generated records, streamed as produced (with pace,
                          one row at a time, each flushed, then a wait of pace)
   GET /files/PATH        the file PATH under the worker's files root
-  POST /upload?rate=SIZE reads the body as it arrives (at most SIZE a second if given) and answers
-                         its size and SHA-256 ("SIZE HEX", or JSON with Accept: application/json)
+  POST /upload?rate=SIZE&max=SIZE
+                         reads the body as it arrives (at most SIZE a second if given) and answers
+                         its size and SHA-256 ("SIZE HEX", or JSON with Accept: application/json);
+                         with max, a body declared larger is refused 413 without being read
 `
 
 // New returns the demo handler. root is the directory served under /files/;

@@ -29,8 +29,22 @@ type UploadResult struct {
 // serveUpload reads the request body to its end, hashing it as it comes,
 // and answers its size and SHA-256. With rate=SIZE it reads at most that
 // many bytes a second, as a worker writing to slow storage would: the
-// parent must then slow the client down rather than buffer its body.
+// parent must then slow the client down rather than buffer its body. With
+// max=SIZE a body whose Content-Length is larger is refused with 413
+// before any of it is read, as a storage service refuses an upload over
+// its quota: a client that sent "Expect: 100-continue" then never sends it.
 func serveUpload(w http.ResponseWriter, r *http.Request) {
+	if s := r.URL.Query().Get("max"); s != "" {
+		most, err := settings.ParseSize(s)
+		if err != nil {
+			badRequest(w, "max", s, "not a byte count; use e.g. 1MiB")
+			return
+		}
+		if r.ContentLength > most {
+			http.Error(w, fmt.Sprintf("the upload of %d bytes is larger than max=%s", r.ContentLength, s), http.StatusRequestEntityTooLarge)
+			return
+		}
+	}
 	var lim *rate.Limiter
 	if s := r.URL.Query().Get("rate"); s != "" {
 		n, err := settings.ParseSize(s)

@@ -54,6 +54,8 @@ func TestUploadRefusals(t *testing.T) {
 		{"GET", "/upload", http.StatusMethodNotAllowed, "POST"},
 		{"POST", "/upload?rate=0", http.StatusBadRequest, "rate"},
 		{"POST", "/upload?rate=fast", http.StatusBadRequest, "rate"},
+		{"POST", "/upload?max=lots", http.StatusBadRequest, "max"},
+		{"POST", "/upload?max=0", http.StatusRequestEntityTooLarge, "larger than max=0"},
 		{"POST", "/payload?size=1", http.StatusMethodNotAllowed, "GET and HEAD"},
 	} {
 		rec := httptest.NewRecorder()
@@ -63,3 +65,29 @@ func TestUploadRefusals(t *testing.T) {
 		}
 	}
 }
+
+// TestUploadMaxRefusesUnread: a body over max is refused before a byte of
+// it is read; one within it is read and summed.
+func TestUploadMaxRefusesUnread(t *testing.T) {
+	h := New("")
+	body := &readCounter{r: strings.NewReader("12345")}
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("POST", "/upload?max=4", body)
+	req.ContentLength = 5
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusRequestEntityTooLarge || body.reads != 0 {
+		t.Fatalf("5 bytes with max=4: %d after %d reads; want 413 with none", rec.Code, body.reads)
+	}
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("POST", "/upload?max=5", strings.NewReader("12345")))
+	if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Body.String(), "5 ") {
+		t.Fatalf("5 bytes with max=5: %d %q", rec.Code, rec.Body)
+	}
+}
+
+type readCounter struct {
+	r     io.Reader
+	reads int
+}
+
+func (c *readCounter) Read(p []byte) (int, error) { c.reads++; return c.r.Read(p) }
