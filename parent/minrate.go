@@ -46,15 +46,20 @@ func (b *waitBudget) spend(waited time.Duration, n int) time.Duration {
 	return b.left
 }
 
-// deadline returns when the next wait must end, given the one in force:
-// the one in force if it is at most an eighth of the timeout later than
-// the budget allows, and otherwise a new one, an eighth later than it
-// allows. Moving a deadline costs a timer update in the runtime's poller,
-// so that a transfer that keeps its budget full moves it only once every
-// eighth of the timeout; a client may therefore get up to an eighth more.
-// moved says a new one was returned.
+// deadline returns when the next wait must end, given the one in force.
+// Moving a deadline costs a timer update in the runtime's poller, so while
+// the budget is full (the client keeps up) the one in force stays until it
+// is an eighth of the timeout short, and a new one is an eighth later than
+// the budget allows: a transfer that keeps up moves it once every eighth of
+// the timeout, and a client that then stops may get up to an eighth more.
+// Once the budget is spent in part (the client is slower than the rate),
+// each wait is long next to a timer update, and the deadline is exactly
+// what the budget allows. moved says a new one was returned.
 func (b *waitBudget) deadline(now, current time.Time) (d time.Time, moved bool) {
 	want := now.Add(b.left)
+	if b.left < b.timeout {
+		return want, !current.Equal(want)
+	}
 	if !current.Before(want) && current.Sub(want) <= b.timeout/8 {
 		return current, false
 	}

@@ -10,12 +10,12 @@ import (
 // The send timeout (Config.SendTimeout) cuts a client that takes no bytes,
 // and its minimum rate (Config.SendMinRate) one that takes them in a
 // trickle (minrate.go): each write to it that may block has a deadline,
-// which the exchange's flushWriter keeps ahead of it by the waiting its
-// budget still allows. Moving a deadline costs a timer update in the
-// runtime's poller, so it moves only once it is an eighth of the timeout
-// off: a blocked write then gets at least what the budget allows, and at
-// most an eighth of the timeout more, and a small response, whose writes
-// all come within that eighth, moves it once.
+// which the exchange's flushWriter keeps at the waiting its budget still
+// allows. While the client keeps up, the deadline moves only once it is an
+// eighth of the timeout short (moving one costs a timer update in the
+// runtime's poller): a blocked write then gets at least the timeout, and at
+// most an eighth more, and a small response, whose writes all come within
+// that eighth, moves it once.
 
 // armSendDeadline gives the writes to the client from now on the send
 // timeout. ServeHTTP arms it as the request arrives, so that a deadline
@@ -39,9 +39,9 @@ func (f *flushWriter) setSendDeadline(d time.Time) {
 	}
 }
 
-// keepSendDeadline moves the deadline before a write if it is an eighth
-// of the timeout off what the budget allows, and returns the time the
-// write starts, for sent.
+// keepSendDeadline moves the deadline before a write where the budget
+// says (waitBudget.deadline), and returns the time the write starts, for
+// sent.
 func (f *flushWriter) keepSendDeadline() time.Time {
 	if f.send.timeout <= 0 {
 		return time.Time{}
