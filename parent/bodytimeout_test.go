@@ -80,7 +80,7 @@ func TestBodyTimeoutStalledSmallBody(t *testing.T) {
 // pieces further apart than an eighth of the timeout, is not cut, and the
 // connection's next request is not hit by a deadline left behind.
 func TestBodyTimeoutKeepsASteadyUpload(t *testing.T) {
-	e := gwStart(t, Config{BodyTimeout: 400 * time.Millisecond})
+	e := gwStart(t, Config{BodyTimeout: 400 * time.Millisecond, BodyMinRate: DefaultBodyMinRate})
 	e.addWorker(0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n, _ := io.Copy(io.Discard, r.Body)
 		fmt.Fprint(w, n)
@@ -107,5 +107,56 @@ func TestBodyTimeoutKeepsASteadyUpload(t *testing.T) {
 	resp, body, err = e.do(req)
 	if err != nil || resp.StatusCode != 200 || string(body) != "3" || !reused {
 		t.Fatalf("the next request: %v %v %q, on the same connection: %v", err, resp, body, reused)
+	}
+}
+
+// TestBodyMinRateCutsATrickle: a client that keeps sending a few bytes,
+// each piece well within the body timeout, but far slower than the
+// minimum rate, gets 408 within about the timeout and its eighth, and the
+// access log and the metric count it as a body timeout; without the rate
+// it would hold the connection, the stream and the handler for as long as
+// it liked.
+func TestBodyMinRateCutsATrickle(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	e, lines := gwAccess(t, Config{BodyTimeout: timeout, BodyMinRate: 1000})
+	e.addWorker(0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+	}), nil)
+	c, err := net.Dial("tcp", e.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "POST /up HTTP/1.1\r\nHost: sluice\r\nContent-Length: %d\r\n\r\n", 1<<20)
+	// 10 bytes every 50 ms: 200 B/s, a fifth of the rate, for 20
+	// timeouts. The writer stops at the first failed write (the test
+	// closes the connection once it has its answer) or then; the test
+	// waits for it.
+	stillSending := make(chan bool, 1)
+	go func() {
+		start := time.Now()
+		for time.Since(start) < 20*timeout {
+			if _, err := c.Write([]byte("0123456789")); err != nil {
+				stillSending <- true
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		stillSending <- false
+	}()
+	c.SetReadDeadline(time.Now().Add(gwWait))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	c.Close()
+	if !<-stillSending {
+		t.Errorf("the client trickled for %v without being cut; want it cut while it still sends", 20*timeout)
+	}
+	if err != nil || resp.StatusCode != http.StatusRequestTimeout {
+		t.Fatalf("%v %v; want 408", resp, err)
+	}
+	if rec := accessLines(t, lines, 1)[0]; rec["end"] != "body_timeout" || rec["status"] != 408.0 {
+		t.Errorf("line %v; want end=body_timeout, 408", rec)
+	}
+	if got := gwMetric(t, e.g, "sluice_http_body_timeouts_total", nil); got != 1 {
+		t.Errorf("sluice_http_body_timeouts_total = %v; want 1", got)
 	}
 }

@@ -74,6 +74,7 @@ func (c *countedConn) release() error {
 	var err error
 	if len(*p) > 0 {
 		_, err = c.Conn.Write(*p)
+		err = c.cutSlow(err) // slowread.go
 	}
 	*p = (*p)[:0]
 	holdBufs.Put(p)
@@ -85,7 +86,8 @@ func (c *countedConn) release() error {
 // the connection stops holding.
 func (c *countedConn) Write(p []byte) (int, error) {
 	if c.held == nil {
-		return c.Conn.Write(p)
+		n, err := c.Conn.Write(p)
+		return n, c.cutSlow(err) // slowread.go
 	}
 	if h := *c.held; len(h)+len(p) <= cap(h) {
 		*c.held = append(h, p...)
@@ -100,7 +102,7 @@ func (c *countedConn) Write(p []byte) (int, error) {
 	n -= int64(len(*held))
 	*held = (*held)[:0]
 	holdBufs.Put(held)
-	return int(max(n, 0)), err
+	return int(max(n, 0)), c.cutSlow(err)
 }
 
 // holdFront makes r's connection hold the response's writes until the

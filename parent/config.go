@@ -77,7 +77,30 @@ type Config struct {
 	// sluice serve's default is DefaultBodyTimeout.
 	BodyTimeout time.Duration
 
+<<<<<<< HEAD
 	// QueueTarget is the least a request may be held for a worker while the
+=======
+	// BodyMinRate, in bytes a second, bounds a body that trickles, as
+	// Apache's mod_reqtimeout MinRate: the reads of a body may wait on its
+	// client BodyTimeout in all, and every BodyMinRate bytes that arrive
+	// give a second of it back, never past BodyTimeout. A client sending
+	// at the rate or faster is never cut; one sending a fraction f of it is
+	// cut after about BodyTimeout/(1-f). Zero means none (only
+	// BodyTimeout's silence is cut); sluice serve's default is
+	// DefaultBodyMinRate. Without a BodyTimeout it does nothing.
+	BodyMinRate int64
+
+	// SendMinRate, in bytes a second, bounds a client that takes its
+	// response in a trickle, likewise: the writes to it may wait
+	// SendTimeout in all, and every SendMinRate bytes it takes give a
+	// second back, never past SendTimeout. Only writes that wait on the
+	// client count, never a worker that produces slowly. Zero means none;
+	// sluice serve's default is DefaultSendMinRate. Without a SendTimeout
+	// it does nothing.
+	SendMinRate int64
+
+	// QueueTarget is how long a request may wait for a worker while the
+>>>>>>> slowattack
 	// queue is overloaded (it has not been empty for QueueInterval and grew
 	// over it): one is held only if a worker is expected to free a slot for
 	// it within a few arrivals, at most half the time a request takes, and
@@ -256,6 +279,8 @@ const (
 	DefaultMaxQueue        = 1024
 	DefaultSendTimeout     = 60 * time.Second
 	DefaultBodyTimeout     = 60 * time.Second
+	DefaultBodyMinRate     = 500
+	DefaultSendMinRate     = 500
 	DefaultQueueTarget     = 5 * time.Millisecond
 	DefaultQueueInterval   = 50 * time.Millisecond
 	DefaultRetryAfter      = time.Second
@@ -323,6 +348,10 @@ func VerifyConfig(c *Config) error {
 		return fmt.Errorf("parent: SendTimeout %v is negative; use 0 (none) or a duration", c.SendTimeout)
 	case c.BodyTimeout < 0:
 		return fmt.Errorf("parent: BodyTimeout %v is negative; use 0 (none) or a duration", c.BodyTimeout)
+	case c.BodyMinRate < 0:
+		return fmt.Errorf("parent: BodyMinRate %d is negative; use 0 (none) or bytes a second", c.BodyMinRate)
+	case c.SendMinRate < 0:
+		return fmt.Errorf("parent: SendMinRate %d is negative; use 0 (none) or bytes a second", c.SendMinRate)
 	case c.QueueInterval < 0 || c.QueueInterval > 0 && c.QueueInterval < MinQueueInterval:
 		return fmt.Errorf("parent: QueueInterval %v is out of range; use 0 (default %v) or at least %v", c.QueueInterval, DefaultQueueInterval, MinQueueInterval)
 	case c.QueueTarget > 0 && c.QueueTarget >= cmp.Or(c.QueueInterval, DefaultQueueInterval),

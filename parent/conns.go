@@ -88,6 +88,7 @@ func (l *countedListener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	l.conns.opened()
+	tuneFront(conn) // slowread.go
 	return &countedConn{Conn: conn, conns: l.conns}, nil
 }
 

@@ -108,7 +108,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// ctx ends with the client or at the request timeout.
 	ctx, cancel := g.requestContext(r)
 	defer cancel()
-	x.fw = flushWriter{w: w, rc: *http.NewResponseController(w), timeout: g.cfg.SendTimeout}
+	x.fw = flushWriter{w: w, rc: *http.NewResponseController(w), send: newWaitBudget(g.cfg.SendTimeout, g.cfg.SendMinRate)}
 	x.fw.armSendDeadline(arrived)
 	x.head = addProxyHeaders(appendRequestHead(x.head[:0], r), r, x.rec.reqID)
 	body := hasBody(r)
@@ -540,20 +540,26 @@ func copyBufferPool(window int) *sync.Pool {
 type flushWriter struct {
 	w  http.ResponseWriter
 	rc http.ResponseController
-	// timeout is the send timeout (0: none); armed is when its
-	// deadline was last moved.
-	timeout time.Duration
-	armed   time.Time
+	// send is the send timeout's budget (sendtimeout.go), deadline the
+	// write deadline in force.
+	send     waitBudget
+	deadline time.Time
 	// front is the client's connection while it holds the response's
 	// writes, to pass them on in one at the flush (coalesce.go).
 	front *countedConn
 }
 
-func (f *flushWriter) Write(p []byte) (int, error) { f.keepSendDeadline(); return f.w.Write(p) }
+func (f *flushWriter) Write(p []byte) (int, error) {
+	start := f.keepSendDeadline()
+	n, err := f.w.Write(p)
+	f.sent(start, n)
+	return n, err
+}
 
 func (f *flushWriter) Flush() error {
-	f.keepSendDeadline()
+	start := f.keepSendDeadline()
 	err := f.rc.Flush()
+	f.sent(start, 0)
 	if rerr := f.releaseFront(); err == nil {
 		err = rerr
 	}

@@ -108,11 +108,11 @@ func newMetrics(g *Gateway) *metrics {
 	m.registerContinue()
 	reg.MustRegister(m.requests.vec, m.refused, m.aborted, m.retried, m.duration, m.ttfb, m.respBytes, m.rtt, &stateCollector{g: g})
 	m.sendTimeouts = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "sluice_http_send_timeouts_total", Help: `Responses cut because the client took no bytes for the send timeout; each also counts in sluice_http_aborted_total{cause="client"}.`,
+		Name: "sluice_http_send_timeouts_total", Help: `Responses cut because the client took no bytes for the send timeout, or took them slower than --send-min-rate; each also counts in sluice_http_aborted_total{cause="client"}.`,
 	})
 	reg.MustRegister(m.sendTimeouts)
 	m.bodyTimeouts = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "sluice_http_body_timeouts_total", Help: "Requests whose client sent no body bytes for the body timeout (--body-timeout): answered 408, or cut if the response had started.",
+		Name: "sluice_http_body_timeouts_total", Help: "Requests whose client sent no body bytes for the body timeout (--body-timeout), or sent them slower than --body-min-rate: answered 408, or cut if the response had started.",
 	})
 	reg.MustRegister(m.bodyTimeouts)
 	reg.MustRegister(connCollector{&m.conns})

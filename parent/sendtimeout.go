@@ -7,39 +7,57 @@ import (
 	"time"
 )
 
-// The send timeout (Config.SendTimeout) cuts a client that takes no bytes:
-// each write to it that may block has a deadline, which the exchange's
-// flushWriter keeps ahead of it. Moving a deadline costs a timer update in
-// the runtime's poller, so it moves only once it has aged by an eighth of
-// the timeout: a blocked write then gets at least the timeout, and at most
-// an eighth more, and a small response, whose writes all come within that
-// eighth, moves it once.
+// The send timeout (Config.SendTimeout) cuts a client that takes no bytes,
+// and its minimum rate (Config.SendMinRate) one that takes them in a
+// trickle (minrate.go): each write to it that may block has a deadline,
+// which the exchange's flushWriter keeps at the waiting its budget still
+// allows. While the client keeps up, the deadline moves only once it is an
+// eighth of the timeout short (moving one costs a timer update in the
+// runtime's poller): a blocked write then gets at least the timeout, and at
+// most an eighth more, and a small response, whose writes all come within
+// that eighth, moves it once.
 
 // armSendDeadline gives the writes to the client from now on the send
 // timeout. ServeHTTP arms it as the request arrives, so that a deadline
 // left by the connection's previous request cannot cut this one's answer,
 // whatever writes it (a 503, net/http's 100 Continue).
 func (f *flushWriter) armSendDeadline(now time.Time) {
-	if f.timeout <= 0 {
+	if f.send.timeout <= 0 {
 		return
 	}
-	f.armed = now
-	if f.rc.SetWriteDeadline(now.Add(f.timeout+f.timeout/8)) != nil {
+	d, _ := f.send.deadline(now, time.Time{})
+	f.setSendDeadline(d)
+}
+
+func (f *flushWriter) setSendDeadline(d time.Time) {
+	f.deadline = d
+	if f.rc.SetWriteDeadline(d) != nil {
 		// The writer has no deadlines (a test recorder, a middleware
 		// that hides them): its writes never time out, and asking again
 		// would only build the same error.
-		f.timeout = 0
+		f.send.timeout = 0
 	}
 }
 
-// keepSendDeadline re-arms the deadline before a write if it has aged
-// past an eighth of the timeout.
-func (f *flushWriter) keepSendDeadline() {
-	if f.timeout <= 0 {
-		return
+// keepSendDeadline moves the deadline before a write where the budget
+// says (waitBudget.deadline), and returns the time the write starts, for
+// sent.
+func (f *flushWriter) keepSendDeadline() time.Time {
+	if f.send.timeout <= 0 {
+		return time.Time{}
 	}
-	if now := time.Now(); now.Sub(f.armed) >= f.timeout/8 {
-		f.armSendDeadline(now)
+	now := time.Now()
+	if d, moved := f.send.deadline(now, f.deadline); moved {
+		f.setSendDeadline(d)
+	}
+	return now
+}
+
+// sent takes a write that began at start (keepSendDeadline's) and moved n
+// bytes from the send budget.
+func (f *flushWriter) sent(start time.Time, n int) {
+	if f.send.timeout > 0 && f.send.rate > 0 {
+		f.send.spend(time.Since(start), n)
 	}
 }
 
@@ -51,6 +69,6 @@ func isSendTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceede
 // at a bounded rate: a crowd of stalled clients must not flood the log.
 func (g *Gateway) countSendTimeout(r *http.Request, b *backend) {
 	g.metrics.sendTimeouts.Inc()
-	g.slowClients.warn("send_timeout", "client took no bytes within the send timeout; response cut and its stream reset",
-		"method", r.Method, "path", r.URL.Path, "worker", b.id, "remote", r.RemoteAddr, "send_timeout", g.cfg.SendTimeout)
+	g.slowClients.warn("send_timeout", "client took no bytes within the send timeout, or took them slower than the minimum rate; response cut and its stream reset",
+		"method", r.Method, "path", r.URL.Path, "worker", b.id, "remote", r.RemoteAddr, "send_timeout", g.cfg.SendTimeout, "send_min_rate", g.cfg.SendMinRate)
 }

@@ -55,6 +55,8 @@ func serve(args []string) int {
 		MaxRetryAfter: s.maxRetryAfter,
 		SendTimeout:   s.sendTimeout,
 		BodyTimeout:   s.bodyTimeout,
+		BodyMinRate:   int64(s.bodyMinRate),
+		SendMinRate:   int64(s.sendMinRate),
 		MaxQueue:      s.maxQueue,
 		IPC:           &ipc.Config{Logger: log},
 		Logger:        log,

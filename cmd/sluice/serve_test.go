@@ -67,6 +67,8 @@ func TestServeRejectsBadFlagsAndEnv(t *testing.T) {
 		{args: []string{"--body-timeout", "-1s"}, want: "--body-timeout -1s: use 0 (never) or a positive duration"},
 		{args: []string{"--access-log", "off", "--access-log-file", "/tmp/x.log"}, want: "--access-log-file /tmp/x.log with --access-log off"},
 		{env: "SLUICE_BODY_TIMEOUT=soon", want: "SLUICE_BODY_TIMEOUT"},
+		{args: []string{"--body-min-rate", "-1"}, want: "--body-min-rate -1: use 0 (none) or bytes a second"},
+		{env: "SLUICE_SEND_MIN_RATE=slow", want: "SLUICE_SEND_MIN_RATE"},
 		{args: []string{"--worker-header-timeout", "-1s"}, want: "--worker-header-timeout -1s: use 0 (never) or a positive duration"},
 		{env: "SLUICE_WORKER_IDLE_TIMEOUT=soon", want: "SLUICE_WORKER_IDLE_TIMEOUT"},
 		{args: []string{"--max-inflight", "-1"}, want: "--max-inflight -1 is out of range; use 0 (automatic)"},

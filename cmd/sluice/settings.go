@@ -33,6 +33,8 @@ type serveSettings struct {
 	maxRetryAfter time.Duration
 	sendTimeout   time.Duration
 	bodyTimeout   time.Duration
+	bodyMinRate   size
+	sendMinRate   size
 	maxQueue      int
 	drainTimeout  time.Duration
 	admission     string
@@ -115,6 +117,9 @@ func serveFlags(fs *flag.FlagSet) *serveSettings {
 	fs.DurationVar(&s.retryAfter, "retry-after", parent.DefaultRetryAfter, "the least Retry-After of a 503")
 	fs.DurationVar(&s.maxRetryAfter, "max-retry-after", parent.DefaultMaxRetryAfter, "the most Retry-After of a 503; in between it is the time the workers need, at their measured rate, for the requests waiting and those refused over the last second")
 	fs.DurationVar(&s.bodyTimeout, "body-timeout", parent.DefaultBodyTimeout, "a client that sends no bytes of its request body for this long is cut (408 before any response, the connection closed, the worker's stream reset; nginx's client_body_timeout); 0 never")
+	s.bodyMinRate, s.sendMinRate = parent.DefaultBodyMinRate, parent.DefaultSendMinRate
+	fs.Var(&s.bodyMinRate, "body-min-rate", "bytes a second a request body must keep up (Apache's mod_reqtimeout MinRate): its reads may wait --body-timeout in all, and every this many bytes give a second back, so that a client trickling a body is cut like a silent one; 0 none (only silence is cut)")
+	fs.Var(&s.sendMinRate, "send-min-rate", "bytes a second a client must take of its response, likewise: the writes to it may wait --send-timeout in all, and every this many bytes it takes give a second back; only waits on the client count, never a slow worker; 0 none")
 	fs.DurationVar(&s.sendTimeout, "send-timeout", parent.DefaultSendTimeout, "a client that takes no bytes of its response for this long is cut (the connection closed, the worker's stream reset); 0 never")
 	fs.IntVar(&s.maxQueue, "max-queue", parent.DefaultMaxQueue, "requests that may wait for a worker at once; more get 503 at once")
 	fs.DurationVar(&s.drainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM/SIGINT, after --shutdown-delay, how long in-flight responses have to finish; those still running are cut (and counted in the log), and the exit status is 0 all the same")
@@ -239,6 +244,10 @@ func (s *serveSettings) check() error {
 		return fmt.Errorf("--send-timeout %v: use 0 (never) or a positive duration", s.sendTimeout)
 	case s.bodyTimeout < 0:
 		return fmt.Errorf("--body-timeout %v: use 0 (never) or a positive duration", s.bodyTimeout)
+	case s.bodyMinRate < 0:
+		return fmt.Errorf("--body-min-rate %v: use 0 (none) or bytes a second", s.bodyMinRate)
+	case s.sendMinRate < 0:
+		return fmt.Errorf("--send-min-rate %v: use 0 (none) or bytes a second", s.sendMinRate)
 	case s.lightCPU < 0:
 		return fmt.Errorf("--light-cpu %v: use 0 (off) or a positive duration", s.lightCPU)
 	case s.workerHeaderTimeout < 0:
