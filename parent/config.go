@@ -77,9 +77,6 @@ type Config struct {
 	// sluice serve's default is DefaultBodyTimeout.
 	BodyTimeout time.Duration
 
-<<<<<<< HEAD
-	// QueueTarget is the least a request may be held for a worker while the
-=======
 	// BodyMinRate, in bytes a second, bounds a body that trickles, as
 	// Apache's mod_reqtimeout MinRate: the reads of a body may wait on its
 	// client BodyTimeout in all, and every BodyMinRate bytes that arrive
@@ -99,8 +96,7 @@ type Config struct {
 	// it does nothing.
 	SendMinRate int64
 
-	// QueueTarget is how long a request may wait for a worker while the
->>>>>>> slowattack
+	// QueueTarget is the least a request may be held for a worker while the
 	// queue is overloaded (it has not been empty for QueueInterval and grew
 	// over it): one is held only if a worker is expected to free a slot for
 	// it within a few arrivals, at most half the time a request takes, and
