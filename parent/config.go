@@ -117,7 +117,7 @@ type Config struct {
 	// counts as overloaded. It no longer does once nothing has found the
 	// workers full for a quarter of a second or this (the longer), or once
 	// no more came than left over an interval and its growth over the last
-	// second has all but stopped. Zero means 50 ms.
+	// second has all but stopped. Zero means 100 ms.
 	QueueInterval time.Duration
 
 	// RetryAfter is the least delay suggested to refused clients, and
@@ -278,7 +278,7 @@ const (
 	DefaultBodyMinRate     = 500
 	DefaultSendMinRate     = 500
 	DefaultQueueTarget     = 5 * time.Millisecond
-	DefaultQueueInterval   = 50 * time.Millisecond
+	DefaultQueueInterval   = 100 * time.Millisecond
 	DefaultRetryAfter      = time.Second
 	DefaultMaxRetryAfter   = 60 * time.Second
 	DefaultRestartDelay    = 100 * time.Millisecond

@@ -72,7 +72,7 @@ func TestServeRejectsBadFlagsAndEnv(t *testing.T) {
 		{args: []string{"--worker-header-timeout", "-1s"}, want: "--worker-header-timeout -1s: use 0 (never) or a positive duration"},
 		{env: "SLUICE_WORKER_IDLE_TIMEOUT=soon", want: "SLUICE_WORKER_IDLE_TIMEOUT"},
 		{args: []string{"--max-inflight", "-1"}, want: "--max-inflight -1 is out of range; use 0 (automatic)"},
-		{args: []string{"--queue-target", "200ms"}, want: "--queue-target 200ms is not shorter than --queue-interval 50ms"},
+		{args: []string{"--queue-target", "200ms"}, want: "--queue-target 200ms is not shorter than --queue-interval 100ms"},
 		{args: []string{"--queue-interval", "0s"}, want: "--queue-interval 0s: use at least 1ms"},
 		{args: []string{"--retry-after", "2m"}, want: "--retry-after 2m0s and --max-retry-after 1m0s"},
 		{env: "SLUICE_LIVENESS_WINDOW=soon", want: "SLUICE_LIVENESS_WINDOW"},
