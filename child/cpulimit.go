@@ -24,7 +24,8 @@ import "time"
 // as TCP's congestion control: halve the limit when the CPUs are
 // oversubscribed and this worker's handlers are part of the cause, grow it
 // (doubling below the limit at which pressure was last seen, then by one)
-// when the limit held handlers back and either the CPUs had room or this
+// when the limit held handlers back and either the CPUs had room (little
+// pressure and, where it is known, idle time: cpuidle.go) or this
 // worker used little of them (the pressure is someone else's, and a limit
 // its own handlers do not fill only starves them), and otherwise hold. A decrease is followed by a few intervals of holding, so that the
 // limit settles next to the point where pressure starts rather than
@@ -61,6 +62,9 @@ const (
 	ownShareFloor = 0.5
 	// holdAfterDecrease is the intervals the limit holds after halving.
 	holdAfterDecrease = 3
+	// idleFloor is the idle CPU, in cores, that growth asks for: room for
+	// one more handler to compute at least half the time.
+	idleFloor = 0.5
 )
 
 // cpuSample is what the controller sees of one interval.
@@ -74,6 +78,9 @@ type cpuSample struct {
 	// cpuUsed is the CPU this worker used in the interval, in cores;
 	// negative when it is not known.
 	cpuUsed float64
+	// idle is the CPU the machine left idle in the interval, in cores
+	// (cpuidle.go); negative when it is not known.
+	idle float64
 	// held says the limit was binding at some point in the interval (it
 	// held a stream back, or as many as it allows were computing): the
 	// only case in which raising it would change anything.
@@ -94,9 +101,19 @@ func (s cpuSample) overloaded() bool {
 	return s.pressure >= pressureHigh || s.schedP99 >= schedLatencyHigh
 }
 
-// calm says the CPUs had room in s.
+// calm says the CPUs had room in s: little pressure, and, where it is
+// known, idle time for one more handler to compute (idleFloor).
 func (s cpuSample) calm() bool {
-	return s.pressure < pressureLow && s.schedP99 < schedLatencyLow
+	return s.pressure < pressureLow && s.schedP99 < schedLatencyLow && (s.idle < 0 || s.idle >= idleFloor)
+}
+
+// othersPressure says the CPUs were contended in s (or it is not known)
+// while this worker used little of them: the pressure is someone else's.
+// Without pressure, a worker using little CPU while its limit held streams
+// back had a gap between handlers, not a share taken from it, and growing
+// would only have its next handlers share a CPU.
+func (s cpuSample) othersPressure() bool {
+	return s.cpuUsed >= 0 && s.cpuUsed < ownShareFloor && (s.pressure < 0 || s.pressure >= pressureLow)
 }
 
 // step takes one interval's sample and returns the limit for the next.
@@ -108,7 +125,7 @@ func (c *cpuLimit) step(s cpuSample) int {
 		c.hold = holdAfterDecrease
 	case c.hold > 0:
 		c.hold--
-	case s.held && (s.calm() || (s.cpuUsed >= 0 && s.cpuUsed < ownShareFloor)):
+	case s.held && (s.calm() || s.othersPressure()):
 		if c.limit < c.ceiling {
 			c.limit = min(c.limit*2, c.ceiling)
 		} else {

@@ -8,17 +8,20 @@ import (
 
 // machine is a made-up worker for the controller: cpus CPUs, and handlers
 // each wanting share of a CPU while they run; the worker always has more
-// streams waiting than its limit admits.
+// streams waiting than its limit admits. others is the CPU that the rest
+// of the machine (another worker) keeps busy.
 type machine struct {
-	cpus  float64
-	share float64 // CPU a computing handler wants: 1 CPU-bound, ~0 I/O-bound
+	cpus   float64
+	share  float64 // CPU a computing handler wants: 1 CPU-bound, ~0 I/O-bound
+	others float64
 }
 
 // sample is what the controller would read in an interval with limit
 // handlers computing.
 func (m machine) sample(limit int) cpuSample {
-	demand := float64(limit) * m.share
-	s := cpuSample{held: true, cpuUsed: min(demand, m.cpus)}
+	own := float64(limit) * m.share
+	demand := own + m.others
+	s := cpuSample{held: true, cpuUsed: min(own, m.cpus), idle: max(m.cpus-demand, 0)}
 	// PSI "some" grows with the share of CPUs that have a second task.
 	s.pressure = min(max(demand-m.cpus, 0)/m.cpus, 1)
 	if demand > m.cpus {
@@ -68,7 +71,7 @@ func TestCPULimitGrowsToCapForIOBound(t *testing.T) {
 func TestCPULimitRecoversAfterBurst(t *testing.T) {
 	c := newCPULimit(16, 1, 64)
 	burst := cpuSample{pressure: 1, schedP99: 20 * time.Millisecond, cpuUsed: 2, held: true}
-	calm := cpuSample{pressure: 0.05, schedP99: time.Millisecond, cpuUsed: 0.2, held: true}
+	calm := cpuSample{pressure: 0.05, schedP99: time.Millisecond, cpuUsed: 0.2, idle: 1.8, held: true}
 	var got []int
 	for range 5 {
 		got = append(got, c.step(burst))
@@ -135,5 +138,26 @@ func TestCPULimitBounds(t *testing.T) {
 	}
 	if c.limit != 1 {
 		t.Fatalf("limit %d after sustained pressure, want the floor 1", c.limit)
+	}
+}
+
+// Two workers on two CPUs, CPU-bound handlers, the other worker computing
+// one: with one handler of its own the CPUs are full but nothing waits, so
+// the pressure reads calm. The idle time shows no room, and the limit
+// stays at 1 rather than probing up to 2 now and then, where two handlers
+// would share a CPU and each take twice as long.
+func TestCPULimitDoesNotProbeAFullMachine(t *testing.T) {
+	c := newCPULimit(1, 1, 64)
+	limits := run(c, machine{cpus: 2, share: 1, others: 1}, 100)
+	if slices.Max(limits) != 1 {
+		t.Fatalf("limits %v; want 1 throughout", limits)
+	}
+	// Where the idle time is not known, the pressure alone decides, as
+	// before: calm, so it grows.
+	unknown := newCPULimit(1, 1, 64)
+	s := machine{cpus: 2, share: 1, others: 1}.sample(1)
+	s.idle = -1
+	if got := unknown.step(s); got != 2 {
+		t.Fatalf("limit %d with the idle time unknown; want 2", got)
 	}
 }

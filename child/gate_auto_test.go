@@ -243,8 +243,8 @@ type fakeCPU struct {
 	pressure atomic.Int64 // permille
 }
 
-func (f *fakeCPU) sample(time.Time) (float64, time.Duration, float64) {
-	return float64(f.pressure.Load()) / 1000, time.Millisecond, 1
+func (f *fakeCPU) sample(time.Time) cpuSample {
+	return cpuSample{pressure: float64(f.pressure.Load()) / 1000, schedP99: time.Millisecond, cpuUsed: 1, idle: -1}
 }
 
 // The worker's controller reads its signals every interval and reports the

@@ -547,16 +547,16 @@ func (s *server) control(now time.Time) {
 	if s.cpuSource == nil {
 		return
 	}
-	pressure, schedP99, cpuUsed := s.cpuSource.sample(now)
-	s.schedMicros.Store(durationMicros(schedP99))
-	if pressure >= 0 {
-		s.pressurePermille.Store(uint32(pressure * 1000))
+	sample := s.cpuSource.sample(now)
+	s.schedMicros.Store(durationMicros(sample.schedP99))
+	if sample.pressure >= 0 {
+		s.pressurePermille.Store(uint32(sample.pressure * 1000))
 	}
-	held := s.gate.takeHeld()
+	sample.held = s.gate.takeHeld()
 	if s.gate.counts().fixed {
 		return // a hard cap is in force: nothing to control
 	}
-	limit := s.cpuLimit.step(cpuSample{pressure: pressure, schedP99: schedP99, cpuUsed: cpuUsed, held: held})
+	limit := s.cpuLimit.step(sample)
 	s.autoLimit.Store(int32(limit))
 	s.gate.setAutoLimit(limit)
 }

@@ -53,10 +53,11 @@ func (m *demandMeter) others() int {
 // cpuSource is what the controller reads once per interval: an interface so
 // that its tests can drive it with made-up machines.
 type cpuSource interface {
-	// sample returns the interval's pressure and the CPU this process
-	// used in it, in cores (each negative when unknown), and the scheduler
-	// latency's p99, for the time since the previous call.
-	sample(now time.Time) (pressure float64, schedP99 time.Duration, cpuUsed float64)
+	// sample returns, for the time since the previous call, the
+	// interval's pressure, the CPU this process used and the CPUs left
+	// idle, in cores (each negative when unknown), and the scheduler
+	// latency's p99. held is left for the caller.
+	sample(now time.Time) cpuSample
 }
 
 // osSignals is the cpuSource of a real process: PSI (psi_linux.go), the
@@ -64,6 +65,7 @@ type cpuSource interface {
 // The tick goroutine owns it.
 type osSignals struct {
 	psi     *psiFile // nil without PSI
+	idle    idleMeter
 	lastPSI time.Duration
 	sched   [1]rtmetrics.Sample
 	last    []uint64 // the histogram's counts at the previous sample
@@ -72,16 +74,16 @@ type osSignals struct {
 }
 
 func newOSSignals(psi *psiFile, now time.Time) *osSignals {
-	o := &osSignals{psi: psi, lastAt: now}
+	o := &osSignals{psi: psi, lastAt: now, idle: idleMeter{path: procStat}}
 	o.sched[0].Name = metricSchedLatency
 	o.sample(now) // the first interval starts now
 	return o
 }
 
-func (o *osSignals) sample(now time.Time) (pressure float64, schedP99 time.Duration, cpuUsed float64) {
+func (o *osSignals) sample(now time.Time) cpuSample {
 	elapsed := now.Sub(o.lastAt)
 	o.lastAt = now
-	pressure = -1
+	pressure := -1.0
 	if o.psi != nil {
 		if total, err := o.psi.someTotal(); err == nil {
 			if elapsed > 0 && o.lastPSI > 0 {
@@ -90,20 +92,21 @@ func (o *osSignals) sample(now time.Time) (pressure float64, schedP99 time.Durat
 			o.lastPSI = total
 		}
 	}
+	var schedP99 time.Duration
 	rtmetrics.Read(o.sched[:])
 	if o.sched[0].Value.Kind() == rtmetrics.KindFloat64Histogram {
 		h := o.sched[0].Value.Float64Histogram()
 		schedP99 = histogramP99(h.Counts, o.last, h.Buckets)
 		o.last = append(o.last[:0], h.Counts...)
 	}
-	cpuUsed = -1
+	cpuUsed := -1.0
 	if cpu, ok := processCPU(); ok {
 		if elapsed > 0 && o.lastCPU > 0 {
 			cpuUsed = float64(cpu-o.lastCPU) / float64(elapsed)
 		}
 		o.lastCPU = cpu
 	}
-	return pressure, schedP99, cpuUsed
+	return cpuSample{pressure: pressure, schedP99: schedP99, cpuUsed: cpuUsed, idle: o.idle.cores()}
 }
 
 // histogramP99 is the 99th percentile of the observations counted between

@@ -80,9 +80,9 @@ func TestOSSignalsRead(t *testing.T) {
 	busy := time.Now()
 	for time.Since(busy) < 20*time.Millisecond {
 	}
-	pressure, sched, cpu := o.sample(start.Add(50 * time.Millisecond))
-	if pressure > 1 || (pressure < 0 && pressure != -1) || sched < 0 || cpu == 0 {
-		t.Fatalf("pressure %v, sched p99 %v, cpu %v", pressure, sched, cpu)
+	s := o.sample(start.Add(50 * time.Millisecond))
+	if s.pressure > 1 || (s.pressure < 0 && s.pressure != -1) || s.schedP99 < 0 || s.cpuUsed == 0 || s.idle > float64(runtime.NumCPU()) {
+		t.Fatalf("sample %+v", s)
 	}
 	if n := newDemandMeter().others(); n < 0 {
 		t.Fatalf("demand %d", n)
