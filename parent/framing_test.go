@@ -192,3 +192,32 @@ func TestExpectContinueRefusedBodyGetsNo100(t *testing.T) {
 		t.Fatalf("got %q; want a 413 and no 100 Continue", out)
 	}
 }
+
+// TestMalformedBodyAfterTheHeadLogsBadBody: a worker that sends its head
+// before reading the body, and a client whose chunked body turns malformed
+// after that head: the response is cut, and the access log says the body
+// was bad, not that the client went away.
+func TestMalformedBodyAfterTheHeadLogsBadBody(t *testing.T) {
+	e, lines := gwAccess(t, Config{})
+	gwHeadFirstWorker(e)
+	c, err := net.Dial("tcp", strings.TrimPrefix(e.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "POST /late HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+	c.SetReadDeadline(time.Now().Add(gwWait))
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("the head: %v, %v; want 200 before the body ends", resp, err)
+	}
+	io.WriteString(c, "zz\r\n\r\n") // not a hex size
+	if _, err := io.ReadAll(resp.Body); err == nil {
+		t.Error("the response ended whole; want it cut")
+	}
+	rec := accessLines(t, lines, 1)[0]
+	if rec["end"] != "bad_body" {
+		t.Errorf("access log end %v; want bad_body", rec["end"])
+	}
+}

@@ -251,10 +251,10 @@ func (g *Gateway) serveOn(ctx context.Context, w http.ResponseWriter, r *http.Re
 			sendRequestBody(ctx, st, r, x, held)
 		}()
 		// Runs after the next one, which leaves the sender done: a
-		// response cut because the body passed the limit or stalled (the
-		// sender reset the stream) was the body's doing, not the
-		// client's going, nor the worker's (which may answer the reset
-		// with its own before the copy sees ours).
+		// response cut because the body passed the limit, stalled or
+		// turned malformed (the sender reset the stream) was the body's
+		// doing, not the client's going, nor the worker's (which may
+		// answer the reset with its own before the copy sees ours).
 		defer func() {
 			cut := x.rec.end == endClientGone || x.rec.end == endWorkerLost
 			if bodyTooLarge(x.bodyErr) && cut {
@@ -264,6 +264,9 @@ func (g *Gateway) serveOn(ctx context.Context, w http.ResponseWriter, r *http.Re
 			if errors.Is(x.bodyErr, errBodyTimeout) && cut {
 				x.rec.end = endBodyTimeout
 				g.metrics.bodyTimeouts.Inc()
+			}
+			if badBody(x.bodyErr) && cut {
+				x.rec.end = endBadBody
 			}
 		}()
 		defer func() {

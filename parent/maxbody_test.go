@@ -58,16 +58,22 @@ func TestMaxBodyChunkedTooLarge(t *testing.T) {
 	}
 }
 
-// TestMaxBodyChunkedTooLargeAfterResponse: a body that passes the limit
-// once the response has started cuts the response.
-func TestMaxBodyChunkedTooLargeAfterResponse(t *testing.T) {
-	e, lines := gwAccess(t, Config{MaxBody: 1000})
+// gwHeadFirstWorker adds a worker that sends its head and a first part,
+// then reads the whole body, then writes the rest.
+func gwHeadFirstWorker(e *gwEnv) {
 	e.addWorker(0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "early answer")
 		w.(http.Flusher).Flush()
 		io.Copy(io.Discard, r.Body)
 		io.WriteString(w, "and the rest")
 	}), nil)
+}
+
+// TestMaxBodyChunkedTooLargeAfterResponse: a body that passes the limit
+// once the response has started cuts the response.
+func TestMaxBodyChunkedTooLargeAfterResponse(t *testing.T) {
+	e, lines := gwAccess(t, Config{MaxBody: 1000})
+	gwHeadFirstWorker(e)
 	pr, pw := io.Pipe()
 	defer pw.Close()
 	go pw.Write(make([]byte, 500))
