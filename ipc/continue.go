@@ -71,16 +71,7 @@ func (st *Stream) releaseHold() {
 	if h == nil || h.granted != nil || h.released.Swap(true) {
 		return
 	}
-	grant := st.recvWin.Release()
-	if grant == 0 {
-		return
-	}
-	st.mu.Lock()
-	over := st.recv.over()
-	st.mu.Unlock()
-	if !over {
-		st.c.out.pushFrame(u32Frame(frameWindow, st.id, uint32(grant)))
-	}
+	st.grant(st.recvWin.Release())
 }
 
 // credited (reader goroutine) notes the peer's first grant on an opened

@@ -163,16 +163,19 @@ func (st *Stream) copyOnce(w io.Writer, buf []byte) (int, error) {
 
 // consumed returns credit to the peer as the application drains the stream,
 // in batches (see stream.RecvWindow).
-func (st *Stream) consumed(n int) {
-	grant := st.recvWin.Consumed(n)
-	if grant == 0 {
+func (st *Stream) consumed(n int) { st.grant(st.recvWin.Consumed(n)) }
+
+// grant sends the peer n bytes of credit, unless n is 0 or the peer's side
+// of the stream is over (it sends no more, so credit would be noise).
+func (st *Stream) grant(n int) {
+	if n == 0 {
 		return
 	}
 	st.mu.Lock()
 	over := st.recv.over()
 	st.mu.Unlock()
 	if !over {
-		st.c.out.pushFrame(u32Frame(frameWindow, st.id, uint32(grant)))
+		st.c.out.pushFrame(u32Frame(frameWindow, st.id, uint32(n)))
 	}
 }
 

@@ -95,6 +95,27 @@ func TestExpectContinueRefusedWithoutReading(t *testing.T) {
 	}
 }
 
+// sendAfterContinue reads a 100 Continue off br, then sends body on c and
+// reads the final response.
+func sendAfterContinue(t *testing.T, c net.Conn, br *bufio.Reader, body []byte) *http.Response {
+	t.Helper()
+	line, err := br.ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 100 ") {
+		t.Fatalf("first line %q, %v; want 100 Continue", line, err)
+	}
+	if blank, _ := br.ReadString('\n'); blank != "\r\n" {
+		t.Fatalf("100 Continue followed by %q", blank)
+	}
+	if _, err := c.Write(body); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
 // TestExpectContinueReadByTheHandler: a handler that reads gets the body
 // whole, after the client was told 100 Continue; the connection then
 // carries the next request.
@@ -106,24 +127,13 @@ func TestExpectContinueReadByTheHandler(t *testing.T) {
 			c, br := rawConn(t, e)
 			body := bytes.Repeat([]byte("0123456789abcdef"), size/16+1)[:size]
 			fmt.Fprintf(c, "PUT /store HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n", size)
-			line, err := br.ReadString('\n')
-			if err != nil || !strings.HasPrefix(line, "HTTP/1.1 100 ") {
-				t.Fatalf("first line %q, %v; want 100 Continue", line, err)
-			}
-			if blank, _ := br.ReadString('\n'); blank != "\r\n" {
-				t.Fatalf("100 Continue followed by %q", blank)
-			}
-			c.Write(body)
-			resp, err := http.ReadResponse(br, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			resp := sendAfterContinue(t, c, br, body)
 			got, _ := io.ReadAll(resp.Body)
 			if resp.StatusCode != http.StatusOK || string(got) != digestOf(body) {
 				t.Fatalf("answer %d %q, want 200 %q", resp.StatusCode, got, digestOf(body))
 			}
 			fmt.Fprintf(c, "POST /next HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
-			resp, err = http.ReadResponse(br, nil)
+			resp, err := http.ReadResponse(br, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -213,16 +223,7 @@ func TestExpectContinueRetriedWhileUnread(t *testing.T) {
 	gwRecv(t, done, "the refusal")
 	// The retry excludes the worker that refused: it waits for this one.
 	e.addWorker(1, http.HandlerFunc(continueHandler), nil)
-	line, err := br.ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 100 ") {
-		t.Fatalf("first line %q, %v; want 100 Continue", line, err)
-	}
-	br.ReadString('\n')
-	c.Write(body)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := sendAfterContinue(t, c, br, body)
 	if got, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusOK || string(got) != digestOf(body) {
 		t.Fatalf("answer %d %q", resp.StatusCode, got)
 	}
@@ -297,16 +298,7 @@ func TestExpectContinueVersion1Worker(t *testing.T) {
 	br := bufio.NewReader(c)
 	body := bytes.Repeat([]byte("v"), 100<<10)
 	fmt.Fprintf(c, "POST /hostile HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n", len(body))
-	line, err := br.ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 100 ") {
-		t.Fatalf("first line %q, %v; want 100 Continue", line, err)
-	}
-	br.ReadString('\n')
-	c.Write(body)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := sendAfterContinue(t, c, br, body)
 	got, _ := io.ReadAll(resp.Body)
 	if want := fmt.Sprintf("continue field false, %d bytes", len(body)); resp.StatusCode != 200 || string(got) != want {
 		t.Fatalf("answer %d %q, want 200 %q", resp.StatusCode, got, want)
