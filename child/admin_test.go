@@ -260,7 +260,7 @@ func TestAdminTuneRejectsBadValues(t *testing.T) {
 		{`{"queue_limit": 5}`, "queue_limit"},
 		{`{"admission": false}`, "admission"},
 		{`{"max_inflight": "2"}`, "max_inflight"},
-		{`{"max_inflight": 257}`, "stream limit 256"},
+		{fmt.Sprintf(`{"max_inflight": %d}`, DefaultMaxStreams+1), fmt.Sprintf("stream limit %d", DefaultMaxStreams)},
 		{`{"max_inflight": 1048577}`, "max_inflight 1048577 is out of range"},
 		{`{"queue_timeout": "5s"}`, "queue_timeout"},
 		{`{"bogus": 1}`, "bogus"},
@@ -304,8 +304,8 @@ func TestAdminTuneWithAdmissionOff(t *testing.T) {
 		t.Fatalf("GET /config: %s (%v)", r.body, err)
 	}
 	fams, _ := wk.scrape(t)
-	if v := metricValue(t, fams, "sluice_worker_max_inflight"); v != ipc.DefaultMaxStreams {
-		t.Errorf("sluice_worker_max_inflight = %v with admission off, want the stream limit %d", v, ipc.DefaultMaxStreams)
+	if v := metricValue(t, fams, "sluice_worker_max_inflight"); v != DefaultMaxStreams {
+		t.Errorf("sluice_worker_max_inflight = %v with admission off, want the stream limit %d", v, DefaultMaxStreams)
 	}
 }
 

@@ -77,6 +77,13 @@ const (
 	DefaultMaxInFlight   = settings.DefaultMaxInFlight
 	DefaultHighWatermark = settings.DefaultHighWatermark
 	DefaultSendBuffer    = settings.DefaultSendBuffer
+	// DefaultMaxStreams is the streams a worker accepts at once unless
+	// Config.IPC says otherwise: four times the ipc default, because a
+	// stream whose client reads slowly costs the worker only a handler
+	// blocked in Write and at most one queue chunk past the budget, while a
+	// stream limit that slow clients fill leaves the parent nowhere to send
+	// anyone else until their send timeout.
+	DefaultMaxStreams = 4 * ipc.DefaultMaxStreams
 )
 
 // VerifyConfig checks c and returns an error that names the first field out
@@ -161,9 +168,9 @@ func (c *Config) settings() resolved {
 	if s.ipc.Logger == nil {
 		s.ipc.Logger = s.log
 	}
-	s.maxStreams = s.ipc.MaxStreams
-	if s.maxStreams == 0 {
-		s.maxStreams = ipc.DefaultMaxStreams
+	if s.ipc.MaxStreams == 0 {
+		s.ipc.MaxStreams = DefaultMaxStreams
 	}
+	s.maxStreams = s.ipc.MaxStreams
 	return s
 }

@@ -216,7 +216,7 @@ func TestDisableAdmission(t *testing.T) {
 		within(t, b.started, "every handler to start at once")
 	}
 	wk.loads.waitFor(t, "5 in flight, none waiting", func(l ipc.Load) bool {
-		return l.InFlight == 5 && l.Waiting == 0 && l.Limit == ipc.DefaultMaxStreams
+		return l.InFlight == 5 && l.Waiting == 0 && l.Limit == DefaultMaxStreams
 	})
 	b.free()
 	for _, st := range streams {

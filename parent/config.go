@@ -302,11 +302,12 @@ const MinQueueInterval = time.Millisecond
 // more likely a unit mistake than a plan.
 const MinBufferBudget = 1 << 20
 
-// MaxInFlightCap is the largest hard in-flight cap a worker can honour
-// unless its own code raises ipc.Config.MaxStreams: the gateway never has
+// MaxInFlightCap is the largest hard in-flight cap accepted at start: the
+// fewest streams a worker accepts by ipc's default. The gateway never has
 // more requests open on a worker than the streams it accepts, so a larger
 // cap would make requests fail instead of wait. Workers that accept more
-// may be tuned higher at run time (PUT /config), up to their stream limit.
+// (the Go worker accepts child.DefaultMaxStreams) may be tuned higher at
+// run time (PUT /config), up to their stream limit.
 const MaxInFlightCap = ipc.DefaultMaxStreams
 
 // CheckMaxInFlight reports whether n is an in-flight setting a worker with

@@ -174,12 +174,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		x.costAsked = x.costAsked || x.cost.measure
 		// Released on every path, including the panic that aborts a
 		// response: a slot that leaked would shrink the worker for good.
+		// serveOn gives it back earlier, once the stream has ended (slot.go).
+		x.slot.hold(g.pool, b, grantedAt, light)
 		retry, err := func() (retry bool, err error) {
-			if light {
-				defer g.pool.releaseLight(b)
-			} else {
-				defer func() { g.pool.releaseAt(b, grantedAt, err == nil) }()
-			}
+			defer func() { x.releaseSlots(err == nil) }()
 			return g.serveOn(ctx, w, r, b, x, body, held, arrived)
 		}()
 		switch {
@@ -302,6 +300,7 @@ func (g *Gateway) serveOn(ctx context.Context, w http.ResponseWriter, r *http.Re
 		return refusedOrGone(r.Method, err), err
 	}
 	x.watch.headArrived()
+	releaseAtStreamEnd(x, st)
 	status, err := relayResponseHead(respHead, w.Header())
 	if err != nil {
 		st.Reset(ipc.CodeProtocol)
@@ -594,6 +593,11 @@ type exchange struct {
 	cpu       time.Duration
 	// watch holds the attempt's worker timeouts (progress.go).
 	watch progressWatch
+	// slot is the attempt's stream in the pool's count, and endSlot the
+	// hold the stream's end gives back when the head came before it
+	// (slot.go).
+	slot    streamSlot
+	endSlot *streamSlot
 }
 
 var exchanges = sync.Pool{New: func() any { return &exchange{head: make(ipc.Fields, 0, 16)} }}
@@ -609,6 +613,7 @@ func (x *exchange) release() {
 	x.bodyRead.Store(false)
 	x.body = bodyTimeoutReader{}
 	x.cost, x.costAsked, x.cpuKnown, x.cpu = costClass{}, false, false, 0
+	x.slot.pool, x.slot.b, x.endSlot = nil, nil, nil
 	if cap(x.head) > 64 {
 		return
 	}

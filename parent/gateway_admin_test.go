@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
@@ -291,7 +292,7 @@ func TestPutConfigRejectsBadInput(t *testing.T) {
 		{`{"queue_timeout": "-1s"}`, "sluice: ", `queue_timeout "-1s"`},
 		{`{"sched": "fifo"}`, "sluice: ", "sequential or round-robin"},
 		{`{"max_inflight": -1}`, "sluice: max_inflight -1", "0 (automatic) or a hard cap of 1.."},
-		{`{"max_inflight": 257}`, "sluice: max_inflight 257", "1..256"},
+		{fmt.Sprintf(`{"max_inflight": %d}`, child.DefaultMaxStreams+1), fmt.Sprintf("sluice: max_inflight %d", child.DefaultMaxStreams+1), fmt.Sprintf("1..%d", child.DefaultMaxStreams)},
 		{`{"max_inflight": 5, "queue_timeout": "1s", "low_watermark": 999999999}`, "sluice: worker 0 refused the change (400): sluice worker: ", "low_watermark 999999999"},
 	} {
 		resp, body := e.adminDo("PUT", "/config", tc.body)
