@@ -388,6 +388,14 @@ func (g *Gateway) serveOn(ctx context.Context, w http.ResponseWriter, r *http.Re
 		// one: net/http closes the connection without the final chunk.
 		abort()
 	}
+	if err == nil && !g.awaitTaken(ctx, r, x) {
+		// The client took too little of what the kernel holds for it
+		// within the send timeout (taken.go): cut as a write would be.
+		g.metrics.aborted.WithLabelValues(abortClient).Inc()
+		g.countSendTimeout(r, b)
+		x.rec.end = endSendTimeout
+		abort()
+	}
 	setTrailers(w.Header(), st.Trailers())
 	g.noteCost(x, b, st.Trailers())
 	if body {

@@ -1,6 +1,7 @@
 package parent
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -67,4 +68,95 @@ func TestSlowReaderOfAResponseTheKernelWouldHoldIsCut(t *testing.T) {
 	if !errors.Is(err, syscall.ECONNRESET) || n >= size {
 		t.Errorf("the client read %d bytes then %v; want less than the body, then a reset", n, err)
 	}
+}
+
+// TestResponseTheKernelHoldsIsWaitedFor: a response small enough for the
+// kernel to take whole (within TCP_NOTSENT_LOWAT) to a client that reads
+// nothing is not done when its last write returns: the handler waits for
+// the client to take it, and, at the send timeout, cuts it as a write that
+// missed it would be. The client gets less than the body, then a reset,
+// rather than the rest at its own pace from an orphaned socket.
+func TestResponseTheKernelHoldsIsWaitedFor(t *testing.T) {
+	const size = kernelSized
+	e, conn := gwAskKernelSized(t, 300*time.Millisecond)
+	gwUntil(t, "sluice_http_send_timeouts_total 1", func() bool {
+		return gwMetric(t, e.g, "sluice_http_send_timeouts_total", nil) == 1
+	})
+	if got := gwMetric(t, e.g, "sluice_http_aborted_total", map[string]string{"cause": "client"}); got != 1 {
+		t.Errorf("aborted{cause=client} = %v; want 1", got)
+	}
+	conn.SetReadDeadline(time.Now().Add(gwWait))
+	n, err := io.Copy(io.Discard, conn)
+	if !errors.Is(err, syscall.ECONNRESET) || n >= size {
+		t.Errorf("the client read %d bytes then %v; want less than the body, then a reset", n, err)
+	}
+}
+
+// TestResponseTakenInTimeIsNotCut: a client that reads a response the
+// kernel took whole, a moment later, gets all of it.
+func TestResponseTakenInTimeIsNotCut(t *testing.T) {
+	const size = kernelSized
+	e, conn := gwAskKernelSized(t, 5*time.Second)
+	time.Sleep(50 * time.Millisecond) // the client is slow to start reading, not stalled
+	conn.SetReadDeadline(time.Now().Add(gwWait))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err != nil || n != size {
+		t.Fatalf("read %d of %d bytes: %v", n, size, err)
+	}
+	if got := gwMetric(t, e.g, "sluice_http_send_timeouts_total", nil); got != 0 {
+		t.Errorf("send timeouts = %v; want 0", got)
+	}
+}
+
+// kernelSized is a response under frontNotSentLowat: the kernel takes it
+// all, whether the client reads or not.
+const kernelSized = 256 << 10
+
+// gwAskKernelSized starts a gateway with sendTimeout whose worker answers
+// kernelSized bytes, and asks it for them over a connection with a small
+// receive window (closed when the test ends).
+func gwAskKernelSized(t *testing.T, sendTimeout time.Duration) (*gwEnv, net.Conn) {
+	e := gwStart(t, Config{SendTimeout: sendTimeout})
+	e.addWorker(0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", fmt.Sprint(kernelSized))
+		w.Write(make([]byte, kernelSized))
+	}), nil)
+	conn, err := gwSmallWindowDial(gwTCPFront(t, e.g))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	fmt.Fprintf(conn, "GET /big HTTP/1.1\r\nHost: sluice\r\n\r\n")
+	return e, conn
+}
+
+// gwTCPFront serves g as sluice serve does (GuardFraming over
+// LimitListener, the gateway's connection hooks) straight on a loopback TCP
+// listener, whose sockets the gateway tunes, until the test ends, and
+// returns its address.
+func gwTCPFront(t *testing.T, g *Gateway) string {
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: g, ConnState: g.ConnState, ConnContext: g.ConnContext}
+	served := make(chan struct{})
+	go func() { srv.Serve(g.GuardFraming(srv, g.LimitListener(raw, 0))); close(served) }() // stopped at cleanup
+	t.Cleanup(func() { srv.Close(); <-served })
+	return raw.Addr().String()
+}
+
+// gwSmallWindowDial connects to addr with a 4 KiB receive buffer: a client
+// whose kernel takes little of what it does not read.
+func gwSmallWindowDial(addr string) (net.Conn, error) {
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		var err error
+		c.Control(func(fd uintptr) { err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return err
+	}}
+	return d.Dial("tcp", addr)
 }
