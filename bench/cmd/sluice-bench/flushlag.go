@@ -44,6 +44,38 @@ func scrapeFlushLag(ctx context.Context, g *gateway) (series, error) {
 	return parseHistograms(resp.Body, flushLagMetric)
 }
 
+// scrapeGauge reads the gauge name, summed over its series, from the
+// gateway's /metrics.
+func scrapeGauge(ctx context.Context, g *gateway, name string) (float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	resp, err := g.adminGet(ctx, "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	return parseGauge(resp.Body, name)
+}
+
+// parseGauge reads the gauge family name from Prometheus text, summed over
+// its series.
+func parseGauge(r io.Reader, name string) (float64, error) {
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(r)
+	if err != nil {
+		return 0, fmt.Errorf("parsing /metrics: %w", err)
+	}
+	f, ok := fams[name]
+	if !ok || f.GetType() != dto.MetricType_GAUGE {
+		return 0, fmt.Errorf("/metrics has no gauge %s", name)
+	}
+	sum := 0.0
+	for _, m := range f.Metric {
+		sum += m.GetGauge().GetValue()
+	}
+	return sum, nil
+}
+
 // parseHistograms reads the histogram family name from Prometheus text.
 func parseHistograms(r io.Reader, name string) (series, error) {
 	p := expfmt.NewTextParser(model.UTF8Validation)

@@ -27,3 +27,21 @@ func TestSlowhttpReport(t *testing.T) {
 		t.Error("a file without the five columns was read")
 	}
 }
+
+// TestParseGauge: a gauge is summed over its series; a missing one, or a
+// family of another type, is an error.
+func TestParseGauge(t *testing.T) {
+	text := "# TYPE sluice_http_open_connections gauge\nsluice_http_open_connections 1002\n" +
+		"# TYPE w gauge\nw{worker=\"0\"} 2\nw{worker=\"1\"} 3\n" +
+		"# TYPE c counter\nc 7\n"
+	for _, tc := range []struct {
+		name string
+		want float64
+		ok   bool
+	}{{"sluice_http_open_connections", 1002, true}, {"w", 5, true}, {"c", 0, false}, {"absent", 0, false}} {
+		got, err := parseGauge(strings.NewReader(text), tc.name)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("%s: %v, %v; want %v (ok %v)", tc.name, got, err, tc.want, tc.ok)
+		}
+	}
+}
