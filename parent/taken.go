@@ -32,9 +32,10 @@ import (
 
 // takenCheckSize is the smallest response, and the least left in the
 // kernel, whose delivery is waited for: below it, what a slow client can
-// leave in the kernel is small, and the small-response path pays no system
-// call for it.
-const takenCheckSize = 64 << 10
+// leave in the kernel is small, and the path of responses up to a few tens
+// of KiB, which a fast client has often not begun to read when the last
+// write returns, pays neither a system call nor a wait for it.
+const takenCheckSize = 128 << 10
 
 const (
 	// takenPollFirst is short next to the time a fast client on a local

@@ -41,6 +41,7 @@ func serve(args []string) int {
 	slog.SetDefault(log)
 	warnUnknownEnv(log, fs, os.Environ())
 	raiseFileLimit(log)
+	tuneGC(log)
 
 	cfg := parent.Config{
 		Workers:       s.workers,
