@@ -1,6 +1,7 @@
 package parent
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -19,34 +20,48 @@ var errBodyTimeout = errors.New("the client sent no body bytes within the body t
 // fails, and so does a client that trickles, and the upload is cut, instead
 // of holding its stream, its worker's handler and its connection for as
 // long as the client likes.
+//
+// It also ends every read at the request timeout's deadline (until), if
+// there is one: a body held for retry is read before any worker has the
+// request, where nothing else watches the request's context, and a client
+// trickling it just fast enough for the body timeout would otherwise hold
+// the request past its timeout.
 type bodyTimeoutReader struct {
 	body     io.ReadCloser
 	rc       *http.ResponseController
 	budget   waitBudget
 	deadline time.Time // the one set, zero before the first read
+	until    time.Time // the request timeout's deadline; zero: none
 }
 
-// withBodyTimeout wraps r's body in the body timeout, if there is one,
-// with the reader and the response controller of r's exchange, so that it
-// costs no allocation.
-func (g *Gateway) withBodyTimeout(r *http.Request, x *exchange) {
-	if g.cfg.BodyTimeout > 0 {
-		x.body = bodyTimeoutReader{body: r.Body, rc: &x.fw.rc, budget: newWaitBudget(g.cfg.BodyTimeout, g.cfg.BodyMinRate)}
+// withBodyTimeout wraps r's body in the body timeout and the request
+// timeout's deadline (ctx's), if there are any, with the reader and the
+// response controller of r's exchange, so that it costs no allocation.
+func (g *Gateway) withBodyTimeout(ctx context.Context, r *http.Request, x *exchange) {
+	until, _ := ctx.Deadline()
+	if g.cfg.BodyTimeout > 0 || !until.IsZero() {
+		x.body = bodyTimeoutReader{body: r.Body, rc: &x.fw.rc, budget: newWaitBudget(g.cfg.BodyTimeout, g.cfg.BodyMinRate), until: until}
 		r.Body = &x.body
 	}
 }
 
 func (b *bodyTimeoutReader) Read(p []byte) (int, error) {
-	if b.budget.timeout <= 0 {
+	if b.budget.timeout <= 0 && b.until.IsZero() {
 		return b.body.Read(p)
 	}
 	start := time.Now()
-	if d, moved := b.budget.deadline(start, b.deadline); moved {
+	d, moved := b.until, b.deadline.IsZero()
+	if b.budget.timeout > 0 {
+		if d, moved = b.budget.deadline(start, b.deadline); !b.until.IsZero() && b.until.Before(d) {
+			d, moved = b.until, !b.deadline.Equal(b.until)
+		}
+	}
+	if moved {
 		b.deadline = d
 		if b.rc.SetReadDeadline(d) != nil {
 			// A writer without deadlines (a test recorder, a
 			// middleware that hides them): no timeout to give.
-			b.budget.timeout = 0
+			b.budget.timeout, b.until = 0, time.Time{}
 			return b.body.Read(p)
 		}
 	}
@@ -59,6 +74,9 @@ func (b *bodyTimeoutReader) Read(p []byte) (int, error) {
 	// before it reads the next request.
 	if errors.Is(err, os.ErrDeadlineExceeded) && !end.Before(b.deadline) {
 		err = errBodyTimeout
+		if !b.until.IsZero() && !end.Before(b.until) {
+			err = errRequestTimeout
+		}
 	}
 	return n, err
 }

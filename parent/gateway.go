@@ -118,7 +118,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if body {
-		g.withBodyTimeout(r, x)
+		g.withBodyTimeout(ctx, r, x)
 	}
 	// A small body is read first, so that the request can be retried on
 	// another worker like a bodyless one; a large one streams through and
@@ -131,6 +131,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// cancels the request's context too.
 			if errors.Is(err, errBodyTimeout) {
 				g.answerBodyTimeout(w, r, x)
+				return
+			}
+			if errors.Is(err, errRequestTimeout) {
+				closeAfter(w, r) // the rest of the body may follow
+				g.answerTimeout(w, r, x)
 				return
 			}
 			if r.Context().Err() != nil {

@@ -1,9 +1,12 @@
 package parent
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -132,5 +135,39 @@ func TestVerifyRequestLimits(t *testing.T) {
 		if err := VerifyConfig(&c); err == nil {
 			t.Errorf("%+v accepted", c)
 		}
+	}
+}
+
+// TestRequestTimeoutBoundsAHeldBody: a small body the gateway reads whole
+// before any worker has the request (to retry it) is read within the
+// request timeout: a client that sends part of it and stalls, well within
+// the body timeout, gets 504 at the request timeout, and no worker sees
+// the request.
+func TestRequestTimeoutBoundsAHeldBody(t *testing.T) {
+	e := gwStart(t, Config{RequestTimeout: 200 * time.Millisecond, BodyTimeout: time.Minute})
+	h := gwNewHold()
+	e.addWorker(0, h, nil)
+	conn, err := net.Dial("tcp", e.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /upload HTTP/1.1\r\nHost: sluice\r\nContent-Length: 1000\r\n\r\n0123456789")
+	conn.SetReadDeadline(time.Now().Add(gwWait))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to a stalled body within %v: %v", gwWait, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusGatewayTimeout || !strings.Contains(string(body), "request timeout (200ms)") {
+		t.Fatalf("%d %q; want 504 naming the request timeout", resp.StatusCode, body)
+	}
+	if got := gwMetric(t, e.g, "sluice_http_request_timeouts_total", map[string]string{"phase": "before_response"}); got != 1 {
+		t.Errorf("timeouts{before_response} = %v; want 1", got)
+	}
+	select {
+	case <-h.started:
+		t.Error("a worker got the request; want it answered before any had it")
+	default:
 	}
 }
