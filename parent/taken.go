@@ -16,9 +16,11 @@ import (
 // orphan, beyond any timeout of the gateway's (slowhttptest -X: a 1 MiB
 // response read 32 bytes every 5 s).
 //
-// So a response of at least takenCheckSize, of which the kernel still
-// holds as much, waits before the handler returns until the client has
-// taken it, on the send timeout's budget: a client that keeps up waits for
+// So a response of at least takenCheckSize waits, before the handler
+// returns, until the client has taken all the kernel holds of it, on the
+// send timeout's budget (any tail left would make the connection look
+// idle, and so bounded only by the idle timeout, while its client is still
+// reading): a client that keeps up waits for
 // nothing or a fraction of a millisecond (the queue is short at the first
 // look, or empties within the first polls), one that
 // takes too little in time is cut as a write that missed the send timeout
@@ -30,9 +32,9 @@ import (
 // wait polls the socket's queue (SIOCOUTQ), from takenPollFirst doubling to
 // takenPollMax: a slow client costs a timer and a system call a second.
 
-// takenCheckSize is the smallest response, and the least left in the
-// kernel, whose delivery is waited for: below it, what a slow client can
-// leave in the kernel is small, and the path of responses up to a few tens
+// takenCheckSize is the smallest response whose delivery is waited for:
+// below it, what a slow client can leave in the kernel is small (it is
+// bounded by the idle timeout), and the path of responses up to a few tens
 // of KiB, which a fast client has often not begun to read when the last
 // write returns, pays neither a system call nor a wait for it.
 const takenCheckSize = 128 << 10
@@ -64,7 +66,7 @@ func (g *Gateway) awaitTaken(ctx context.Context, r *http.Request, x *exchange) 
 		return true
 	}
 	queued, err := sockopt.Unsent(tc)
-	if err != nil || queued < takenCheckSize {
+	if err != nil || queued == 0 {
 		return true
 	}
 	budget := x.fw.send
