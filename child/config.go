@@ -84,6 +84,14 @@ const (
 	// stream limit that slow clients fill leaves the parent nowhere to send
 	// anyone else until their send timeout.
 	DefaultMaxStreams = 4 * ipc.DefaultMaxStreams
+	// DefaultRecvBudget is about the most request body, in bytes, a worker
+	// buffers across its streams unless Config.IPC sets a RecvBudget: each
+	// stream's window starts at 64 KiB and grows, as its handler reads, to
+	// its share of it (at most ipc's 4 MiB stream window). Without one,
+	// every stream would be granted the whole window up front, and a
+	// thousand uploads to handlers still waiting on something else would
+	// be four gigabytes in the worker.
+	DefaultRecvBudget = 16 << 20
 )
 
 // VerifyConfig checks c and returns an error that names the first field out
@@ -170,6 +178,9 @@ func (c *Config) settings() resolved {
 	}
 	if s.ipc.MaxStreams == 0 {
 		s.ipc.MaxStreams = DefaultMaxStreams
+	}
+	if s.ipc.RecvBudget == nil {
+		s.ipc.RecvBudget = stream.NewRecvBudget(DefaultRecvBudget)
 	}
 	s.maxStreams = s.ipc.MaxStreams
 	return s

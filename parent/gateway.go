@@ -393,21 +393,29 @@ func (g *Gateway) serveOn(ctx context.Context, w http.ResponseWriter, r *http.Re
 		// one: net/http closes the connection without the final chunk.
 		abort()
 	}
-	if err == nil && !g.awaitTaken(ctx, r, x) {
+	setTrailers(w.Header(), st.Trailers())
+	g.noteCost(x, b, st.Trailers())
+	if body {
+		// The response is complete; a handler that ignored part of a large
+		// body leaves our sender blocked on credit. The reset frees it and
+		// keeps the response (the worker's END already arrived). Before
+		// the wait for the client below, so that neither the stream nor
+		// its worker waits with it.
+		st.Reset(ipc.CodeCancel)
+	}
+	switch g.awaitTaken(ctx, r, x) {
+	case takenTooSlow:
 		// The client took too little of what the kernel holds for it
 		// within the send timeout (taken.go): cut as a write would be.
 		g.metrics.aborted.WithLabelValues(abortClient).Inc()
 		g.countSendTimeout(r, b)
 		x.rec.end = endSendTimeout
 		abort()
-	}
-	setTrailers(w.Header(), st.Trailers())
-	g.noteCost(x, b, st.Trailers())
-	if body {
-		// The response is complete; a handler that ignored part of a large
-		// body leaves our sender blocked on credit. The reset frees it and
-		// keeps the response (the worker's END already arrived).
-		st.Reset(ipc.CodeCancel)
+	case takenTimedOut:
+		g.metrics.aborted.WithLabelValues(abortTimeout).Inc()
+		g.metrics.timeouts[timeoutDuringResponse].Inc()
+		x.rec.end = endTimeout
+		abort()
 	}
 	return false, nil
 }

@@ -92,6 +92,48 @@ func TestResponseTheKernelHoldsIsWaitedFor(t *testing.T) {
 	}
 }
 
+// TestResponseWaitWithAnUnreadBodyEnds: a client that offered a body
+// (Expect: 100-continue, never sent: the handler does not read it) and
+// reads nothing of the answer is cut at the send timeout like any other,
+// and the request ends: the stream is reset before the wait, so that the
+// body's sender, waiting for the worker to ask for the body, stops.
+func TestResponseWaitWithAnUnreadBodyEnds(t *testing.T) {
+	e, _ := gwAskKernelSizedWith(t, 300*time.Millisecond,
+		"POST /big HTTP/1.1\r\nHost: sluice\r\nContent-Length: 100000\r\nExpect: 100-continue\r\n\r\n")
+	gwUntil(t, "the request to end (sluice_http_request_duration_seconds 1)", func() bool {
+		return gwMetric(t, e.g, "sluice_http_request_duration_seconds", nil) == 1
+	})
+	if got := gwMetric(t, e.g, "sluice_http_send_timeouts_total", nil); got != 1 {
+		t.Errorf("send timeouts = %v; want 1", got)
+	}
+	if open := e.gwOpen(); open != 0 {
+		t.Errorf("%d streams counted open after the request ended; want 0", open)
+	}
+}
+
+// TestNextTakenPoll: while the queue moves, the next look comes when it
+// would be empty at that rate; while it does not, the wait doubles; always
+// within [takenPollFirst, min(takenPollMax, what the budget has left)].
+func TestNextTakenPoll(t *testing.T) {
+	ms := time.Millisecond
+	for _, tc := range []struct {
+		last, waited time.Duration
+		moved, left  int
+		remaining    time.Duration
+		want         time.Duration
+	}{
+		{ms, ms, 100, 1000, time.Minute, 10 * ms},                     // empty in 10 ms at this rate
+		{ms, ms, 1000, 10, time.Minute, takenPollFirst},               // nearly empty: soon
+		{4 * ms, 4 * ms, 0, 1000, time.Minute, 8 * ms},                // stalled: doubles
+		{ms, 5 * time.Second, 32, 1 << 20, time.Minute, takenPollMax}, // a trickle: at most a second
+		{ms, ms, 1, 1 << 20, 300 * ms, 300 * ms},                      // never past the budget
+	} {
+		if got := nextTakenPoll(tc.last, tc.waited, tc.moved, tc.left, tc.remaining); got != tc.want {
+			t.Errorf("nextTakenPoll(%v, %v, %d, %d, %v) = %v; want %v", tc.last, tc.waited, tc.moved, tc.left, tc.remaining, got, tc.want)
+		}
+	}
+}
+
 // TestResponseTakenInTimeIsNotCut: a client that reads a response the
 // kernel took whole, a moment later, gets all of it.
 func TestResponseTakenInTimeIsNotCut(t *testing.T) {
@@ -120,6 +162,11 @@ const kernelSized = 256 << 10
 // kernelSized bytes, and asks it for them over a connection with a small
 // receive window (closed when the test ends).
 func gwAskKernelSized(t *testing.T, sendTimeout time.Duration) (*gwEnv, net.Conn) {
+	return gwAskKernelSizedWith(t, sendTimeout, "GET /big HTTP/1.1\r\nHost: sluice\r\n\r\n")
+}
+
+// gwAskKernelSizedWith is gwAskKernelSized with the request's text.
+func gwAskKernelSizedWith(t *testing.T, sendTimeout time.Duration, request string) (*gwEnv, net.Conn) {
 	e := gwStart(t, Config{SendTimeout: sendTimeout})
 	e.addWorker(0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", fmt.Sprint(kernelSized))
@@ -130,7 +177,7 @@ func gwAskKernelSized(t *testing.T, sendTimeout time.Duration) (*gwEnv, net.Conn
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	fmt.Fprintf(conn, "GET /big HTTP/1.1\r\nHost: sluice\r\n\r\n")
+	io.WriteString(conn, request)
 	return e, conn
 }
 

@@ -85,8 +85,8 @@ func serve(args []string) int {
 	cfg.AccessLog, cfg.AccessLogFormat = accessLog, accessFormat
 	if s.admission == settings.AdmissionOff {
 		// No gate anywhere: the parent sends every request on at once (up
-		// to the protocol's stream limit), as a gateway without admission
-		// control would.
+		// to the largest hard cap), as a gateway without admission control
+		// would.
 		cfg.MaxInFlight = ipc.DefaultMaxStreams
 	}
 	cfg.WorkerCmd = s.workerArgv

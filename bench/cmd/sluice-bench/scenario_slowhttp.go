@@ -192,7 +192,7 @@ func (e *env) slowhttpAttack(ctx context.Context, bin string, m slowhttpMode, ar
 		if err != nil {
 			return fmt.Errorf("%s.csv: %w", prefix, err)
 		}
-		run.AllClosed = time.Duration(run.GatewayLastOpen)*time.Second <= ramp+timeout+slowhttpSlack
+		run.AllClosed = run.GatewayLastOpen > slowhttpNeverRead && time.Duration(run.GatewayLastOpen)*time.Second <= ramp+timeout+slowhttpSlack
 		// An attack whose connections close as soon as answered (-R)
 		// holds too few at once for a figure per connection.
 		run.PerConn = -1
@@ -210,17 +210,26 @@ func (e *env) slowhttpAttack(ctx context.Context, bin string, m slowhttpMode, ar
 // for a moment as it reconnects.
 const slowhttpNormalConns = 2
 
+// slowhttpNeverRead is lastSecondOpen's answer when no reading of the
+// gauge succeeded: nothing is known of the connections.
+const slowhttpNeverRead = -2
+
 // lastSecondOpen samples the gateway's count of open client connections
 // every second until ctx ends and returns the last second, from its start,
-// at which it exceeded normal; -1 if it never did.
+// at which it exceeded normal; -1 if it never did, slowhttpNeverRead if no
+// sample could be read.
 func lastSecondOpen(ctx context.Context, g *gateway, normal int) int {
 	start := time.Now()
-	last := -1
+	last := slowhttpNeverRead
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
-		if n, err := scrapeGauge(ctx, g, "sluice_http_open_connections"); err == nil && n > float64(normal) {
+		n, err := scrapeGauge(ctx, g, "sluice_http_open_connections")
+		switch {
+		case err == nil && n > float64(normal):
 			last = int(time.Since(start).Seconds())
+		case err == nil && last == slowhttpNeverRead:
+			last = -1
 		}
 		select {
 		case <-ctx.Done():
