@@ -108,12 +108,18 @@ func (s cpuSample) calm() bool {
 }
 
 // othersPressure says the CPUs were contended in s (or it is not known)
-// while this worker used little of them: the pressure is someone else's.
-// Without pressure, a worker using little CPU while its limit held streams
-// back had a gap between handlers, not a share taken from it, and growing
-// would only have its next handlers share a CPU.
+// while this worker used little of them and its goroutines still ran as
+// soon as they were ready: the pressure is someone else's, and what keeps
+// this worker's handlers from computing is not the CPU. Without pressure,
+// a worker using little CPU while its limit held streams back had a gap
+// between handlers, not a share taken from it, and growing would only have
+// its next handlers share a CPU. With its goroutines waiting to run, the
+// little it used is what a busy machine left it (a noisy neighbour), and
+// more handlers would only split that between them: each would finish
+// later, all together, as in the Airtable incident.
 func (s cpuSample) othersPressure() bool {
-	return s.cpuUsed >= 0 && s.cpuUsed < ownShareFloor && (s.pressure < 0 || s.pressure >= pressureLow)
+	return s.cpuUsed >= 0 && s.cpuUsed < ownShareFloor && (s.pressure < 0 || s.pressure >= pressureLow) &&
+		s.schedP99 < schedLatencyLow
 }
 
 // step takes one interval's sample and returns the limit for the next.

@@ -113,6 +113,19 @@ func TestCPULimitGrowsUnderOthersPressure(t *testing.T) {
 	}
 }
 
+// A machine busy with someone else's work, on which this worker's own
+// goroutines wait to run (a noisy neighbour: its CPU use is low because it
+// gets little), does not grow the limit: more handlers would only share
+// what it gets.
+func TestCPULimitHoldsUnderANoisyNeighbour(t *testing.T) {
+	c := newCPULimit(2, 1, 64)
+	for range 5 {
+		if got := c.step(cpuSample{pressure: 0.7, schedP99: 10 * time.Millisecond, cpuUsed: 0.2, held: true}); got != 2 {
+			t.Fatalf("the limit went to %d while this worker's goroutines waited to run; want 2", got)
+		}
+	}
+}
+
 // The limit grows only when it held a stream back, and holds in the band
 // between the thresholds.
 func TestCPULimitHoldsWithoutDemandOrInBand(t *testing.T) {
