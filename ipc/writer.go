@@ -90,6 +90,12 @@ func (c *Conn) writeLoop() {
 		bufs:       make(net.Buffers, 0, maxIovecs+8),
 		hdrs:       make([]byte, maxFramesPerBatch*headerSize),
 	}
+	// From now on a pusher may write to the socket while this goroutine
+	// waits (outbox.pushDirect).
+	c.out.mu.Lock()
+	c.out.sock = newDirectConn(c.nc)
+	c.out.onFlushed = c.onFlushed
+	c.out.mu.Unlock()
 	w.run()
 	w.setBacklog(0) // a writer that has stopped is behind with nothing
 }
@@ -284,8 +290,10 @@ func (w *writer) appendEnds() {
 // wait blocks until there is work, and reports false once the connection
 // has ended.
 func (w *writer) wait() bool {
+	w.c.out.setIdle(true)
 	select {
 	case <-w.c.out.wake:
+		w.c.out.setIdle(false)
 		if yieldPays(w.c.out.pending(), w.lastData, w.queuedData) {
 			runtime.Gosched()
 		}
