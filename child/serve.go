@@ -359,6 +359,7 @@ func (s *server) serveStream(st *ipc.Stream, t *ticket, measure bool) {
 		probe = startCPUProbe()
 	}
 	s.handle(st, req, s.handler, true, x, probe) // recovers the handler's panics
+	x.w.releaseSnap()
 	probe.stop()
 	pprof.SetGoroutineLabels(s.base)
 	cancel(nil)
@@ -387,6 +388,7 @@ func (s *server) serveAdmin(st *ipc.Stream) {
 		return
 	}
 	s.handle(st, req, s.admin, false, x, nil)
+	x.w.releaseSnap()
 	cancel(nil)
 	x.body.drain()
 }
