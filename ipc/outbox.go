@@ -7,7 +7,8 @@ import (
 )
 
 // outbox is how other goroutines hand work to the writer goroutine, which
-// alone owns the socket and the scheduler. It is a plain mutex-guarded list
+// alone owns the scheduler, and the socket but while it waits idle (see
+// pushDirect). It is a plain mutex-guarded list
 // rather than a channel so that pushing never blocks: a ping reply must never
 // wait for room behind data, and streamed data never enters this list (it
 // stays in the streams' queues until the writer pulls it). The one exception

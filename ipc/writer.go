@@ -29,11 +29,13 @@ type wholeResponse struct {
 	queuedAt time.Time
 }
 
-// writer is the connection's only writer. Each pass takes every pending
-// control frame first, then data as the policy picks it, up to maxBatch
-// bytes, then the END of every stream whose queue has drained, and hands
-// the lot to the socket in one writev so that one wake-up moves as much as
-// possible.
+// writer is the connection's writer goroutine. Each pass takes every
+// pending control frame first, then data as the policy picks it, up to
+// maxBatch bytes, then the END of every stream whose queue has drained, and
+// hands the lot to the socket in one writev so that one wake-up moves as
+// much as possible. While it waits with nothing to write, a goroutine that
+// pushes a lone frame may write that frame itself (outbox.pushDirect);
+// everything else is written here.
 //
 // Every field is owned by the writer goroutine (writeLoop), so neither the
 // scheduler nor the lists need locks; other goroutines reach it only
