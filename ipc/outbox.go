@@ -76,7 +76,13 @@ func (o *outbox) push(op outOp) {
 	o.kick()
 }
 
-func (o *outbox) pushFrame(f []byte)             { o.pushDirect(outOp{frame: f}) }
+func (o *outbox) pushFrame(f []byte) { o.pushDirect(outOp{frame: f}) }
+
+// pushCredit queues a WINDOW frame for the writer, never writing it
+// directly: credit comes from many streams at once, as their readers drain
+// them, and the writer sends what accumulated in one writev where direct
+// writes would cost a system call each.
+func (o *outbox) pushCredit(f []byte)            { o.push(outOp{frame: f}) }
 func (o *outbox) pushOpen(f []byte, st *Stream)  { o.push(outOp{frame: f, open: st}) }
 func (o *outbox) pushClose(f []byte, st *Stream) { o.push(outOp{frame: f, close: st}) }
 func (o *outbox) pushEnd(st *Stream)             { o.push(outOp{end: st}) }
@@ -102,7 +108,7 @@ func (o *outbox) pushLoad(l Load, wake bool) {
 }
 
 // A frame that needs nothing of the writer but to be written (a HEAD that
-// ends its stream, a whole response, credit, a ping) costs, handed to the
+// ends its stream, a whole response, a ping) costs, handed to the
 // writer goroutine, a wake-up of that goroutine and often of a thread for
 // it, and a trip through its batch, for one system call. When the writer
 // has nothing else to write, the goroutine that pushes such a frame writes

@@ -177,7 +177,7 @@ func (st *Stream) grant(n int) {
 	over := st.recv.over()
 	st.mu.Unlock()
 	if !over {
-		st.c.out.pushFrame(u32Frame(frameWindow, st.id, uint32(n)))
+		st.c.out.pushCredit(u32Frame(frameWindow, st.id, uint32(n)))
 	}
 }
 
