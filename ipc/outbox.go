@@ -131,8 +131,8 @@ func (o *outbox) pushDirect(op outOp) {
 	}
 	o.direct = true
 	if o.hasLoad {
-		// A newer report would have superseded it in the writer's queue
-		// too; this one goes now, with the response.
+		// The report was waiting for the writer's next batch, which
+		// this write takes the place of.
 		*op.response = appendLoadFrame(*op.response, o.load)
 		op.frame = *op.response
 		o.hasLoad = false
