@@ -40,6 +40,8 @@ type response struct {
 	headSent bool        // the head was handed to the stream (or that failed)
 	headErr  error       // why handing the head over failed
 	ended    bool        // the response is complete on the stream (END_STREAM or WriteResponse)
+	// snapStore is snap's storage, from headerSnaps (see snapshot).
+	snapStore *headerSnap
 	// writeFailed is set once a body write to the stream failed: the
 	// stream was reset or its connection died.
 	writeFailed bool
@@ -126,7 +128,7 @@ func (w *response) WriteHeader(code int) {
 		code = http.StatusInternalServerError
 	}
 	w.status = code
-	w.snap = w.header.Clone()
+	w.snapshot()
 	if v := w.snap.Get("Content-Length"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
@@ -137,6 +139,69 @@ func (w *response) WriteHeader(code int) {
 			w.clen = n
 		}
 	}
+}
+
+// headerSnap is the storage of a response's header snapshot: the map and
+// one array for every value, as http.Header.Clone makes them. The snapshot
+// never reaches the handler and is done with once the head went out, so
+// its storage is reused rather than made for every response.
+type headerSnap struct {
+	h    http.Header
+	vals []string
+}
+
+var headerSnaps = sync.Pool{New: func() any { return &headerSnap{h: make(http.Header, headBufFields)} }}
+
+// maxSnapFields bounds the snapshots kept for reuse, so that a rare large
+// header does not stay pinned in the pool.
+const maxSnapFields = 4 * headBufFields
+
+// snapshot makes snap a copy of the header, as Clone would, in storage
+// from headerSnaps.
+func (w *response) snapshot() {
+	s := headerSnaps.Get().(*headerSnap)
+	n := 0
+	for _, vv := range w.header {
+		n += len(vv)
+	}
+	if cap(s.vals) < n {
+		s.vals = make([]string, 0, n)
+	}
+	vals := s.vals[:0]
+	for k, vv := range w.header {
+		if vv == nil {
+			// Kept as nil, as Clone keeps it.
+			s.h[k] = nil
+			continue
+		}
+		at := len(vals)
+		vals = append(vals, vv...)
+		// Capped, so that an append to one value (Add) cannot overwrite
+		// the next name's.
+		s.h[k] = vals[at:len(vals):len(vals)]
+	}
+	s.vals = vals
+	w.snap, w.snapStore = s.h, s
+}
+
+// releaseSnap returns the snapshot's storage for reuse once the head has
+// gone out; nothing reads the snapshot after that but the end of the
+// response (its trailers), which the caller has sent. A head that never
+// went out leaves the storage to the collector: a goroutine the handler
+// left behind could still write one.
+func (w *response) releaseSnap() {
+	s := w.snapStore
+	if s == nil || !w.headSent {
+		return
+	}
+	w.snap, w.snapStore = nil, nil
+	if len(s.h) > maxSnapFields || cap(s.vals) > maxSnapFields {
+		return
+	}
+	clear(s.h)
+	clear(s.vals)
+	s.vals = s.vals[:0]
+	headerSnaps.Put(s)
 }
 
 // Write adds p to the body: held back while the body still fits smallBody

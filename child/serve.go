@@ -231,6 +231,7 @@ func (s *server) serve(ctx context.Context) error {
 	}()
 	s.gate.report(func(c gateCounts) { s.sendLoad(c, loadNow) })
 
+	pool := newRunners()
 	var err error
 	for {
 		var st *ipc.Stream
@@ -245,7 +246,7 @@ func (s *server) serve(ctx context.Context) error {
 		}
 		hints := hintsOf(st.Head())
 		t := s.gate.join(hints.light)
-		go s.serveStream(st, t, hints.measure)
+		pool.run(s, streamJob{st, t, hints.measure})
 	}
 
 	connErr := s.conn.Err()
@@ -258,6 +259,7 @@ func (s *server) serve(ctx context.Context) error {
 	s.log.Info("sluice worker: stopping; running handlers finish, waiting streams are refused", "reason", err)
 	s.gate.stop()
 	s.streams.Wait()
+	pool.close()
 	close(tickDone)
 	ticker.Wait()
 	if s.conn.Err() == nil {
@@ -357,6 +359,7 @@ func (s *server) serveStream(st *ipc.Stream, t *ticket, measure bool) {
 		probe = startCPUProbe()
 	}
 	s.handle(st, req, s.handler, true, x, probe) // recovers the handler's panics
+	x.w.releaseSnap()
 	probe.stop()
 	pprof.SetGoroutineLabels(s.base)
 	cancel(nil)
@@ -385,6 +388,7 @@ func (s *server) serveAdmin(st *ipc.Stream) {
 		return
 	}
 	s.handle(st, req, s.admin, false, x, nil)
+	x.w.releaseSnap()
 	cancel(nil)
 	x.body.drain()
 }

@@ -69,9 +69,16 @@ func (r *reader) run() error {
 			// pauses still gets its data read.
 			r.wakeAll()
 		}
+		// A frame whose header is already buffered came with the read
+		// that brought the one before it, whose time is recorded: one
+		// clock reading per read rather than per frame (a small
+		// response is three or four frames).
+		fresh := r.br.Buffered() < headerSize
 		h, err := readHeader(r.br, r.hdr, uint32(r.c.local.maxFramePayload))
 		if err == nil {
-			r.c.lastFrame.Store(time.Now().UnixNano())
+			if fresh {
+				r.c.lastFrame.Store(time.Now().UnixNano())
+			}
 			if h.Type == frameData {
 				err = r.data(h)
 			} else {

@@ -146,7 +146,9 @@ func (st *Stream) copyOnce(w io.Writer, buf []byte) (int, error) {
 	if k == 0 {
 		return 0, nil
 	}
-	if buf == nil || k >= len(buf)/2 {
+	if buf == nil || k >= len(buf)/2 || st.recvq.Len() == 0 {
+		// A long run, or all there is (nothing else to gather: a whole
+		// small response is one run), is written from where it lies.
 		// Credit goes back once the bytes are on their way, not before:
 		// the window is what bounds the memory a stream holds.
 		n, err := w.Write(seg.Bytes)
@@ -175,7 +177,7 @@ func (st *Stream) grant(n int) {
 	over := st.recv.over()
 	st.mu.Unlock()
 	if !over {
-		st.c.out.pushFrame(u32Frame(frameWindow, st.id, uint32(n)))
+		st.c.out.pushCredit(u32Frame(frameWindow, st.id, uint32(n)))
 	}
 }
 

@@ -73,7 +73,9 @@ func (st *Stream) WriteResponse(head Fields, body []byte, trailers Fields) error
 	if len(body) > int(st.c.peer.MaxFramePayload) || len(body) > st.sendWin.Available() {
 		return st.writeResponseSlowly(head, body, trailers)
 	}
-	need := headerSize + fieldsSize(head) + headerSize + len(body) + headerSize + endLen
+	// With room for a pending load report, which may leave with it
+	// (outbox.pushDirect).
+	need := headerSize + fieldsSize(head) + headerSize + len(body) + headerSize + endLen + headerSize + loadSize
 	pooled := getResponseFrame(need)
 	frame, err := st.c.appendHeadFrame((*pooled)[:0], head, false)
 	if err != nil {

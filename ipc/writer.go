@@ -29,11 +29,13 @@ type wholeResponse struct {
 	queuedAt time.Time
 }
 
-// writer is the connection's only writer. Each pass takes every pending
-// control frame first, then data as the policy picks it, up to maxBatch
-// bytes, then the END of every stream whose queue has drained, and hands
-// the lot to the socket in one writev so that one wake-up moves as much as
-// possible.
+// writer is the connection's writer goroutine. Each pass takes every
+// pending control frame first, then data as the policy picks it, up to
+// maxBatch bytes, then the END of every stream whose queue has drained, and
+// hands the lot to the socket in one writev so that one wake-up moves as
+// much as possible. While it waits with nothing to write, a goroutine that
+// pushes a lone frame may write that frame itself (outbox.pushDirect);
+// everything else is written here.
 //
 // Every field is owned by the writer goroutine (writeLoop), so neither the
 // scheduler nor the lists need locks; other goroutines reach it only
@@ -90,6 +92,12 @@ func (c *Conn) writeLoop() {
 		bufs:       make(net.Buffers, 0, maxIovecs+8),
 		hdrs:       make([]byte, maxFramesPerBatch*headerSize),
 	}
+	// From now on a pusher may write to the socket while this goroutine
+	// waits (outbox.pushDirect).
+	c.out.mu.Lock()
+	c.out.sock = newDirectConn(c.nc)
+	c.out.onFlushed = c.onFlushed
+	c.out.mu.Unlock()
 	w.run()
 	w.setBacklog(0) // a writer that has stopped is behind with nothing
 }
@@ -284,8 +292,10 @@ func (w *writer) appendEnds() {
 // wait blocks until there is work, and reports false once the connection
 // has ended.
 func (w *writer) wait() bool {
+	w.c.out.setIdle(true)
 	select {
 	case <-w.c.out.wake:
+		w.c.out.setIdle(false)
 		if yieldPays(w.c.out.pending(), w.lastData, w.queuedData) {
 			runtime.Gosched()
 		}

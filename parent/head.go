@@ -124,12 +124,27 @@ func relayResponseHead(head ipc.Fields, dst http.Header) (int, error) {
 	if status == 0 {
 		return 0, &headError{"the worker's response head has no :status"}
 	}
-	relayed := func(name string) bool {
-		return !strings.HasPrefix(name, ":") && (strings.EqualFold(name, "Trailer") || !isHop(name, connection))
+	// Each field's canonical name if it is relayed, else "", worked out
+	// once: the loops below would otherwise canonicalise and check every
+	// name twice.
+	var keyBuf [32]string
+	keys := keyBuf[:0]
+	if len(head) > len(keyBuf) {
+		keys = make([]string, 0, len(head))
 	}
 	for _, f := range head {
-		if relayed(f.Name) {
-			delete(dst, http.CanonicalHeaderKey(f.Name))
+		k := ""
+		if !strings.HasPrefix(f.Name, ":") {
+			k = http.CanonicalHeaderKey(f.Name)
+			if k != "Trailer" && isHopKey(k, connection) {
+				k = ""
+			}
+		}
+		keys = append(keys, k)
+	}
+	for _, k := range keys {
+		if k != "" {
+			delete(dst, k)
 		}
 	}
 	values := make([]string, 0, kept)
@@ -143,20 +158,38 @@ func relayResponseHead(head ipc.Fields, dst http.Header) (int, error) {
 		values = append(values, v)
 		dst[key] = values[len(values)-1 : len(values) : len(values)]
 	}
-	for _, f := range head {
-		if !relayed(f.Name) || strings.EqualFold(f.Name, "Trailer") {
-			continue
+	for i, f := range head {
+		if k := keys[i]; k != "" && k != "Trailer" {
+			add(k, f.Value)
 		}
-		add(http.CanonicalHeaderKey(f.Name), f.Value)
 	}
 	// Declared trailers are announced to the client before the body, as
 	// net/http expects them in the Trailer header, after the headers.
-	for _, f := range head {
-		if !strings.HasPrefix(f.Name, ":") && strings.EqualFold(f.Name, "Trailer") {
+	for i, f := range head {
+		if keys[i] == "Trailer" {
 			add("Trailer", f.Value)
 		}
 	}
 	return status, nil
+}
+
+// isHopKey is isHop for a name in canonical form (http.CanonicalHeaderKey):
+// such a name matches a standard one (the names of hopHeaders) without
+// folding case.
+func isHopKey(k string, connection []string) bool {
+	switch k {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+		"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		return true
+	}
+	for _, v := range connection {
+		for f := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(f), k) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 type headError struct{ msg string }

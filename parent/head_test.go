@@ -334,3 +334,19 @@ func TestRefusalReason(t *testing.T) {
 		}
 	}
 }
+
+// TestIsHopKeyMatchesIsHop: the canonical-name check the response relay uses
+// agrees with isHop on every standard hop-by-hop name, names that only
+// resemble one, and names the Connection header lists.
+func TestIsHopKeyMatchesIsHop(t *testing.T) {
+	names := append([]string{"Content-Type", "X-Trailer", "Tee", "Upgrade-Insecure", "X-Custom", "Keep-Alives"}, hopHeaders...)
+	for _, connection := range [][]string{nil, {"x-custom, Keep-Alive"}, {" X-CUSTOM "}} {
+		for _, n := range names {
+			for _, name := range []string{n, strings.ToLower(n), strings.ToUpper(n)} {
+				if got, want := isHopKey(http.CanonicalHeaderKey(name), connection), isHop(name, connection); got != want {
+					t.Errorf("isHopKey(%q, %q) = %v; isHop says %v", http.CanonicalHeaderKey(name), connection, got, want)
+				}
+			}
+		}
+	}
+}
