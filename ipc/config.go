@@ -89,10 +89,11 @@ type Config struct {
 	// report the peer sends. It must not block.
 	OnLoad func(Load)
 
-	// OnFlushed, if not nil, is called on the writer goroutine for every
-	// piece of stream data handed to the socket, with how long it waited
-	// since a Write queued it (the flush lag) and its size. It must be
-	// cheap and must not block.
+	// OnFlushed, if not nil, is called for every piece of stream data
+	// handed to the socket, with how long it waited since a Write queued it
+	// (the flush lag) and its size: on the writer goroutine, or on the
+	// goroutine that wrote a lone frame itself while the writer was idle,
+	// one call at a time. It must be cheap and must not block.
 	OnFlushed func(lag time.Duration, bytes int)
 
 	// Logger receives protocol errors and connection lifecycle events. Nil

@@ -21,9 +21,9 @@ func TestSlowReaderGivesBackItsSlot(t *testing.T) {
 	e := gwStart(t, Config{MaxInFlight: 1, QueueTimeout: 2 * time.Second})
 	// The parent's socket to the client takes little, as a front
 	// connection's TCP_NOTSENT_LOWAT makes it take little more than what
-	// is in flight: the response then fits in the parent's first window
-	// and gather buffer, not in the kernel.
-	const size = 96 << 10
+	// is in flight, and the response fits in the stream's first window: the
+	// worker sends it all and ends, while the parent's write waits.
+	const size = 48 << 10
 	front := gwSmallSendBuffer(t, e.g)
 	handlerDone := make(chan struct{}, 2)
 	e.addWorker(0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
