@@ -52,9 +52,10 @@ func (b *bodyTimeoutReader) Read(p []byte) (int, error) {
 	start := time.Now()
 	d, moved := b.until, b.deadline.IsZero()
 	if b.budget.timeout > 0 {
-		if d, moved = b.budget.deadline(start, b.deadline); !b.until.IsZero() && b.until.Before(d) {
-			d, moved = b.until, !b.deadline.Equal(b.until)
-		}
+		d, moved = b.budget.deadline(start, b.deadline)
+	}
+	if !b.until.IsZero() && b.until.Before(d) {
+		d, moved = b.until, !b.deadline.Equal(b.until)
 	}
 	if moved {
 		b.deadline = d

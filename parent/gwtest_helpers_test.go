@@ -484,3 +484,14 @@ func gwDigest(r io.Reader) string {
 	io.Copy(h, r)
 	return string(h.Sum(nil))
 }
+
+// gwSmallWindowDial connects to addr with a 4 KiB receive buffer: a client
+// whose kernel takes little of what it does not read.
+func gwSmallWindowDial(addr string) (net.Conn, error) {
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		var err error
+		c.Control(func(fd uintptr) { err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return err
+	}}
+	return d.Dial("tcp", addr)
+}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -41,12 +40,7 @@ func TestSendTimeoutCutsStalledClient(t *testing.T) {
 		handlerEnd <- fmt.Errorf("context: %w (last write: %v)", r.Context().Err(), werr)
 	}), nil)
 
-	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-		var err error
-		c.Control(func(fd uintptr) { err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
-		return err
-	}}
-	conn, err := d.Dial("tcp", e.srv.Listener.Addr().String())
+	conn, err := gwSmallWindowDial(e.srv.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,7 +57,7 @@ func (s *streamSlot) streamEnded(cause error) { s.release(cause == context.Cance
 // pointer to it for the attempt's own release.
 func releaseAtStreamEnd(x *exchange, st *ipc.Stream) {
 	if peerDone(st) {
-		x.slot.release(context.Cause(st.Context()) == context.Canceled)
+		x.slot.streamEnded(context.Cause(st.Context()))
 		return
 	}
 	if !x.slot.held.Load() {

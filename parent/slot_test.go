@@ -36,12 +36,7 @@ func TestSlowReaderGivesBackItsSlot(t *testing.T) {
 		io.Copy(w, io.LimitReader(gwNewPattern(size), size))
 	}), nil)
 
-	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-		var err error
-		c.Control(func(fd uintptr) { err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
-		return err
-	}}
-	slow, err := d.Dial("tcp", front)
+	slow, err := gwSmallWindowDial(front)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,21 +28,7 @@ func TestSlowReaderOfAResponseTheKernelWouldHoldIsCut(t *testing.T) {
 		w.Header().Set("Content-Length", fmt.Sprint(size))
 		w.Write(make([]byte, size))
 	}), nil)
-	raw, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: e.g, ConnState: e.g.ConnState, ConnContext: e.g.ConnContext}
-	served := make(chan struct{})
-	go func() { srv.Serve(e.g.LimitListener(raw, 0)); close(served) }() // stopped below
-	defer func() { srv.Close(); <-served }()
-
-	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-		var err error
-		c.Control(func(fd uintptr) { err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
-		return err
-	}}
-	conn, err := d.Dial("tcp", raw.Addr().String())
+	conn, err := gwSmallWindowDial(gwTCPFront(t, e.g))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,15 +181,4 @@ func gwTCPFront(t *testing.T, g *Gateway) string {
 	go func() { srv.Serve(g.GuardFraming(srv, g.LimitListener(raw, 0))); close(served) }() // stopped at cleanup
 	t.Cleanup(func() { srv.Close(); <-served })
 	return raw.Addr().String()
-}
-
-// gwSmallWindowDial connects to addr with a 4 KiB receive buffer: a client
-// whose kernel takes little of what it does not read.
-func gwSmallWindowDial(addr string) (net.Conn, error) {
-	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-		var err error
-		c.Control(func(fd uintptr) { err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
-		return err
-	}}
-	return d.Dial("tcp", addr)
 }
