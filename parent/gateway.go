@@ -276,19 +276,31 @@ func (g *Gateway) serveOn(ctx context.Context, w http.ResponseWriter, r *http.Re
 			// A worker that answered without reading the whole body (a
 			// 413, a 405) must not leave us waiting on a client that
 			// keeps uploading: a deadline in the past interrupts the
-			// read, and is cleared once it did, so that it cannot touch
-			// the connection's next request.
+			// read. If the read had begun, the rest of that body is still
+			// on the connection, which therefore ends after this
+			// response, and the deadline stays so that net/http's own
+			// reads after the handler fail at once. Cleared, it let
+			// net/http read on into the body's rest as if it were the
+			// next request, and (caught by the tests' check of the
+			// server's log) recover a panic of two reads at once on the
+			// connection. A body never asked for (100-continue) is not
+			// on the connection: the deadline is cleared, and the
+			// request may still go to another worker.
 			select {
 			case <-bodyDone:
 				return
 			default:
 			}
 			if held == nil {
-				rc.SetReadDeadline(time.Now())
+				stopReading(x)
 			}
 			<-bodyDone
 			if held == nil {
-				rc.SetReadDeadline(time.Time{})
+				if x.bodyRead.Load() {
+					closeConnAfter(w)
+				} else {
+					rc.SetReadDeadline(time.Time{})
+				}
 				if err != nil {
 					err = bodyCut{err}
 				}

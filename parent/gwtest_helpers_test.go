@@ -13,6 +13,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"io"
+	"log"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -103,7 +104,17 @@ func gwStart(t *testing.T, cfg Config) *gwEnv {
 	e := &gwEnv{t: t, g: g, logs: logs}
 	// Cleanups run last-in first-out: the servers close after the workers,
 	// whose end fails any request still running.
-	e.srv = httptest.NewServer(g)
+	// net/http recovers a handler's panic and logs it: any such line fails
+	// the test, which would otherwise pass with the connection dropped.
+	httpLog := &gwLogs{}
+	e.srv = httptest.NewUnstartedServer(g)
+	e.srv.Config.ErrorLog = log.New(httpLog, "", 0)
+	e.srv.Start()
+	t.Cleanup(func() {
+		if s := httpLog.String(); strings.Contains(s, "panic") {
+			t.Errorf("net/http recovered a panic in the gateway:\n%s", s)
+		}
+	})
 	t.Cleanup(e.srv.Close)
 	e.admin = httptest.NewServer(g.AdminHandler())
 	t.Cleanup(e.admin.Close)
