@@ -35,6 +35,8 @@ func TestExitStatusAndJSON(t *testing.T) {
 	}{
 		{[]string{"-url", srv.URL + "/ok", "-n", "3", "-c", "2", "-label", "okrun", "-json", jsonFile}, 0, "okrun"},
 		{[]string{"-url", srv.URL + "/busy", "-n", "2"}, 1, "503×2"},
+		{[]string{"-url", srv.URL + "/ok", "-n", "4", "-rate", "200"}, 0, "200/s"},
+		{[]string{"-url", srv.URL + "/ok", "-n", "2", "-rate", "-1"}, 2, ""},
 		{[]string{"-url", srv.URL + "/busy", "-n", "2", "-allow-status", "503"}, 0, "503×2"},
 		{[]string{"-url", "nonsense", "-n", "2"}, 2, ""},
 		{[]string{"-url", srv.URL, "-allow-status", "fine"}, 2, ""},

@@ -16,8 +16,12 @@ func printTable(out io.Writer, label string, cfg load.Config, s load.Summary) {
 		label = "run"
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "label\trequests\tconcurrency\terrors\tstatuses\tGB\twall s\tGB/s\n")
-	fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%.3f\t%.2f\t%.2f\n", label, s.Requests, max(cfg.Concurrency, 1), s.Errors,
+	offered := fmt.Sprintf("%d at once", max(cfg.Concurrency, 1))
+	if cfg.Rate > 0 {
+		offered = fmt.Sprintf("%g/s", cfg.Rate)
+	}
+	fmt.Fprintf(tw, "label\trequests\tload\terrors\tstatuses\tGB\twall s\tGB/s\n")
+	fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%.3f\t%.2f\t%.2f\n", label, s.Requests, offered, s.Errors,
 		statuses(s.Statuses), float64(s.Bytes)/1e9, s.Wall.Seconds(), s.Throughput/1e9)
 	tw.Flush()
 	fmt.Fprintln(out)
