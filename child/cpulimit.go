@@ -24,7 +24,8 @@ import "time"
 // as TCP's congestion control: halve the limit when the CPUs are
 // oversubscribed and this worker's handlers are part of the cause, grow it
 // (doubling below the limit at which pressure was last seen, then by one)
-// when the limit held handlers back and either the CPUs had room (little
+// when the limit held handlers back (in this interval and the one before)
+// and either the CPUs had room (little
 // pressure and, where it is known, idle time: cpuidle.go) or this
 // worker used little of them (the pressure is someone else's, and a limit
 // its own handlers do not fill only starves them), and otherwise hold. A decrease is followed by a few intervals of holding, so that the
@@ -39,6 +40,11 @@ type cpuLimit struct {
 	ceiling int
 	// hold counts the intervals left before the limit may grow again.
 	hold int
+	// heldBefore says the limit was binding in the previous interval too.
+	// Growth asks for it: the idle CPU of an interval in which work
+	// arrived only at the end (a burst after a quiet spell) is the quiet
+	// spell's, and says nothing of room beside the handlers that came.
+	heldBefore bool
 }
 
 // Controller constants. The pressure thresholds are shares of an interval:
@@ -124,6 +130,8 @@ func (s cpuSample) othersPressure() bool {
 
 // step takes one interval's sample and returns the limit for the next.
 func (c *cpuLimit) step(s cpuSample) int {
+	heldAll := s.held && c.heldBefore
+	c.heldBefore = s.held
 	switch {
 	case s.overloaded() && (s.cpuUsed < 0 || s.cpuUsed >= ownShareFloor):
 		c.limit = max(c.min, c.limit/2)
@@ -131,7 +139,7 @@ func (c *cpuLimit) step(s cpuSample) int {
 		c.hold = holdAfterDecrease
 	case c.hold > 0:
 		c.hold--
-	case s.held && (s.calm() || s.othersPressure()):
+	case heldAll && (s.calm() || s.othersPressure()):
 		if c.limit < c.ceiling {
 			c.limit = min(c.limit*2, c.ceiling)
 		} else {

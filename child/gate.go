@@ -81,6 +81,8 @@ type gate struct {
 	// when it was last measured.
 	demandAvg float64
 	demandAt  time.Time
+	// admitting is set while an admission is reported (admitLocked).
+	admitting bool
 }
 
 // demandTau is the time constant of the demand average. The instant figure
@@ -124,6 +126,9 @@ type ticket struct {
 	// the stream's share back at once.
 	blocked int
 	running bool
+	// draining says leave counted the stream as draining; guarded by the
+	// gate's mu.
+	draining bool
 	// light says the stream is admitted by the light lane
 	// (gate_light.go); set by join, it holds until release.
 	light bool
@@ -146,7 +151,7 @@ func (g *gate) release(t *ticket) {
 	case <-t.turn:
 	default:
 	}
-	t.blocked, t.running, t.light = 0, false, false
+	t.blocked, t.running, t.light, t.draining = 0, false, false, false
 	g.tickets.Put(t)
 }
 
@@ -200,9 +205,7 @@ func (g *gate) wait(ctx context.Context, t *ticket) error {
 		if g.stopped {
 			return errStopping
 		}
-		g.inFlight++
-		t.running = true
-		g.changedLocked()
+		g.admitLocked(t)
 		return nil
 	}
 	for {
@@ -239,16 +242,29 @@ func (g *gate) wait(ctx context.Context, t *ticket) error {
 			n := copy(g.queue, g.queue[1:])
 			g.queue[n] = nil
 			g.queue = g.queue[:n]
-			g.inFlight++
-			t.running = true
 			// The next in line may start too if a slot is left.
 			g.signalHeadLocked()
-			g.changedLocked()
+			g.admitLocked(t)
 			g.mu.Unlock()
 			return nil
 		}
 		g.mu.Lock()
 	}
+}
+
+// admitLocked counts t's stream as in flight and reports the change. The
+// report runs on t's goroutine, which is about to run the handler but which
+// the demand meter leaves out as the caller: without admitting set, a
+// stream admitted under a limit of 1 beside no other demand would be
+// reported idle, and the parent, told the worker has a handler blocked,
+// would send it two streams more, to wait at this gate for a CPU the
+// handler is taking.
+func (g *gate) admitLocked(t *ticket) {
+	g.inFlight++
+	t.running = true
+	g.admitting = true
+	g.changedLocked()
+	g.admitting = false
 }
 
 // await blocks until t gets a turn, poll fires, ctx ends or the gate stops.
@@ -289,6 +305,9 @@ func (g *gate) computingLocked() int {
 // now, and the measure starts again from the instant figure.
 func (g *gate) measureDemandLocked() float64 {
 	d, now := float64(g.demand()), time.Now()
+	if g.admitting {
+		d++ // the caller, whose handler starts now
+	}
 	dt := now.Sub(g.demandAt)
 	if g.demandAt.IsZero() || dt > 5*demandTau {
 		g.demandAvg = d
@@ -319,8 +338,12 @@ func (g *gate) withdraw(t *ticket) {
 }
 
 // leave marks the handler of t, which wait admitted, as finished, freeing
-// its slot; its stream counts as draining until drained is called.
-func (g *gate) leave(t *ticket) {
+// its slot; its stream counts as draining until drained is called, unless
+// sent says its response is all written already. Such a stream is over for
+// the parent too, which may have had its end before the report that leave
+// makes: counted as draining, it would let the parent send one stream more
+// than the limit until the next report, one that would wait here.
+func (g *gate) leave(t *ticket, sent bool) {
 	if t.light {
 		g.leaveLight(t)
 		return
@@ -329,19 +352,24 @@ func (g *gate) leave(t *ticket) {
 	g.inFlight--
 	g.blocked -= t.blocked
 	t.blocked, t.running = 0, false
-	g.draining++
+	t.draining = !sent
+	if t.draining {
+		g.draining++
+	}
 	g.signalHeadLocked()
 	g.changedLocked()
 	g.mu.Unlock()
 }
 
-// drained marks the end of t's stream, which leave counted as draining.
+// drained marks the end of t's stream, which leave may have counted as
+// draining.
 func (g *gate) drained(t *ticket) {
 	g.mu.Lock()
-	if !t.light {
+	if t.draining {
 		g.draining--
+		t.draining = false
+		g.changedLocked()
 	}
-	g.changedLocked()
 	g.mu.Unlock()
 }
 

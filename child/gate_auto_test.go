@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -139,6 +140,32 @@ func TestGateAutomaticAdmitsByDemand(t *testing.T) {
 	})
 }
 
+// The report of an admission, made on the admitted stream's goroutine
+// (which the demand meter leaves out as the caller), counts its handler as
+// computing: reported idle, it would have the parent send two streams more
+// to wait here for the CPU it takes. Once the average has had time to see
+// the handler, a handler that does wait is reported idle again.
+func TestGateReportsAnAdmittedHandlerComputing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var g *gate
+		var reported []int
+		g = newGate(1, false, nil, func() int { return 0 }, func(gateCounts) {
+			reported = append(reported, g.idleBlockedLocked()) // as sendLoad does
+		})
+		if !started(admittedNow(t, g)) {
+			t.Fatal("the stream did not start")
+		}
+		if got := reported[len(reported)-1]; got != 0 {
+			t.Errorf("the admission's report has %d handlers idle; want 0 (the one admitted computes)", got)
+		}
+		time.Sleep(6 * demandTau)
+		if got := g.idleBlocked(); got != 1 {
+			t.Errorf("idleBlocked %d with the handler seen waiting since; want 1", got)
+		}
+		g.stop()
+	})
+}
+
 // The gate admits by the demand averaged over demandTau and rounded: a
 // handler computing all along that is caught off its thread at one look
 // does not let another in, while goroutines that run for a moment now and
@@ -213,7 +240,7 @@ func TestGateDraining(t *testing.T) {
 	if err := g.wait(context.Background(), tk); err != nil {
 		t.Fatal(err)
 	}
-	g.leave(tk)
+	g.leave(tk, false)
 	if c := g.counts(); c.inFlight != 0 || c.draining != 1 {
 		t.Fatalf("after leave: %+v, want 1 draining", c)
 	}
@@ -236,6 +263,26 @@ func TestGateDraining(t *testing.T) {
 			t.Errorf("report %d: %+v, want %+v", i, seen[i], want[i])
 		}
 	}
+}
+
+// A handler that returns with its response's end already queued (a small
+// response, written whole) does not count as draining: the parent may have
+// that end before the report of the return, and counted, the stream would
+// let the parent send one more than the limit.
+func TestGateNoDrainingOnceTheEndIsQueued(t *testing.T) {
+	var seen []gateCounts
+	g := newGate(1, false, nil, nil, func(c gateCounts) { seen = append(seen, c) })
+	tk := g.join(false)
+	if err := g.wait(context.Background(), tk); err != nil {
+		t.Fatal(err)
+	}
+	g.leave(tk, true)
+	g.drained(tk)
+	want := []gateCounts{{waiting: 1, limit: 1}, {inFlight: 1, limit: 1}, {limit: 1}}
+	if !slices.Equal(seen, want) {
+		t.Fatalf("reports %+v, want %+v: never draining, and no report for drained", seen, want)
+	}
+	g.release(tk)
 }
 
 // fakeCPU is a cpuSource that reports what the test sets.
@@ -325,7 +372,7 @@ func TestGateIgnoresWaitsAfterLeave(t *testing.T) {
 	if c := g.counts(); c.blocked != 1 {
 		t.Fatalf("counts %+v, want 1 blocked", c)
 	}
-	g.leave(tk) // takes the stream's share back
+	g.leave(tk, false) // takes the stream's share back
 	tk.wait(false)
 	tk.wait(true) // the drain after the handler
 	if c := g.counts(); c.blocked != 0 || c.inFlight != 0 || c.draining != 1 {

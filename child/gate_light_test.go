@@ -51,7 +51,7 @@ func TestGateLightLane(t *testing.T) {
 		if c := g.counts(); c.blocked != 0 {
 			t.Fatalf("a light handler's wait counted as an ordinary one's: %+v", c)
 		}
-		g.leave(lt)
+		g.leave(lt, false)
 		synctest.Wait()
 		if started(waiting) {
 			t.Fatal("a light handler's end let a waiting stream past the limit")
@@ -82,14 +82,14 @@ func TestGateLightLane(t *testing.T) {
 			t.Fatal("the second light stream did not start once the first blocked on its client")
 		}
 		for _, lt := range []*ticket{l1, l2} {
-			g.leave(lt)
+			g.leave(lt, false)
 			g.drained(lt)
 			g.release(lt)
 		}
 		if c := g.counts(); c.light != 0 {
 			t.Fatalf("counts %+v after the light handlers left", c)
 		}
-		g.leave(heavyTicket)
+		g.leave(heavyTicket, false)
 		synctest.Wait()
 		if !started(waiting) {
 			t.Fatal("the waiting stream did not start once the slot was free")
@@ -297,7 +297,7 @@ func TestGateLightLaneUnderACapSetLater(t *testing.T) {
 		if started(ordinary) {
 			t.Fatal("an ordinary stream started under a cap of 1 with a light handler running")
 		}
-		g.leave(lt)
+		g.leave(lt, false)
 		g.drained(lt)
 		g.release(lt)
 		synctest.Wait()

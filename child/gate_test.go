@@ -236,7 +236,7 @@ func TestGateTicketReleasedClean(t *testing.T) {
 	if err := g.wait(context.Background(), tk); err != nil {
 		t.Fatal(err)
 	}
-	g.leave(tk)
+	g.leave(tk, false)
 	g.release(tk)
 	if len(tk.turn) != 0 {
 		t.Fatalf("released ticket keeps %d tokens", len(tk.turn))

@@ -167,3 +167,41 @@ func TestSlowStreamsDoNotStallAFastOne(t *testing.T) {
 		}
 	})
 }
+
+// TestEndQueued: a stream's sending side needs nothing more from the peer
+// once End was called and no byte waits for credit; a response beyond the
+// credit is not there yet, and becomes so once the peer has read enough.
+func TestEndQueued(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const window, size = 64 << 10, 256 << 10
+		oc, ac, _ := bubblePair(t, &Config{StreamWindow: window}, nil)
+		opened, accepted := openOne(t, oc, ac)
+		if accepted.EndQueued() {
+			t.Fatal("EndQueued before anything was sent")
+		}
+		body := bytes.Repeat([]byte("z"), size)
+		if _, err := accepted.Write(body); err != nil {
+			t.Fatal(err)
+		}
+		if err := accepted.CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if accepted.EndQueued() {
+			t.Fatalf("EndQueued with %d bytes waiting for credit", accepted.QueuedBytes())
+		}
+		readAll(t, opened, body)
+		synctest.Wait()
+		if !accepted.EndQueued() {
+			t.Fatal("not EndQueued once the peer read the whole response")
+		}
+		small, smallAccepted := openAccepted(t, context.Background(), oc, ac, true)
+		if err := smallAccepted.WriteResponse(Fields{{Name: ":status", Value: "200"}}, []byte("ok"), nil); err != nil {
+			t.Fatal(err)
+		}
+		if !smallAccepted.EndQueued() {
+			t.Fatal("a whole response written in one op is not EndQueued")
+		}
+		small.Reset(CodeCancel)
+	})
+}

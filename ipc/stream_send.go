@@ -213,6 +213,19 @@ func (st *Stream) End(code Code, trailers Fields) error {
 	return nil
 }
 
+// EndQueued reports whether the stream's sending side needs nothing more
+// from the peer: End was called (or the stream is over) and every byte
+// queued before it has gone to the connection's writer, so that the END
+// leaves with the writer's next batch whatever credit the peer grants. A
+// worker uses it to tell a response that is finishing from one still
+// waiting on a slow client.
+func (st *Stream) EndQueued() bool {
+	st.mu.Lock()
+	ending := st.send >= sendClosing
+	st.mu.Unlock()
+	return ending && st.sendq.Len() == 0
+}
+
 // The methods below run on the writer goroutine.
 
 // sendable is how many bytes the writer may send now: queued and covered

@@ -81,6 +81,7 @@ type record struct {
 	status int
 	sent   int64         // response body bytes written to the client
 	ttfb   time.Duration // arrival to the response head; 0 if none went out
+	queued time.Duration // arrival to the worker's slot, over all attempts
 	worker int           // the worker (slot id) that served it
 	pid    int           // its pid; 0 if no worker did
 	end    ending
@@ -144,6 +145,7 @@ func (l *accessLog) encode(b []byte, r *http.Request, rec *record, arrived, now 
 		e.seconds("ttfb_s", rec.ttfb)
 	}
 	if rec.pid != 0 {
+		e.seconds("queue_s", rec.queued)
 		e.int("worker", int64(rec.worker))
 		e.int("pid", int64(rec.pid))
 	}

@@ -79,6 +79,10 @@ func TestAccessLogCompleteResponse(t *testing.T) {
 			t.Errorf("%s = %v; want a positive duration", k, rec[k])
 		}
 	}
+	// The wait for a worker is part of the time to the response head.
+	if q, ok := rec["queue_s"].(float64); !ok || q < 0 || q > rec["ttfb_s"].(float64) {
+		t.Errorf("queue_s = %v; want a duration within ttfb_s %v", rec["queue_s"], rec["ttfb_s"])
+	}
 	if ts, err := time.Parse(time.RFC3339, rec["time"].(string)); err != nil || time.Since(ts) > time.Minute {
 		t.Errorf("time %v: %v", rec["time"], err)
 	}
@@ -170,10 +174,10 @@ func TestAccessLogText(t *testing.T) {
 	r := httptest.NewRequest("GET", "/p", nil)
 	r.RequestURI = `/p?a="b c"`
 	r.RemoteAddr = "192.0.2.7:5555"
-	rec := &record{status: 200, sent: 42, ttfb: time.Millisecond, worker: 1, pid: 99, reqID: "abc"}
+	rec := &record{status: 200, sent: 42, ttfb: time.Millisecond, queued: 250 * time.Microsecond, worker: 1, pid: 99, reqID: "abc"}
 	at := time.Date(2026, 1, 2, 3, 4, 5, 6e6, time.UTC)
 	got := string(l.encode(nil, r, rec, at.Add(-2*time.Millisecond), at))
-	want := `time=2026-01-02T03:04:05.006Z client=192.0.2.7 method=GET uri="/p?a=\"b c\"" proto=HTTP/1.1 status=200 bytes=42 duration_s=0.002000 ttfb_s=0.001000 worker=1 pid=99 request_id=abc end=complete` + "\n"
+	want := `time=2026-01-02T03:04:05.006Z client=192.0.2.7 method=GET uri="/p?a=\"b c\"" proto=HTTP/1.1 status=200 bytes=42 duration_s=0.002000 ttfb_s=0.001000 queue_s=0.000250 worker=1 pid=99 request_id=abc end=complete` + "\n"
 	if got != want {
 		t.Fatalf("line\n%s want\n%s", got, want)
 	}

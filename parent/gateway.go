@@ -175,6 +175,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		x.rec.worker, x.rec.pid = b.id, b.pid
+		if !grantedAt.IsZero() {
+			x.rec.queued = grantedAt.Sub(arrived)
+		}
 		x.head = appendContinue(appendHints(x.head[:headLen], x.cost, light), x, b)
 		x.costAsked = x.costAsked || x.cost.measure
 		// Released on every path, including the panic that aborts a
