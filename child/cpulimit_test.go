@@ -172,7 +172,7 @@ func TestCPULimitDoesNotProbeAFullMachine(t *testing.T) {
 	s := machine{cpus: 2, share: 1, others: 1}.sample(1)
 	s.idle = -1
 	if got := []int{unknown.step(s), unknown.step(s)}; got[1] != 2 {
-		t.Fatalf("limit %d with the idle time unknown; want 2", got)
+		t.Fatalf("limits %v with the idle time unknown; want 2 at the second step", got)
 	}
 }
 

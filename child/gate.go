@@ -258,7 +258,11 @@ func (g *gate) wait(ctx context.Context, t *ticket) error {
 // stream admitted under a limit of 1 beside no other demand would be
 // reported idle, and the parent, told the worker has a handler blocked,
 // would send it two streams more, to wait at this gate for a CPU the
-// handler is taking.
+// handler is taking. The count goes into the demand average too: a handler
+// is taken to compute from its start until the average sees otherwise, so
+// that after a quiet spell (when the average starts again from this count)
+// the next stream waits up to about demandTau for one that went to sleep at
+// once, rather than the next report finding the average still at zero.
 func (g *gate) admitLocked(t *ticket) {
 	g.inFlight++
 	t.running = true

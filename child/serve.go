@@ -561,7 +561,10 @@ func (s *server) control(now time.Time) {
 	}
 	sample.held = s.gate.takeHeld()
 	if s.gate.counts().fixed {
-		return // a hard cap is in force: nothing to control
+		// A hard cap is in force: nothing to control, and what it held
+		// back says nothing of the automatic limit's room.
+		s.cpuLimit.heldBefore = false
+		return
 	}
 	limit := s.cpuLimit.step(sample)
 	s.autoLimit.Store(int32(limit))

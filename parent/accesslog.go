@@ -81,7 +81,7 @@ type record struct {
 	status int
 	sent   int64         // response body bytes written to the client
 	ttfb   time.Duration // arrival to the response head; 0 if none went out
-	queued time.Duration // arrival to the worker's slot, over all attempts
+	queued time.Duration // waiting for a worker's slot, over all attempts
 	worker int           // the worker (slot id) that served it
 	pid    int           // its pid; 0 if no worker did
 	end    ending

@@ -15,6 +15,7 @@ import (
 func gwLimited(t *testing.T, e *gwEnv, max int) string {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(e.g)
+	srv.Config.ErrorLog = gwPanicLog(t)
 	srv.Listener = e.g.LimitListener(srv.Listener, max)
 	srv.Config.ConnState = e.g.ConnState
 	srv.Start()

@@ -86,9 +86,21 @@ func appendContinue(head ipc.Fields, x *exchange, b *backend) ipc.Fields {
 	return append(head, ipc.Field{Name: ipc.FieldContinue, Value: "100-continue"})
 }
 
+// How far the attempts got with the client's body (exchange.bodyState).
+// The sender and the end of an attempt race to move it from bodyUntouched:
+// whichever wins says whether the body was touched, so that an attempt
+// that ends before its sender starts leaves the body whole for the next
+// (over HTTP/2, interrupting a read closes the body for good).
+const (
+	bodyUntouched int32 = iota // not read, nor being read
+	bodyReading                // a sender reads it
+	bodyAbandoned              // the attempt ended before its sender began
+	bodyReadAll                // read to its end: none of it is left unread
+)
+
 // sendRequestBody is an attempt's body sender: it sends the body held in
 // memory, or streams the client's, once the worker asks for it if the body
-// is held (x.expect). x.bodyRead says whether it touched the client's
+// is held (x.expect). x.bodyState says whether it touched the client's
 // body; its read's error goes to x.bodyErr.
 func sendRequestBody(ctx context.Context, st *ipc.Stream, r *http.Request, x *exchange, held []byte) {
 	if held != nil {
@@ -101,14 +113,26 @@ func sendRequestBody(ctx context.Context, st *ipc.Stream, r *http.Request, x *ex
 		// for its body.
 		return
 	}
-	x.bodyRead.Store(true)
-	x.bodyErr = sendBody(st, x.watch.bodyReader(r.Body))
+	if !x.bodyState.CompareAndSwap(bodyUntouched, bodyReading) {
+		return // the attempt is over
+	}
+	readAll, err := sendBody(st, x.watch.bodyReader(r.Body))
+	x.bodyErr = err
+	if readAll {
+		x.bodyState.Store(bodyReadAll)
+	}
 }
 
 // unreadContinue reports whether the client's body was never asked for
 // (it expected 100 Continue and no handler has read it so far): the
 // request may go to another worker as if it had no body.
-func unreadContinue(x *exchange) bool { return x.expect && !x.bodyRead.Load() }
+func unreadContinue(x *exchange) bool {
+	if !x.expect {
+		return false
+	}
+	s := x.bodyState.Load()
+	return s == bodyUntouched || s == bodyAbandoned
+}
 
 // closeIfUnread ends an HTTP/1.1 connection after this response if the
 // body the client offered is still unread, saying so in the response head

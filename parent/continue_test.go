@@ -229,6 +229,36 @@ func TestExpectContinueRetriedWhileUnread(t *testing.T) {
 	}
 }
 
+// TestExpectContinueRetriedWhileUnreadOverHTTP2: over HTTP/2 as well, a
+// body that the refusing worker never asked for goes whole to the next
+// one. There an interrupted read closes the request body for good, so the
+// end of the refused attempt must not interrupt a read that never began.
+func TestExpectContinueRetriedWhileUnreadOverHTTP2(t *testing.T) {
+	e := gwStart(t, Config{Workers: 2})
+	e.gwServeH2(false)
+	raw := e.addRawWorker(0)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		raw.accept(t).Reset(ipc.CodeRefused)
+	}()
+	e.client.Transport.(*http.Transport).ExpectContinueTimeout = time.Hour
+	body := bytes.Repeat([]byte("h"), 1<<20)
+	req := gwRequest(t, "POST", e.url("/store"), bytes.NewReader(body))
+	req.Header.Set("Expect", "100-continue")
+	res := make(chan gwResult, 1)
+	go func() {
+		resp, got, err := e.do(req)
+		res <- gwResult{resp, got, err}
+	}()
+	gwRecv(t, done, "the refusal")
+	e.addWorker(1, http.HandlerFunc(continueHandler), nil)
+	r := gwRecv(t, res, "the answer")
+	if r.err != nil || r.resp.StatusCode != http.StatusOK || r.resp.ProtoMajor != 2 || string(r.body) != digestOf(body) {
+		t.Fatalf("answer %v %v %q; want 200 over HTTP/2 with the body's digest", r.err, r.resp, r.body)
+	}
+}
+
 // TestExpectContinueHandlerNeverReads, on the fake clock: a handler that
 // neither reads a held body nor answers is a worker that sends no head,
 // bounded by the worker header timeout (a 504); the client's body is never

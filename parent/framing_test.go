@@ -17,6 +17,7 @@ import (
 func gwGuarded(t *testing.T, e *gwEnv) string {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(e.g)
+	srv.Config.ErrorLog = gwPanicLog(t)
 	srv.Listener = e.g.GuardFraming(srv.Config, srv.Listener)
 	srv.Start()
 	t.Cleanup(srv.Close)

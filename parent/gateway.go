@@ -163,7 +163,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var err error
 		var grantedAt time.Time
 		if b == nil {
+			asked := time.Now()
 			b, grantedAt, err = g.pool.acquireAt(ctx, g.queueTimeout(), exclude)
+			if err == nil {
+				x.rec.queued += grantedAt.Sub(asked)
+			}
 		}
 		if err != nil {
 			if timedOut(ctx) {
@@ -175,9 +179,6 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		x.rec.worker, x.rec.pid = b.id, b.pid
-		if !grantedAt.IsZero() {
-			x.rec.queued = grantedAt.Sub(arrived)
-		}
 		x.head = appendContinue(appendHints(x.head[:headLen], x.cost, light), x, b)
 		x.costAsked = x.costAsked || x.cost.measure
 		// Released on every path, including the panic that aborts a
@@ -279,34 +280,43 @@ func (g *Gateway) serveOn(ctx context.Context, w http.ResponseWriter, r *http.Re
 			// A worker that answered without reading the whole body (a
 			// 413, a 405) must not leave us waiting on a client that
 			// keeps uploading: a deadline in the past interrupts the
-			// read. If the read had begun, the rest of that body is still
-			// on the connection, which therefore ends after this
-			// response, and the deadline stays so that net/http's own
-			// reads after the handler fail at once. Cleared, it let
-			// net/http read on into the body's rest as if it were the
-			// next request, and (caught by the tests' check of the
-			// server's log) recover a panic of two reads at once on the
-			// connection. A body never asked for (100-continue) is not
-			// on the connection: the deadline is cleared, and the
-			// request may still go to another worker.
+			// read. The rest of that body is still on the connection,
+			// which therefore ends after this response, and the deadline
+			// stays so that net/http's own reads after the handler fail
+			// at once. Cleared, it let net/http read on into the body's
+			// rest as if it were the next request, and (caught by the
+			// tests' check of the server's log) recover a panic of two
+			// reads at once on the connection. A sender that has not
+			// begun never will: the body is left whole, for another
+			// worker if it was never asked for (100-continue), since
+			// over HTTP/2 an interrupted read closes the body for good.
 			select {
 			case <-bodyDone:
 				return
 			default:
 			}
-			if held == nil {
+			cut := held == nil && !x.bodyState.CompareAndSwap(bodyUntouched, bodyAbandoned) && x.bodyState.Load() == bodyReading
+			if cut {
 				stopReading(x)
 			}
 			<-bodyDone
 			if held == nil {
-				if x.bodyRead.Load() {
+				switch x.bodyState.Load() {
+				case bodyReading:
 					closeConnAfter(w)
-				} else {
-					rc.SetReadDeadline(time.Time{})
+				case bodyReadAll:
+					if cut {
+						rc.SetReadDeadline(time.Time{}) // its end came in time
+					}
+				case bodyAbandoned:
+					if !x.expect {
+						closeConnAfter(w) // the client sent it all the same
+					}
+					x.bodyState.Store(bodyUntouched) // for a next attempt
 				}
-				if err != nil {
-					err = bodyCut{err}
-				}
+			}
+			if cut && err != nil {
+				err = bodyCut{err}
 			}
 		}()
 	}
@@ -500,8 +510,8 @@ func refusedOrGone(method string, err error) bool {
 
 // sendBody streams the request body to the worker and ends it; a body that
 // fails to arrive resets the stream rather than end it short, and its
-// read's error is returned.
-func sendBody(st *ipc.Stream, body io.Reader) error {
+// read's error is returned. readAll says the body was read to its end.
+func sendBody(st *ipc.Stream, body io.Reader) (readAll bool, err error) {
 	pb := smallCopyBuffers.Get().(*[]byte)
 	defer smallCopyBuffers.Put(pb)
 	buf := *pb
@@ -509,16 +519,16 @@ func sendBody(st *ipc.Stream, body io.Reader) error {
 		n, err := body.Read(buf)
 		if n > 0 {
 			if _, werr := st.Write(buf[:n]); werr != nil {
-				return nil
+				return false, nil
 			}
 		}
 		if err == io.EOF {
 			st.CloseWrite()
-			return nil
+			return true, nil
 		}
 		if err != nil {
 			st.Reset(ipc.CodeCancel)
-			return err
+			return false, err
 		}
 	}
 }
@@ -615,9 +625,9 @@ type exchange struct {
 	// client's body (nil if it read it all, or held it).
 	bodyErr error
 	// expect says the client waits for 100 Continue before its body, and
-	// bodyRead that a body sender started reading it (continue.go).
-	expect   bool
-	bodyRead atomic.Bool
+	// bodyState how far the body senders got with it (continue.go).
+	expect    bool
+	bodyState atomic.Int32
 	// body gives the request body the body timeout (bodytimeout.go).
 	body bodyTimeoutReader
 	// cost is what the cost table knows of the request (cost.go);
@@ -646,7 +656,7 @@ func (x *exchange) release() {
 	x.rec = record{}
 	x.bodyErr = nil
 	x.expect = false
-	x.bodyRead.Store(false)
+	x.bodyState.Store(bodyUntouched)
 	x.body = bodyTimeoutReader{}
 	x.cost, x.costAsked, x.cpuKnown, x.cpu = costClass{}, false, false, 0
 	x.slot.pool, x.slot.b, x.endSlot = nil, nil, nil

@@ -519,6 +519,11 @@ func TestGatewayRefusedUploadStillGets502(t *testing.T) {
 	if resp.StatusCode != 502 || !strings.HasPrefix(string(body), "sluice: the worker failed before responding: ") || !strings.Contains(string(body), "REFUSED") {
 		t.Fatalf("got %d %q; want 502 naming the refusal", resp.StatusCode, body)
 	}
+	// The rest of the upload is still on the connection: it cannot carry
+	// another request.
+	if !resp.Close {
+		t.Error("the 502 keeps the connection open behind an upload read halfway")
+	}
 	if got := gwMetric(t, e.g, "sluice_http_requests_total", map[string]string{"code": "502"}); got != 1 {
 		t.Fatalf("requests{502} = %v; want 1", got)
 	}

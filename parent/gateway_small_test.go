@@ -57,6 +57,7 @@ func (c *smallCountingConn) Write(p []byte) (int, error) {
 // smallServe serves e's gateway on a listener that counts writes.
 func smallServe(t *testing.T, e *gwEnv) (addr string, l *smallCountingListener) {
 	srv := httptest.NewUnstartedServer(e.g)
+	srv.Config.ErrorLog = gwPanicLog(t)
 	l = &smallCountingListener{Listener: srv.Listener}
 	srv.Listener = l
 	srv.Start()

@@ -104,17 +104,9 @@ func gwStart(t *testing.T, cfg Config) *gwEnv {
 	e := &gwEnv{t: t, g: g, logs: logs}
 	// Cleanups run last-in first-out: the servers close after the workers,
 	// whose end fails any request still running.
-	// net/http recovers a handler's panic and logs it: any such line fails
-	// the test, which would otherwise pass with the connection dropped.
-	httpLog := &gwLogs{}
 	e.srv = httptest.NewUnstartedServer(g)
-	e.srv.Config.ErrorLog = log.New(httpLog, "", 0)
+	e.srv.Config.ErrorLog = gwPanicLog(t)
 	e.srv.Start()
-	t.Cleanup(func() {
-		if s := httpLog.String(); strings.Contains(s, "panic") {
-			t.Errorf("net/http recovered a panic in the gateway:\n%s", s)
-		}
-	})
 	t.Cleanup(e.srv.Close)
 	e.admin = httptest.NewServer(g.AdminHandler())
 	t.Cleanup(e.admin.Close)
@@ -127,6 +119,21 @@ func gwStart(t *testing.T, cfg Config) *gwEnv {
 		}
 	})
 	return e
+}
+
+// gwPanicLog is an http.Server's ErrorLog that fails t, once the server
+// has closed, if net/http logged a panic: it recovers a handler's panic and
+// drops the connection, and the test would otherwise pass. Register it
+// before the server's Close, so that its check runs after.
+func gwPanicLog(t *testing.T) *log.Logger {
+	t.Helper()
+	logs := &gwLogs{}
+	t.Cleanup(func() {
+		if s := logs.String(); strings.Contains(s, "panic") {
+			t.Errorf("net/http recovered a panic in the gateway:\n%s", s)
+		}
+	})
+	return log.New(logs, "", 0)
 }
 
 // gwWorker is a worker connected to the gateway in-process.

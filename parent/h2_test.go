@@ -14,6 +14,7 @@ import (
 func (e *gwEnv) gwServeH2(tlsOn bool) {
 	e.t.Helper()
 	srv := httptest.NewUnstartedServer(e.g)
+	srv.Config.ErrorLog = gwPanicLog(e.t)
 	var p http.Protocols
 	p.SetHTTP1(true)
 	tr := &http.Transport{Protocols: new(http.Protocols)}

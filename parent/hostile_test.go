@@ -281,7 +281,9 @@ func hostileStartWith(t *testing.T, mode func(w *hostileWorker) error, tune func
 	}
 	g.sup.launcher = l
 	e := &hostileEnv{supEnv: &supEnv{t: t, g: g, l: fake, log: log}, l: l}
-	e.srv = httptest.NewServer(g)
+	e.srv = httptest.NewUnstartedServer(g)
+	e.srv.Config.ErrorLog = gwPanicLog(t)
+	e.srv.Start()
 	t.Cleanup(func() {
 		e.srv.Close()
 		e.shutdown(10 * time.Second)

@@ -19,6 +19,7 @@ import (
 // server are closed at cleanup.
 func supHTTP(t *testing.T, e *supEnv) (*httptest.Server, *http.Client) {
 	srv := httptest.NewUnstartedServer(e.g)
+	srv.Config.ErrorLog = gwPanicLog(t)
 	srv.EnableHTTP2 = false
 	srv.Start()
 	client := &http.Client{Transport: &http.Transport{}, Timeout: 30 * time.Second}

@@ -66,6 +66,10 @@ type Config struct {
 // from being the bottleneck at several GB/s.
 const readBuffer = 256 << 10
 
+// minRate is the lowest open-loop rate, one request a day: request i's
+// offset, i/Rate, must fit a time.Duration for any run of sensible length.
+const minRate = 1.0 / 86400
+
 // DefaultMaxInFlight is an open loop's MaxInFlight when it is 0: far more
 // than a gateway admits, well within the descriptors a process may open.
 const DefaultMaxInFlight = 10000
@@ -83,8 +87,8 @@ func (c *Config) check() error {
 		return fmt.Errorf("load: negative setting (requests %d, duration %v, concurrency %d, timeout %v, max in flight %d); use 0 or more",
 			c.Requests, c.Duration, c.Concurrency, c.Timeout, c.MaxInFlight)
 	}
-	if !(c.Rate >= 0) || math.IsInf(c.Rate, 1) {
-		return fmt.Errorf("load: rate %v is not a finite number of requests a second; use 0 for a closed loop or e.g. 50", c.Rate)
+	if !(c.Rate >= 0) || math.IsInf(c.Rate, 1) || c.Rate > 0 && c.Rate < minRate {
+		return fmt.Errorf("load: rate %v is not a finite number of requests a second of at least %v; use 0 for a closed loop or e.g. 50", c.Rate, minRate)
 	}
 	if c.Requests == 0 && c.Duration == 0 {
 		return errors.New("load: neither Requests nor Duration is set; set one to say when the run ends")
