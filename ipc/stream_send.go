@@ -214,16 +214,16 @@ func (st *Stream) End(code Code, trailers Fields) error {
 }
 
 // EndQueued reports whether the stream's sending side needs nothing more
-// from the peer: End was called (or the stream is over) and every byte
-// queued before it has gone to the connection's writer, so that the END
-// leaves with the writer's next batch whatever credit the peer grants. A
+// from the peer: End was called (or the stream is over) and the peer's
+// credit covers every byte still queued before it, so that the data and
+// the END leave with the writer's next batches whatever the peer does. A
 // worker uses it to tell a response that is finishing from one still
 // waiting on a slow client.
 func (st *Stream) EndQueued() bool {
 	st.mu.Lock()
 	ending := st.send >= sendClosing
 	st.mu.Unlock()
-	return ending && st.sendq.Len() == 0
+	return ending && st.sendq.Len() <= st.sendWin.Available()
 }
 
 // The methods below run on the writer goroutine.
