@@ -19,7 +19,9 @@ import (
 // nginxConf is the peer the small scenario compares sluice with: nginx as a
 // reverse proxy in front of the Go upstream, as the issue describes it.
 // Proxy buffering stays at nginx's defaults on purpose: that is how nginx
-// is deployed, and what sluice has to beat. %[1]s is the directory every
+// is deployed, and what sluice has to beat. So does the access log, a line
+// per request written as it ends (the combined format, unbuffered), as
+// sluice's own is on by default and written the same way. %[1]s is the directory every
 // file of nginx goes to, %[2]d the port, %[3]s the upstream's server lines (one per Unix socket), %[4]s
 // a "user" line (only when running as root, see writeNginxConf).
 const nginxConf = `# written by sluice-bench small; removed when it exits
@@ -30,7 +32,7 @@ pid %[1]s/nginx.pid;
 error_log %[1]s/error.log warn;
 events { worker_connections 1024; }
 http {
-    access_log off;
+    access_log %[1]s/access.log;
     client_body_temp_path %[1]s/client_body;
     proxy_temp_path %[1]s/proxy;
     fastcgi_temp_path %[1]s/fastcgi;
