@@ -461,8 +461,31 @@ func (c Config) withDefaults() (Config, error) {
 			c.StartTimeout = c.IPC.HandshakeTimeout
 		}
 	}
-	c.IPC = c.withRecvBudget()
+	c.IPC = withBodyQueue(c.withRecvBudget())
 	return c, nil
+}
+
+// bodyQueue is how much of a request body the parent queues per stream
+// beyond the worker's credit, in place of ipc's 1 MiB default: the credit
+// window paces an upload, and the queue only needs to keep the next reads
+// of the client ready, while every upload stalled on a slow handler holds
+// it whole: with 1 MiB, uploads stalled behind slow handlers were most of
+// the parent's memory (TestEndToEndUploadIsFlowControlled; figures in
+// bench/README.md).
+const bodyQueue = 256 << 10
+
+// withBodyQueue returns ic (nil: the defaults) with SendQueue set to
+// bodyQueue unless ic sets its own.
+func withBodyQueue(ic *ipc.Config) *ipc.Config {
+	if ic != nil && ic.SendQueue != 0 {
+		return ic
+	}
+	var c ipc.Config
+	if ic != nil {
+		c = *ic
+	}
+	c.SendQueue = bodyQueue
+	return &c
 }
 
 // withRecvBudget returns the IPC settings every worker connection shares,
