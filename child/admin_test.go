@@ -151,6 +151,8 @@ func TestAdminMetricsBypassTheGate(t *testing.T) {
 		"sluice_worker_low_watermark_bytes":    DefaultHighWatermark / 4,
 		"sluice_worker_handler_panics_total":   0,
 		"sluice_worker_refused_total":          0,
+		"sluice_worker_recv_budget_bytes":      DefaultRecvBudget,
+		"sluice_worker_recv_buffered_bytes":    0,
 	} {
 		if got := metricValue(t, fams, name); got != want {
 			t.Errorf("%s = %v, want %v", name, got, want)

@@ -101,6 +101,14 @@ func newMetrics(s *server, conn net.Conn) *metrics {
 		gauge("sluice_worker_low_watermark_bytes", "Queued response bytes to which the queue must fall before held-back handlers start again (live-tunable with PUT /config).",
 			limits(func(_, _, n int64) int64 { return n })),
 	)
+	if b := s.recvBudget; b != nil {
+		m.reg.MustRegister(
+			gauge("sluice_worker_recv_budget_bytes", "Receive budget shared by every request body's window on this worker: what the parent may have sent and the handlers not yet read.",
+				func() float64 { return float64(b.Limit()) }),
+			gauge("sluice_worker_recv_buffered_bytes", "Request body bytes received from the parent and not yet read by a handler.",
+				func() float64 { return float64(b.Buffered()) }),
+		)
+	}
 	if sc, ok := conn.(syscall.Conn); ok {
 		if _, err := sockopt.Unsent(sc); err == nil {
 			m.reg.MustRegister(gauge("sluice_worker_socket_unsent_bytes",

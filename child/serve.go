@@ -80,6 +80,7 @@ func Serve(ctx context.Context, conn net.Conn, handler http.Handler, cfg *Config
 		handler:     handler,
 		log:         set.log,
 		budget:      stream.NewBudget(set.limit, set.high, set.low),
+		recvBudget:  set.ipc.RecvBudget,
 		base:        ctx,
 		values:      context.WithoutCancel(ctx),
 		maxInFlight: set.maxInFlight,
@@ -157,10 +158,12 @@ type server struct {
 	log     *slog.Logger
 	conn    *ipc.Conn
 	budget  *stream.Budget // every stream's queued response bytes
-	gate    *gate
-	metrics *metrics
-	base    context.Context // its values reach every request context
-	values  context.Context // base without its cancellation: the request contexts' parent
+	// recvBudget is every request body window's (Config.IPC's RecvBudget).
+	recvBudget *stream.RecvBudget
+	gate       *gate
+	metrics    *metrics
+	base       context.Context // its values reach every request context
+	values     context.Context // base without its cancellation: the request contexts' parent
 
 	maxInFlight int        // as configured, 0 for automatic (the gate's limit may change since)
 	maxStreams  int        // the connection's stream limit
