@@ -305,8 +305,12 @@ func (g *Gateway) serveOn(ctx context.Context, w http.ResponseWriter, r *http.Re
 				case bodyReading:
 					closeConnAfter(w)
 				case bodyReadAll:
+					// Its end came in time, but maybe from net/http's
+					// buffer, with the deadline then failing the read
+					// net/http starts after a body's end, which cancels
+					// the connection's context for every later request.
 					if cut {
-						rc.SetReadDeadline(time.Time{}) // its end came in time
+						closeConnAfter(w)
 					}
 				case bodyAbandoned:
 					if !x.expect {
