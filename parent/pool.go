@@ -294,15 +294,25 @@ func (p *pool) waited(o waitOutcome, w *waiter) {
 // latency of those served and gained no throughput.
 func (p *pool) reserveLocked() int { return 1 }
 
-// cutLocked refuses, as the queue turns overloaded, the waiters beyond the
-// reserve that came during the growth that made it so and have waited
-// longer than the target: the workers would reach them too late. Those
-// that came before it (a burst the queue was serving) keep their place.
+// cutLocked refuses, as the queue turns overloaded, the waiters that came
+// during the growth that made it so and for whom no slot is forecast
+// within the hold, as for a request that comes now: the workers would
+// reach them too late. Beyond the reserve, no forecast (no service time
+// measured yet) means late; the reserve goes only on a forecast that says
+// so. Kept for having waited less than the target, or for being the
+// reserve, such a waiter would wait its turn behind the streams running, a
+// second service time at an overload's onset. Those that came before the
+// growth (a burst the queue was serving) keep their place.
 func (p *pool) cutLocked(now time.Time, reserve int) {
 	window := p.control.interval + p.control.interval/windowSlots
 	kept := p.waiters[:0]
 	for i, w := range p.waiters {
-		if waited := now.Sub(w.since); i >= reserve && waited > p.control.target && waited <= window {
+		late := !p.slotSoonLocked(now, i, w.exclude)
+		if i < reserve {
+			// The reserve goes only on a forecast that it is late.
+			late = late && p.control.service > 0
+		}
+		if waited := now.Sub(w.since); waited <= window && late {
 			p.control.refuse(now)
 			w.err = p.snapshotLocked(now, errOverloaded)
 			w.got <- nil
@@ -313,6 +323,16 @@ func (p *pool) cutLocked(now time.Time, reserve int) {
 	clear(p.waiters[len(kept):])
 	p.waiters = kept
 	p.noteQueueLocked(now)
+}
+
+// slotSoonLocked says a slot is forecast within the hold for the waiter
+// with ahead others before it.
+func (p *pool) slotSoonLocked(now time.Time, ahead int, exclude *backend) bool {
+	if p.control.service <= 0 {
+		return false
+	}
+	f := p.forecastLocked(now, ahead, exclude)
+	return f.known && f.in <= p.control.hold()
 }
 
 // noteQueueLocked records the queue's length after a change.

@@ -272,3 +272,21 @@ func TestPoolGapIsNoOverload(t *testing.T) {
 		}
 	})
 }
+
+// TestPoolOverloadOnsetWaitsOneServiceAtMost: at ten times the capacity of
+// two workers that take 100 ms each, from an idle start, a request served
+// during the onset too waits at most about one service time. The queue's
+// reserve absorbs a burst, but the waiter that is the reserve when the
+// overload is told may be one that already waited a service time and would
+// wait another, as the forecast says by then.
+func TestPoolOverloadOnsetWaitsOneServiceAtMost(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := overloadPool(t)
+		out := openLoop(p, 100, 5*ms, 100*ms)
+		for _, o := range out {
+			if o.err == nil && o.waited > 110*ms {
+				t.Errorf("request at %v waited %v for its slot; want at most about one service time (100 ms)", o.at, o.waited)
+			}
+		}
+	})
+}
