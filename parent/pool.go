@@ -307,10 +307,10 @@ func (p *pool) cutLocked(now time.Time, reserve int) {
 	window := p.control.interval + p.control.interval/windowSlots
 	kept := p.waiters[:0]
 	for i, w := range p.waiters {
-		late := !p.slotSoonLocked(now, i, w.exclude)
+		soon, known := p.slotSoonLocked(now, i, w.exclude)
+		late := !soon
 		if i < reserve {
-			// The reserve goes only on a forecast that it is late.
-			late = late && p.control.service > 0
+			late = known && !soon // the reserve goes only on a forecast that it is late
 		}
 		if waited := now.Sub(w.since); waited <= window && late {
 			p.control.refuse(now)
@@ -325,14 +325,15 @@ func (p *pool) cutLocked(now time.Time, reserve int) {
 	p.noteQueueLocked(now)
 }
 
-// slotSoonLocked says a slot is forecast within the hold for the waiter
-// with ahead others before it.
-func (p *pool) slotSoonLocked(now time.Time, ahead int, exclude *backend) bool {
+// slotSoonLocked says whether a slot is forecast within the hold for the
+// waiter with ahead others before it, and whether there is a forecast at
+// all (a service time measured, and a stream open where it may go).
+func (p *pool) slotSoonLocked(now time.Time, ahead int, exclude *backend) (soon, known bool) {
 	if p.control.service <= 0 {
-		return false
+		return false, false
 	}
 	f := p.forecastLocked(now, ahead, exclude)
-	return f.known && f.in <= p.control.hold()
+	return f.known && f.in <= p.control.hold(), f.known
 }
 
 // noteQueueLocked records the queue's length after a change.
