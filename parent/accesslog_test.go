@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluicegw/sluice/child"
 )
 
 // gwAccess starts a gateway whose access log, in JSON, the test reads.
@@ -85,6 +87,34 @@ func TestAccessLogCompleteResponse(t *testing.T) {
 	}
 	if ts, err := time.Parse(time.RFC3339, rec["time"].(string)); err != nil || time.Since(ts) > time.Minute {
 		t.Errorf("time %v: %v", rec["time"], err)
+	}
+}
+
+// TestAccessLogQueueWait: a request that found the worker's only slot taken
+// logs the wait for it in queue_s; one that found it free logs less.
+func TestAccessLogQueueWait(t *testing.T) {
+	e, lines := gwAccess(t, Config{MaxInFlight: 1, QueueTimeout: gwWait})
+	h := gwNewHold()
+	e.addWorker(0, h, &child.Config{MaxInFlight: 1})
+	first := e.getAsync("/first")
+	gwRecv(t, h.started, "the first request")
+	second := e.getAsync("/second")
+	gwUntil(t, "the second request waits for the slot", func() bool { return e.g.pool.queued.Load() == 1 })
+	h.let(t)
+	gwRecv(t, first, "the first response")
+	gwRecv(t, h.started, "the second request")
+	h.let(t)
+	gwRecv(t, second, "the second response")
+	queued := map[string]float64{}
+	for _, rec := range accessLines(t, lines, 2) {
+		q, ok := rec["queue_s"].(float64)
+		if !ok || q > rec["ttfb_s"].(float64) {
+			t.Fatalf("line %v: want queue_s within ttfb_s", rec)
+		}
+		queued[rec["uri"].(string)] = q
+	}
+	if queued["/second"] <= 0 || queued["/second"] <= queued["/first"] {
+		t.Fatalf("queue_s %v; want the second request's wait for the slot, above the first's", queued)
 	}
 }
 

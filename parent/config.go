@@ -467,10 +467,9 @@ func (c Config) withDefaults() (Config, error) {
 
 // bodyQueue is how much of a request body the parent queues per stream
 // beyond the worker's credit, in place of ipc's 1 MiB default: the credit
-// window paces an upload, and the queue only needs to keep the next reads
-// of the client ready, while every upload stalled on a slow handler holds
-// it whole: with 1 MiB, uploads stalled behind slow handlers were most of
-// the parent's memory (TestEndToEndUploadIsFlowControlled; figures in
+// window paces an upload, so the queue only needs to keep the client's
+// next reads ready, while every upload stalled behind a slow handler holds
+// it whole (TestEndToEndUploadIsFlowControlled; figures in
 // bench/README.md).
 const bodyQueue = 256 << 10
 

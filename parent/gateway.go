@@ -295,32 +295,27 @@ func (g *Gateway) serveOn(ctx context.Context, w http.ResponseWriter, r *http.Re
 				return
 			default:
 			}
-			cut := held == nil && !x.bodyState.CompareAndSwap(bodyUntouched, bodyAbandoned) && x.bodyState.Load() == bodyReading
+			abandoned := held == nil && x.bodyState.CompareAndSwap(bodyUntouched, bodyAbandoned)
+			cut := held == nil && !abandoned && x.bodyState.Load() == bodyReading
 			if cut {
 				stopReading(x)
 			}
 			<-bodyDone
-			if held == nil {
-				switch x.bodyState.Load() {
-				case bodyReading:
-					closeConnAfter(w)
-				case bodyReadAll:
-					// Its end came in time, but maybe from net/http's
-					// buffer, with the deadline then failing the read
-					// net/http starts after a body's end, which cancels
-					// the connection's context for every later request.
-					if cut {
-						closeConnAfter(w)
-					}
-				case bodyAbandoned:
-					if !x.expect {
-						closeConnAfter(w) // the client sent it all the same
-					}
-					x.bodyState.Store(bodyUntouched) // for a next attempt
+			switch {
+			case cut:
+				// Even if the body's end then came: maybe from net/http's
+				// buffer, with the deadline failing the read net/http
+				// starts after a body's end, which cancels the
+				// connection's context for every later request.
+				closeConnAfter(w)
+				if err != nil {
+					err = bodyCut{err}
 				}
-			}
-			if cut && err != nil {
-				err = bodyCut{err}
+			case abandoned:
+				x.bodyState.Store(bodyUntouched) // for a next attempt
+				if !x.expect {
+					closeConnAfter(w) // the client sent it all the same
+				}
 			}
 		}()
 	}

@@ -307,12 +307,7 @@ func (p *pool) cutLocked(now time.Time, reserve int) {
 	window := p.control.interval + p.control.interval/windowSlots
 	kept := p.waiters[:0]
 	for i, w := range p.waiters {
-		soon, known := p.slotSoonLocked(now, i, w.exclude)
-		late := !soon
-		if i < reserve {
-			late = known && !soon // the reserve goes only on a forecast that it is late
-		}
-		if waited := now.Sub(w.since); waited <= window && late {
+		if now.Sub(w.since) <= window && p.lateLocked(now, i, i < reserve, w.exclude) {
 			p.control.refuse(now)
 			w.err = p.snapshotLocked(now, errOverloaded)
 			w.got <- nil
@@ -325,15 +320,14 @@ func (p *pool) cutLocked(now time.Time, reserve int) {
 	p.noteQueueLocked(now)
 }
 
-// slotSoonLocked says whether a slot is forecast within the hold for the
-// waiter with ahead others before it, and whether there is a forecast at
-// all (a service time measured, and a stream open where it may go).
-func (p *pool) slotSoonLocked(now time.Time, ahead int, exclude *backend) (soon, known bool) {
-	if p.control.service <= 0 {
-		return false, false
-	}
+// lateLocked says no slot is forecast within the hold for the waiter with
+// ahead others before it; for the reserve, only a forecast says so.
+func (p *pool) lateLocked(now time.Time, ahead int, reserve bool, exclude *backend) bool {
 	f := p.forecastLocked(now, ahead, exclude)
-	return f.known && f.in <= p.control.hold(), f.known
+	if !f.known {
+		return !reserve
+	}
+	return f.in > p.control.hold()
 }
 
 // noteQueueLocked records the queue's length after a change.
