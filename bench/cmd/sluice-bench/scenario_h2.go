@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -22,11 +23,33 @@ const targetH2 = 0.70
 func runH2(ctx context.Context, e *env) (bool, error) {
 	o := e.opt
 	args := append([]string{"--workers", "1", "--h2c"}, o.gatewayArgs...)
-	var h1, h2, big, nh1, nh2 []float64
+	var h1, h2, big, nh1, nh2, bare1, bare2 []float64
 	h2load, _ := exec.LookPath("h2load")
+	// The same handler on a bare net/http server, both protocols on one
+	// port, read by the same client: what Go's own HTTP/2 server does
+	// with nothing in front of it, the ceiling for anything that serves
+	// HTTP/2 through net/http.
+	up, err := startUpstream(ctx, filepath.Join(e.tmp, "h2-upstream.sock"), e.logPath("h2-upstream"))
+	if err != nil {
+		return false, err
+	}
+	defer up.stop()
+	bareURL := "http://" + up.addr + "/payload?size=" + strconv.FormatInt(o.relaySize, 10)
 	sess, err := e.withGateway(ctx, "h2", args, func(g *gateway) error {
 		u := "http://" + g.addr + "/payload?size=" + strconv.FormatInt(o.relaySize, 10)
 		for r := 1; r <= o.relayRounds; r++ {
+			for _, side := range []struct {
+				name string
+				v    *[]float64
+				tr   *http.Transport
+			}{{"bare net/http HTTP/1.1", &bare1, &http.Transport{DisableCompression: true}}, {"bare net/http h2c", &bare2, h2cTransport(0)}} {
+				el, err := fetchTimedWith(ctx, side.tr, bareURL, o.relaySize, o.timeout)
+				if err != nil {
+					return fmt.Errorf("%s: %w", side.name, err)
+				}
+				*side.v = append(*side.v, gbps(o.relaySize, el))
+				fmt.Fprintf(e.log, "h2 round %d/%d: %s %.2f GB/s\n", r, o.relayRounds, side.name, gbps(o.relaySize, el))
+			}
 			if h2load != "" {
 				for _, side := range []struct {
 					name string
@@ -66,12 +89,18 @@ func runH2(ctx context.Context, e *env) (bool, error) {
 	fmt.Fprintf(e.out, "h2: one %s response, h2c against HTTP/1.1 on the same gateway (sluice serve %s), read with a 1 MiB buffer, first byte to last\n",
 		humanBytes(o.relaySize), strings.Join(args, " "))
 	printGBps(e.out, []gbpsSide{{"Go client HTTP/1.1", h1, sum.BaselineGBps}, {"Go client h2c", h2, sum.SluiceGBps}, {"Go client h2c, 1 MiB frames", big, median(big)},
-		{"h2load --h1", nh1, median(nh1)}, {"h2load h2c", nh2, median(nh2)}})
+		{"h2load --h1", nh1, median(nh1)}, {"h2load h2c", nh2, median(nh2)},
+		{"bare net/http HTTP/1.1, Go client", bare1, median(bare1)}, {"bare net/http h2c, Go client", bare2, median(bare2)}})
 	fmt.Fprintf(e.out, "ratio h2c / HTTP/1.1, Go client: %.2f (target ≥ %.2f) %s\n", sum.Ratio, targetH2, passMiss(sum.Pass))
 	bs := ratioSummary("h2", big, h1, targetH2, nil)
 	bs.Side = "go-1MiB-frames"
 	e.report.write(bs)
 	fmt.Fprintf(e.out, "ratio h2c with 1 MiB frames / HTTP/1.1, Go client: %.2f (target ≥ %.2f) %s\n", bs.Ratio, targetH2, passMiss(bs.Pass))
+	bare := ratioSummary("h2", bare2, bare1, targetH2, nil)
+	bare.Side = "bare-net-http"
+	e.report.write(bare)
+	fmt.Fprintf(e.out, "ratio h2c / HTTP/1.1, bare net/http (the same handler, no gateway), Go client: %.2f; sluice's h2c / bare net/http's h2c: %.2f\n",
+		bare.Ratio, median(h2)/median(bare2))
 	if len(nh1) > 0 {
 		ns := ratioSummary("h2", nh2, nh1, targetH2, nil)
 		ns.Side = "h2load"
@@ -104,10 +133,10 @@ func parseH2load(out string) (float64, error) {
 		}
 		if rest, found := strings.CutPrefix(line, "finished in "); found {
 			f := strings.Split(rest, ", ")
-			if len(f) != 3 || !strings.HasSuffix(f[2], "MB/s") {
+			if len(f) != 3 {
 				return 0, fmt.Errorf("h2load: unexpected line %q", line)
 			}
-			v, err := strconv.ParseFloat(strings.TrimSuffix(f[2], "MB/s"), 64)
+			v, err := parseRate(f[2])
 			if err != nil {
 				return 0, fmt.Errorf("h2load: %q: %v", line, err)
 			}
@@ -118,6 +147,25 @@ func parseH2load(out string) (float64, error) {
 		return 0, fmt.Errorf("h2load: the request did not succeed:\n%s", out)
 	}
 	return mbps / 1000, nil
+}
+
+// parseRate reads h2load's rate, "316.42MB/s", in MB/s: h2load picks the
+// unit (B/s, KB/s, MB/s, GB/s) by the size of the figure, in powers of
+// 1000 (nghttp2's util::utos_funit).
+func parseRate(s string) (float64, error) {
+	for _, u := range []struct {
+		suffix string
+		mb     float64
+	}{{"GB/s", 1e3}, {"MB/s", 1}, {"KB/s", 1e-3}, {"B/s", 1e-6}} {
+		if num, ok := strings.CutSuffix(s, u.suffix); ok {
+			v, err := strconv.ParseFloat(num, 64)
+			if err != nil {
+				return 0, err
+			}
+			return v * u.mb, nil
+		}
+	}
+	return 0, fmt.Errorf("no unit of B/s, KB/s, MB/s or GB/s in %q", s)
 }
 
 // h2cTransport speaks HTTP/2 with prior knowledge only, at Go's defaults.

@@ -52,6 +52,11 @@ func serveUpstream(sock string) error {
 	// With digest.Handler, a client that asks for a Content-Digest trailer
 	// gets one, as from sluice's worker; wrk and nginx do not ask.
 	srv := &http.Server{Handler: digest.Handler(demo.New("")), ReadHeaderTimeout: 10 * time.Second}
+	// h2c with prior knowledge too, for the h2 scenario's bare net/http
+	// line: HTTP/1.1 clients (wrk, nginx) never send its preface.
+	srv.Protocols = new(http.Protocols)
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetUnencryptedHTTP2(true)
 	errs := make(chan error, 2)
 	for _, l := range []net.Listener{ul, tl} {
 		go func() { errs <- srv.Serve(l) }() // owned here: Shutdown ends both, and both are received below
