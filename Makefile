@@ -25,13 +25,13 @@ fmt-check:
 
 # The five incident replays against sluice and its peers (nginx and Node.js
 # when installed), each a table with PASS/MISS, and a dated report with SVG
-# charts under bench/results (bench/README.md). About 15 minutes on 2 cores;
+# charts under bench/results (bench/README.md). About 18 minutes on 2 cores;
 # bench-quick is a look in under 3 whose report goes to bench/results/quick.
 REPLAYS := airtable plaid voxer smrxt zalando
 
 bench:
 	$(GO) run ./bench/cmd/sluice-bench -report bench/results -rounds 3 \
-		-adm-scale 0.5 -overload-scale 0.5 -voxer-rounds 1 $(REPLAYS)
+		-adm-scale 0.5 -voxer-rounds 1 $(REPLAYS)
 
 bench-quick:
 	$(GO) run ./bench/cmd/sluice-bench -report bench/results/quick -rounds 1 \
