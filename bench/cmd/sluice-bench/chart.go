@@ -70,6 +70,36 @@ func lineChart(title, xLabel, yLabel string, ss []chartLine) (*plot.Plot, error)
 	return p, nil
 }
 
+// logLineChart is lineChart on a logarithmic y axis, for figures that span
+// orders of magnitude between peers (an RSS of 50 MiB beside 1.5 GiB, a
+// latency of 0.2 s beside 30 s), which a linear axis would flatten into
+// one line at the bottom. Points at or below zero have no place on it and
+// are left out. The axis runs from the decade below the least value to
+// four times the greatest, so that the legend at the top left sits above
+// the lines.
+func logLineChart(title, xLabel, yLabel string, ss []chartLine) (*plot.Plot, error) {
+	lo, hi := math.Inf(1), 0.0
+	pos := make([]chartLine, len(ss))
+	for i, s := range ss {
+		pos[i].name = s.name
+		for _, pt := range s.xy {
+			if pt.Y > 0 && !math.IsInf(pt.Y, 0) && !math.IsNaN(pt.Y) {
+				pos[i].xy = append(pos[i].xy, pt)
+				lo, hi = min(lo, pt.Y), max(hi, pt.Y)
+			}
+		}
+	}
+	p, err := lineChart(title, xLabel, yLabel+", log scale", pos)
+	if err != nil || hi == 0 {
+		return p, err
+	}
+	p.Y.Scale = plot.LogScale{}
+	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.Y.Min = math.Pow(10, math.Floor(math.Log10(lo)))
+	p.Y.Max = 4 * hi
+	return p, nil
+}
+
 // timelineChart is the Airtable post's picture: one horizontal line per
 // request from its start to its last byte, ordered by start, with a dot at
 // its first byte. Responses that stream as they are made are short lines

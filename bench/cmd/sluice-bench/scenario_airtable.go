@@ -123,7 +123,7 @@ func (e *env) chartAirtable(first []airtableCharted) {
 			queued = append(queued, bytesSeries(c.peer.name, c.queued))
 		}
 	}
-	p, err := lineChart("airtable: memory of each peer's whole process tree", "time since the load started (s)", "RSS (MiB)", rss)
+	p, err := logLineChart("airtable: memory of each peer's whole process tree", "time since the load started (s)", "RSS (MiB)", rss)
 	e.chart("airtable-rss", "airtable: summed RSS of each peer's processes over the first round", p, err)
 	p, err = lineChart("airtable: response bytes queued in sluice's workers", "time since the load started (s)", "queued (MiB)", queued)
 	e.chart("airtable-queued", "airtable: bytes queued in sluice's workers (sum over workers, from /status every 100 ms)", p, err)

@@ -386,7 +386,7 @@ func chartVoxer(o options) func(e *env, configs []admConfig, _ map[string]*admRu
 		e.chart("voxer-goodput", "voxer: successful responses completed per second at "+what+", per 0.5 s, first round", p, err)
 		p, err = lineChart("voxer: refusals, "+what, "time since the schedule started (s)", "503s per second (by scheduled start)", refused)
 		e.chart("voxer-503s", "voxer: 503 answers per second at "+what+", by when each request was due, first round", p, err)
-		p, err = lineChart("voxer: latency of successes, "+what, "time since the schedule started (s)", "p99 of 200s, from schedule (ms)", lat)
+		p, err = logLineChart("voxer: latency of successes, "+what, "time since the schedule started (s)", "p99 of 200s, from schedule (ms)", lat)
 		e.chart("voxer-latency", "voxer: p99 latency of the requests served, by when each was due, at "+what+", first round", p, err)
 	}
 }

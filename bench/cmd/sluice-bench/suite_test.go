@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sluicegw/sluice/bench/load"
+	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 )
 
@@ -254,5 +256,35 @@ func TestNodePeer(t *testing.T) {
 	case <-l.exited:
 	default:
 		t.Error("workerParent still running after stop")
+	}
+}
+
+// A log-scale chart leaves out the points it cannot place (zero, below
+// zero) and spans its data: from the decade below the least value.
+func TestLogLineChart(t *testing.T) {
+	p, err := logLineChart("memory", "time (s)", "RSS (MiB)", []chartLine{
+		{name: "small", xy: plotter.XYs{{X: 0, Y: 0}, {X: 1, Y: 56}, {X: 2, Y: 73}}},
+		{name: "large", xy: plotter.XYs{{X: 0, Y: 140}, {X: 1, Y: -1}, {X: 2, Y: 1536}}},
+		{name: "none", xy: plotter.XYs{{X: 0, Y: 0}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := p.Y.Scale.(plot.LogScale); !ok {
+		t.Fatalf("y scale %T; want plot.LogScale", p.Y.Scale)
+	}
+	if p.Y.Min != 10 || p.Y.Max != 4*1536 {
+		t.Errorf("y axis %v..%v; want 10..%v", p.Y.Min, p.Y.Max, 4*1536)
+	}
+	if !strings.HasSuffix(p.Y.Label.Text, ", log scale") {
+		t.Errorf("y label %q does not say the scale is logarithmic", p.Y.Label.Text)
+	}
+	var buf bytes.Buffer
+	w, err := p.WriterTo(chartWidth, chartHeight, "svg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.WriteTo(&buf); err != nil {
+		t.Fatalf("drawing a log chart whose data held zeros: %v", err)
 	}
 }
