@@ -16,7 +16,10 @@ const targetH2 = 0.70
 
 // runH2 times one large response (-relay-size) through one gateway serving
 // HTTP/1.1 and h2c on one port, alternating the protocols -relay-rounds
-// times with Go's client at its defaults, and compares the medians.
+// times with Go's client at its defaults, and compares the medians. The
+// same response from a bare net/http server (the bench's Go upstream, both
+// protocols on one port) is fetched in the same rounds: Go's own HTTP/2
+// server with nothing in front of it, printed for scale, not judged.
 // Cleartext on both sides, so that the difference is the protocol's:
 // HTTP/2's DATA frames are at most the client's SETTINGS_MAX_FRAME_SIZE
 // (16 KiB for Go, curl and browsers), each with its flow control.
@@ -47,8 +50,10 @@ func runH2(ctx context.Context, e *env) (bool, error) {
 				if err != nil {
 					return fmt.Errorf("%s: %w", side.name, err)
 				}
-				*side.v = append(*side.v, gbps(o.relaySize, el))
-				fmt.Fprintf(e.log, "h2 round %d/%d: %s %.2f GB/s\n", r, o.relayRounds, side.name, gbps(o.relaySize, el))
+				row := relayRow{Scenario: "h2", Kind: "round", Side: side.name, Round: r, Bytes: o.relaySize, Elapsed: el, GBps: gbps(o.relaySize, el)}
+				e.report.write(row)
+				*side.v = append(*side.v, row.GBps)
+				fmt.Fprintf(e.log, "h2 round %d/%d: %s %.2f GB/s\n", r, o.relayRounds, side.name, row.GBps)
 			}
 			if h2load != "" {
 				for _, side := range []struct {
@@ -122,10 +127,11 @@ func runH2load(ctx context.Context, bin string, flags []string, u string) (float
 	return parseH2load(string(out))
 }
 
-// parseH2load reads the throughput of a one-request h2load run from its
-// "finished in" line, once its "requests:" line says it succeeded.
+// parseH2load reads the throughput of a one-request h2load run, in GB/s
+// (10^9 bytes, as every other figure of the bench), from its "finished
+// in" line, once its "requests:" line says it succeeded.
 func parseH2load(out string) (float64, error) {
-	var mbps float64
+	var rate float64
 	ok := false
 	for line := range strings.SplitSeq(out, "\n") {
 		if strings.HasPrefix(line, "requests:") && strings.Contains(line, " 1 succeeded") {
@@ -140,29 +146,30 @@ func parseH2load(out string) (float64, error) {
 			if err != nil {
 				return 0, fmt.Errorf("h2load: %q: %v", line, err)
 			}
-			mbps = v
+			rate = v
 		}
 	}
-	if !ok || mbps == 0 {
+	if !ok || rate == 0 {
 		return 0, fmt.Errorf("h2load: the request did not succeed:\n%s", out)
 	}
-	return mbps / 1000, nil
+	return rate / 1e9, nil
 }
 
-// parseRate reads h2load's rate, "316.42MB/s", in MB/s: h2load picks the
-// unit (B/s, KB/s, MB/s, GB/s) by the size of the figure, in powers of
-// 1000 (nghttp2's util::utos_funit).
+// parseRate reads h2load's rate, "316.42MB/s", in bytes per second.
+// h2load picks the unit (B/s, KB/s, MB/s, GB/s) by the size of the
+// figure, in powers of 1024 (nghttp2's util::utos_funit): its "GB/s" is
+// GiB/s.
 func parseRate(s string) (float64, error) {
 	for _, u := range []struct {
 		suffix string
-		mb     float64
-	}{{"GB/s", 1e3}, {"MB/s", 1}, {"KB/s", 1e-3}, {"B/s", 1e-6}} {
+		bytes  float64
+	}{{"GB/s", 1 << 30}, {"MB/s", 1 << 20}, {"KB/s", 1 << 10}, {"B/s", 1}} {
 		if num, ok := strings.CutSuffix(s, u.suffix); ok {
 			v, err := strconv.ParseFloat(num, 64)
 			if err != nil {
 				return 0, err
 			}
-			return v * u.mb, nil
+			return v * u.bytes, nil
 		}
 	}
 	return 0, fmt.Errorf("no unit of B/s, KB/s, MB/s or GB/s in %q", s)

@@ -16,10 +16,12 @@ import (
 	"github.com/sluicegw/sluice/child/digest"
 )
 
-// upstreamEnv, when set, makes this binary the small scenario's Go upstream
-// instead of the bench: it serves child/demo's handler, so that nginx and
-// "direct" send the very bytes a sluice worker sends, on the Unix socket the
-// variable names and on a TCP loopback port it prints as "tcp ADDR".
+// upstreamEnv, when set, makes this binary the bench's Go upstream instead
+// of the bench: the server behind nginx and "direct" in the small scenario,
+// the naive peer's children, and the h2 scenario's bare net/http server. It
+// serves child/demo's handler, so that they send the very bytes a sluice
+// worker sends, on the Unix socket the variable names and on a TCP loopback
+// port it prints as "tcp ADDR".
 const upstreamEnv = "SLUICE_BENCH_UPSTREAM_SOCKET"
 
 // upstreamDispatch runs the upstream and exits if this process was started
