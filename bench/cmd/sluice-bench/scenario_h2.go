@@ -38,22 +38,40 @@ func runH2(ctx context.Context, e *env) (bool, error) {
 	}
 	defer up.stop()
 	bareURL := "http://" + up.addr + "/payload?size=" + strconv.FormatInt(o.relaySize, 10)
+	// fetch times each Go-client side once, in turn, for round r.
+	type goSide struct {
+		name string
+		v    *[]float64
+		url  string
+		tr   *http.Transport
+	}
+	fetch := func(r int, sides []goSide) error {
+		for _, side := range sides {
+			el, err := fetchTimedWith(ctx, side.tr, side.url, o.relaySize, o.timeout)
+			if err != nil {
+				return fmt.Errorf("%s: %w", side.name, err)
+			}
+			row := relayRow{Scenario: "h2", Kind: "round", Side: side.name, Round: r, Bytes: o.relaySize, Elapsed: el, GBps: gbps(o.relaySize, el)}
+			e.report.write(row)
+			*side.v = append(*side.v, row.GBps)
+			fmt.Fprintf(e.log, "h2 round %d/%d: %s %.2f GB/s\n", r, o.relayRounds, side.name, row.GBps)
+		}
+		return nil
+	}
 	sess, err := e.withGateway(ctx, "h2", args, func(g *gateway) error {
 		u := "http://" + g.addr + "/payload?size=" + strconv.FormatInt(o.relaySize, 10)
+		bareSides := []goSide{
+			{"bare net/http HTTP/1.1", &bare1, bareURL, &http.Transport{DisableCompression: true}},
+			{"bare net/http h2c", &bare2, bareURL, h2cTransport(0)},
+		}
+		gatewaySides := []goSide{
+			{"HTTP/1.1", &h1, u, &http.Transport{DisableCompression: true}},
+			{"h2c", &h2, u, h2cTransport(0)},
+			{"h2c, 1 MiB frames", &big, u, h2cTransport(h2BigFrame)},
+		}
 		for r := 1; r <= o.relayRounds; r++ {
-			for _, side := range []struct {
-				name string
-				v    *[]float64
-				tr   *http.Transport
-			}{{"bare net/http HTTP/1.1", &bare1, &http.Transport{DisableCompression: true}}, {"bare net/http h2c", &bare2, h2cTransport(0)}} {
-				el, err := fetchTimedWith(ctx, side.tr, bareURL, o.relaySize, o.timeout)
-				if err != nil {
-					return fmt.Errorf("%s: %w", side.name, err)
-				}
-				row := relayRow{Scenario: "h2", Kind: "round", Side: side.name, Round: r, Bytes: o.relaySize, Elapsed: el, GBps: gbps(o.relaySize, el)}
-				e.report.write(row)
-				*side.v = append(*side.v, row.GBps)
-				fmt.Fprintf(e.log, "h2 round %d/%d: %s %.2f GB/s\n", r, o.relayRounds, side.name, row.GBps)
+			if err := fetch(r, bareSides); err != nil {
+				return err
 			}
 			if h2load != "" {
 				for _, side := range []struct {
@@ -69,19 +87,8 @@ func runH2(ctx context.Context, e *env) (bool, error) {
 					fmt.Fprintf(e.log, "h2 round %d/%d: %s %.2f GB/s\n", r, o.relayRounds, side.name, v)
 				}
 			}
-			for _, side := range []struct {
-				name string
-				v    *[]float64
-				tr   *http.Transport
-			}{{"HTTP/1.1", &h1, &http.Transport{DisableCompression: true}}, {"h2c", &h2, h2cTransport(0)}, {"h2c, 1 MiB frames", &big, h2cTransport(h2BigFrame)}} {
-				el, err := fetchTimedWith(ctx, side.tr, u, o.relaySize, o.timeout)
-				if err != nil {
-					return fmt.Errorf("%s: %w", side.name, err)
-				}
-				row := relayRow{Scenario: "h2", Kind: "round", Side: side.name, Round: r, Bytes: o.relaySize, Elapsed: el, GBps: gbps(o.relaySize, el)}
-				e.report.write(row)
-				*side.v = append(*side.v, row.GBps)
-				fmt.Fprintf(e.log, "h2 round %d/%d: %s %.2f GB/s\n", r, o.relayRounds, side.name, row.GBps)
+			if err := fetch(r, gatewaySides); err != nil {
+				return err
 			}
 		}
 		return nil
