@@ -177,3 +177,74 @@ func (w *failAfter) Write(p []byte) (int, error) {
 	}
 	return k, nil
 }
+
+// lendingWriter checks, on every write CopyToGathering makes, that a
+// gather buffer is lent exactly while a gathered write is under way: a
+// write straight from the receive buffer, which may block on a slow
+// client, must hold none. Its first write waits until the stream has
+// queued at least hold bytes, so that short runs pile up to be gathered.
+type lendingWriter struct {
+	st       *Stream
+	pool     *GatherPool
+	hold     int
+	deadline time.Time
+	buffers  map[*byte]bool // the first byte of every buffer the pool made
+	gathered int
+	direct   int
+	wrong    int
+	received bytes.Buffer
+}
+
+func (w *lendingWriter) Write(p []byte) (int, error) {
+	if w.received.Len() == 0 {
+		for w.st.Buffered() < w.hold && time.Now().Before(w.deadline) {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	lent := w.pool.Lent()
+	if len(p) > 0 && w.buffers[&p[:1][0]] {
+		w.gathered++
+		if lent != 1 {
+			w.wrong++
+		}
+	} else {
+		w.direct++
+		if lent != 0 {
+			w.wrong++
+		}
+	}
+	return w.received.Write(p)
+}
+
+func TestCopyToGatheringLendsOnlyForGatheredWrites(t *testing.T) {
+	oc, ac := pair(t, nil, nil)
+	body := pattern(11, 8<<20)
+	st, served := openServed(t, oc, ac, body)
+	pool := NewGatherPool(256 << 10)
+	w := &lendingWriter{st: st, pool: pool, hold: 512 << 10, deadline: time.Now().Add(10 * time.Second), buffers: map[*byte]bool{}}
+	made := pool.pool.New
+	pool.pool.New = func() any {
+		b := made().(*[]byte)
+		w.buffers[&(*b)[0]] = true
+		return b
+	}
+	n, err := st.CopyToGathering(w, pool)
+	if err != nil || n != int64(len(body)) {
+		t.Fatalf("CopyToGathering: %d bytes, %v; want %d and nil", n, err, len(body))
+	}
+	if !bytes.Equal(w.received.Bytes(), body) {
+		t.Fatal("copied bytes differ from the body sent")
+	}
+	if w.gathered == 0 || w.direct == 0 {
+		t.Fatalf("%d gathered and %d direct writes; the test needs both", w.gathered, w.direct)
+	}
+	if w.wrong > 0 {
+		t.Fatalf("%d of %d writes had a gather buffer lent when they should not, or none when they should", w.wrong, w.gathered+w.direct)
+	}
+	if l := pool.Lent(); l != 0 {
+		t.Fatalf("%d gather buffers still lent after the copy", l)
+	}
+	if err := within(t, 10*time.Second, served, "server"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -3,6 +3,8 @@ package ipc
 import (
 	"fmt"
 	"io"
+	"sync"
+	"sync/atomic"
 
 	"github.com/sluicegw/sluice/stream"
 )
@@ -84,13 +86,66 @@ func (st *Stream) WriteTo(w io.Writer) (int64, error) { return st.CopyTo(w, nil)
 // sit in w's buffer while the stream is idle, and a busy stream pays no
 // flush per chunk.
 func (st *Stream) CopyTo(w io.Writer, buf []byte) (int64, error) {
+	return st.copyTo(w, gatherer{buf: buf, size: len(buf)})
+}
+
+// CopyToGathering is CopyTo with its gather buffer lent by p for each
+// gathered write alone, rather than held for the whole copy: a copy that
+// waits on a slow writer, or for the peer's next bytes, holds no buffer
+// but the chunks it is writing. Many slow clients then cost the receive
+// windows they hold and nothing more.
+func (st *Stream) CopyToGathering(w io.Writer, p *GatherPool) (int64, error) {
+	return st.copyTo(w, gatherer{pool: p, size: p.size})
+}
+
+// GatherPool lends CopyToGathering gather buffers of one size.
+type GatherPool struct {
+	size int
+	pool sync.Pool
+	lent atomic.Int64 // buffers out now: what the pool's users hold
+}
+
+// NewGatherPool returns a pool of gather buffers of size bytes.
+func NewGatherPool(size int) *GatherPool {
+	p := &GatherPool{size: size}
+	p.pool.New = func() any { b := make([]byte, size); return &b }
+	return p
+}
+
+// Size is the size of the pool's buffers.
+func (p *GatherPool) Size() int { return p.size }
+
+// Get lends a buffer of Size bytes; Put gives it back.
+func (p *GatherPool) Get() *[]byte {
+	p.lent.Add(1)
+	return p.pool.Get().(*[]byte)
+}
+
+// Put gives back a buffer that Get lent.
+func (p *GatherPool) Put(b *[]byte) {
+	p.lent.Add(-1)
+	p.pool.Put(b)
+}
+
+// Lent is the number of buffers lent and not yet given back.
+func (p *GatherPool) Lent() int64 { return p.lent.Load() }
+
+// gatherer is where copyOnce gathers short runs: a buffer of the caller's,
+// or one lent by a pool for each gathered write. size 0 gathers nothing.
+type gatherer struct {
+	buf  []byte
+	pool *GatherPool
+	size int
+}
+
+func (st *Stream) copyTo(w io.Writer, g gatherer) (int64, error) {
 	st.releaseHold()
 	large := st.fitChunks(false)
 	flusher, _ := w.(interface{ Flush() error })
 	dirty := false
 	var total int64
 	for {
-		n, err := st.copyOnce(w, buf)
+		n, err := st.copyOnce(w, g)
 		total += int64(n)
 		if err != nil {
 			return total, err
@@ -140,13 +195,13 @@ func (st *Stream) fitChunks(large bool) bool {
 // copyOnce makes at most one write to w of what has arrived, directly from
 // the receive buffer or gathered into buf (see CopyTo), and returns what it
 // wrote; 0 and nil mean nothing had arrived.
-func (st *Stream) copyOnce(w io.Writer, buf []byte) (int, error) {
-	seg := st.recvq.Pop(max(len(buf), stream.LargeChunkSize))
+func (st *Stream) copyOnce(w io.Writer, g gatherer) (int, error) {
+	seg := st.recvq.Pop(max(g.size, stream.LargeChunkSize))
 	k := len(seg.Bytes)
 	if k == 0 {
 		return 0, nil
 	}
-	if buf == nil || k >= len(buf)/2 || st.recvq.Len() == 0 {
+	if g.size == 0 || k >= g.size/2 || st.recvq.Len() == 0 {
 		// A long run, or all there is (nothing else to gather: a whole
 		// small response is one run), is written from where it lies.
 		// Credit goes back once the bytes are on their way, not before:
@@ -155,6 +210,12 @@ func (st *Stream) copyOnce(w io.Writer, buf []byte) (int, error) {
 		seg.Release()
 		st.consumed(k)
 		return n, err
+	}
+	buf := g.buf
+	if g.pool != nil {
+		pb := g.pool.Get()
+		defer g.pool.Put(pb)
+		buf = *pb
 	}
 	copy(buf, seg.Bytes)
 	seg.Release()

@@ -370,10 +370,7 @@ func (g *Gateway) serveOn(ctx context.Context, w http.ResponseWriter, r *http.Re
 		// response already whole needs no watch.)
 		defer context.AfterFunc(ctx, func() { st.Reset(ipc.CodeCancel) })()
 	}
-	pool := copyBufferPool(g.cfg.IPC.CurrentWindow())
-	buf := pool.Get().(*[]byte)
-	n, err := st.CopyTo(&x.fw, *buf)
-	pool.Put(buf)
+	n, err := st.CopyToGathering(&x.fw, copyBufferPool(g.cfg.IPC.CurrentWindow()))
 	x.rec.sent = n
 	g.metrics.respBytes.Add(float64(n))
 	if err != nil {
@@ -511,7 +508,7 @@ func refusedOrGone(method string, err error) bool {
 // fails to arrive resets the stream rather than end it short, and its
 // read's error is returned. readAll says the body was read to its end.
 func sendBody(st *ipc.Stream, body io.Reader) (readAll bool, err error) {
-	pb := smallCopyBuffers.Get().(*[]byte)
+	pb := smallCopyBuffers.Get()
 	defer smallCopyBuffers.Put(pb)
 	buf := *pb
 	for {
@@ -554,28 +551,31 @@ const maxRetryBody = 64 << 10
 const copyBufferSize = 256 << 10
 
 // smallCopyBufferSize is the gather buffer of a response while many share
-// the buffer budget: a response holds its buffer as long as it lasts, and
-// for hundreds of slow clients 256 KiB each would cost more memory than
-// the budget itself, for writes that a slow client takes in small pieces
-// anyway.
+// the buffer budget: a gathered write holds its buffer until the client
+// takes it, and for hundreds of slow clients 256 KiB each would cost more
+// memory than the budget itself, for writes that a slow client takes in
+// small pieces anyway.
 const smallCopyBufferSize = 64 << 10
 
 // smallCopyWindow is the per-stream window below which responses gather
 // into small buffers: the buffer budget is then shared among many streams.
 const smallCopyWindow = 1 << 20
 
+// The gather buffers are lent for one write at a time (see
+// ipc.Stream.CopyToGathering), so that a response waiting on a slow client
+// holds none.
 var (
-	copyBuffers      = sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }}
-	smallCopyBuffers = sync.Pool{New: func() any { b := make([]byte, smallCopyBufferSize); return &b }}
+	copyBuffers      = ipc.NewGatherPool(copyBufferSize)
+	smallCopyBuffers = ipc.NewGatherPool(smallCopyBufferSize)
 )
 
 // copyBufferPool returns the pool of gather buffers for a response whose
 // stream window is window.
-func copyBufferPool(window int) *sync.Pool {
+func copyBufferPool(window int) *ipc.GatherPool {
 	if window < smallCopyWindow {
-		return &smallCopyBuffers
+		return smallCopyBuffers
 	}
-	return &copyBuffers
+	return copyBuffers
 }
 
 // flushWriter lets Stream.WriteTo flush the client's response whenever the
