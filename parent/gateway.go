@@ -370,7 +370,7 @@ func (g *Gateway) serveOn(ctx context.Context, w http.ResponseWriter, r *http.Re
 		// response already whole needs no watch.)
 		defer context.AfterFunc(ctx, func() { st.Reset(ipc.CodeCancel) })()
 	}
-	n, err := st.CopyToGathering(&x.fw, copyBufferPool(g.cfg.IPC.CurrentWindow()))
+	n, err := copyResponse(st, &x.fw, g.cfg.IPC.CurrentWindow())
 	x.rec.sent = n
 	g.metrics.respBytes.Add(float64(n))
 	if err != nil {
@@ -569,13 +569,20 @@ var (
 	smallCopyBuffers = ipc.NewGatherPool(smallCopyBufferSize)
 )
 
-// copyBufferPool returns the pool of gather buffers for a response whose
-// stream window is window.
-func copyBufferPool(window int) *ipc.GatherPool {
+// copyResponse copies a response whose stream window is window to w.
+// While many streams share the budget (a small window), each borrows a
+// small gather buffer for one write at a time, so that hundreds waiting on
+// slow clients hold none; while few do, a response keeps its large buffer
+// for the whole copy and pays no pool round trip per write, which a
+// collection that empties the pool would turn into a fresh 256 KiB
+// allocation.
+func copyResponse(st *ipc.Stream, w io.Writer, window int) (int64, error) {
 	if window < smallCopyWindow {
-		return smallCopyBuffers
+		return st.CopyToGathering(w, smallCopyBuffers)
 	}
-	return copyBuffers
+	buf := copyBuffers.Get()
+	defer copyBuffers.Put(buf)
+	return st.CopyTo(w, *buf)
 }
 
 // flushWriter lets Stream.WriteTo flush the client's response whenever the
