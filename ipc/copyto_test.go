@@ -201,7 +201,7 @@ func (w *lendingWriter) Write(p []byte) (int, error) {
 			time.Sleep(time.Millisecond)
 		}
 	}
-	lent := w.pool.Lent()
+	lent := w.pool.lent.Load()
 	if len(p) > 0 && w.buffers[&p[:1][0]] {
 		w.gathered++
 		if lent != 1 {
@@ -241,7 +241,7 @@ func TestCopyToGatheringLendsOnlyForGatheredWrites(t *testing.T) {
 	if w.wrong > 0 {
 		t.Fatalf("%d of %d writes had a gather buffer lent when they should not, or none when they should", w.wrong, w.gathered+w.direct)
 	}
-	if l := pool.Lent(); l != 0 {
+	if l := pool.lent.Load(); l != 0 {
 		t.Fatalf("%d gather buffers still lent after the copy", l)
 	}
 	if err := within(t, 10*time.Second, served, "server"); err != nil {

@@ -102,7 +102,7 @@ func (st *Stream) CopyToGathering(w io.Writer, p *GatherPool) (int64, error) {
 type GatherPool struct {
 	size int
 	pool sync.Pool
-	lent atomic.Int64 // buffers out now: what the pool's users hold
+	lent atomic.Int64 // buffers out now, which the tests check
 }
 
 // NewGatherPool returns a pool of gather buffers of size bytes.
@@ -112,10 +112,7 @@ func NewGatherPool(size int) *GatherPool {
 	return p
 }
 
-// Size is the size of the pool's buffers.
-func (p *GatherPool) Size() int { return p.size }
-
-// Get lends a buffer of Size bytes; Put gives it back.
+// Get lends a buffer of the pool's size; Put gives it back.
 func (p *GatherPool) Get() *[]byte {
 	p.lent.Add(1)
 	return p.pool.Get().(*[]byte)
@@ -126,9 +123,6 @@ func (p *GatherPool) Put(b *[]byte) {
 	p.lent.Add(-1)
 	p.pool.Put(b)
 }
-
-// Lent is the number of buffers lent and not yet given back.
-func (p *GatherPool) Lent() int64 { return p.lent.Load() }
 
 // gatherer is where copyOnce gathers short runs: a buffer of the caller's,
 // or one lent by a pool for each gathered write. size 0 gathers nothing.

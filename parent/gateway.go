@@ -561,9 +561,9 @@ const smallCopyBufferSize = 64 << 10
 // into small buffers: the buffer budget is then shared among many streams.
 const smallCopyWindow = 1 << 20
 
-// The gather buffers are lent for one write at a time (see
-// ipc.Stream.CopyToGathering), so that a response waiting on a slow client
-// holds none.
+// Gather buffers: a response among many borrows a small one for one write
+// at a time (see copyResponse); sendBody holds a small one while it reads
+// a request body.
 var (
 	copyBuffers      = ipc.NewGatherPool(copyBufferSize)
 	smallCopyBuffers = ipc.NewGatherPool(smallCopyBufferSize)
