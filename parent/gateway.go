@@ -507,11 +507,17 @@ func refusedOrGone(method string, err error) bool {
 // sendBody streams the request body to the worker and ends it; a body that
 // fails to arrive resets the stream rather than end it short, and its
 // read's error is returned. readAll says the body was read to its end.
+//
+// A read blocks holding its buffer until the client sends, so a body that
+// trickles in is read into a small buffer, and only a read that fills it
+// moves the next ones up to a large one (and a short read back down):
+// hundreds of slow uploads then hold 4 KiB each, not 64.
 func sendBody(st *ipc.Stream, body io.Reader) (readAll bool, err error) {
-	pb := smallCopyBuffers.Get()
-	defer smallCopyBuffers.Put(pb)
-	buf := *pb
+	pool := bodyReadBuffers
+	pb := pool.Get()
+	defer func() { pool.Put(pb) }()
 	for {
+		buf := *pb
 		n, err := body.Read(buf)
 		if n > 0 {
 			if _, werr := st.Write(buf[:n]); werr != nil {
@@ -526,7 +532,21 @@ func sendBody(st *ipc.Stream, body io.Reader) (readAll bool, err error) {
 			st.Reset(ipc.CodeCancel)
 			return false, err
 		}
+		if next := bodyReadPool(n); next != pool {
+			pool.Put(pb)
+			pool, pb = next, next.Get()
+		}
 	}
+}
+
+// bodyReadPool is the pool of the buffer for sendBody's next read, given
+// that the last one returned n bytes: a read that filled a small buffer, or
+// as much into a large one, says the body is arriving fast.
+func bodyReadPool(n int) *ipc.GatherPool {
+	if n >= bodyReadBufferSize {
+		return smallCopyBuffers
+	}
+	return bodyReadBuffers
 }
 
 // sendHeld sends a body already in memory and ends it. The stream's queue
@@ -561,12 +581,18 @@ const smallCopyBufferSize = 64 << 10
 // into small buffers: the buffer budget is then shared among many streams.
 const smallCopyWindow = 1 << 20
 
+// bodyReadBufferSize is the buffer of a request body's read while the body
+// arrives in short runs (see sendBody): the size of net/http's own
+// connection buffer, so that a read never returns less for want of room.
+const bodyReadBufferSize = 4 << 10
+
 // Gather buffers: a response among many borrows a small one for one write
-// at a time (see copyResponse); sendBody holds a small one while it reads
-// a request body.
+// at a time (see copyResponse); sendBody reads a request body into a small
+// one, or a read buffer while the body trickles in.
 var (
 	copyBuffers      = ipc.NewGatherPool(copyBufferSize)
 	smallCopyBuffers = ipc.NewGatherPool(smallCopyBufferSize)
+	bodyReadBuffers  = ipc.NewGatherPool(bodyReadBufferSize)
 )
 
 // copyResponse copies a response whose stream window is window to w.

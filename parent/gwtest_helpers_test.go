@@ -163,6 +163,29 @@ func gwSocketpair(t testing.TB) (parentEnd, workerEnd net.Conn) {
 	return local, wc
 }
 
+// gwChildConn runs h with child.Serve on one end of a socketpair and
+// returns the parent's ipc connection to it; the test's cleanup closes the
+// connection and stops the worker.
+func gwChildConn(t testing.TB, h http.Handler) *ipc.Conn {
+	t.Helper()
+	pnc, wnc := gwSocketpair(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- child.Serve(ctx, wnc, h, &child.Config{}) }()
+	conn, err := ipc.Client(pnc, &ipc.Config{})
+	if err != nil {
+		cancel()
+		<-done
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn.Close()
+		cancel()
+		<-done
+	})
+	return conn
+}
+
 // addWorker runs h with child.Serve on one end of a socketpair, connects the
 // other as the parent does, and routes requests to it as worker id.
 func (e *gwEnv) addWorker(id int, h http.Handler, ccfg *child.Config) *gwWorker {

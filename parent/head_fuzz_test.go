@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicegw/sluice/child"
 	"github.com/sluicegw/sluice/ipc"
 )
 
@@ -250,19 +249,8 @@ func realResponseHeads(tb testing.TB) []ipc.Fields {
 	mux.HandleFunc("/error", func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no", http.StatusServiceUnavailable)
 	})
-	pnc, wnc := gwSocketpair(tb)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- child.Serve(ctx, wnc, mux, &child.Config{}) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
-	conn, err := ipc.Client(pnc, &ipc.Config{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer conn.Close()
+	conn := gwChildConn(tb, mux)
+	ctx := context.Background()
 	var heads []ipc.Fields
 	for _, path := range []string{"/digest", "/length", "/error", "/missing"} {
 		rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)

@@ -128,8 +128,8 @@ func (q *Queue) SetNotify(fn func()) { q.notify = fn }
 //
 // Memory stays bounded by the limit plus two large chunks: the part of the
 // head chunk already popped (freed when the chunk is) and the part of the
-// tail chunk not yet written. A large chunk that Pop drains is dropped at
-// once, so a stream that goes quiet holds none.
+// tail chunk not yet written. A chunk that Pop drains is dropped at once,
+// so a stream that goes quiet holds none.
 func (q *Queue) GrowChunks(after int) {
 	q.mu.Lock()
 	q.growAfter = int64(after)
@@ -377,12 +377,14 @@ func (q *Queue) Pop(max int) Segment {
 	q.queued.Add(-int64(k))
 
 	// A chunk leaves the queue when it has been popped to its end, when it
-	// is the last one of a closed queue, or when it is a large chunk popped
-	// as far as it was written (an idle stream must not pin a MiB; the next
-	// write takes a fresh chunk). The segment then inherits the queue's
+	// is the last one of a closed queue, or when it is popped as far as it
+	// was written: a stream that goes quiet (an upload trickling in, a
+	// handler between two writes) must not pin a chunk for the few bytes it
+	// sent, which for a thousand of them is 64 MiB; the next write takes a
+	// fresh chunk from the pool. The segment then inherits the queue's
 	// reference instead of taking one of its own.
-	drainedLarge := c.r == c.w && len(c.buf) > ChunkSize && c != q.filling
-	if c.r == len(c.buf) || drainedLarge || (q.closed && q.queued.Load() == 0) {
+	drained := c.r == c.w && c != q.filling
+	if c.r == len(c.buf) || drained || (q.closed && q.queued.Load() == 0) {
 		q.popChunkLocked()
 	} else {
 		c.refs.Add(1)

@@ -164,7 +164,7 @@ func TestGrowChunksConcurrentFillAndPop(t *testing.T) {
 
 // TestGrowChunksIdleQueueHoldsNoLargeChunk: once a consumer has popped
 // everything, a queue with large chunks keeps none of them, so a stream that
-// goes quiet pins no memory; a small chunk may stay (as it always did).
+// goes quiet pins no memory (TestQueueIdleHoldsNoChunk: nor a small one).
 func TestGrowChunksIdleQueueHoldsNoLargeChunk(t *testing.T) {
 	q := NewQueue(4*LargeChunkSize, nil)
 	q.GrowChunks(1)

@@ -620,6 +620,31 @@ func TestQueueZeroAllocs(t *testing.T) {
 	}
 }
 
+// TestQueueIdleHoldsNoChunk: once the consumer has popped everything
+// written so far, the queue holds no chunk, whatever its size: a thousand
+// uploads that each sent a few bytes and went quiet must not pin 64 KiB
+// apiece. What is written next arrives intact in a fresh chunk.
+func TestQueueIdleHoldsNoChunk(t *testing.T) {
+	ctx := context.Background()
+	q := NewQueue(4*ChunkSize, nil)
+	held := func() int {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		return len(q.chunks) - q.head
+	}
+	for i, p := range [][]byte{pattern(24), pattern(ChunkSize + 24), pattern(7)} {
+		if _, err := q.Write(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := popRuns(q, ChunkSize); !bytes.Equal(got, p) {
+			t.Fatalf("write %d: the bytes popped differ from those written", i)
+		}
+		if n := held(); n != 0 {
+			t.Fatalf("write %d: an emptied queue holds %d chunk(s); want none", i, n)
+		}
+	}
+}
+
 // BenchmarkQueueWritePop streams 64 KiB per operation through a queue on
 // one goroutine: Write, then Pop and Release in 16 KiB frames.
 func BenchmarkQueueWritePop(b *testing.B) {
