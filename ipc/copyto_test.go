@@ -181,7 +181,9 @@ func (w *failAfter) Write(p []byte) (int, error) {
 // lendingWriter checks, on every write CopyToGathering makes, that a
 // gather buffer is lent exactly while a gathered write is under way: a
 // write straight from the receive buffer, which may block on a slow
-// client, must hold none. Its first write waits until the stream has
+// client, must hold none; and that the bytes of every write still count in
+// the stream's window, so that the peer sends no more while a write waits.
+// Its first write waits until the stream has
 // queued at least hold bytes, so that short runs pile up to be gathered.
 type lendingWriter struct {
 	st       *Stream
@@ -192,6 +194,9 @@ type lendingWriter struct {
 	gathered int
 	direct   int
 	wrong    int
+	// credited counts writes whose bytes were no longer in the stream's
+	// window: their credit went back to the peer before the write.
+	credited int
 	received bytes.Buffer
 }
 
@@ -200,6 +205,9 @@ func (w *lendingWriter) Write(p []byte) (int, error) {
 		for w.st.Buffered() < w.hold && time.Now().Before(w.deadline) {
 			time.Sleep(time.Millisecond)
 		}
+	}
+	if w.st.recvWin.Buffered() < len(p) {
+		w.credited++
 	}
 	lent := w.pool.lent.Load()
 	if len(p) > 0 && w.buffers[&p[:1][0]] {
@@ -240,6 +248,9 @@ func TestCopyToGatheringLendsOnlyForGatheredWrites(t *testing.T) {
 	}
 	if w.wrong > 0 {
 		t.Fatalf("%d of %d writes had a gather buffer lent when they should not, or none when they should", w.wrong, w.gathered+w.direct)
+	}
+	if w.credited > 0 {
+		t.Fatalf("%d of %d writes had their bytes credited back to the peer before they were written", w.credited, w.gathered+w.direct)
 	}
 	if l := pool.lent.Load(); l != 0 {
 		t.Fatalf("%d gather buffers still lent after the copy", l)

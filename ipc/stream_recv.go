@@ -49,7 +49,19 @@ func (st *Stream) readError() error {
 	return st.readErr
 }
 
+// readSome copies what has arrived into p, up to its length, and returns
+// the credit for it.
 func (st *Stream) readSome(p []byte) int {
+	n := st.take(p)
+	if n > 0 {
+		st.consumed(n)
+	}
+	return n
+}
+
+// take copies what has arrived into p, up to its length, without returning
+// credit: the caller does once the bytes have left its hands.
+func (st *Stream) take(p []byte) int {
 	n := 0
 	for n < len(p) {
 		seg := st.recvq.Pop(len(p) - n)
@@ -58,9 +70,6 @@ func (st *Stream) readSome(p []byte) int {
 		}
 		n += copy(p[n:], seg.Bytes)
 		seg.Release()
-	}
-	if n > 0 {
-		st.consumed(n)
 	}
 	return n
 }
@@ -213,9 +222,14 @@ func (st *Stream) copyOnce(w io.Writer, g gatherer) (int, error) {
 	}
 	copy(buf, seg.Bytes)
 	seg.Release()
+	k += st.take(buf[k:])
+	// As for a direct write, the credit waits for the write: a write that
+	// waits on a slow client then holds the gathered bytes and the peer
+	// sends no more meanwhile, so a stream holds a window's worth, not a
+	// window in its receive buffer and another in the gather buffer.
+	n, err := w.Write(buf[:k])
 	st.consumed(k)
-	k += st.readSome(buf[k:])
-	return w.Write(buf[:k])
+	return n, err
 }
 
 // consumed returns credit to the peer as the application drains the stream,
