@@ -66,6 +66,13 @@ func parentOf(pid int) (int, error) {
 // RSS returns the resident set size of pid in bytes (VmRSS).
 func RSS(pid int) (int64, error) { return statusBytes(pid, "VmRSS:") }
 
+// PSS returns the proportional set size of pid in bytes: its resident
+// pages, each shared one divided by the number of processes that map it
+// (the Pss line of /proc/PID/smaps_rollup). Summed over processes, it
+// counts a page once, where summed RSS counts the text of one executable
+// once per process that runs it.
+func PSS(pid int) (int64, error) { return procBytes(pid, "smaps_rollup", "Pss:") }
+
 // PeakRSS returns the highest resident set size pid has had, in bytes
 // (VmHWM, the "high water mark").
 func PeakRSS(pid int) (int64, error) { return statusBytes(pid, "VmHWM:") }
@@ -80,6 +87,12 @@ func TreePeakRSS(pid int) (int64, error) {
 // treeRSS is the current RSS of pid and its descendants.
 func treeRSS(pid int) (int64, error) {
 	return treeSum(pid, RSS)
+}
+
+// TreePSS returns the sum of PSS over pid and its descendants now: the
+// memory the tree holds, with the pages its processes share counted once.
+func TreePSS(pid int) (int64, error) {
+	return treeSum(pid, PSS)
 }
 
 func treeSum(pid int, read func(int) (int64, error)) (int64, error) {
@@ -107,8 +120,11 @@ func treeSum(pid int, read func(int) (int64, error)) (int64, error) {
 var errNoField = errors.New("field not present")
 
 // statusBytes reads a "Name:   123 kB" line of /proc/PID/status.
-func statusBytes(pid int, name string) (int64, error) {
-	path := "/proc/" + strconv.Itoa(pid) + "/status"
+func statusBytes(pid int, name string) (int64, error) { return procBytes(pid, "status", name) }
+
+// procBytes reads a "Name:   123 kB" line of /proc/PID/FILE.
+func procBytes(pid int, file, name string) (int64, error) {
+	path := "/proc/" + strconv.Itoa(pid) + "/" + file
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, fmt.Errorf("procstat: reading memory of process %d: %w (has it exited?)", pid, err)

@@ -18,6 +18,12 @@ func Descendants(pid int) ([]int, error) { return nil, unsupported("descendants"
 // RSS returns an error: it needs Linux /proc.
 func RSS(pid int) (int64, error) { return 0, unsupported("RSS", pid) }
 
+// PSS returns an error: it needs Linux /proc.
+func PSS(pid int) (int64, error) { return 0, unsupported("PSS", pid) }
+
+// TreePSS returns an error: it needs Linux /proc.
+func TreePSS(pid int) (int64, error) { return 0, unsupported("tree PSS", pid) }
+
 // PeakRSS returns an error: it needs Linux /proc.
 func PeakRSS(pid int) (int64, error) { return 0, unsupported("peak RSS", pid) }
 

@@ -43,6 +43,35 @@ func TestOwnMemory(t *testing.T) {
 	}
 }
 
+// TestPSSCountsSharedPagesOnce: two processes of one executable share its
+// text and their libraries' pages, which PSS divides between them and RSS
+// counts in each.
+func TestPSSCountsSharedPagesOnce(t *testing.T) {
+	a, b := startSleep(t), startSleep(t)
+	var rss, pss int64
+	for _, pid := range []int{a, b} {
+		r, err := RSS(pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := PSS(pid)
+		if err != nil || p <= 0 || p > r {
+			t.Fatalf("PSS(sleep %d) = %d, %v; want more than 0 and at most its RSS %d", pid, p, err, r)
+		}
+		rss, pss = rss+r, pss+p
+	}
+	if pss >= rss {
+		t.Fatalf("two sleeps: PSS %d bytes in all, RSS %d; want less PSS, as they share pages", pss, rss)
+	}
+	// Other processes starting meanwhile may take shares of the same
+	// pages, so the tree is only checked to hold the sleeps: this test
+	// process alone holds megabytes more than any such change.
+	tree, err := TreePSS(os.Getpid())
+	if err != nil || tree <= pss {
+		t.Fatalf("TreePSS(self) = %d, %v; want more than the sleeps' %d", tree, err, pss)
+	}
+}
+
 func TestTreeIncludesChild(t *testing.T) {
 	me := os.Getpid()
 	child := startSleep(t)

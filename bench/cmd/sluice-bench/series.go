@@ -26,6 +26,8 @@ type rssSeries struct {
 	mu     sync.Mutex
 	points []bytesPoint
 	peak   int64
+	// peakPSS is the highest summed PSS, read with each sample.
+	peakPSS int64
 }
 
 // sampleRSS starts sampling the trees of roots.
@@ -48,14 +50,23 @@ func sampleRSS(roots []int, every time.Duration) *rssSeries {
 }
 
 func (s *rssSeries) sample() {
-	var total int64
+	var total, pss int64
 	for _, r := range s.roots {
 		total += treeRSS(r)
+		pss += treePSS(r)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.points = append(s.points, bytesPoint{At: time.Since(s.start), Bytes: total})
 	s.peak = max(s.peak, total)
+	s.peakPSS = max(s.peakPSS, pss)
+}
+
+// peakOfPSS is the highest summed PSS sampled; call it after stop.
+func (s *rssSeries) peakOfPSS() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peakPSS
 }
 
 // stop ends the sampling and returns the samples and the peak; an error if
@@ -109,7 +120,7 @@ func (e *env) measureOn(ctx context.Context, t *running, fn func(t *running) err
 		s.Gateway = poller.stop()
 	}
 	points, peak, sampleErr := series.stop()
-	s.RSS, s.PeakRSS = points, peak
+	s.RSS, s.PeakRSS, s.PeakPSS = points, peak, series.peakOfPSS()
 	if err := t.stop(); err != nil {
 		s.Stop = err.Error()
 		if t.gw != nil {

@@ -19,6 +19,10 @@ type session struct {
 	// the load ran; IdleRSS the sum just before it started.
 	PeakRSS int64 `json:"peak_rss_bytes"`
 	IdleRSS int64 `json:"idle_rss_bytes"`
+	// PeakPSS is the highest summed PSS of the same processes: the pages
+	// they share (one executable's text, run as a parent and its workers)
+	// counted once rather than once per process.
+	PeakPSS int64 `json:"peak_pss_bytes"`
 	Gateway gwObs `json:"gateway"`
 	// Stop is set when the gateway did not exit cleanly after SIGTERM.
 	Stop string `json:"stop_problem,omitempty"`
@@ -44,6 +48,13 @@ func treeRSS(pid int) int64 {
 		r, _ := procstat.RSS(k)
 		total += r
 	}
+	return total
+}
+
+// treePSS is the summed PSS of pid and its descendants now (0 if
+// unreadable).
+func treePSS(pid int) int64 {
+	total, _ := procstat.TreePSS(pid)
 	return total
 }
 

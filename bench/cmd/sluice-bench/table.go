@@ -18,8 +18,8 @@ import (
 // is successes over requests (over all rounds in a median row).
 func printAirtable(out io.Writer, runs []airtableRun) {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "config\tok\tTTFB ms\ttransfer ms\tTTLB ms\twall s\tpeak RSS MiB\tmax queued MiB\tmax waiting\tsndbuf")
-	fmt.Fprintln(tw, "\t\tmed / p99 / max\tmed / p99 / max\tmed / p99 / max\t\t(whole tree)\t(workers)\t(gateway)\t(effective)")
+	fmt.Fprintln(tw, "config\tok\tTTFB ms\ttransfer ms\tTTLB ms\twall s\tpeak RSS MiB\tpeak PSS MiB\tmax queued MiB\tmax waiting\tsndbuf")
+	fmt.Fprintln(tw, "\t\tmed / p99 / max\tmed / p99 / max\tmed / p99 / max\t\t(whole tree)\t(shared once)\t(workers)\t(gateway)\t(effective)")
 	for _, r := range runs {
 		name := r.Config
 		if r.Kind == "round" && r.Round > 0 {
@@ -29,9 +29,9 @@ func printAirtable(out io.Writer, runs []airtableRun) {
 		if r.Gateway.Samples > 0 {
 			queued, waiting, sndbuf = mib(int64(r.Gateway.MaxQueued)), fmt.Sprint(r.Gateway.MaxWaiting), humanBytes(int64(r.Gateway.SendBuffer))
 		}
-		fmt.Fprintf(tw, "%s\t%d/%d\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s\n", name, r.OK, r.Requests,
+		fmt.Fprintf(tw, "%s\t%d/%d\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s\t%s\n", name, r.OK, r.Requests,
 			triple(r.TTFB), triple(r.Transfer), triple(r.TTLB), r.Wall.Seconds(),
-			mib(r.PeakRSS), queued, waiting, sndbuf)
+			mib(r.PeakRSS), mib(r.PeakPSS), queued, waiting, sndbuf)
 	}
 	tw.Flush()
 }
