@@ -23,9 +23,25 @@ func (w *writeSizes) Write(p []byte) (int, error) {
 // serveBody answers the next stream on ac with body, written in 64 KiB
 // pieces as a handler would.
 func serveBody(t *testing.T, ac *Conn, body []byte) <-chan error {
+	return serveParts(t, ac, body, nil, nil)
+}
+
+// serveParts answers the next stream on ac with first, then, once gate is
+// closed (at once for a nil gate), rest, each written in 64 KiB pieces.
+func serveParts(t *testing.T, ac *Conn, first []byte, gate <-chan struct{}, rest []byte) <-chan error {
 	t.Helper()
 	ctx := ctxTimeout(t, 20*time.Second)
 	done := make(chan error, 1)
+	write := func(st *Stream, body []byte) error {
+		for p := body; len(p) > 0; {
+			k := min(len(p), 64<<10)
+			if _, err := st.Write(p[:k]); err != nil {
+				return err
+			}
+			p = p[k:]
+		}
+		return nil
+	}
 	go func() {
 		done <- func() error {
 			st, err := ac.AcceptStream(ctx)
@@ -35,12 +51,18 @@ func serveBody(t *testing.T, ac *Conn, body []byte) <-chan error {
 			if err := st.WriteHead(Fields{{":status", "200"}}, false); err != nil {
 				return err
 			}
-			for p := body; len(p) > 0; {
-				k := min(len(p), 64<<10)
-				if _, err := st.Write(p[:k]); err != nil {
-					return err
+			if err := write(st, first); err != nil {
+				return err
+			}
+			if gate != nil {
+				select {
+				case <-gate:
+				case <-ctx.Done():
+					return ctx.Err()
 				}
-				p = p[k:]
+			}
+			if err := write(st, rest); err != nil {
+				return err
 			}
 			return st.End(CodeOK, nil)
 		}()
@@ -181,9 +203,7 @@ func (w *failAfter) Write(p []byte) (int, error) {
 // lendingWriter checks, on every write CopyToGathering makes, that a
 // gather buffer is lent exactly while a gathered write is under way: a
 // write straight from the receive buffer, which may block on a slow
-// client, must hold none; and that the bytes of every write still count in
-// the stream's window, so that the peer sends no more while a write waits.
-// Its first write waits until the stream has
+// client, must hold none. Its first write waits until the stream has
 // queued at least hold bytes, so that short runs pile up to be gathered.
 type lendingWriter struct {
 	st       *Stream
@@ -194,9 +214,6 @@ type lendingWriter struct {
 	gathered int
 	direct   int
 	wrong    int
-	// credited counts writes whose bytes were no longer in the stream's
-	// window: their credit went back to the peer before the write.
-	credited int
 	received bytes.Buffer
 }
 
@@ -205,9 +222,6 @@ func (w *lendingWriter) Write(p []byte) (int, error) {
 		for w.st.Buffered() < w.hold && time.Now().Before(w.deadline) {
 			time.Sleep(time.Millisecond)
 		}
-	}
-	if w.st.recvWin.Buffered() < len(p) {
-		w.credited++
 	}
 	lent := w.pool.lent.Load()
 	if len(p) > 0 && w.buffers[&p[:1][0]] {
@@ -249,13 +263,72 @@ func TestCopyToGatheringLendsOnlyForGatheredWrites(t *testing.T) {
 	if w.wrong > 0 {
 		t.Fatalf("%d of %d writes had a gather buffer lent when they should not, or none when they should", w.wrong, w.gathered+w.direct)
 	}
-	if w.credited > 0 {
-		t.Fatalf("%d of %d writes had their bytes credited back to the peer before they were written", w.credited, w.gathered+w.direct)
-	}
 	if l := pool.lent.Load(); l != 0 {
 		t.Fatalf("%d gather buffers still lent after the copy", l)
 	}
 	if err := within(t, 10*time.Second, served, "server"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestCopyToGatheringCreditsAfterTheWrite: the bytes of a gathered write
+// stay in the stream's window until the write returns, as a direct write's
+// do, so that a write waiting on a slow client holds the gathered bytes
+// while the peer sends no more. The peer sends 100 KiB, which fills one
+// 64 KiB chunk and part of the next (so CopyToGathering gathers them), and
+// waits; the first write sees all of it still unconsumed.
+func TestCopyToGatheringCreditsAfterTheWrite(t *testing.T) {
+	oc, ac := pair(t, nil, nil)
+	first, rest := pattern(21, 100<<10), pattern(22, 30<<10)
+	more := make(chan struct{})
+	ctx := ctxTimeout(t, 20*time.Second)
+	served := serveParts(t, ac, first, more, rest)
+	st, err := oc.OpenStream(ctx, Fields{{":method", "GET"}, {":path", "/"}}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.ReadHead(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for st.Buffered() < len(first) && ctx.Err() == nil {
+		time.Sleep(time.Millisecond) // the peer's 100 KiB arriving
+	}
+	pool := NewGatherPool(256 << 10)
+	w := &firstWriteWindow{st: st, pool: pool, more: more}
+	if _, err := st.CopyToGathering(w, pool); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(w.received.Bytes(), append(first, rest...)) {
+		t.Fatal("copied bytes differ from the body sent")
+	}
+	if !w.gathered || w.firstLen != len(first) {
+		t.Fatalf("first write: %d bytes, gathered %v; want the peer's %d bytes gathered in one", w.firstLen, w.gathered, len(first))
+	}
+	if w.inWindow != len(first) {
+		t.Fatalf("during the first, gathered write the stream's window counted %d bytes unconsumed; want all %d: their credit went back before the write", w.inWindow, len(first))
+	}
+	if err := within(t, 10*time.Second, served, "server"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// firstWriteWindow records, at its first write, its size, whether it was
+// a gathered one (a buffer lent), and the bytes the stream's window still
+// counts as unconsumed; then it lets the peer send the rest.
+type firstWriteWindow struct {
+	st       *Stream
+	pool     *GatherPool
+	more     chan struct{}
+	firstLen int
+	gathered bool
+	inWindow int
+	received bytes.Buffer
+}
+
+func (w *firstWriteWindow) Write(p []byte) (int, error) {
+	if w.received.Len() == 0 {
+		w.firstLen, w.gathered, w.inWindow = len(p), w.pool.lent.Load() == 1, w.st.recvWin.Buffered()
+		close(w.more)
+	}
+	return w.received.Write(p)
 }

@@ -174,6 +174,7 @@ func gwChildConn(t testing.TB, h http.Handler) *ipc.Conn {
 	go func() { done <- child.Serve(ctx, wnc, h, &child.Config{}) }()
 	conn, err := ipc.Client(pnc, &ipc.Config{})
 	if err != nil {
+		pnc.Close()
 		cancel()
 		<-done
 		t.Fatal(err)

@@ -2,6 +2,8 @@ package stream
 
 import (
 	"bytes"
+	"io"
+	"runtime"
 	"testing"
 )
 
@@ -185,5 +187,46 @@ func TestGrowChunksIdleQueueHoldsNoLargeChunk(t *testing.T) {
 	}
 	if got, _ := popRuns(q, LargeChunkSize); !bytes.Equal(got, more) {
 		t.Fatal("data filed after the drained chunk was dropped came out wrong")
+	}
+}
+
+// TestPopKeepsTheChunkFillIsReadingInto: a chunk that Pop drains while
+// Fill reads into it outside the lock stays in the queue, so the bytes Fill
+// then files come out of it: the bytes a consumer took were only those
+// written before the read began.
+func TestPopKeepsTheChunkFillIsReadingInto(t *testing.T) {
+	q := NewQueue(4*ChunkSize, nil)
+	first := pattern(100)
+	if _, err := q.Fill(bytes.NewReader(first), len(first)); err != nil {
+		t.Fatal(err)
+	}
+	pr, pw := io.Pipe()
+	filled := make(chan error, 1)
+	go func() {
+		_, err := q.Fill(pr, 50)
+		filled <- err
+	}()
+	// Fill marks the chunk it reads into before it reads, under the lock.
+	for {
+		q.mu.Lock()
+		reading := q.filling != nil
+		q.mu.Unlock()
+		if reading {
+			break
+		}
+		runtime.Gosched()
+	}
+	if got, _ := popRuns(q, ChunkSize); !bytes.Equal(got, first) {
+		t.Fatal("the bytes filled before the read began came out wrong")
+	}
+	second := pattern(150)[100:]
+	if _, err := pw.Write(second); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-filled; err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := popRuns(q, ChunkSize); !bytes.Equal(got, second) {
+		t.Fatalf("the bytes Fill read while their chunk was drained came out as %d bytes; want %d", len(got), len(second))
 	}
 }

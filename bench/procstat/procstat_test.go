@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -45,23 +46,25 @@ func TestOwnMemory(t *testing.T) {
 
 // TestPSSCountsSharedPagesOnce: two processes of one executable share its
 // text and their libraries' pages, which PSS divides between them and RSS
-// counts in each.
+// counts in each. Each sleep is read once it sleeps, so that its loader is
+// no longer faulting pages in, and its Rss and Pss come from one read of
+// smaps_rollup.
 func TestPSSCountsSharedPagesOnce(t *testing.T) {
 	a, b := startSleep(t), startSleep(t)
 	var rss, pss int64
 	for _, pid := range []int{a, b} {
-		r, err := RSS(pid)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := PSS(pid)
-		if err != nil || p <= 0 || p > r {
-			t.Fatalf("PSS(sleep %d) = %d, %v; want more than 0 and at most its RSS %d", pid, p, err, r)
+		waitAsleep(t, pid)
+		r, p := rssAndPSS(t, pid)
+		if p <= 0 || p > r {
+			t.Fatalf("sleep %d: Pss %d bytes; want more than 0 and at most its Rss %d", pid, p, r)
 		}
 		rss, pss = rss+r, pss+p
 	}
 	if pss >= rss {
 		t.Fatalf("two sleeps: PSS %d bytes in all, RSS %d; want less PSS, as they share pages", pss, rss)
+	}
+	if p, err := PSS(a); err != nil || p <= 0 {
+		t.Fatalf("PSS(sleep %d) = %d, %v; want more than 0", a, p, err)
 	}
 	// Other processes starting meanwhile may take shares of the same
 	// pages, so the tree is only checked to hold the sleeps: this test
@@ -70,6 +73,56 @@ func TestPSSCountsSharedPagesOnce(t *testing.T) {
 	if err != nil || tree <= pss {
 		t.Fatalf("TreePSS(self) = %d, %v; want more than the sleeps' %d", tree, err, pss)
 	}
+}
+
+// waitAsleep waits until pid is in state S (sleeping), for up to 10 s.
+func waitAsleep(t *testing.T, pid int) {
+	t.Helper()
+	path := "/proc/" + strconv.Itoa(pid) + "/stat"
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The state follows the parenthesised command name.
+		if _, after, ok := strings.Cut(string(b), ") "); ok && strings.HasPrefix(after, "S") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d is not asleep after 10 s: %s", pid, b)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// rssAndPSS reads pid's Rss and Pss, in bytes, from one read of its
+// smaps_rollup.
+func rssAndPSS(t *testing.T, pid int) (rss, pss int64) {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/smaps_rollup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(b)) {
+		f := strings.Fields(line)
+		if len(f) != 3 || f[2] != "kB" {
+			continue
+		}
+		kb, err := strconv.ParseInt(f[1], 10, 64)
+		if err != nil {
+			t.Fatalf("smaps_rollup of %d: %q: %v", pid, line, err)
+		}
+		switch f[0] {
+		case "Rss:":
+			rss = kb << 10
+		case "Pss:":
+			pss = kb << 10
+		}
+	}
+	if rss == 0 {
+		t.Fatalf("smaps_rollup of %d has no Rss line: %s", pid, b)
+	}
+	return rss, pss
 }
 
 func TestTreeIncludesChild(t *testing.T) {
