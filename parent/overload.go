@@ -12,7 +12,8 @@ import (
 // and, over that interval, more requests came to it (queued or refused)
 // than both left it with a worker and the workers finished, by more than
 // the reserve: the queue grew, and so did the requests in the gateway,
-// waiting or being served. While it is, a
+// waiting or being served; and once a stream has ended, so that there is
+// a service time to judge growth by. While it is, a
 // request that finds the reserve full waits only as long as the queue is
 // expected to reach it within the target, and is refused at once when it
 // would not: a 503 in milliseconds instead of at the queue timeout. The
@@ -292,7 +293,13 @@ func (q *queueControl) update(now time.Time, queued, reserve int) (overloaded, e
 		// that came just before one stays in the window until a slot
 		// after the interval, so standing must last that slot too.
 		standing := !q.nonEmptySince.IsZero() && now.Sub(q.nonEmptySince) >= q.interval+q.interval/windowSlots
-		if standing && offered > gone+reserve {
+		// Before the first stream has ended, nothing says how soon
+		// slots free: a burst whose arrivals spread over more than an
+		// interval (fifty clients connecting on a busy machine) would
+		// look like growth to a gateway that has served nothing yet.
+		// The queue timeout bounds the waits until then, one service
+		// time at most.
+		if standing && offered > gone+reserve && q.service > 0 {
 			q.overloaded, q.overloadedAt = true, now
 			q.overloads++
 			return true, true

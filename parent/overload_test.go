@@ -29,8 +29,10 @@ func (c *controlAt) arrive(d time.Duration) {
 }
 
 // serve is the head of the queue leaving with a worker, in the slot that a
-// request finishing has just freed.
+// request finishing has just freed; the one that finished took 100 ms, as
+// the pool notes it (releaseAt).
 func (c *controlAt) serve(d time.Duration) {
+	c.q.noteService(100 * ms)
 	c.q.finish(c.at(d))
 	c.q.grant(c.at(d), true)
 	c.queue--
@@ -58,6 +60,34 @@ func TestControlBurstIsNotOverload(t *testing.T) {
 		c.serve(d)
 		if c.overloaded(d) {
 			t.Fatalf("overloaded at %v with %d waiting", d, c.queue)
+		}
+	}
+}
+
+// TestControlSpreadBurstBeforeAnyServiceIsNotOverload: fifty requests
+// whose arrivals spread over 150 ms, longer than an interval, reach a
+// gateway that has not finished a stream yet (each takes 300 ms): the
+// queue stands and nothing has left, but with no service time measured it
+// is not overload; nor is it once the first streams end, the burst over.
+func TestControlSpreadBurstBeforeAnyServiceIsNotOverload(t *testing.T) {
+	c := newControlAt()
+	for i := range 50 {
+		d := time.Duration(i) * 3 * ms
+		c.arrive(d)
+		if c.overloaded(d) {
+			t.Fatalf("overloaded at %v, request %d of the burst, before any stream ended", d, i+1)
+		}
+	}
+	for d := 150 * ms; d < 300*ms; d += 10 * ms {
+		if c.overloaded(d) {
+			t.Fatalf("overloaded at %v, before any stream ended", d)
+		}
+	}
+	for d := 300 * ms; c.queue > 0; d += 150 * ms {
+		c.serve(d)
+		c.serve(d)
+		if c.overloaded(d) {
+			t.Fatalf("overloaded at %v with %d waiting, the burst over", d, c.queue)
 		}
 	}
 }
