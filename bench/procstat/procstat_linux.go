@@ -89,10 +89,26 @@ func treeRSS(pid int) (int64, error) {
 	return treeSum(pid, RSS)
 }
 
-// TreePSS returns the sum of PSS over pid and its descendants now: the
-// memory the tree holds, with the pages its processes share counted once.
-func TreePSS(pid int) (int64, error) {
-	return treeSum(pid, PSS)
+// TreeMemory returns the sums of RSS and of PSS over pid and its
+// descendants now, from one walk of the tree: the PSS is the memory the
+// tree holds with the pages its processes share counted once.
+func TreeMemory(pid int) (rss, pss int64, err error) {
+	rss, err = treeSum(pid, func(p int) (int64, error) {
+		r, err := RSS(p)
+		if err != nil {
+			return 0, err
+		}
+		s, err := PSS(p)
+		if err != nil {
+			return 0, err
+		}
+		pss += s
+		return r, nil
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	return rss, pss, nil
 }
 
 func treeSum(pid int, read func(int) (int64, error)) (int64, error) {

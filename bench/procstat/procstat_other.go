@@ -21,8 +21,8 @@ func RSS(pid int) (int64, error) { return 0, unsupported("RSS", pid) }
 // PSS returns an error: it needs Linux /proc.
 func PSS(pid int) (int64, error) { return 0, unsupported("PSS", pid) }
 
-// TreePSS returns an error: it needs Linux /proc.
-func TreePSS(pid int) (int64, error) { return 0, unsupported("tree PSS", pid) }
+// TreeMemory returns an error: it needs Linux /proc.
+func TreeMemory(pid int) (rss, pss int64, err error) { return 0, 0, unsupported("tree memory", pid) }
 
 // PeakRSS returns an error: it needs Linux /proc.
 func PeakRSS(pid int) (int64, error) { return 0, unsupported("peak RSS", pid) }

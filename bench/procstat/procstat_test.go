@@ -69,9 +69,9 @@ func TestPSSCountsSharedPagesOnce(t *testing.T) {
 	// Other processes starting meanwhile may take shares of the same
 	// pages, so the tree is only checked to hold the sleeps: this test
 	// process alone holds megabytes more than any such change.
-	tree, err := TreePSS(os.Getpid())
-	if err != nil || tree <= pss {
-		t.Fatalf("TreePSS(self) = %d, %v; want more than the sleeps' %d", tree, err, pss)
+	treeRSS, treePSS, err := TreeMemory(os.Getpid())
+	if err != nil || treePSS <= pss || treeRSS <= rss {
+		t.Fatalf("TreeMemory(self) = RSS %d, PSS %d, %v; want more than the sleeps' RSS %d and PSS %d", treeRSS, treePSS, err, rss, pss)
 	}
 }
 

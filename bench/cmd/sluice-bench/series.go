@@ -52,8 +52,8 @@ func sampleRSS(roots []int, every time.Duration) *rssSeries {
 func (s *rssSeries) sample() {
 	var total, pss int64
 	for _, r := range s.roots {
-		total += treeRSS(r)
-		pss += treePSS(r)
+		rss, p := treeMemory(r)
+		total, pss = total+rss, pss+p
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -108,7 +108,8 @@ func (e *env) measureOn(ctx context.Context, t *running, fn func(t *running) err
 	var s peerSession
 	defer t.stop()
 	for _, r := range t.roots {
-		s.IdleRSS += treeRSS(r)
+		rss, _ := treeMemory(r)
+		s.IdleRSS += rss
 	}
 	series := sampleRSS(t.roots, rssEvery)
 	var poller *statusPoller

@@ -40,22 +40,11 @@ func (e *env) withGateway(ctx context.Context, name string, args []string, fn fu
 	return s.session, err
 }
 
-// treeRSS is the summed RSS of pid and its descendants now (0 if unreadable).
-func treeRSS(pid int) int64 {
-	total, _ := procstat.RSS(pid)
-	kids, _ := procstat.Descendants(pid)
-	for _, k := range kids {
-		r, _ := procstat.RSS(k)
-		total += r
-	}
-	return total
-}
-
-// treePSS is the summed PSS of pid and its descendants now (0 if
-// unreadable).
-func treePSS(pid int) int64 {
-	total, _ := procstat.TreePSS(pid)
-	return total
+// treeMemory is the summed RSS and PSS of pid and its descendants now
+// (0 if unreadable).
+func treeMemory(pid int) (rss, pss int64) {
+	rss, pss, _ = procstat.TreeMemory(pid)
+	return rss, pss
 }
 
 // logHint says where a gateway's log is, or how to keep it.
