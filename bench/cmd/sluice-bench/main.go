@@ -190,6 +190,7 @@ import (
 
 func main() {
 	upstreamDispatch() // the small scenario re-executes this binary as its Go upstream
+	goRelayDispatch()  // and as its go-relay peer's front and backend
 	naiveDispatch()    // and the replays as their naive Go peer
 	relay.Dispatch()   // relay.Run re-executes this binary as its producer and relay
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -265,7 +266,7 @@ func (o options) scaled(d time.Duration) time.Duration {
 
 // smallPeerNames are the peers the small scenario knows, in the order it
 // runs them within a round.
-var smallPeerNames = []string{"sluice", "nginx", "direct"}
+var smallPeerNames = []string{"sluice", "nginx", "go-relay", "direct"}
 
 // scenarios maps a scenario name to its runner. A runner returns whether
 // every request succeeded, and an error if the scenario could not be run.
@@ -340,7 +341,7 @@ func parseArgs(args []string, stderr io.Writer) (o options, names []string, ok b
 	fs.DurationVar(&o.smallDuration, "small-duration", 10*time.Second, "small: measured load per size, per peer, per round (wrk takes whole seconds)")
 	fs.DurationVar(&o.smallWarmup, "small-warmup", 2*time.Second, "small: unmeasured load before each measurement; 0 for none")
 	fs.StringVar(&smallSizes, "small-sizes", "4KiB,64KiB,1MiB", "small: response `sizes`, comma-separated")
-	fs.StringVar(&smallPeers, "small-peers", "sluice,nginx,direct", "small: `peers` to measure, comma-separated, of sluice, nginx, direct")
+	fs.StringVar(&smallPeers, "small-peers", "sluice,nginx,go-relay,direct", "small: `peers` to measure, comma-separated, of sluice, nginx, go-relay (the floor of a Go front and worker), direct")
 	fs.IntVar(&o.smallConns, "small-c", 64, "small: connections")
 	fs.StringVar(&o.wrk, "wrk", "wrk", "small: the wrk `binary`; \"none\" uses bench/load, as when wrk is not installed")
 	fs.StringVar(&o.nginxBin, "nginx", "", "small: the nginx `binary` (default: nginx on PATH, then /usr/sbin/nginx)")
@@ -542,7 +543,7 @@ func (o *options) checkSmallFlags(sizes, peers string) error {
 	for p := range strings.SplitSeq(peers, ",") {
 		p = strings.TrimSpace(p)
 		if !slices.Contains(smallPeerNames, p) {
-			return fmt.Errorf("-small-peers %q: unknown peer %q; use sluice, nginx, direct", peers, p)
+			return fmt.Errorf("-small-peers %q: unknown peer %q; use sluice, nginx, go-relay, direct", peers, p)
 		}
 		o.smallPeers = append(o.smallPeers, p)
 	}

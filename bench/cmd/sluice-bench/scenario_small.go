@@ -23,7 +23,8 @@ const (
 )
 
 // smallPeer is one server the small scenario loads: sluice, nginx in front
-// of the Go upstream, or the Go upstream alone ("direct").
+// of the Go upstream, the floor of a Go front and worker ("go-relay",
+// gorelay.go), or the Go upstream alone ("direct").
 type smallPeer struct {
 	name  string
 	about string // how it is set up, for the heading
@@ -122,6 +123,16 @@ func runSmall(ctx context.Context, e *env) (bool, error) {
 			fmt.Fprintf(e.log, "small: nginx skipped: %s\n", skip)
 		}
 		peers = append(peers, p)
+	}
+	if slices.Contains(o.smallPeers, "go-relay") {
+		fmt.Fprintf(e.log, "small: starting the go-relay peer ...\n")
+		gr, err := startGoRelay(ctx, dir)
+		if err != nil {
+			return false, err
+		}
+		defer gr.stop()
+		peers = append(peers, &smallPeer{name: "go-relay", about: "the floor of a Go front and a Go worker: net/http relaying each request over a Unix socket of its own to a backend running the same handler; no multiplexing, flow control, admission or log",
+			base: "http://" + gr.addr, procs: []procRoot{{gr.pid(), "front", "backend"}}})
 	}
 	if slices.Contains(o.smallPeers, "direct") {
 		peers = append(peers, &smallPeer{name: "direct", about: "the Go upstream alone over TCP loopback (a ceiling)", base: "http://" + up.addr,

@@ -100,3 +100,30 @@ func TestFindNginxFlag(t *testing.T) {
 		t.Errorf("findNginx(missing) = %q, %q; want no binary and a reason naming it", bin, skip)
 	}
 }
+
+// The floor table appears only with go-relay, nginx and sluice measured,
+// and puts each ratio on the size's own figure.
+func TestReportSmallFloor(t *testing.T) {
+	med := map[string]smallRun{
+		"sluice/4096": {ReqPerSec: 150}, "nginx/4096": {ReqPerSec: 250}, "go-relay/4096": {ReqPerSec: 200},
+		"sluice/65536": {MBps: 300}, "nginx/65536": {MBps: 400}, "go-relay/65536": {MBps: 500},
+		"sluice/1048576": {MBps: 1}, "nginx/1048576": {MBps: 1},
+	}
+	var b strings.Builder
+	reportSmallFloor(&b, []int64{4096, 65536, 1 << 20}, med)
+	out := b.String()
+	for _, want := range []string{"4 KiB   req/s   0.80×             0.75×", "64 KiB  MB/s    1.25×             0.60×"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("floor table\n%s\nlacks %q", out, want)
+		}
+	}
+	if strings.Contains(out, "1 MiB") {
+		t.Errorf("floor table\n%s\nhas a row for 1 MiB, where go-relay was not measured", out)
+	}
+	b.Reset()
+	delete(med, "go-relay/4096")
+	delete(med, "go-relay/65536")
+	if reportSmallFloor(&b, []int64{4096, 65536}, med); b.Len() != 0 {
+		t.Errorf("without go-relay: %q; want nothing", b.String())
+	}
+}

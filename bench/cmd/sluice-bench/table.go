@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -322,6 +323,7 @@ func reportSmall(e *env, c loadClient, peers []*smallPeer, runs map[string][]sma
 	} else {
 		fmt.Fprintln(out, "targets: not judged, nginx or sluice was not among -small-peers")
 	}
+	reportSmallFloor(out, o.smallSizes, med)
 	for _, size := range o.smallSizes {
 		for _, p := range peers {
 			if m, ok := med[key(p.name, size)]; ok && m.FirstError != "" {
@@ -333,4 +335,40 @@ func reportSmall(e *env, c loadClient, peers []*smallPeer, runs map[string][]sma
 		fmt.Fprintln(out, n)
 	}
 	fmt.Fprintln(out)
+}
+
+// reportSmallFloor sets the go-relay floor beside nginx and sluice, when
+// all three were measured: how far a Go front and worker can come at all,
+// and how much of that sluice keeps. Not judged: it explains the targets.
+func reportSmallFloor(out io.Writer, sizes []int64, med map[string]smallRun) {
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	header := false
+	for _, size := range sizes {
+		k := "/" + strconv.FormatInt(size, 10)
+		floor, okF := med["go-relay"+k]
+		nginx, okN := med["nginx"+k]
+		sl, okS := med["sluice"+k]
+		if !okF || !okN || !okS {
+			continue
+		}
+		if !header {
+			fmt.Fprintln(out, "the floor of a Go front and worker (go-relay), medians; not a target:")
+			fmt.Fprintln(tw, "size	figure	go-relay / nginx	sluice / go-relay")
+			header = true
+		}
+		what, f, n, s := "req/s", floor.ReqPerSec, nginx.ReqPerSec, sl.ReqPerSec
+		if size > smallLatencySize {
+			what, f, n, s = "MB/s", floor.MBps, nginx.MBps, sl.MBps
+		}
+		fmt.Fprintf(tw, "%s	%s	%s	%s\n", humanBytes(size), what, ratioCell(f, n), ratioCell(s, f))
+	}
+	tw.Flush()
+}
+
+// ratioCell is a/b as "0.86×", or "-" without a b.
+func ratioCell(a, b float64) string {
+	if b <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f×", a/b)
 }
