@@ -13,7 +13,9 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -21,18 +23,30 @@ import (
 	"github.com/sluicegw/sluice/child/demo"
 )
 
-// The go-relay peer of the small scenario is the floor of sluice's design:
-// the least a Go net/http front and a Go backend process can do to relay a
-// request over a Unix socket. The front holds a connection per request in
-// flight (no multiplexing, no flow control, no admission, no access log)
-// and sends the request target alone; the backend runs child/demo's
-// handler into a buffer and answers with its length and bytes; the front
-// writes them with a Content-Length. Whatever sluice spends beyond it is
-// its own; what this floor spends beyond nginx in front of the Go upstream
-// is what any design with a Go front and a Go worker spends.
+// The go-relay peer of the small scenario is the floor of sluice's design
+// for small responses: the least a Go net/http front and a Go backend
+// process can do to relay a request over a Unix socket. The front holds a
+// connection per request in flight (no multiplexing, no flow control, no
+// admission, no access log) and sends the request target alone; the
+// backend runs child/demo's handler into a buffer and answers with its
+// status, length and bytes; the front writes them with a Content-Length.
+// Whatever sluice spends beyond it is its own. It stores and forwards
+// whole bodies, so for large ones it is no floor of a design that streams
+// them in bounded memory.
+//
+// The wire, both ways on one connection, one request at a time:
+//
+//	request: [4-byte target length][target]
+//	reply:   [2-byte status][8-byte body length][body]
 const (
 	goRelayFrontEnv   = "SLUICE_BENCH_GORELAY_FRONT"   // the socket path: be the front, and start the backend on it
 	goRelayBackendEnv = "SLUICE_BENCH_GORELAY_BACKEND" // the socket path: be the backend
+
+	// goRelayMaxTarget bounds a request target on the wire (net/http
+	// reads heads of up to 1 MiB by default); a longer one is answered 414
+	// by the front.
+	goRelayMaxTarget = 64 << 10
+	goRelayReplyHead = 2 + 8
 )
 
 // goRelayDispatch runs the front or the backend and exits if this process
@@ -63,69 +77,120 @@ func serveGoRelayBackend(sock string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	go func() { <-ctx.Done(); ln.Close() }() // owned here: ends with the signal context, which closes the listener
-	err = goRelayBackend(ln, demo.New(""))
-	if ctx.Err() != nil {
-		return nil
-	}
-	return err
+	return goRelayBackend(ctx, ln, demo.New(""))
 }
 
-// goRelayBackend serves h on every connection ln accepts, until ln is
-// closed and the connections' peers have closed them; each connection
-// carries one request at a time.
-func goRelayBackend(ln net.Listener, h http.Handler) error {
-	var conns sync.WaitGroup
+// goRelayBackend serves h on every connection ln accepts until ctx ends,
+// then closes ln and every connection, and returns once their goroutines
+// have: a front that still holds a connection does not keep it running.
+// It returns nil after ctx ended, and ln's error if that came first.
+func goRelayBackend(ctx context.Context, ln net.Listener, h http.Handler) error {
+	var (
+		mu       sync.Mutex
+		open     = map[net.Conn]struct{}{}
+		stopping bool // set under mu when the connections are closed: later ones are closed at once
+		conns    sync.WaitGroup
+	)
+	stopped := make(chan struct{})
+	go func() { // owned here: ends at ctx's end or at the return below
+		select {
+		case <-ctx.Done():
+		case <-stopped:
+		}
+		ln.Close()
+		mu.Lock()
+		stopping = true
+		for c := range open {
+			c.Close()
+		}
+		mu.Unlock()
+	}()
 	defer conns.Wait()
+	defer close(stopped)
 	for {
 		c, err := ln.Accept()
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
 			return err
 		}
-		conns.Go(func() { answerGoRelay(c, h) }) // owned here: waited for above; returns when the front closes c
+		mu.Lock()
+		if stopping {
+			mu.Unlock()
+			c.Close()
+			continue
+		}
+		open[c] = struct{}{}
+		mu.Unlock()
+		conns.Go(func() { // owned here: waited for above; ends when c is closed by either side
+			answerGoRelay(ctx, c, h)
+			mu.Lock()
+			delete(open, c)
+			mu.Unlock()
+			c.Close()
+		})
 	}
 }
 
-// answerGoRelay serves one connection: [2-byte length][target] in,
-// [4-byte length][body] out.
-func answerGoRelay(c net.Conn, h http.Handler) {
-	defer c.Close()
+// answerGoRelay serves one connection until it fails or is closed.
+func answerGoRelay(ctx context.Context, c net.Conn, h http.Handler) {
 	r := bufio.NewReader(c)
 	w := &bufferWriter{header: http.Header{}}
-	target := make([]byte, 0, 256)
+	var target []byte
 	for {
-		var n [2]byte
+		var n [4]byte
 		if _, err := io.ReadFull(r, n[:]); err != nil {
 			return
 		}
-		target = target[:binary.BigEndian.Uint16(n[:])]
+		size := binary.BigEndian.Uint32(n[:])
+		if size > goRelayMaxTarget {
+			return
+		}
+		target = slices.Grow(target[:0], int(size))[:size]
 		if _, err := io.ReadFull(r, target); err != nil {
 			return
 		}
-		req, err := http.NewRequest(http.MethodGet, "http://relay"+string(target), nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://relay"+string(target), nil)
 		if err != nil {
 			return
 		}
 		clear(w.header)
-		w.buf = append(w.buf[:0], 0, 0, 0, 0)
+		w.status = 0
+		w.buf = append(w.buf[:0], make([]byte, goRelayReplyHead)...)
 		h.ServeHTTP(w, req)
-		binary.BigEndian.PutUint32(w.buf, uint32(len(w.buf)-4))
+		if w.status == 0 {
+			w.status = http.StatusOK
+		}
+		binary.BigEndian.PutUint16(w.buf, uint16(w.status))
+		binary.BigEndian.PutUint64(w.buf[2:], uint64(len(w.buf)-goRelayReplyHead))
 		if _, err := c.Write(w.buf); err != nil {
 			return
 		}
 	}
 }
 
-// bufferWriter is the backend's ResponseWriter: the status and headers are
-// dropped (the front answers 200 octet-stream), the body collected.
+// bufferWriter is the backend's ResponseWriter: the status is kept, the
+// headers dropped (the front answers octet-stream), the body collected.
 type bufferWriter struct {
 	header http.Header
+	status int
 	buf    []byte
 }
 
-func (w *bufferWriter) Header() http.Header         { return w.header }
-func (w *bufferWriter) WriteHeader(int)             {}
-func (w *bufferWriter) Write(p []byte) (int, error) { w.buf = append(w.buf, p...); return len(p), nil }
+func (w *bufferWriter) Header() http.Header { return w.header }
+
+func (w *bufferWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+}
+
+func (w *bufferWriter) Write(p []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	w.buf = append(w.buf, p...)
+	return len(p), nil
+}
 
 // goRelayConn is one of the front's connections to the backend.
 type goRelayConn struct {
@@ -137,10 +202,12 @@ type goRelayConn struct {
 
 // goRelayFront is the front's handler: it relays each request over a
 // connection of its own, taken from idle or dialled, and keeps up to
-// cap(idle) of them for the next requests.
+// cap(idle) of them for the next requests until close.
 type goRelayFront struct {
-	sock string
-	idle chan *goRelayConn
+	sock   string
+	idle   chan *goRelayConn
+	mu     sync.Mutex
+	closed bool // set by close: connections coming back are closed, not kept
 }
 
 func newGoRelayFront(sock string) *goRelayFront {
@@ -148,39 +215,45 @@ func newGoRelayFront(sock string) *goRelayFront {
 }
 
 func (f *goRelayFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	target := r.URL.RequestURI()
+	if len(target) > goRelayMaxTarget {
+		http.Error(w, "request target too long for go-relay", http.StatusRequestURITooLong)
+		return
+	}
 	c, err := f.get()
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadGateway)
 		return
 	}
-	target := r.URL.RequestURI()
-	c.head = binary.BigEndian.AppendUint16(c.head[:0], uint16(len(target)))
+	c.head = binary.BigEndian.AppendUint32(c.head[:0], uint32(len(target)))
 	c.head = append(c.head, target...)
-	var n [4]byte
+	var reply [goRelayReplyHead]byte
+	status := 0
 	if _, err = c.c.Write(c.head); err == nil {
-		_, err = io.ReadFull(c.r, n[:])
+		_, err = io.ReadFull(c.r, reply[:])
 	}
 	if err == nil {
-		size := int(binary.BigEndian.Uint32(n[:]))
-		if cap(c.body) < size {
-			c.body = make([]byte, size)
+		status = int(binary.BigEndian.Uint16(reply[:]))
+		size := binary.BigEndian.Uint64(reply[2:])
+		if size > 1<<30 {
+			err = fmt.Errorf("go-relay: a reply of %d bytes; at most 1 GiB is relayed", size)
+		} else {
+			c.body = slices.Grow(c.body[:0], int(size))[:size]
+			_, err = io.ReadFull(c.r, c.body)
 		}
-		c.body = c.body[:size]
-		_, err = io.ReadFull(c.r, c.body)
 	}
 	if err != nil {
+		// Nothing of the reply went out: the client gets a 502, never a
+		// truncated 200, and the connection, out of step, is dropped.
 		c.c.Close()
 		http.Error(w, err.Error(), http.StatusBadGateway)
 		return
 	}
 	w.Header().Set("Content-Length", strconv.Itoa(len(c.body)))
 	w.Header().Set("Content-Type", "application/octet-stream")
+	w.WriteHeader(status)
 	w.Write(c.body)
-	select {
-	case f.idle <- c:
-	default:
-		c.c.Close()
-	}
+	f.put(c)
 }
 
 func (f *goRelayFront) get() (*goRelayConn, error) {
@@ -196,8 +269,27 @@ func (f *goRelayFront) get() (*goRelayConn, error) {
 	return &goRelayConn{c: c, r: bufio.NewReaderSize(c, 64<<10)}, nil
 }
 
-// close closes the idle connections (each ends its backend goroutine).
+// put keeps c for the next request, or closes it once the front is closed
+// or the pool is full.
+func (f *goRelayFront) put(c *goRelayConn) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.closed {
+		select {
+		case f.idle <- c:
+			return
+		default:
+		}
+	}
+	c.c.Close()
+}
+
+// close closes the idle connections (each ends its backend goroutine) and
+// every one that comes back afterwards.
 func (f *goRelayFront) close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed = true
 	for {
 		select {
 		case c := <-f.idle:
@@ -209,21 +301,28 @@ func (f *goRelayFront) close() {
 }
 
 // serveGoRelayFront starts the backend on sock, then serves HTTP on a TCP
-// loopback port it prints as "tcp ADDR", until SIGTERM.
+// loopback port it prints as "tcp ADDR", until SIGTERM or the backend's
+// exit.
 func serveGoRelayFront(sock string) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
 	backend := exec.Command(self)
-	backend.Env = append(os.Environ(), goRelayBackendEnv+"="+sock)
+	backend.Env = append(slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, goRelayFrontEnv+"=") }),
+		goRelayBackendEnv+"="+sock)
 	backend.Stderr = os.Stderr
-	backend.SysProcAttr = sysProcAttr() // dies with the front
+	backend.SysProcAttr = childProcAttr() // dies with the front
 	if err := backend.Start(); err != nil {
 		return fmt.Errorf("starting the backend: %w", err)
 	}
-	defer func() { backend.Process.Signal(syscall.SIGTERM); backend.Wait() }()
-	if err := waitForSocket(sock, 10*time.Second); err != nil {
+	exited := make(chan error, 1)
+	go func() { exited <- backend.Wait() }() // owned here: ends with the backend, which the deferred SIGTERM stops
+	defer func() {
+		backend.Process.Signal(syscall.SIGTERM)
+		<-exited
+	}()
+	if err := waitForSocket(sock, exited, 10*time.Second); err != nil {
 		return err
 	}
 	front := newGoRelayFront(sock)
@@ -236,30 +335,43 @@ func serveGoRelayFront(sock string) error {
 	defer stop()
 	srv := &http.Server{Handler: front, ReadHeaderTimeout: 10 * time.Second}
 	errs := make(chan error, 1)
-	go func() { errs <- srv.Serve(ln) }() // owned here: Shutdown ends it, and its error is received below
+	go func() { errs <- srv.Serve(ln) }() // owned here: Shutdown or Close ends it, and its error is received below
 	fmt.Printf("tcp %s\n", ln.Addr())
+	var ended error
 	select {
 	case <-ctx.Done():
-	case err := <-errs:
-		return err
+	case ended = <-errs:
+		return ended
+	case err := <-exited:
+		exited <- err // for the deferred receive
+		ended = fmt.Errorf("the backend exited: %v", err)
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	srv.Shutdown(sctx)
+	if srv.Shutdown(sctx) != nil {
+		srv.Close()
+	}
 	if err := <-errs; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	return nil
+	return ended
 }
 
-// waitForSocket polls until something listens on the Unix socket sock.
-func waitForSocket(sock string, limit time.Duration) error {
+// waitForSocket polls until something listens on the Unix socket sock, and
+// gives up at limit or when the backend exits.
+func waitForSocket(sock string, exited chan error, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for {
 		c, err := net.Dial("unix", sock)
 		if err == nil {
 			c.Close()
 			return nil
+		}
+		select {
+		case werr := <-exited:
+			exited <- werr
+			return fmt.Errorf("the backend exited before it listened on %s: %v", sock, werr)
+		default:
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("the backend did not listen on %s within %v: %w", sock, limit, err)

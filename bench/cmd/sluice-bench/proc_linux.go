@@ -17,6 +17,13 @@ func sysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }
 
+// childProcAttr kills a helper that a peer's process starts if that
+// process dies first, and keeps it in that process's group, so that a
+// signal to the group reaches it too.
+func childProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+}
+
 // signalGroup sends sig to pid, or to the process group pid leads.
 func signalGroup(pid int, sig syscall.Signal, group bool) {
 	if group {

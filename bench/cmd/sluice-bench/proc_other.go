@@ -14,6 +14,8 @@ func supported() error {
 
 func sysProcAttr() *syscall.SysProcAttr { return nil }
 
+func childProcAttr() *syscall.SysProcAttr { return nil }
+
 func signalGroup(pid int, sig syscall.Signal, group bool) {}
 
 func alive(pid int) bool { return false }

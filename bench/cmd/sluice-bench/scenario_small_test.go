@@ -82,6 +82,9 @@ func TestSmallFlags(t *testing.T) {
 	if !slices.Equal(o.smallSizes, []int64{4096, 65536, 1 << 20}) || !slices.Equal(o.smallPeers, []string{"sluice", "nginx"}) {
 		t.Errorf("sizes %v peers %v", o.smallSizes, o.smallPeers)
 	}
+	if err := o.checkSmallFlags("4KiB", "go-relay, sluice"); err != nil || !slices.Equal(o.smallPeers, []string{"go-relay", "sluice"}) {
+		t.Errorf("-small-peers go-relay,sluice: %v, peers %v", err, o.smallPeers)
+	}
 	for _, bad := range [][2]string{{"0", "sluice"}, {"4KiB,", "sluice"}, {"4KiB", "apache"}} {
 		if err := o.checkSmallFlags(bad[0], bad[1]); err == nil {
 			t.Errorf("-small-sizes %q -small-peers %q accepted", bad[0], bad[1])
@@ -105,14 +108,16 @@ func TestFindNginxFlag(t *testing.T) {
 // and puts each ratio on the size's own figure.
 func TestReportSmallFloor(t *testing.T) {
 	med := map[string]smallRun{
-		"sluice/4096": {ReqPerSec: 150}, "nginx/4096": {ReqPerSec: 250}, "go-relay/4096": {ReqPerSec: 200},
-		"sluice/65536": {MBps: 300}, "nginx/65536": {MBps: 400}, "go-relay/65536": {MBps: 500},
+		"sluice/4096":   {ReqPerSec: 150, P99: 18 * time.Millisecond},
+		"nginx/4096":    {ReqPerSec: 250, P99: 8 * time.Millisecond},
+		"go-relay/4096": {ReqPerSec: 200, P99: 12 * time.Millisecond},
+		"sluice/65536":  {MBps: 300}, "nginx/65536": {MBps: 400}, "go-relay/65536": {MBps: 500},
 		"sluice/1048576": {MBps: 1}, "nginx/1048576": {MBps: 1},
 	}
 	var b strings.Builder
 	reportSmallFloor(&b, []int64{4096, 65536, 1 << 20}, med)
 	out := b.String()
-	for _, want := range []string{"4 KiB   req/s   0.80×             0.75×", "64 KiB  MB/s    1.25×             0.60×"} {
+	for _, want := range []string{"4 KiB   req/s   0.80×             0.75×", "4 KiB   p99     1.50×             1.50×", "64 KiB  MB/s    1.25×             0.60×"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("floor table\n%s\nlacks %q", out, want)
 		}

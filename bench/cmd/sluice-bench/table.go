@@ -352,15 +352,17 @@ func reportSmallFloor(out io.Writer, sizes []int64, med map[string]smallRun) {
 			continue
 		}
 		if !header {
-			fmt.Fprintln(out, "the floor of a Go front and worker (go-relay), medians; not a target:")
-			fmt.Fprintln(tw, "size	figure	go-relay / nginx	sluice / go-relay")
+			fmt.Fprintln(out, "the floor of a Go front and worker (go-relay), medians; not a target (it stores and forwards whole bodies: above 4 KiB it is no floor of a design that streams them):")
+			fmt.Fprintln(tw, "size\tfigure\tgo-relay / nginx\tsluice / go-relay")
 			header = true
 		}
-		what, f, n, s := "req/s", floor.ReqPerSec, nginx.ReqPerSec, sl.ReqPerSec
 		if size > smallLatencySize {
-			what, f, n, s = "MB/s", floor.MBps, nginx.MBps, sl.MBps
+			fmt.Fprintf(tw, "%s\tMB/s\t%s\t%s\n", humanBytes(size), ratioCell(floor.MBps, nginx.MBps), ratioCell(sl.MBps, floor.MBps))
+			continue
 		}
-		fmt.Fprintf(tw, "%s	%s	%s	%s\n", humanBytes(size), what, ratioCell(f, n), ratioCell(s, f))
+		fmt.Fprintf(tw, "%s\treq/s\t%s\t%s\n", humanBytes(size), ratioCell(floor.ReqPerSec, nginx.ReqPerSec), ratioCell(sl.ReqPerSec, floor.ReqPerSec))
+		fmt.Fprintf(tw, "%s\tp99\t%s\t%s\n", humanBytes(size),
+			ratioCell(float64(floor.P99), float64(nginx.P99)), ratioCell(float64(sl.P99), float64(floor.P99)))
 	}
 	tw.Flush()
 }
