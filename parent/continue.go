@@ -116,11 +116,8 @@ func sendRequestBody(ctx context.Context, st *ipc.Stream, r *http.Request, x *ex
 	if !x.bodyState.CompareAndSwap(bodyUntouched, bodyReading) {
 		return // the attempt is over
 	}
-	readAll, err := sendBody(st, x.watch.bodyReader(r.Body))
+	_, err := sendBody(st, x.watch.bodyReader(r.Body), func() { x.bodyState.Store(bodyReadAll) })
 	x.bodyErr = err
-	if readAll {
-		x.bodyState.Store(bodyReadAll)
-	}
 }
 
 // unreadContinue reports whether the client's body was never asked for

@@ -506,13 +506,17 @@ func refusedOrGone(method string, err error) bool {
 
 // sendBody streams the request body to the worker and ends it; a body that
 // fails to arrive resets the stream rather than end it short, and its
-// read's error is returned. readAll says the body was read to its end.
+// read's error is returned. readAll says the body was read to its end;
+// atEnd, if not nil, runs then, before the stream's end goes out: the
+// worker may answer as soon as it has the end, and whoever handles that
+// answer must already see the body as read (not as still being read,
+// which would cut the connection after it).
 //
 // A read blocks holding its buffer until the client sends, so a body that
 // trickles in is read into a small buffer, and only a read that fills it
 // moves the next ones up to a large one (and a short read back down):
 // hundreds of slow uploads then hold 4 KiB each, not 64.
-func sendBody(st *ipc.Stream, body io.Reader) (readAll bool, err error) {
+func sendBody(st *ipc.Stream, body io.Reader, atEnd func()) (readAll bool, err error) {
 	pool := bodyReadBuffers
 	pb := pool.Get()
 	defer func() { pool.Put(pb) }()
@@ -525,6 +529,9 @@ func sendBody(st *ipc.Stream, body io.Reader) (readAll bool, err error) {
 			}
 		}
 		if err == io.EOF {
+			if atEnd != nil {
+				atEnd()
+			}
 			st.CloseWrite()
 			return true, nil
 		}
