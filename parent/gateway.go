@@ -507,10 +507,11 @@ func refusedOrGone(method string, err error) bool {
 // sendBody streams the request body to the worker and ends it; a body that
 // fails to arrive resets the stream rather than end it short, and its
 // read's error is returned. readAll says the body was read to its end;
-// atEnd, if not nil, runs then, before the stream's end goes out: the
-// worker may answer as soon as it has the end, and whoever handles that
-// answer must already see the body as read (not as still being read,
-// which would cut the connection after it).
+// atEnd, if not nil, runs as soon as it is, before the body's last bytes
+// and the stream's end go out: a worker may answer as soon as it has the
+// bytes it wants, and whoever handles that answer must already see the
+// body as read (not as still being read, which would cut the connection
+// after it).
 //
 // A read blocks holding its buffer until the client sends, so a body that
 // trickles in is read into a small buffer, and only a read that fills it
@@ -523,15 +524,15 @@ func sendBody(st *ipc.Stream, body io.Reader, atEnd func()) (readAll bool, err e
 	for {
 		buf := *pb
 		n, err := body.Read(buf)
+		if err == io.EOF && atEnd != nil {
+			atEnd()
+		}
 		if n > 0 {
 			if _, werr := st.Write(buf[:n]); werr != nil {
-				return false, nil
+				return err == io.EOF, nil
 			}
 		}
 		if err == io.EOF {
-			if atEnd != nil {
-				atEnd()
-			}
 			st.CloseWrite()
 			return true, nil
 		}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -97,5 +99,37 @@ func TestSendBodyRunsAtEndBeforeTheEnd(t *testing.T) {
 	// A body that fails calls no atEnd.
 	if readAll, _ := sendBody(open(), iotest.ErrReader(io.ErrUnexpectedEOF), func() { calls++ }); readAll || calls != 1 {
 		t.Errorf("a failing body: readAll %v, atEnd called %d times in all; want false, still once", readAll, calls)
+	}
+}
+
+// TestSendRequestBodyReadAllBeforeTheLastBytes: a worker that stops reading
+// at the Content-Length, and so may answer before the stream's end, already
+// finds the exchange's body read to its end when it has the last bytes,
+// even when they came with the body's EOF. (It cannot force the sender to
+// stall between its last write and the record, so a record made just after
+// the write would usually pass too; TestSendBodyRunsAtEndBeforeTheEnd pins
+// the order against the stream's end.)
+func TestSendRequestBodyReadAllBeforeTheLastBytes(t *testing.T) {
+	x := new(exchange)
+	seen := make(chan int32, 1)
+	conn := gwChildConn(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.ReadFull(r.Body, make([]byte, 5))
+		seen <- x.bodyState.Load()
+	}))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := conn.OpenStream(ctx, fuzzFields(":method", "POST", ":path", "/upload", ":authority", "svc.test"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest(http.MethodPost, "/upload", iotest.DataErrReader(strings.NewReader("hello")))
+	sendRequestBody(ctx, st, r, x, nil)
+	select {
+	case s := <-seen:
+		if s != bodyReadAll {
+			t.Errorf("the body's state when the worker had its last bytes: %d; want bodyReadAll (%d)", s, bodyReadAll)
+		}
+	case <-ctx.Done():
+		t.Fatal("the worker did not read the body within 10 s")
 	}
 }
