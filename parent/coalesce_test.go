@@ -34,13 +34,19 @@ func gwFront(t testing.TB, g *Gateway) (string, *smallCountingListener, func()) 
 		t.Fatal(err)
 	}
 	l := &smallCountingListener{Listener: raw}
-	// The chain sluice serve builds (cmd/sluice/listen.go): GuardFraming's
-	// watch over LimitListener's counted connections.
+	return raw.Addr().String(), l, gwServeFront(g, l)
+}
+
+// gwServeFront serves g on l through the chain sluice serve builds
+// (cmd/sluice/listen.go): GuardFraming's watch over LimitListener's counted
+// connections, with the gateway's ConnContext. It returns the function
+// that stops it.
+func gwServeFront(g *Gateway, l net.Listener) func() {
 	srv := &http.Server{Handler: g, ConnState: g.ConnState, ConnContext: g.ConnContext}
 	ln := g.GuardFraming(srv, g.LimitListener(l, 0))
 	done := make(chan struct{})
-	go func() { srv.Serve(ln); close(done) }()
-	return raw.Addr().String(), l, func() { srv.Close(); <-done }
+	go func() { srv.Serve(ln); close(done) }() // owned by the test: the returned func closes the server and waits
+	return func() { srv.Close(); <-done }
 }
 
 // sizedBody answers /?n=N&c=C with N bytes of C and names its request in a

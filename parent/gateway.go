@@ -411,7 +411,14 @@ func (g *Gateway) serveOn(ctx context.Context, w http.ResponseWriter, r *http.Re
 		}
 		st.Reset(ipc.CodeCancel)
 		// Abort, so the client can never take a truncated body for a whole
-		// one: net/http closes the connection without the final chunk.
+		// one: net/http closes the connection without the final chunk. An
+		// HTTP/1.0 response (nginx proxies with 1.0 by default) has no
+		// chunks, and one without a length ends where the connection
+		// closes, so that the close would pass the cut for the end: the
+		// connection is reset instead.
+		if r.ProtoMajor == 1 && r.ProtoMinor == 0 {
+			resetFront(r)
+		}
 		abort()
 	}
 	setTrailers(w.Header(), st.Trailers())
