@@ -297,6 +297,10 @@ func (g *Gateway) serveOn(ctx context.Context, w http.ResponseWriter, r *http.Re
 			}
 			abandoned := held == nil && x.bodyState.CompareAndSwap(bodyUntouched, bodyAbandoned)
 			cut := held == nil && !abandoned && x.bodyState.Load() == bodyReading
+			// Before the interruption, which ends the request's context
+			// too: one ended already is the client's going (net/http ends
+			// it inside the body's read, before that read returns).
+			clientGone := r.Context().Err() != nil
 			if cut {
 				stopReading(x)
 			}
@@ -308,7 +312,7 @@ func (g *Gateway) serveOn(ctx context.Context, w http.ResponseWriter, r *http.Re
 				// starts after a body's end, which cancels the
 				// connection's context for every later request.
 				closeConnAfter(w)
-				if err != nil {
+				if err != nil && !clientGone {
 					err = bodyCut{err}
 				}
 			case abandoned:
