@@ -32,6 +32,12 @@ type bodyTimeoutReader struct {
 	budget   waitBudget
 	deadline time.Time // the one set, zero before the first read
 	until    time.Time // the request timeout's deadline; zero: none
+	// disarm clears the deadline after each read: over HTTP/2 it is a
+	// timer that closes the body when it fires, a read waiting or not, so
+	// a deadline left armed while the gateway waits for the worker's
+	// credit would cut a healthy upload for the worker's slowness. Over
+	// HTTP/1 a deadline only fails a read, and one set is simply moved.
+	disarm bool
 }
 
 // withBodyTimeout wraps r's body in the body timeout and the request
@@ -40,7 +46,8 @@ type bodyTimeoutReader struct {
 func (g *Gateway) withBodyTimeout(ctx context.Context, r *http.Request, x *exchange) {
 	until, _ := ctx.Deadline()
 	if g.cfg.BodyTimeout > 0 || !until.IsZero() {
-		x.body = bodyTimeoutReader{body: r.Body, rc: &x.fw.rc, budget: newWaitBudget(g.cfg.BodyTimeout, g.cfg.BodyMinRate), until: until}
+		x.body = bodyTimeoutReader{body: r.Body, rc: &x.fw.rc, budget: newWaitBudget(g.cfg.BodyTimeout, g.cfg.BodyMinRate), until: until,
+			disarm: r.ProtoMajor >= 2}
 		r.Body = &x.body
 	}
 }
@@ -68,6 +75,10 @@ func (b *bodyTimeoutReader) Read(p []byte) (int, error) {
 	}
 	n, err := b.body.Read(p)
 	end := time.Now()
+	if b.disarm && (err == nil || err == io.EOF) {
+		b.rc.SetReadDeadline(time.Time{})
+		b.deadline = time.Time{}
+	}
 	b.budget.spend(end.Sub(start), n)
 	// Ours, not the gateway's own interruption of a body the worker no
 	// longer wants (a deadline in the past). The deadline needs no

@@ -2,6 +2,7 @@ package parent
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -158,5 +159,33 @@ func TestBodyMinRateCutsATrickle(t *testing.T) {
 	}
 	if got := gwMetric(t, e.g, "sluice_http_body_timeouts_total", nil); got != 1 {
 		t.Errorf("sluice_http_body_timeouts_total = %v; want 1", got)
+	}
+}
+
+// TestBodyTimeoutSparesAPausingWorker: over HTTP/1.1 and HTTP/2 alike, a
+// worker that stops reading an upload for longer than the body timeout
+// (its credit runs out, so the gateway stops reading too) does not get the
+// upload cut: the timeout is the client's to answer for, not the worker's.
+// Over HTTP/2 the read deadline is a timer that closes the body whether or
+// not a read waits, so none may be left armed between reads.
+func TestBodyTimeoutSparesAPausingWorker(t *testing.T) {
+	for _, h2 := range []bool{false, true} {
+		t.Run(map[bool]string{false: "http1", true: "h2c"}[h2], func(t *testing.T) {
+			e := gwStart(t, Config{BodyTimeout: 300 * time.Millisecond})
+			e.addWorker(0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				n, _ := io.CopyN(io.Discard, r.Body, 10<<10)
+				time.Sleep(time.Second) // a worker busy elsewhere, longer than the timeout
+				m, _ := io.Copy(io.Discard, r.Body)
+				fmt.Fprint(w, n+m)
+			}), nil)
+			if h2 {
+				e.gwServeH2(false)
+			}
+			const size = 32 << 20 // beyond what the windows and queues take without the worker
+			resp, body, err := e.do(gwRequest(t, "POST", e.url("/up"), bytes.NewReader(make([]byte, size))))
+			if err != nil || resp.StatusCode != 200 || string(body) != fmt.Sprint(size) {
+				t.Fatalf("%v %v %q; want 200 with all %d bytes counted", err, resp, body, size)
+			}
+		})
 	}
 }
