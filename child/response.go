@@ -281,7 +281,9 @@ func (w *response) spill(next []byte) error {
 	}
 	err := w.sendHead(sniff, false)
 	if err == nil && len(held) > 0 && w.req.Method != http.MethodHead {
-		_, err = w.st.Write(held)
+		if _, err = w.st.Write(held); err != nil {
+			w.writeFailed = true // as for any body write: finish must not blame the handler
+		}
 	}
 	w.releaseHeld()
 	return err
