@@ -120,6 +120,23 @@ func sendRequestBody(ctx context.Context, st *ipc.Stream, r *http.Request, x *ex
 	x.bodyErr = err
 }
 
+// bodyLeft says, at the end of an attempt, how its body sender left the
+// client's body: cut, part-read by a sender still reading it or one that
+// gave up before its end (its write failed on the stream the worker had
+// answered), so that the rest is still on the connection; or abandoned,
+// never touched by a sender that has not begun, which it marks so that the
+// sender never will. A held body (in memory, not the client's any more)
+// is neither, nor is one read to its end.
+func (x *exchange) bodyLeft(held, senderDone bool) (cut, abandoned bool) {
+	if held {
+		return false, false
+	}
+	if !senderDone {
+		abandoned = x.bodyState.CompareAndSwap(bodyUntouched, bodyAbandoned)
+	}
+	return !abandoned && x.bodyState.Load() == bodyReading, abandoned
+}
+
 // unreadContinue reports whether the client's body was never asked for
 // (it expected 100 Continue and no handler has read it so far): the
 // request may go to another worker as if it had no body.

@@ -290,13 +290,16 @@ func (g *Gateway) serveOn(ctx context.Context, w http.ResponseWriter, r *http.Re
 			// begun never will: the body is left whole, for another
 			// worker if it was never asked for (100-continue), since
 			// over HTTP/2 an interrupted read closes the body for good.
+			senderDone := false
 			select {
 			case <-bodyDone:
-				return
+				senderDone = true
 			default:
 			}
-			abandoned := held == nil && x.bodyState.CompareAndSwap(bodyUntouched, bodyAbandoned)
-			cut := held == nil && !abandoned && x.bodyState.Load() == bodyReading
+			cut, abandoned := x.bodyLeft(held != nil, senderDone)
+			if senderDone && !cut {
+				return
+			}
 			// Before the interruption, which ends the request's context
 			// too: one ended already is the client's going (net/http ends
 			// it inside the body's read, before that read returns).
