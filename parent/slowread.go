@@ -56,13 +56,13 @@ func frontTCP(c net.Conn) *net.TCPConn {
 	}
 }
 
-// resetFront makes r's front connection, if the gateway knows it (see
-// ConnContext) and it is TCP, end with a reset rather than an orderly
+// resetFront makes r's HTTP/1 front connection, if the gateway knows it
+// (holdingConn) and it is TCP, end with a reset rather than an orderly
 // close: a client that reads a response to the connection's end then gets
 // an error instead of a whole-looking body. Over TLS, which ConnContext
 // does not see through, it does nothing.
 func resetFront(r *http.Request) {
-	if cc, _ := r.Context().Value(frontConnKey{}).(*countedConn); cc != nil {
+	if cc := holdingConn(r); cc != nil {
 		if tc := frontTCP(cc.Conn); tc != nil {
 			tc.SetLinger(0)
 		}

@@ -92,7 +92,7 @@ func goRelayBackend(ctx context.Context, ln net.Listener, h http.Handler) error 
 		conns    sync.WaitGroup
 	)
 	stopped := make(chan struct{})
-	go func() { // owned here: ends at ctx's end or at the return below
+	conns.Go(func() { // owned here: ends at ctx's end or at the return below, which waits for it
 		select {
 		case <-ctx.Done():
 		case <-stopped:
@@ -104,7 +104,7 @@ func goRelayBackend(ctx context.Context, ln net.Listener, h http.Handler) error 
 			c.Close()
 		}
 		mu.Unlock()
-	}()
+	})
 	defer conns.Wait()
 	defer close(stopped)
 	for {
